@@ -1,0 +1,17 @@
+# One image for the three services; docker-compose.yml picks the command.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workflows workflows
+COPY activities activities
+COPY models models
+COPY parsers parsers
+COPY domain domain
+COPY console console
+COPY intake intake
+COPY vigie vigie
+COPY worker.py ingest.py ./
+RUN pip install --no-cache-dir .
+USER nobody
+CMD ["vigie", "--help"]

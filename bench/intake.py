@@ -1,0 +1,297 @@
+"""Intake benchmark: bare aiosmtpd rate vs the desk's durable accept rate, measured in one run.
+
+    python -m bench.intake [--messages 5000] [--burst 20000] [--connections 4]
+
+1. Rates: the same SMTP server code answers either ``250`` straight away (bare) or only
+   after the message and its outbox row are committed (durable, SQLite in WAL as embedded).
+   Each server runs in its own process; the same client processes send the mixed samples
+   over several connections. Rounds alternate bare/durable so that noise hits both alike.
+2. Burst: 20,000 messages to the durable intake; afterwards every accepted message is in
+   the database exactly once (zero loss).
+3. Latency: with a real Temporal dev server, worker and router, p50/p99 time from the
+   ``250`` to the case row being visible to the console.
+
+The last line is ``durable/bare: <ratio>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "samples"
+MSGID = re.compile(rb"^Message-ID:.*$", re.IGNORECASE | re.MULTILINE)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_samples() -> list[bytes]:
+    files = sorted(SAMPLES.glob("*.eml"))
+    if not files:
+        raise SystemExit(f"no samples in {SAMPLES}")
+    return [f.read_bytes() for f in files]
+
+
+def with_message_id(raw: bytes, tag: str) -> bytes:
+    new = f"Message-ID: <bench-{tag}@vigie.bench>".encode()
+    if MSGID.search(raw):
+        return MSGID.sub(new, raw, count=1)
+    return new + b"\r\n" + raw
+
+
+# --- the server process ----------------------------------------------------------------------
+
+
+class BareHandler:
+    """Answers 250 without storing: the ceiling the durable intake is compared to."""
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        return "250 2.0.0 OK"
+
+
+def serve(mode: str, port: int, db_url: str) -> None:
+    from intake.smtp import IntakeHandler, make_smtp_factory
+
+    async def main() -> None:
+        if mode == "bare":
+            handler = BareHandler()
+        else:
+            from models.db import make_engine, migrate
+
+            migrate(db_url)
+            handler = IntakeHandler(make_engine(db_url), frozenset({"alerts@desk.example"}))
+        factory = make_smtp_factory(handler, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def start_server(mode: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.intake", "--serve", mode, "--port", str(port),
+         "--db", db_url],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{mode} server did not start")
+
+
+# --- the client processes ------------------------------------------------------------------
+
+
+def _send_share(args: tuple[int, int, int, int, str]) -> tuple[int, list[float]]:
+    """One connection sending its share; retries what was refused with a 4xx, like an MTA."""
+    port, start, count, stride, run = args
+    samples = load_samples()
+    sent = 0
+    stamps: list[float] = []
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    for i in range(start, start + count * stride, stride):
+        raw = with_message_id(samples[i % len(samples)], f"{run}-{i}")
+        for _attempt in range(20):
+            try:
+                smtp.sendmail("bench@client-a.example", ["alerts@desk.example"], raw)
+                stamps.append(time.time())
+                sent += 1
+                break
+            except smtplib.SMTPDataError as exc:
+                if exc.smtp_code // 100 != 4:
+                    raise
+                time.sleep(0.05)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                time.sleep(0.2)
+                smtp = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    smtp.quit()
+    return sent, stamps
+
+
+def blast(port: int, total: int, connections: int, run: str) -> tuple[int, float]:
+    """Sends ``total`` messages over ``connections`` connections; returns (sent, seconds)."""
+    per = total // connections
+    jobs = [(port, c, per, connections, run) for c in range(connections)]
+    with mp.get_context("fork").Pool(connections) as pool:
+        t0 = time.perf_counter()
+        results = pool.map(_send_share, jobs)
+        elapsed = time.perf_counter() - t0
+    return sum(r[0] for r in results), elapsed
+
+
+def count_stored(db_url: str) -> tuple[int, int]:
+    from sqlalchemy import text
+
+    from models.db import make_engine
+
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        rows = c.execute(text("SELECT count(*), count(DISTINCT message_id) FROM raw_message"))
+        total, distinct = rows.one()
+    eng.dispose()
+    return int(total), int(distinct)
+
+
+# --- latency from 250 to the case ----------------------------------------------------------
+
+
+def latency_run(n: int) -> list[float]:
+    """Real stack in child processes; n problem probes with distinct fingerprints."""
+    from sqlalchemy import text
+
+    from models.db import make_engine, migrate
+    from vigie.demo import load_demo
+    from vigie.stack import start_temporal, wait_port
+
+    with tempfile.TemporaryDirectory() as d:
+        var = Path(d)
+        env = dict(os.environ)
+        ports = {k: free_port() for k in ("smtp", "temporal", "ui", "console")}
+        env.update(
+            VIGIE_VAR_DIR=str(var),
+            VIGIE_SMTP_PORT=str(ports["smtp"]),
+            VIGIE_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
+            VIGIE_TEMPORAL_UI_PORT=str(ports["ui"]),
+            VIGIE_CONSOLE_PORT=str(ports["console"]),
+        )
+        env.pop("DATABASE_URL", None)
+        from vigie.settings import Settings
+
+        settings = Settings(
+            var_dir=var,
+            temporal_address=f"127.0.0.1:{ports['temporal']}",
+            temporal_ui_port=ports["ui"],
+        )
+        db_url = settings.db_url
+        migrate(db_url)
+        eng = make_engine(db_url)
+        load_demo(eng)
+        temporal = start_temporal(settings)
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "vigie", name], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name in ("worker", "ingest")
+        ]
+        try:
+            wait_port("127.0.0.1", ports["smtp"], 30)
+            acked: dict[str, float] = {}
+            with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=60) as smtp:
+                for i in range(n):
+                    host = "SRV-DC01"
+                    raw = (
+                        f"From: vigie-probe@client-a.example\r\nTo: alerts@desk.example\r\n"
+                        f"Message-ID: <lat-{i}@bench>\r\n"
+                        f"Subject: [VIGIE] {host} PROBLEM service: svc{i}\r\n\r\n"
+                        f"Host: {host}\r\nCheck: service\r\nTarget: svc{i}\r\n"
+                        f"Status: PROBLEM\r\n"
+                    ).encode()
+                    smtp.sendmail("vigie-probe@client-a.example", ["alerts@desk.example"], raw)
+                    acked[f"svc{i}"] = time.time()
+                    time.sleep(0.02)
+            seen: dict[str, float] = {}
+            deadline = time.monotonic() + 120
+            while len(seen) < n and time.monotonic() < deadline:
+                with eng.connect() as c:
+                    for (target,) in c.execute(text('SELECT target FROM "case"')):
+                        if target not in seen:
+                            seen[target] = time.time()
+                time.sleep(0.01)
+            return sorted((seen[k] - acked[k]) * 1000 for k in seen if k in acked)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(20)
+            temporal.terminate()
+            temporal.wait(20)
+            eng.dispose()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, round(q * (len(values) - 1))))
+    return sorted(values)[k]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--serve", choices=["bare", "durable"])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--db", default="")
+    ap.add_argument("--messages", type=int, default=4000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--burst", type=int, default=20000)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--latency", type=int, default=200)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.db)
+        return
+
+    rates: dict[str, list[float]] = {"bare": [], "durable": []}
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(args.rounds):
+            for mode in ("bare", "durable"):
+                db_url = f"sqlite:///{d}/rate-{mode}-{r}.sqlite3"
+                proc, port = start_server(mode, db_url)
+                try:
+                    sent, secs = blast(port, args.messages, args.connections, f"{mode}{r}")
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+                rates[mode].append(sent / secs)
+                print(f"round {r} {mode:8s}: {sent} msgs in {secs:.2f}s = {sent / secs:.0f}/s",
+                      flush=True)
+
+        db_url = f"sqlite:///{d}/burst.sqlite3"
+        proc, port = start_server("durable", db_url)
+        try:
+            sent, secs = blast(port, args.burst, args.connections, "burst")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        total, distinct = count_stored(db_url)
+        lost = sent - distinct
+        print(f"burst: {sent} acknowledged in {secs:.1f}s, stored {total} rows "
+              f"({distinct} distinct), lost {lost}, duplicated {total - distinct}", flush=True)
+
+    lat = latency_run(args.latency) if args.latency else []
+    if lat:
+        print(f"250->case visible over {len(lat)}/{args.latency} probes: "
+              f"p50={pct(lat, 0.5):.0f} ms p99={pct(lat, 0.99):.0f} ms", flush=True)
+    bare = statistics.median(rates["bare"])
+    durable = statistics.median(rates["durable"])
+    print(f"bare median {bare:.0f}/s, durable median {durable:.0f}/s", flush=True)
+    print(f"durable/bare: {durable / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()

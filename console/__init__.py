@@ -1,0 +1,1 @@
+"""The web console and HTTP API (FastAPI): reads through models, acts through workflows."""

@@ -1,0 +1,266 @@
+"""The JSON API: read cases through ``models``, act on them only through workflow updates.
+
+Every route but ``/api/healthz`` requires a caller (session cookie or bearer token, see
+``console.auth``); a client user sees its own company's cases only and may not act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, col, select
+from temporalio.client import (
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from console.auth import Principal, require
+from console.deps import Services, TemporalUnavailable
+from console.health import health
+from console.queries import QueueFilter, case_summary, load_case, queue_page
+from console.sla import effective_policy, sla_for
+from models.tables import AuditEvent, Case, Server
+from models.types import utcnow
+from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
+
+public = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(require())])
+
+ACTIONS = frozenset(
+    {
+        "classify",
+        "add_note",
+        "record_contact",
+        "register_demande",
+        "start_l1",
+        "escalate_l2",
+        "resolve",
+        "close",
+        "reopen",
+        "assign",
+    }
+)
+UPDATE_TIMEOUT_S = 30.0
+
+
+def svc_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+@public.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    result = await health(svc_of(request))
+    ok = all(v == "ok" for v in result.values())
+    return JSONResponse({"status": "ok" if ok else "degraded", **result}, 200 if ok else 503)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/cases")
+def get_cases(
+    request: Request,
+    all: bool = False,
+    client_id: int | None = None,
+    state: str | None = None,
+    family: str | None = None,
+    criticality: str | None = None,
+    assignee: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Open cases (``all=true``: closed ones too), most urgent first, then oldest."""
+    flt = QueueFilter(
+        client_id=client_id,
+        criticality=criticality,
+        state=state,
+        family=family,
+        assignee=assignee,
+        include_closed=all,
+    )
+    with Session(svc_of(request).engine) as s:
+        rows = queue_page(s, flt, request.state.client_scope, offset=offset, limit=limit)
+    return [case_summary(c, name) for c, name in rows]
+
+
+def ledger_of(svc: Services, case_id: int) -> list[AuditEvent]:
+    with Session(svc.engine) as s:
+        return list(
+            s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.case_id == case_id)
+                .order_by(col(AuditEvent.at), col(AuditEvent.seq))
+            ).all()
+        )
+
+
+async def case_view(svc: Services, c: Case) -> CaseView | None:
+    """The workflow's own account of the case (None if Temporal cannot answer now).
+
+    Bounded by ``VIGIE_CONSOLE_QUERY_TIMEOUT``; without Temporal configured, or just after a
+    failed connection, it returns at once and the page falls back to the ledger.
+    """
+    timeout = svc.settings.console_query_timeout
+    try:
+        client = await svc.temporal()
+        # The newest run first (a case survives continue-as-new); a closed case whose
+        # workflow id was reused by a later case is asked on its own run instead.
+        handle = client.get_workflow_handle(c.workflow_id)
+        view = await asyncio.wait_for(handle.query("view", result_type=CaseView), timeout)
+        if view.case_id is not None and view.case_id != c.id:
+            handle = client.get_workflow_handle(c.workflow_id, run_id=c.run_id)
+            view = await asyncio.wait_for(handle.query("view", result_type=CaseView), timeout)
+        return view
+    except (
+        RPCError,
+        TimeoutError,
+        OSError,
+        RuntimeError,
+        ApplicationError,
+        WorkflowQueryFailedError,
+        WorkflowQueryRejectedError,
+    ):
+        return None
+
+
+def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]:
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, scope)
+        if found is None:
+            raise HTTPException(404, "Cas introuvable")
+        c, client = found
+        policy = effective_policy(s, svc.settings)
+        server = s.get(Server, c.server_id) if c.server_id is not None else None
+    ledger = ledger_of(svc, case_id)
+    out = case_summary(c, client.name if client else None)
+    out["_case"] = c
+    out["server"] = (server.display_name or server.hostname) if server else None
+    out["sla"] = sla_for(ledger, policy, utcnow())
+    out["ledger"] = [
+        {
+            "seq": a.seq,
+            "at": a.at.isoformat(),
+            "action": a.action,
+            "actor": a.actor,
+            "from_state": a.from_state,
+            "to_state": a.to_state,
+            "reason": a.reason,
+            "data": a.data,
+        }
+        for a in ledger
+    ]
+    return out
+
+
+@router.get("/cases/{case_id}")
+async def get_case(request: Request, case_id: int) -> dict[str, Any]:
+    svc = svc_of(request)
+    out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    view = await case_view(svc, out.pop("_case"))
+    if view is not None:
+        out["state"] = view.state
+        out["criticality"] = view.criticality
+        out["next_steps"] = jsonable(view.next_steps)
+        out["timeline"] = jsonable(view.timeline)
+        out["live"] = True
+    else:
+        out["next_steps"] = []
+        out["timeline"] = out["ledger"]
+        out["live"] = False
+    return out
+
+
+def action_input(actor: str, body: dict[str, Any]) -> ActionInput:
+    """Builds the update argument, refusing unknown enum values with a French message."""
+    try:
+        return ActionInput(
+            actor=actor,
+            reason=str(body.get("reason") or "")[:2000],
+            criticality=Criticality(body["criticality"]) if body.get("criticality") else None,
+            channel=Channel(body["channel"]) if body.get("channel") else None,
+            outcome=ContactOutcome(body["outcome"]) if body.get("outcome") else None,
+            text=str(body.get("text") or "")[:10000],
+            assignee=body.get("assignee") or None,
+            demande_ref=body.get("demande_ref") or None,
+        )
+    except ValueError as exc:
+        raise HTTPException(422, f"Valeur invalide : {exc}") from exc
+
+
+async def run_action(
+    svc: Services, c: Case, action: str, inp: ActionInput
+) -> tuple[int, dict[str, Any]]:
+    """Runs one workflow update; a refusal is a 409 with the workflow's own reason."""
+    if action not in ACTIONS:
+        return 404, {"accepted": False, "message": f"Action inconnue : {action}"}
+    try:
+        client = await svc.temporal()
+    except TemporalUnavailable as exc:
+        return 503, {"accepted": False, "message": str(exc)}
+    handle = client.get_workflow_handle(c.workflow_id, first_execution_run_id=c.run_id)
+    try:
+        result = await asyncio.wait_for(handle.execute_update(action, inp), UPDATE_TIMEOUT_S)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        msg = getattr(cause, "message", None) or str(cause or exc)
+        return 409, {"accepted": False, "message": msg}
+    except ApplicationError as exc:
+        return 409, {"accepted": False, "message": exc.message}
+    except RPCError as exc:
+        return 409, {"accepted": False, "message": f"Cas non modifiable : {exc.message}"}
+    except TimeoutError:
+        return 504, {"accepted": False, "message": "Le cas n'a pas répondu à temps"}
+    payload = jsonable(result) if not isinstance(result, dict) else result
+    if isinstance(payload, dict) and payload.get("accepted") is False:
+        return 409, payload
+    return 200, payload
+
+
+def _case_for_action(svc: Services, case_id: int) -> Case:
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, None)
+    if found is None:
+        raise HTTPException(404, "Cas introuvable")
+    return found[0]
+
+
+@router.post("/cases/{case_id}/actions/{action}")
+async def post_action(
+    request: Request,
+    case_id: int,
+    action: str,
+    principal: Principal = Depends(require("case.act")),
+) -> JSONResponse:
+    svc = svc_of(request)
+    c = await asyncio.to_thread(_case_for_action, svc, case_id)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        raise HTTPException(422, "Le corps doit être un objet JSON")
+    status, payload = await run_action(svc, c, action, action_input(principal.username, body))
+    return JSONResponse(payload, status)
+

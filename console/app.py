@@ -1,0 +1,158 @@
+"""The console's FastAPI application: pages, JSON API, static files, security headers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from urllib.parse import quote
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from console import api, pages_admin, pages_auth, pages_cases, pages_portal, pages_sla
+from console.auth import LoginRequired, csrf_protect, get_principal
+from console.deps import Services
+from console.web import HERE, redirect, render
+from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# No inline script or style anywhere, nothing from another origin: an injected tag that
+# slipped past escaping could still not run.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# Routers other services contribute to the console's app (webhook intake): they do their
+# own authentication (per-source tokens), so they are mounted as is, without a session.
+OPTIONAL_ROUTERS = ("intake.webhook",)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no body buffering): headers on every response; no caching of
+    anything but static files, so client data never sits in a shared cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _optional_routers(names: Iterable[str]) -> list[APIRouter]:
+    found = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
+
+
+def create_app(
+    settings: Settings, engine: Engine, extra_routers: Iterable[APIRouter] = ()
+) -> FastAPI:
+    """The console; ``extra_routers`` are mounted without the console's authentication."""
+    app = FastAPI(
+        title="Vigie",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.services = Services(settings=settings, engine=engine)
+    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.public)
+    app.include_router(api.router)
+    for extra in (*_optional_routers(OPTIONAL_ROUTERS), *extra_routers):
+        app.include_router(extra)
+    app.include_router(pages_auth.router)
+    app.include_router(pages_cases.router)
+    app.include_router(pages_sla.router)
+    app.include_router(pages_admin.router)
+    app.include_router(pages_portal.router)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": "Authentification requise"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect(f"/login?next={quote(target, safe='')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        principal = getattr(request.state, "principal", None)
+        return render(
+            request,
+            principal,
+            "error.html",
+            status_code=exc.status_code,
+            status=exc.status_code,
+            detail=exc.detail,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        detail: Any = exc.errors()
+        if _wants_json(request):
+            return JSONResponse({"detail": jsonable_errors(detail)}, 422)
+        principal = await get_principal(request)
+        return render(
+            request, principal, "error.html", status_code=422, status=422,
+            detail="Requête invalide",
+        )
+
+    return app
+
+
+def jsonable_errors(errors: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors)

@@ -1,0 +1,142 @@
+"""Reads of the case projection for the queue, the API and the portal, scoped by client.
+
+Everything a client user can reach goes through ``scope``: a case of another company is
+simply not found (404), as if it did not exist. The queue is ordered in SQL (urgency, then
+age) so pagination is right, and filtered on the ``ix_case_queue`` index (closed, state,
+opened_at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from models.tables import Case, Client, Server
+
+# Urgency order of the queue: major first, then cases nobody has triaged yet (they may be
+# major), then the other classes.
+URGENCY = sql_case(
+    (col(Case.criticality) == "major", 0),
+    (col(Case.criticality).is_(None), 1),
+    (col(Case.criticality) == "significant", 2),
+    (col(Case.criticality) == "minor", 3),
+    (col(Case.criticality) == "no_impact", 4),
+    else_=5,
+)
+CRITICALITIES = ("major", "significant", "minor", "no_impact")
+UNCLASSIFIED = "unclassified"
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The technician's filters; empty values mean "any"."""
+
+    client_id: int | None = None
+    criticality: str | None = None  # one of CRITICALITIES, or "unclassified"
+    state: str | None = None
+    family: str | None = None
+    assignee: str | None = None
+    include_closed: bool = False
+
+    def apply(self, q: Any, scope: int | None) -> Any:
+        if not self.include_closed:
+            q = q.where(col(Case.closed).is_(False))
+            if self.state != "resolved":
+                q = q.where(col(Case.state) != "resolved")
+        if scope is not None:
+            q = q.where(col(Case.client_id) == scope)
+        if self.client_id is not None:
+            q = q.where(col(Case.client_id) == self.client_id)
+        if self.criticality == UNCLASSIFIED:
+            q = q.where(col(Case.criticality).is_(None))
+        elif self.criticality:
+            q = q.where(col(Case.criticality) == self.criticality)
+        if self.state:
+            q = q.where(col(Case.state) == self.state)
+        if self.family:
+            q = q.where(col(Case.family) == self.family)
+        if self.assignee:
+            q = q.where(col(Case.assignee) == self.assignee)
+        return q
+
+
+def case_summary(c: Case, client_name: str | None) -> dict[str, Any]:
+    """The JSON shape of a case in ``/api/cases`` (kept stable for automation)."""
+    return {
+        "id": c.id,
+        "ref": c.ref,
+        "state": c.state,
+        "criticality": c.criticality,
+        "client_id": c.client_id,
+        "client": client_name,
+        "server_id": c.server_id,
+        "host": c.host,
+        "family": c.family,
+        "check": c.check,
+        "target": c.target,
+        "title": c.title,
+        "repeat_count": c.repeat_count,
+        "recovered": c.recovered,
+        "assignee": c.assignee,
+        "demande_ref": c.demande_ref,
+        "opened_at": c.opened_at.isoformat(),
+        "last_seen": c.last_seen.isoformat() if c.last_seen else None,
+        "l1_deadline": c.l1_deadline.isoformat() if c.l1_deadline else None,
+    }
+
+
+def queue_page(
+    s: Session,
+    flt: QueueFilter,
+    scope: int | None,
+    *,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+    newest_first: bool = False,
+) -> list[tuple[Case, str | None]]:
+    """One page of cases, most urgent class first, oldest first within a class."""
+    q = select(Case, Client.name).join(Client, col(Client.id) == Case.client_id, isouter=True)
+    q = flt.apply(q, scope)
+    if newest_first:
+        q = q.order_by(col(Case.opened_at).desc(), col(Case.id).desc())
+    else:
+        q = q.order_by(URGENCY, col(Case.opened_at), col(Case.id))
+    rows = s.exec(q.offset(max(0, offset)).limit(max(1, min(limit, 500)))).all()
+    return [(c, name) for c, name in rows]
+
+
+def queue_total(s: Session, flt: QueueFilter, scope: int | None) -> int:
+    q = flt.apply(select(func.count()).select_from(Case), scope)
+    return int(s.exec(q).one())
+
+
+def open_counts(s: Session, scope: int | None) -> dict[str, int]:
+    """Open cases by class (``unclassified`` for untriaged), for the title and the tabs."""
+    q = QueueFilter().apply(
+        select(Case.criticality, func.count()).select_from(Case), scope
+    ).group_by(col(Case.criticality))
+    counts = {UNCLASSIFIED if crit is None else crit: int(n) for crit, n in s.exec(q).all()}
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def load_case(s: Session, case_id: int, scope: int | None) -> tuple[Case, Client | None] | None:
+    """The case if the caller may see it (None otherwise: the route answers 404)."""
+    c = s.get(Case, case_id)
+    if c is None or (scope is not None and c.client_id != scope):
+        return None
+    client = s.get(Client, c.client_id) if c.client_id is not None else None
+    return c, client
+
+
+def server_of(s: Session, server_id: int | None) -> Server | None:
+    return s.get(Server, server_id) if server_id is not None else None
+
+
+def client_choices(s: Session) -> list[tuple[int, str]]:
+    return [(c.id or 0, c.name) for c in s.exec(select(Client).order_by(col(Client.name))).all()]

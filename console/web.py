@@ -1,0 +1,176 @@
+"""Server-rendered pages: one Jinja2 environment (autoescaped), filters for Paris time, render().
+
+Times are stored in UTC and shown in the team's time zone (``VIGIE_TIMEZONE``, Europe/Paris).
+The language is French unless ``?lang=en`` (remembered in a cookie) asks for English.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from console import i18n
+from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
+from console.deps import Services
+from models.types import utcnow
+
+HERE = Path(__file__).resolve().parent
+LANG_COOKIE = "vigie_lang"
+
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/queue", "File d'attente", "queue"),
+    ("/unmatched", "Non rattachés", "triage"),
+    ("/sla", "SLA", "sla"),
+    ("/planning", "Planification", "planning"),
+    ("/admin", "Administration", "admin"),
+    ("/portal", "Mes cas", "portal"),
+)
+
+
+def lang_of(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in i18n.LANGS:
+        return asked
+    kept = request.cookies.get(LANG_COOKIE)
+    return kept if kept in i18n.LANGS else i18n.DEFAULT_LANG
+
+
+@lru_cache(maxsize=4)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(value: datetime | None, tz: str, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(_zone(tz)).strftime(fmt)
+
+
+def duration(seconds: float | None) -> str:
+    """Business or wall durations as "1 h 05" (or "2 j 3 h 10" past a day), floored."""
+    if seconds is None:
+        return "—"
+    minutes = max(0, int(seconds // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    text = f"{minutes // 60} h {minutes % 60:02d}"
+    return f"{days} j {text}" if days else text
+
+
+def tel_uri(phone: str) -> str:
+    """``tel:`` link target: digits and a leading plus only (click-to-call)."""
+    kept = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    return "tel:" + kept
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["duration"] = duration
+    env.filters["tel"] = tel_uri
+    env.globals["urlencode"] = urlencode
+    return env
+
+
+def query_with(request: Request, **changes: Any) -> str:
+    """The current query string with some parameters changed (None removes one)."""
+    params = dict(request.query_params)
+    params.pop("lang", None)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return "?" + urlencode(params) if params else "?"
+
+
+def context(request: Request, principal: Principal | None, **extra: Any) -> dict[str, Any]:
+    svc: Services = request.app.state.services
+    lang = lang_of(request)
+    tz = svc.settings.timezone
+
+    def _(text: str) -> str:
+        return i18n.gettext(lang, text)
+
+    def dt(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+        return local_time(value, tz, fmt)
+
+    nav = [
+        (href, _(label), request.url.path.startswith(href))
+        for href, label, perm in NAV
+        if principal is not None and principal.role in PERMISSIONS[perm]
+    ]
+    return {
+        "request": request,
+        "me": principal,
+        "lang": lang,
+        "other_lang": "en" if lang == "fr" else "fr",
+        "_": _,
+        "dt": dt,
+        "now": utcnow(),
+        "state_label": lambda s: i18n.state_label(lang, s),
+        "crit_label": lambda c: i18n.criticality_label(lang, c),
+        "role_label": lambda r: i18n.pair_label(i18n.ROLE_LABELS, lang, r),
+        "family_label": lambda f: i18n.pair_label(i18n.FAMILY_LABELS, lang, f),
+        "action_label": lambda a: i18n.pair_label(i18n.ACTION_LABELS, lang, a),
+        "channel_label": lambda c: i18n.pair_label(i18n.CHANNEL_LABELS, lang, c),
+        "outcome_label": lambda o: i18n.pair_label(i18n.OUTCOME_LABELS, lang, o),
+        "figure_label": lambda f: i18n.pair_label(i18n.FIGURE_LABELS, lang, f),
+        "csrf_field": Markup(
+            f'<input type="hidden" name="{CSRF_FIELD}" value="{principal.csrf}">'
+            if principal is not None and principal.csrf
+            else ""
+        ),
+        "csrf_token": principal.csrf if principal is not None else "",
+        "nav": nav,
+        "flash": principal.flash if principal is not None else "",
+        "q": lambda **kw: query_with(request, **kw),
+        **extra,
+    }
+
+
+def render(
+    request: Request,
+    principal: Principal | None,
+    template: str,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    """Renders a page; consumes the session's flash message and remembers ``?lang=``."""
+    ctx = context(request, principal, **extra)
+    html = environment().get_template(template).render(ctx)
+    if principal is not None and principal.flash:
+        clear_flash(request.app.state.services, principal)
+    response = HTMLResponse(html, status_code=status_code)
+    asked = request.query_params.get("lang")
+    if asked in i18n.LANGS and asked != request.cookies.get(LANG_COOKIE):
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def render_fragment(request: Request, principal: Principal | None, template: str, **extra: Any) -> str:
+    return environment().get_template(template).render(context(request, principal, **extra))
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(url: str | None, default: str) -> str:
+    """Only same-site paths after a sign-in (no ``//evil.example`` or ``https://...``)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    return url

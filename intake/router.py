@@ -1,0 +1,295 @@
+"""Drains the outbox: parse each stored message, match it, record it, route it to its case.
+
+Two steps per message, each idempotent so that a crash anywhere only repeats work that is
+recognised the second time:
+1. ``materialize`` (one database transaction): parse the stored bytes, match client and
+   server, write the event rows, backup runs and heartbeat times, and mark the message parsed.
+2. ``dispatch`` (Temporal): problems signal-with-start the case of their fingerprint;
+   recoveries signal the open case if there is one. Each event is marked routed once Temporal
+   has acknowledged it; the case workflow also ignores an event id it has already seen, which
+   covers a crash between Temporal's acknowledgement and that mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from intake.matching import Matcher
+from models.db import session_scope
+from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
+from models.types import utcnow
+from parsers import AlertEvent, parse_message
+from workflows.shared import AlertSignal, CaseInput, case_workflow_id
+
+log = logging.getLogger(__name__)
+
+CASE_WORKFLOW = "CaseWorkflow"
+UNMATCHED = "unmatched"
+
+
+@dataclass(frozen=True)
+class Route:
+    """What Temporal must be told about one event."""
+
+    event_id: int
+    workflow_id: str
+    signal: AlertSignal
+    start: CaseInput | None  # None: signal only if a case is open (recoveries)
+
+
+def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
+    """The events of a stored message and the sender to match on."""
+    if raw.channel in ("webhook", "alertmanager"):
+        items = json.loads(raw.data.decode("utf-8"))
+        return [AlertEvent.from_dict(d) for d in items], None
+    parsed = parse_message(raw.data)
+    return list(parsed.events), parsed.envelope.sender
+
+
+def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -> None:
+    """Step 1: turn a stored message into event rows (skipped if already done)."""
+    if raw.parsed_at is not None:
+        return
+    try:
+        events, sender = events_from_raw(raw)
+    except Exception as exc:  # a webhook body that no longer validates: keep it visible
+        raw.parse_error = f"{type(exc).__name__}: {exc}"[:2000]
+        events, sender = [], None
+    now = utcnow()
+    for idx, ev in enumerate(events):
+        m = matcher.match(sender, ev.host, raw.client_hint_id)
+        triage = "none"
+        if ev.family == "unknown" or not m.matched:
+            triage = "pending"
+        ip_ok = None
+        if check_ip and m.client_ips:
+            ip_ok = raw.peer_ip in m.client_ips
+        row = AlertEventRow(
+            raw_message_id=raw.id or 0,
+            idx=idx,
+            family=str(ev.family),
+            status=str(ev.status),
+            host=ev.host,
+            check=ev.check,
+            target=ev.target,
+            severity=str(ev.severity),
+            backup_result=str(ev.backup_result) if ev.backup_result else None,
+            product=ev.product,
+            value=ev.value,
+            threshold=ev.threshold,
+            occurred_at=ev.occurred_at,
+            received_at=raw.received_at,
+            summary=ev.summary[:2000],
+            extra=dict(ev.extra),
+            fingerprint=ev.fingerprint(m.client_code or UNMATCHED),
+            client_id=m.client_id,
+            server_id=m.server_id,
+            source_ip_ok=ip_ok,
+            triage=triage,
+        )
+        s.add(row)
+        s.flush()
+        if ev.family == "backup" and ev.backup_result is not None:
+            s.add(
+                BackupRun(
+                    event_id=row.id or 0,
+                    client_id=m.client_id,
+                    server_id=m.server_id,
+                    job_name=ev.target,
+                    product=ev.product,
+                    result=str(ev.backup_result),
+                    occurred_at=ev.occurred_at,
+                    received_at=raw.received_at,
+                )
+            )
+        if ev.family == "heartbeat" and m.server_id is not None:
+            srv = s.get(Server, m.server_id)
+            if srv is not None and (
+                srv.last_heartbeat_at is None or srv.last_heartbeat_at < raw.received_at
+            ):
+                srv.last_heartbeat_at = raw.received_at
+                s.add(srv)
+    raw.parsed_at = now
+    s.add(raw)
+
+
+def route_for(row: AlertEventRow) -> Route | None:
+    """Step 2's decision for one event row; None when no case is concerned."""
+    if row.triage == "pending" or row.routed_at is not None:
+        return None
+    signal = AlertSignal(
+        event_id=row.id,
+        status="problem" if row.status == "problem" else "recovery",
+        received_at=row.received_at,
+        summary=row.summary,
+        severity=row.severity,
+    )
+    wid = case_workflow_id(row.fingerprint)
+    if row.status == "problem":
+        title = f"{row.host or '?'} — {row.summary or row.check}"[:300]
+        start = CaseInput(
+            fingerprint=row.fingerprint,
+            client_id=row.client_id,
+            server_id=row.server_id,
+            host=row.host,
+            family=row.family,
+            check=row.check,
+            target=row.target,
+            title=title,
+            opened_at=row.received_at,
+        )
+        return Route(row.id or 0, wid, signal, start)
+    if row.status == "recovery" or row.family in ("heartbeat", "backup"):
+        # a heartbeat that returns, or a backup that succeeds, ends the matching open case
+        return Route(row.id or 0, wid, signal, None)
+    return None
+
+
+class Router:
+    """Drains the outbox into Temporal; one instance per intake process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: Client,
+        task_queue: str,
+        *,
+        check_ip: bool = False,
+        batch: int = 200,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.task_queue = task_queue
+        self.check_ip = check_ip
+        self.batch = batch
+        self.wake = asyncio.Event()
+
+    # --- database side (runs in a thread) ------------------------------------------------
+
+    def _claim(self) -> list[int]:
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            q = (
+                select(Outbox.id)
+                .where(Outbox.done_at.is_(None))  # type: ignore[union-attr]
+                .where(
+                    or_(
+                        Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                        Outbox.next_attempt_at <= now,  # type: ignore[operator]
+                    )
+                )
+                .order_by(Outbox.id)  # type: ignore[arg-type]
+                .limit(self.batch)
+            )
+            return list(s.exec(q).all())  # type: ignore[arg-type]
+
+    def _materialize(self, outbox_ids: list[int]) -> list[tuple[int, list[Route]]]:
+        out: list[tuple[int, list[Route]]] = []
+        with session_scope(self.engine) as s:
+            matcher = Matcher.load(s)
+        for oid in outbox_ids:
+            with session_scope(self.engine) as s:
+                ob = s.get(Outbox, oid)
+                if ob is None or ob.done_at is not None:
+                    continue
+                raw = s.get(RawMessage, ob.raw_message_id)
+                if raw is None:
+                    continue
+                materialize(s, raw, matcher, self.check_ip)
+                s.flush()
+                rows = s.exec(
+                    select(AlertEventRow)
+                    .where(AlertEventRow.raw_message_id == raw.id)
+                    .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
+                ).all()
+                routes = [r for r in (route_for(row) for row in rows) if r is not None]
+            out.append((oid, routes))
+        return out
+
+    def _mark_routed(self, event_id: int) -> None:
+        with session_scope(self.engine) as s:
+            row = s.get(AlertEventRow, event_id)
+            if row is not None and row.routed_at is None:
+                row.routed_at = utcnow()
+                s.add(row)
+
+    def _finish(self, outbox_id: int, error: str | None) -> None:
+        with session_scope(self.engine) as s:
+            ob = s.get(Outbox, outbox_id)
+            if ob is None:
+                return
+            if error is None:
+                ob.done_at = utcnow()
+                ob.last_error = ""
+            else:
+                ob.attempts += 1
+                delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
+                ob.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                ob.last_error = error[:2000]
+            s.add(ob)
+
+    # --- Temporal side ----------------------------------------------------------------------
+
+    async def dispatch(self, route: Route) -> None:
+        if route.start is not None:
+            await self.client.start_workflow(
+                CASE_WORKFLOW,
+                route.start,
+                id=route.workflow_id,
+                task_queue=self.task_queue,
+                start_signal="alert",
+                start_signal_args=[route.signal],
+            )
+        else:
+            try:
+                await self.client.get_workflow_handle(route.workflow_id).signal(
+                    "alert", route.signal
+                )
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # no open case for this recovery: nothing to end
+        await asyncio.to_thread(self._mark_routed, route.event_id)
+
+    async def drain_once(self) -> int:
+        """Process one batch; returns how many outbox rows were completed."""
+        ids = await asyncio.to_thread(self._claim)
+        if not ids:
+            return 0
+        done = 0
+        for oid, routes in await asyncio.to_thread(self._materialize, ids):
+            try:
+                for route in routes:
+                    await self.dispatch(route)
+            except Exception as exc:
+                log.warning("router: outbox %s deferred: %s", oid, exc)
+                await asyncio.to_thread(self._finish, oid, f"{type(exc).__name__}: {exc}")
+                continue
+            await asyncio.to_thread(self._finish, oid, None)
+            done += 1
+        return done
+
+    async def run(self, idle: float = 0.5) -> None:
+        """Drain forever; woken early by the intake after each accepted message."""
+        while True:
+            try:
+                n = await self.drain_once()
+            except Exception:
+                log.exception("router: batch failed; retrying")
+                n = 0
+            if n == 0:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
+                except TimeoutError:
+                    pass

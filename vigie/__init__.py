@@ -1,0 +1,1 @@
+"""The desk's shell: settings, command line, and the one-machine stack."""

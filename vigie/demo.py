@@ -1,0 +1,147 @@
+"""Fictional clients for the demo desk, loaded idempotently by ``vigie up`` / ``vigie demo``.
+
+They cover every host and sender domain used in ``shared/samples`` so that each sample lands
+on a known client (the one cron mail from ``root@srv-file01`` carries no domain: its bare
+address is taught to client A, as a technician would from the unmatched queue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from models.db import session_scope
+from models.tables import BackupJob, Client, Contact, SenderDomain, Server, ServerAlias, Site
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    hostname: str
+    kind: str
+    role: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    code: str
+    name: str
+    senders: tuple[str, ...]
+    site: str
+    servers: tuple[DemoServer, ...]
+    contacts: tuple[tuple[str, str, str, str, int], ...]  # name, email, phone, role, rank
+    # host, job, product, cron
+    jobs: tuple[tuple[str, str | None, str, str], ...] = field(default=())
+    users: int = 8
+    fixed_ips: str = ""
+    subdiv: str | None = None
+
+
+CLIENTS: tuple[DemoClient, ...] = (
+    DemoClient(
+        code="client-a",
+        name="Cabinet Durand & Associés",
+        senders=("client-a.example", "root@srv-file01"),
+        site="Lyon — siège",
+        servers=(
+            DemoServer("srv-dc01", "physical", "Contrôleur de domaine"),
+            DemoServer("srv-file01", "physical", "Fichiers et SQL", ("fileserver",)),
+            DemoServer("srv-app", "virtual", "Applications métier"),
+        ),
+        contacts=(
+            ("Claire Durand", "claire.durand@client-a.example", "+33472000001", "primary", 1),
+            ("Marc Bernard", "marc.bernard@client-a.example", "+33472000002", "backup", 2),
+        ),
+        jobs=(
+            ("srv-file01", "Backup SQL", "arcserve", "0 22 * * 1-5"),
+            ("srv-dc01", None, "wsb", "0 1 * * *"),
+            ("srv-app", "Backup Job SRV", "veeam", "30 20 * * 1-5"),
+        ),
+        users=12,
+        fixed_ips="127.0.0.1",
+    ),
+    DemoClient(
+        code="client-b",
+        name="Boulangeries Martin",
+        senders=("client-b.example",),
+        site="Strasbourg — atelier",
+        servers=(
+            DemoServer("srv-dc01", "physical", "Contrôleur de domaine"),
+            DemoServer("srv-file01", "physical", "Fichiers"),
+            DemoServer("srv-app", "physical", "Caisse et stocks", ("caisse",)),
+        ),
+        contacts=(
+            ("Julien Martin", "julien.martin@client-b.example", "+33388000001", "primary", 1),
+            ("Sophie Keller", "sophie.keller@client-b.example", "+33388000002", "backup", 2),
+            ("Astreinte Martin", "astreinte@client-b.example", "+33388000009", "after_hours", 3),
+        ),
+        jobs=(
+            ("srv-app", "Sauvegarde quotidienne", "arcserve", "0 23 * * 1-6"),
+            ("srv-dc01", None, "wsb", "0 1 * * *"),
+            ("srv-file01", None, "tar", "0 2 * * *"),
+        ),
+        users=25,
+        subdiv="6AE",
+    ),
+    DemoClient(
+        code="client-c",
+        name="Garage Petit",
+        senders=("client-c.example",),
+        site="Annecy",
+        servers=(DemoServer("srv-01", "physical", "Serveur unique"),),
+        contacts=(("Paul Petit", "paul@client-c.example", "+33450000001", "primary", 1),),
+        jobs=(("srv-01", None, "ntbackup", "0 21 * * 1-5"),),
+        users=4,
+    ),
+)
+
+
+def load_demo(engine: Engine) -> dict[str, int]:
+    """Insert what is missing, change nothing that exists; returns the client ids by code."""
+    ids: dict[str, int] = {}
+    with session_scope(engine) as s:
+        for dc in CLIENTS:
+            ids[dc.code] = _load_client(s, dc)
+    return ids
+
+
+def _load_client(s: Session, dc: DemoClient) -> int:
+    client = s.exec(select(Client).where(Client.code == dc.code)).first()
+    if client is not None:
+        return client.id or 0
+    client = Client(code=dc.code, name=dc.name, users=dc.users, fixed_ips=dc.fixed_ips)
+    s.add(client)
+    s.flush()
+    cid = client.id or 0
+    for sender in dc.senders:
+        if s.get(SenderDomain, sender) is None:
+            s.add(SenderDomain(domain=sender, client_id=cid))
+    site = Site(client_id=cid, name=dc.site, calendar_subdiv=dc.subdiv)
+    s.add(site)
+    s.flush()
+    by_host: dict[str, int] = {}
+    for ds in dc.servers:
+        srv = Server(
+            client_id=cid,
+            site_id=site.id,
+            hostname=ds.hostname,
+            display_name=ds.hostname.upper(),
+            kind=ds.kind,
+            role=ds.role,
+        )
+        s.add(srv)
+        s.flush()
+        by_host[ds.hostname] = srv.id or 0
+        for alias in ds.aliases:
+            s.add(ServerAlias(client_id=cid, server_id=srv.id or 0, alias=alias.lower()))
+    for name, email, phone, role, rank in dc.contacts:
+        s.add(Contact(client_id=cid, name=name, email=email, phone=phone, role=role, rank=rank))
+    for host, job, product, cron in dc.jobs:
+        s.add(
+            BackupJob(
+                client_id=cid, server_id=by_host[host], name=job, product=product, schedule=cron
+            )
+        )
+    return cid

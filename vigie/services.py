@@ -1,0 +1,102 @@
+"""The three long-running services (worker, intake, console), each startable alone.
+
+Production runs each in its own process (``docker-compose.yml``); ``vigie up`` starts all
+three plus an embedded Temporal dev server for one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from models.db import engine_for
+from vigie.settings import Settings
+
+log = logging.getLogger("vigie")
+
+
+async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Runs ``main`` until SIGINT/SIGTERM, so Ctrl-C stops every service cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await main(stop)
+
+
+async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
+    from vigie.temporal import build_worker, connect
+
+    engine = engine_for(settings.db_url)
+    client = await connect(settings)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        worker = build_worker(client, engine, settings.task_queue, pool)
+        async with worker:
+            log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+
+
+async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
+    """SMTP first (mail is accepted even while Temporal is down), then the router."""
+    from intake.router import Router
+    from intake.smtp import IntakeHandler, make_smtp_factory, tls_context_from
+    from vigie.temporal import connect
+
+    engine = engine_for(settings.db_url)
+    router: Router | None = None
+
+    def wake(_accepted: object) -> None:
+        if router is not None:
+            router.wake.set()
+
+    handler = IntakeHandler(engine, settings.mailbox_set, on_accepted=wake)
+    factory = make_smtp_factory(
+        handler,
+        max_bytes=settings.max_message_bytes,
+        tls_context=tls_context_from(settings.tls_cert, settings.tls_key),
+    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(factory, settings.smtp_host, settings.smtp_port)
+    log.info("intake: SMTP sur %s:%s", settings.smtp_host, settings.smtp_port)
+
+    async def route() -> None:
+        nonlocal router
+        client = await connect(settings, attempts=10**6)
+        router = Router(engine, client, settings.task_queue, check_ip=settings.check_source_ip)
+        await router.run()
+
+    task = asyncio.create_task(route())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        server.close()
+        await server.wait_closed()
+
+
+async def console_main(settings: Settings, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    from console.app import create_app
+
+    app = create_app(settings, engine_for(settings.db_url))
+    config = uvicorn.Config(
+        app,
+        host=settings.console_host,
+        port=settings.console_port,
+        log_level="warning",
+        proxy_headers=True,
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    log.info("console: http://%s:%s", settings.console_host, settings.console_port)
+    await stop.wait()
+    server.should_exit = True
+    await task

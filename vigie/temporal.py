@@ -1,0 +1,57 @@
+"""Connecting to Temporal, and the worker that hosts the desk's workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def connect(settings: Settings, attempts: int = 60) -> Client:
+    """Connect, waiting for a Temporal that is still starting (embedded stack, compose)."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return await Client.connect(
+                settings.temporal_address, namespace=settings.temporal_namespace
+            )
+        except Exception as exc:  # the frontend is not listening yet
+            last = exc
+            await asyncio.sleep(1.0)
+    raise RuntimeError(f"Temporal injoignable à {settings.temporal_address}: {last}")
+
+
+def workflows() -> list[type]:
+    from workflows.case import CaseWorkflow
+
+    return [CaseWorkflow]
+
+
+def activities(engine: Engine) -> list:
+    from activities.cases import CaseActivities
+
+    return [*CaseActivities(engine).all()]
+
+
+def build_worker(
+    client: Client,
+    engine: Engine,
+    task_queue: str,
+    executor: concurrent.futures.Executor,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows(),
+        activities=activities(engine),
+        activity_executor=executor,
+        max_concurrent_activities=16,
+    )

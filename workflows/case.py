@@ -1,0 +1,358 @@
+"""One alert case as a durable Temporal workflow: the single source of truth for its state.
+
+The rules live in :mod:`workflows.case_machine`; this module only feeds it events (signals from
+the intake, updates from technicians, its own timers) and carries out the intents it returns,
+in order, as activities and timers. One queue of intents, drained under one lock, so that two
+handlers never interleave their side effects (Temporal's ``safe_message_handlers`` pattern),
+and the ledger lines reach the database in ``seq`` order.
+
+Timers follow the ``updatable_timer`` pattern: the main loop waits on a condition with the
+earliest armed deadline as timeout, and starts over whenever the armed set changes. The level-1
+deadline is business time (``domain.calendar``); auto-close is plain hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.calendar import default_calendar
+    from workflows.case_machine import (
+        TIMER_AUTO_CLOSE,
+        TIMER_L1,
+        Audit,
+        CancelAutoCloseTimer,
+        CancelL1Timer,
+        CaseCore,
+        Intent,
+        LinkEvent,
+        RegisterDemande,
+        SaveSnapshot,
+        StartAutoCloseTimer,
+        StartL1Timer,
+        TransferToL2,
+        policy_for,
+    )
+    from workflows.shared import (
+        ActionInput,
+        ActionResult,
+        ActivityName,
+        AlertSignal,
+        AuditInput,
+        CaseInput,
+        CaseSnapshot,
+        CaseState,
+        CaseView,
+        CommunicationSignal,
+        DemandeInput,
+        DemandeResult,
+        LinkEventInput,
+        OpenCaseInput,
+        OpenCaseResult,
+        TransferInput,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Database activities are idempotent, so retrying until the database is back is always safe.
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+INVALID_ACTION = "InvalidAction"
+
+
+@workflow.defn
+class CaseWorkflow:
+    """A case from its first alert to its closure; it continues as new when history grows."""
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        """Decide what opening means before any handler runs (signal-with-start delivers the
+        first alert right away); the ``open_case`` activity itself runs in :meth:`run`."""
+        self._input = inp
+        policy = policy_for(inp, default_calendar())
+        if inp.carried_state is None:
+            self._core, intents = CaseCore.open(inp, policy)
+        else:
+            self._core, intents = CaseCore.resume(inp, inp.carried_state, policy)
+        self._pending: deque[Intent] = deque(intents)
+        self._lock = asyncio.Lock()
+        self._timers: dict[str, datetime] = {}
+        self._opened = inp.carried_state is not None
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseView:
+        if not self._opened:
+            info = workflow.info()
+            case = await workflow.execute_activity(
+                ActivityName.OPEN_CASE,
+                OpenCaseInput(info.workflow_id, info.first_execution_run_id, inp),
+                result_type=OpenCaseResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self._core.opened(case.case_id, case.ref)
+            self._opened = True
+        while True:
+            async with self._lock:
+                await self._drain()
+            if self._idle() and self._core.state == CaseState.CLOSED:
+                return self._core.view()
+            if self._idle() and self._history_is_long():
+                workflow.continue_as_new(replace(inp, carried_state=self._core.carry()))
+            await self._wait_for_work()
+
+    # --- signals from the intake, the mail relay and the phone provider ---------------------
+
+    @workflow.signal
+    def alert(self, sig: AlertSignal) -> None:
+        """A repeat or a recovery of the case's problem (the router's signal-with-start)."""
+        self._pending.extend(self._core.alert(sig))
+
+    @workflow.signal
+    def communication(self, sig: CommunicationSignal) -> None:
+        """Delivery news about a communication sent to the client."""
+        self._pending.extend(self._core.communication(sig))
+
+    # --- technicians' actions: each refused early by its validator, with the reason ---------
+
+    @workflow.update
+    async def classify(self, inp: ActionInput) -> ActionResult:
+        return await self._act("classify", inp)
+
+    @classify.validator
+    def _check_classify(self, inp: ActionInput) -> None:
+        self._validate("classify", inp)
+
+    @workflow.update
+    async def add_note(self, inp: ActionInput) -> ActionResult:
+        return await self._act("add_note", inp)
+
+    @add_note.validator
+    def _check_add_note(self, inp: ActionInput) -> None:
+        self._validate("add_note", inp)
+
+    @workflow.update
+    async def record_contact(self, inp: ActionInput) -> ActionResult:
+        return await self._act("record_contact", inp)
+
+    @record_contact.validator
+    def _check_record_contact(self, inp: ActionInput) -> None:
+        self._validate("record_contact", inp)
+
+    @workflow.update
+    async def register_demande(self, inp: ActionInput) -> ActionResult:
+        return await self._act("register_demande", inp)
+
+    @register_demande.validator
+    def _check_register_demande(self, inp: ActionInput) -> None:
+        self._validate("register_demande", inp)
+
+    @workflow.update
+    async def start_l1(self, inp: ActionInput) -> ActionResult:
+        return await self._act("start_l1", inp)
+
+    @start_l1.validator
+    def _check_start_l1(self, inp: ActionInput) -> None:
+        self._validate("start_l1", inp)
+
+    @workflow.update
+    async def escalate_l2(self, inp: ActionInput) -> ActionResult:
+        return await self._act("escalate_l2", inp)
+
+    @escalate_l2.validator
+    def _check_escalate_l2(self, inp: ActionInput) -> None:
+        self._validate("escalate_l2", inp)
+
+    @workflow.update
+    async def resolve(self, inp: ActionInput) -> ActionResult:
+        return await self._act("resolve", inp)
+
+    @resolve.validator
+    def _check_resolve(self, inp: ActionInput) -> None:
+        self._validate("resolve", inp)
+
+    @workflow.update
+    async def close(self, inp: ActionInput) -> ActionResult:
+        return await self._act("close", inp)
+
+    @close.validator
+    def _check_close(self, inp: ActionInput) -> None:
+        self._validate("close", inp)
+
+    @workflow.update
+    async def reopen(self, inp: ActionInput) -> ActionResult:
+        return await self._act("reopen", inp)
+
+    @reopen.validator
+    def _check_reopen(self, inp: ActionInput) -> None:
+        self._validate("reopen", inp)
+
+    @workflow.update
+    async def assign(self, inp: ActionInput) -> ActionResult:
+        return await self._act("assign", inp)
+
+    @assign.validator
+    def _check_assign(self, inp: ActionInput) -> None:
+        self._validate("assign", inp)
+
+    @workflow.query
+    def view(self) -> CaseView:
+        """State, class, guided steps and the whole timeline, as the console shows them."""
+        return self._core.view()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _validate(self, action: str, inp: ActionInput) -> None:
+        """Refuse before the update is even written to history (nothing to replay)."""
+        reason = self._core.check(action, inp)
+        if reason is not None:
+            raise ApplicationError(reason, type=INVALID_ACTION, non_retryable=True)
+
+    async def _act(self, action: str, inp: ActionInput) -> ActionResult:
+        """Decide and carry out under the lock; answer once the side effects are done, so a
+        technician who is told "accepted" can rely on the Demande, ledger and projection."""
+        async with self._lock:
+            # Checked again: another handler may have changed the case since validation.
+            self._validate(action, inp)
+            self._pending.extend(self._core.act(action, inp, workflow.now()))
+            await self._drain()
+        view = self._core.view()
+        message = f"État : {view.state}"
+        if action == "register_demande" and view.demande_ref:
+            message = f"Demande {view.demande_ref} enregistrée"
+        return ActionResult(accepted=True, state=view.state, message=message)
+
+    async def _drain(self) -> None:
+        """Carry out pending intents in order; the caller holds the lock."""
+        await workflow.wait_condition(lambda: self._opened)  # ledger lines need the case id
+        while self._pending:
+            intent = self._pending.popleft()
+            follow_up = await self._execute(intent)
+            self._pending.extendleft(reversed(follow_up))
+
+    async def _execute(self, intent: Intent) -> list[Intent]:
+        """One intent; returns what the core decides from its answer (only a Demande has one)."""
+        case_id = self._core.model.case_id
+        assert case_id is not None
+        match intent:
+            case Audit():
+                await self._activity(
+                    ActivityName.APPEND_AUDIT,
+                    AuditInput(
+                        case_id=case_id,
+                        seq=intent.seq,
+                        at=intent.at,
+                        action=intent.action,
+                        actor=intent.actor,
+                        from_state=intent.from_state,
+                        to_state=intent.to_state,
+                        reason=intent.reason,
+                        data=intent.data,
+                        policy_version=self._input.policy_version,
+                    ),
+                )
+            case SaveSnapshot():
+                await self._activity(
+                    ActivityName.SAVE_CASE,
+                    CaseSnapshot(
+                        case_id=case_id,
+                        state=intent.state,
+                        criticality=intent.criticality,
+                        repeat_count=intent.repeat_count,
+                        last_seen=intent.last_seen,
+                        recovered=intent.recovered,
+                        assignee=intent.assignee,
+                        demande_ref=intent.demande_ref,
+                        l1_deadline=intent.l1_deadline,
+                        updated_at=workflow.now(),
+                    ),
+                )
+            case LinkEvent():
+                await self._activity(
+                    ActivityName.LINK_EVENT, LinkEventInput(case_id, intent.event_id)
+                )
+            case RegisterDemande():
+                result = await workflow.execute_activity(
+                    ActivityName.REGISTER_DEMANDE,
+                    DemandeInput(
+                        case_id=case_id,
+                        actor=intent.actor,
+                        at=intent.at,
+                        summary=intent.summary,
+                        external_ref=intent.external_ref,
+                    ),
+                    result_type=DemandeResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+                return self._core.demande_registered(intent, result.ref)
+            case TransferToL2():
+                await self._activity(
+                    ActivityName.TRANSFER_TO_LEVEL2,
+                    TransferInput(
+                        case_id=case_id,
+                        demande_ref=intent.demande_ref,
+                        at=intent.at,
+                        by=intent.by,
+                        reason=intent.reason,
+                    ),
+                )
+            case StartL1Timer():
+                self._timers[TIMER_L1] = intent.deadline
+            case CancelL1Timer():
+                self._timers.pop(TIMER_L1, None)
+            case StartAutoCloseTimer():
+                self._timers[TIMER_AUTO_CLOSE] = intent.at
+            case CancelAutoCloseTimer():
+                self._timers.pop(TIMER_AUTO_CLOSE, None)
+        return []
+
+    async def _activity(self, name: ActivityName, arg: object) -> None:
+        await workflow.execute_activity(
+            name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+        )
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until a handler queues intents, the armed timers change, one falls due, or
+        the run may end; a due timer hands its event to the core."""
+        armed = dict(self._timers)
+        due = [kind for kind, at in armed.items() if at <= workflow.now()]
+        if not due:
+            timeout = None
+            if armed:
+                timeout = (min(armed.values()) - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._pending)
+                    or self._timers != armed
+                    or (self._idle() and self._may_end()),
+                    timeout=timeout,
+                )
+                return
+            except TimeoutError:
+                due = [kind for kind, at in armed.items() if at <= workflow.now()]
+        for kind in sorted(due, key=armed.__getitem__):
+            del self._timers[kind]
+            self._pending.extend(self._core.timer_fired(kind))
+
+    def _idle(self) -> bool:
+        return not self._pending and workflow.all_handlers_finished()
+
+    def _may_end(self) -> bool:
+        return self._core.state == CaseState.CLOSED or self._history_is_long()
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self._input.max_history_events
+        )

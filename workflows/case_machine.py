@@ -1,0 +1,899 @@
+"""The decision core of a case: which action is allowed now, and what must happen because of it.
+
+Pure on purpose: no I/O, no clock, no randomness. The workflow hands every event in with its
+time, and gets back *intents* (``Audit``, ``RegisterDemande``, ``StartL1Timer`` ...) that it
+carries out in order as activities and timers. That keeps the contract's rules (3.2.3)
+testable in microseconds, and keeps the workflow a thin, replay-safe executor.
+
+The states and transitions below are plain data for ``transitions.Machine`` (pytransitions
+style), attached to a separate :class:`CaseModel`; read them first, they are the whole flow:
+
+* triage: ``classify`` from new/reopened, and reclassification until level 2 takes over;
+  *no impact* is merely acknowledged, other classes are *classified*;
+* minor: a contact that reached the client (or a sent mail) means the client is instructed;
+* significant: register a Demande, then the client is notified (contact or delivered mail);
+* major: register a Demande, phone the client, run the level-1 diagnosis, and past its
+  deadline (one business hour by default) escalate to level 2, by the timer or by a person;
+* any open case can be resolved; resolved cases close (by a person or after a delay) and can
+  be reopened; assign, note and unsuccessful contacts are recorded without a state change.
+
+Every event appends one ``Audit`` intent: that ledger is what the SLA module recomputes the
+figures from, so nothing that happens to a case may bypass it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from transitions import EventData, Machine
+
+from workflows.shared import (
+    ActionInput,
+    AlertSignal,
+    CarriedState,
+    CaseInput,
+    CaseState,
+    CaseView,
+    Channel,
+    CommunicationSignal,
+    ContactOutcome,
+    Criticality,
+    NextStep,
+    TimelineEntry,
+)
+
+S = CaseState
+
+# --- the flow, as data ----------------------------------------------------------------------
+
+UNTRIAGED = ["new", "reopened"]
+RECLASSIFIABLE = [
+    "acknowledged",
+    "classified",
+    "client_instructed",
+    "demande_registered",
+    "client_notified",
+    "client_called",
+    "l1_diagnosis",
+]
+OPEN = [*UNTRIAGED, *RECLASSIFIABLE, "l2_escalated"]
+# No client communication before triage, nor for a case without impact (3.2.3 Sans impact).
+CONTACTABLE = [s for s in OPEN if s not in ("new", "reopened", "acknowledged")]
+ALL = [*OPEN, "resolved", "closed"]
+
+# Plain strings, as ``CaseState`` values: ``transitions`` would name Enum states by their
+# member names ("NEW"), which is not what the ledger must say.
+STATES: list[dict[str, Any]] = [
+    {"name": "new"},
+    {"name": "acknowledged"},
+    {"name": "classified"},
+    {"name": "client_instructed"},
+    {"name": "demande_registered"},
+    {"name": "client_notified"},
+    {"name": "client_called"},
+    {"name": "l1_diagnosis", "on_enter": "start_l1_timer", "on_exit": "cancel_l1_timer"},
+    {"name": "l2_escalated"},
+    {"name": "resolved", "on_enter": "start_auto_close", "on_exit": "cancel_auto_close"},
+    {"name": "closed"},
+    {"name": "reopened", "on_enter": "forget_triage"},
+]
+
+# Rows are tried in order: the first whose conditions hold wins; ``dest: None`` records the
+# event without changing state. ``communication`` (delivery news from the mail relay or the
+# phone provider) advances a case exactly like a contact a technician records.
+TRANSITIONS: list[dict[str, Any]] = [
+    # triage and reclassification
+    {"trigger": "classify", "source": UNTRIAGED + RECLASSIFIABLE, "dest": "acknowledged",
+     "conditions": "chooses_no_impact", "before": "set_criticality"},
+    {"trigger": "classify", "source": UNTRIAGED + RECLASSIFIABLE, "dest": "demande_registered",
+     "conditions": "keeps_demande", "before": "set_criticality"},
+    {"trigger": "classify", "source": UNTRIAGED + RECLASSIFIABLE, "dest": "classified",
+     "before": "set_criticality"},
+    # contacting the client, by a person or confirmed by a delivery receipt
+    *(
+        row
+        for trigger in ("record_contact", "communication")
+        for row in (
+            {"trigger": trigger, "source": "classified", "dest": "client_instructed",
+             "conditions": ["is_minor", "reached_client"]},
+            {"trigger": trigger, "source": "demande_registered", "dest": "client_notified",
+             "conditions": ["is_significant", "reached_client"]},
+            {"trigger": trigger, "source": "demande_registered", "dest": "client_called",
+             "conditions": ["is_major", "reached_client", "by_phone"]},
+        )
+    ),
+    {"trigger": "record_contact", "source": CONTACTABLE, "dest": None},
+    {"trigger": "communication", "source": ALL, "dest": None},
+    # support request, level-1 diagnosis, level 2
+    {"trigger": "register_demande", "source": "classified", "dest": "demande_registered",
+     "conditions": "needs_demande", "before": "set_demande_ref"},
+    {"trigger": "start_l1", "source": "client_called", "dest": "l1_diagnosis"},
+    {"trigger": "escalate_l2", "source": "l1_diagnosis", "dest": "l2_escalated",
+     "after": "transfer_to_l2"},
+    # end of life
+    {"trigger": "resolve", "source": OPEN, "dest": "resolved"},
+    {"trigger": "close", "source": "resolved", "dest": "closed"},
+    {"trigger": "reopen", "source": ["resolved", "closed"], "dest": "reopened"},
+    # recorded without a state change
+    {"trigger": "assign", "source": OPEN, "dest": None, "before": "set_assignee"},
+    {"trigger": "note", "source": OPEN, "dest": None},
+    {"trigger": "repeat", "source": ALL, "dest": None, "before": "count_repeat"},
+    {"trigger": "recovery", "source": ALL, "dest": None, "before": "flag_recovery"},
+]
+
+# What a technician may ask for, by update name; ``add_note`` is recorded as ``note``.
+PERSON_ACTIONS: dict[str, str] = {
+    "classify": "classify",
+    "add_note": "note",
+    "note": "note",
+    "record_contact": "record_contact",
+    "register_demande": "register_demande",
+    "start_l1": "start_l1",
+    "escalate_l2": "escalate_l2",
+    "resolve": "resolve",
+    "close": "close",
+    "reopen": "reopen",
+    "assign": "assign",
+}
+
+# Recovery ends these cases by itself: nobody has judged the problem yet, or it had no impact.
+AUTO_RESOLVABLE = frozenset({S.NEW, S.REOPENED, S.ACKNOWLEDGED})
+SYSTEM = "system"
+RECOVERY_REASON = "rétablissement reçu"
+REPEAT_REOPEN_REASON = "nouvelle alerte sur un cas résolu"
+L1_TIMEOUT_REASON = "diagnostic N1 non abouti dans le délai"
+AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la résolution"
+REMEMBERED_EVENTS = 256  # event ids kept to ignore a redelivered alert (router contract)
+
+STATE_LABELS: dict[str, str] = {
+    S.NEW: "nouveau",
+    S.ACKNOWLEDGED: "pris en compte (sans impact)",
+    S.CLASSIFIED: "classé",
+    S.CLIENT_INSTRUCTED: "consignes transmises au client",
+    S.DEMANDE_REGISTERED: "demande enregistrée",
+    S.CLIENT_NOTIFIED: "client informé",
+    S.CLIENT_CALLED: "client appelé",
+    S.L1_DIAGNOSIS: "diagnostic N1 en cours",
+    S.L2_ESCALATED: "transféré au niveau 2",
+    S.RESOLVED: "résolu",
+    S.CLOSED: "clôturé",
+    S.REOPENED: "rouvert",
+}
+CRITICALITY_LABELS: dict[str, str] = {
+    Criticality.NO_IMPACT: "sans impact",
+    Criticality.MINOR: "mineur/modéré",
+    Criticality.SIGNIFICANT: "significatif",
+    Criticality.MAJOR: "majeur/étendu",
+}
+CLAUSE = {
+    None: "3.2.3",
+    Criticality.NO_IMPACT: "3.2.3 Sans impact",
+    Criticality.MINOR: "3.2.3 Mineur/modéré",
+    Criticality.SIGNIFICANT: "3.2.3 Significatif",
+    Criticality.MAJOR: "3.2.3 Majeur/étendu",
+}
+
+# Guided steps by (state, criticality); ``None`` as criticality means "whatever the class".
+_TRIAGE = NextStep("classify", "Fixer la criticité selon l'impact sur l'activité du client",
+                   CLAUSE[None])
+NEXT_STEPS: dict[tuple[str, str | None], list[NextStep]] = {
+    (S.NEW, None): [_TRIAGE],
+    (S.REOPENED, None): [_TRIAGE],
+    (S.ACKNOWLEDGED, None): [
+        NextStep("resolve", "Ajuster si besoin la console de supervision (seuil, silence), "
+                 "puis résoudre ; aucune communication client", CLAUSE[Criticality.NO_IMPACT]),
+    ],
+    (S.CLASSIFIED, Criticality.MINOR): [
+        NextStep("record_contact", "Envoyer au client, par mail ou téléphone, les consignes de "
+                 "résolution ou de contournement", CLAUSE[Criticality.MINOR]),
+    ],
+    (S.CLASSIFIED, Criticality.SIGNIFICANT): [
+        NextStep("register_demande", "Enregistrer une demande au support",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.CLASSIFIED, Criticality.MAJOR): [
+        NextStep("register_demande", "Enregistrer une demande au support",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.DEMANDE_REGISTERED, Criticality.SIGNIFICANT): [
+        NextStep("record_contact", "Informer le client par mail de l'enregistrement de la "
+                 "demande et de sa prise en charge par le support",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.DEMANDE_REGISTERED, Criticality.MAJOR): [
+        NextStep("record_contact", "Appeler le contact principal du client pour organiser le "
+                 "diagnostic N1", CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.CLIENT_INSTRUCTED, None): [
+        NextStep("resolve", "Résoudre une fois les consignes appliquées par le client",
+                 CLAUSE[Criticality.MINOR]),
+    ],
+    (S.CLIENT_NOTIFIED, None): [
+        NextStep("resolve", "Résoudre quand le support a traité la demande",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.CLIENT_CALLED, None): [
+        NextStep("start_l1", "Démarrer le diagnostic de niveau 1 (moins d'une heure)",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.L1_DIAGNOSIS, None): [
+        NextStep("resolve", "Résoudre si le diagnostic N1 aboutit avant l'échéance",
+                 CLAUSE[Criticality.MAJOR]),
+        NextStep("escalate_l2", "Transférer la demande au niveau 2 (automatique à "
+                 "l'échéance du diagnostic N1)", CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.L2_ESCALATED, None): [
+        NextStep("resolve", "Résoudre quand le niveau 2 a terminé le dépannage",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.RESOLVED, None): [
+        NextStep("close", "Clôturer le cas (automatique après le délai sans nouvelle alerte)",
+                 CLAUSE[None]),
+        NextStep("reopen", "Rouvrir le cas si le problème persiste", CLAUSE[None]),
+    ],
+}
+CONFIRM_RECOVERY = NextStep("resolve", "Confirmer le rétablissement et résoudre", "3.2.2")
+
+
+# --- intents: what the workflow must carry out, in order -----------------------------------
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One ledger line (``append_audit``); ``to_state`` is None when the state did not change."""
+
+    seq: int
+    at: datetime
+    action: str
+    actor: str
+    from_state: str | None
+    to_state: str | None
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+    def entry(self) -> TimelineEntry:
+        return TimelineEntry(
+            seq=self.seq,
+            at=self.at,
+            action=self.action,
+            actor=self.actor,
+            from_state=self.from_state,
+            to_state=self.to_state,
+            reason=self.reason,
+            data=dict(self.data),
+        )
+
+
+@dataclass(frozen=True)
+class SaveSnapshot:
+    """The console's projection changed (``save_case``); the workflow adds id and time."""
+
+    state: str
+    criticality: str | None
+    repeat_count: int
+    last_seen: datetime | None
+    recovered: bool
+    assignee: str | None
+    demande_ref: str | None
+    l1_deadline: datetime | None
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """Attach an alert event row to the case (``link_event``)."""
+
+    event_id: int
+
+
+@dataclass(frozen=True)
+class RegisterDemande:
+    """Create the support request (``register_demande``); its answer goes back to the core
+    through :meth:`CaseCore.demande_registered`, which makes the state change."""
+
+    actor: str
+    reason: str
+    at: datetime
+    summary: str
+    external_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferToL2:
+    """Hand the Demande over to level 2 (``transfer_to_level2``)."""
+
+    at: datetime
+    by: str
+    reason: str
+    demande_ref: str | None
+
+
+@dataclass(frozen=True)
+class StartL1Timer:
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class CancelL1Timer:
+    pass
+
+
+@dataclass(frozen=True)
+class StartAutoCloseTimer:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CancelAutoCloseTimer:
+    pass
+
+
+Intent = (
+    Audit
+    | SaveSnapshot
+    | LinkEvent
+    | RegisterDemande
+    | TransferToL2
+    | StartL1Timer
+    | CancelL1Timer
+    | StartAutoCloseTimer
+    | CancelAutoCloseTimer
+)
+
+TIMER_L1 = "l1"
+TIMER_AUTO_CLOSE = "auto_close"
+
+
+class Calendar(Protocol):
+    """What the core needs of ``domain.calendar.BusinessCalendar``."""
+
+    def add(self, start: datetime, delta: timedelta) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class CasePolicy:
+    """The configurable parts of the rules: business calendar, L1 length, auto-close delay."""
+
+    calendar: Calendar
+    l1_length: timedelta = timedelta(hours=1)
+    auto_close_after: timedelta = timedelta(hours=72)
+
+
+# --- the model the machine drives ----------------------------------------------------------
+
+
+class CaseModel:
+    """The case's data; the machine's callbacks (named in the tables above) record intents.
+
+    Callbacks receive ``transitions.EventData`` whose kwargs are ``at`` (when it happened),
+    ``inp`` (who and why, as an ``ActionInput``) and ``data`` (extra ledger fields).
+    """
+
+    state: str  # set by the machine
+
+    def __init__(self, policy: CasePolicy, *, next_seq: int = 1) -> None:
+        self.policy = policy
+        self.case_id: int | None = None
+        self.ref: str | None = None
+        self.criticality: str | None = None
+        self.repeat_count = 0
+        self.last_seen: datetime | None = None
+        self.recovered = False
+        self.assignee: str | None = None
+        self.demande_ref: str | None = None
+        self.l1_deadline: datetime | None = None
+        self.auto_close_at: datetime | None = None
+        self.next_seq = next_seq
+        self.timeline: list[TimelineEntry] = []
+        self.seen_event_ids: list[int] = []
+        self.intents: list[Intent] = []
+        self._saved: SaveSnapshot | None = None
+
+    # conditions (they read the event, never change anything)
+
+    def chooses_no_impact(self, event: EventData) -> bool:
+        return _inp(event).criticality == Criticality.NO_IMPACT
+
+    def keeps_demande(self, event: EventData) -> bool:
+        """Reclassified into a class that needs a Demande, and one exists: do not ask again."""
+        return self.demande_ref is not None and _inp(event).criticality in (
+            Criticality.SIGNIFICANT,
+            Criticality.MAJOR,
+        )
+
+    def is_minor(self, event: EventData) -> bool:
+        return self.criticality == Criticality.MINOR
+
+    def is_significant(self, event: EventData) -> bool:
+        return self.criticality == Criticality.SIGNIFICANT
+
+    def is_major(self, event: EventData) -> bool:
+        return self.criticality == Criticality.MAJOR
+
+    def reached_client(self, event: EventData) -> bool:
+        """A call answered or a mail sent; no answer, busy, voicemail or failure do not count."""
+        return _inp(event).outcome in (ContactOutcome.REACHED, ContactOutcome.SENT)
+
+    def by_phone(self, event: EventData) -> bool:
+        return _inp(event).channel == Channel.PHONE
+
+    def needs_demande(self, event: EventData) -> bool:
+        return self.demande_ref is None and self.criticality in (
+            Criticality.SIGNIFICANT,
+            Criticality.MAJOR,
+        )
+
+    # data changes
+
+    def set_criticality(self, event: EventData) -> None:
+        self.criticality = _inp(event).criticality
+        self.l1_deadline = None  # only l1_diagnosis can be reclassified with a deadline running
+
+    def set_demande_ref(self, event: EventData) -> None:
+        self.demande_ref = event.kwargs["data"]["demande_ref"]
+
+    def set_assignee(self, event: EventData) -> None:
+        self.assignee = _inp(event).assignee
+
+    def count_repeat(self, event: EventData) -> None:
+        self.repeat_count += 1
+        self.last_seen = event.kwargs["at"]
+        self.recovered = False  # the problem is back
+
+    def flag_recovery(self, event: EventData) -> None:
+        self.recovered = True
+
+    def forget_triage(self, event: EventData) -> None:
+        """A reopened case is judged afresh; its Demande, if any, is kept and reused."""
+        self.criticality = None
+        self.recovered = False
+        self.l1_deadline = None
+
+    # intents
+
+    def start_l1_timer(self, event: EventData) -> None:
+        self.l1_deadline = self.policy.calendar.add(event.kwargs["at"], self.policy.l1_length)
+        self.intents.append(StartL1Timer(self.l1_deadline))
+
+    def cancel_l1_timer(self, event: EventData) -> None:
+        self.intents.append(CancelL1Timer())
+
+    def start_auto_close(self, event: EventData) -> None:
+        self.auto_close_at = event.kwargs["at"] + self.policy.auto_close_after
+        self.intents.append(StartAutoCloseTimer(self.auto_close_at))
+
+    def cancel_auto_close(self, event: EventData) -> None:
+        self.auto_close_at = None
+        self.intents.append(CancelAutoCloseTimer())
+
+    def transfer_to_l2(self, event: EventData) -> None:
+        inp = _inp(event)
+        self.intents.append(
+            TransferToL2(
+                at=event.kwargs["at"],
+                by=event.kwargs["data"]["by"],
+                reason=inp.reason,
+                demande_ref=self.demande_ref,
+            )
+        )
+
+    def record_event(self, event: EventData) -> None:
+        """After every event: the ledger line, then the projection if it changed."""
+        inp = _inp(event)
+        transition = event.transition
+        assert transition is not None
+        self.audit(
+            event.kwargs["at"],
+            event.event.name,
+            inp.actor,
+            transition.source,
+            transition.dest,
+            inp.reason,
+            event.kwargs.get("data", {}),
+        )
+        self.save_if_changed()
+
+    def audit(
+        self,
+        at: datetime,
+        action: str,
+        actor: str,
+        from_state: str | None,
+        to_state: str | None,
+        reason: str = "",
+        data: dict[str, str] | None = None,
+    ) -> None:
+        line = Audit(
+            seq=self.next_seq,
+            at=at,
+            action=action,
+            actor=actor,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            data={k: str(v) for k, v in (data or {}).items()},
+        )
+        self.next_seq += 1
+        self.timeline.append(line.entry())
+        self.intents.append(line)
+
+    def projection(self) -> SaveSnapshot:
+        return SaveSnapshot(
+            state=self.state,
+            criticality=self.criticality,
+            repeat_count=self.repeat_count,
+            last_seen=self.last_seen,
+            recovered=self.recovered,
+            assignee=self.assignee,
+            demande_ref=self.demande_ref,
+            l1_deadline=self.l1_deadline,
+        )
+
+    def save_if_changed(self) -> None:
+        snap = self.projection()
+        if snap != self._saved:
+            self._saved = snap
+            self.intents.append(snap)
+
+    def mark_saved(self) -> None:
+        """The current projection is already in the database (restored after continue-as-new)."""
+        self._saved = self.projection()
+
+    def take_intents(self) -> list[Intent]:
+        out, self.intents = self.intents, []
+        return out
+
+
+def _inp(event: EventData) -> ActionInput:
+    return event.kwargs["inp"]
+
+
+def _system(reason: str, **fields: Any) -> ActionInput:
+    return ActionInput(actor=SYSTEM, reason=reason, **fields)
+
+
+def _build_machine(model: CaseModel, initial: str) -> Machine:
+    return Machine(
+        model=model,
+        states=STATES,
+        transitions=TRANSITIONS,
+        initial=str(initial),  # a plain string: see STATES
+        send_event=True,
+        auto_transitions=False,
+        after_state_change="record_event",
+    )
+
+
+# --- the core the workflow talks to --------------------------------------------------------
+
+_COMMUNICATION_OUTCOMES: dict[str, ContactOutcome] = {
+    "delivered": ContactOutcome.SENT,
+    "answered": ContactOutcome.REACHED,
+    "no_answer": ContactOutcome.NO_ANSWER,
+    "busy": ContactOutcome.BUSY,
+    "voicemail": ContactOutcome.VOICEMAIL,
+    "failed": ContactOutcome.FAILED,
+}
+
+
+class CaseCore:
+    """One case's rules: refusals, decisions, guided steps, and the view the console shows.
+
+    Every method that decides returns the intents to carry out, in order.
+    """
+
+    def __init__(self, model: CaseModel, inp: CaseInput, initial: str) -> None:
+        self.model = model
+        self.input = inp
+        self.machine = _build_machine(model, initial)
+
+    # creation
+
+    @classmethod
+    def open(cls, inp: CaseInput, policy: CasePolicy) -> tuple[CaseCore, list[Intent]]:
+        """A new case: the ``open`` line, then the preset triage if the source has one."""
+        model = CaseModel(policy)
+        model.last_seen = inp.opened_at
+        core = cls(model, inp, S.NEW)
+        model.audit(inp.opened_at, "open", SYSTEM, None, S.NEW, inp.title)
+        core._preset_triage(inp.opened_at)
+        model.save_if_changed()
+        return core, model.take_intents()
+
+    @classmethod
+    def resume(
+        cls, inp: CaseInput, carried: CarriedState, policy: CasePolicy
+    ) -> tuple[CaseCore, list[Intent]]:
+        """After continue-as-new: the same case, its timers armed again, nothing re-recorded."""
+        model = CaseModel(policy, next_seq=carried.next_seq)
+        model.case_id, model.ref = carried.case_id, carried.ref
+        model.criticality = carried.criticality
+        model.repeat_count = carried.repeat_count
+        model.last_seen = carried.last_seen
+        model.recovered = carried.recovered
+        model.assignee = carried.assignee
+        model.demande_ref = carried.demande_ref
+        model.l1_deadline = carried.l1_deadline
+        model.auto_close_at = carried.auto_close_at
+        model.timeline = list(carried.timeline)
+        model.seen_event_ids = list(carried.seen_event_ids)
+        core = cls(model, inp, carried.state)
+        model.mark_saved()
+        intents: list[Intent] = []
+        if core.state == S.L1_DIAGNOSIS and model.l1_deadline is not None:
+            intents.append(StartL1Timer(model.l1_deadline))
+        if core.state == S.RESOLVED and model.auto_close_at is not None:
+            intents.append(StartAutoCloseTimer(model.auto_close_at))
+        return core, intents
+
+    def opened(self, case_id: int, ref: str) -> None:
+        self.model.case_id, self.model.ref = case_id, ref
+
+    @property
+    def state(self) -> str:
+        return self.model.state
+
+    @property
+    def criticality(self) -> str | None:
+        return self.model.criticality
+
+    # people's actions
+
+    def check(self, action: str, inp: ActionInput) -> str | None:
+        """Why ``action`` is not allowed now (French, for the technician), or None if it is."""
+        trigger = PERSON_ACTIONS.get(action)
+        if trigger is None:
+            return f"Action inconnue : {action}"
+        if not inp.actor.strip():
+            return "L'auteur de l'action doit être indiqué"
+        for refused, reason in self._rules(trigger, inp):
+            if refused:
+                return reason
+        if not self.model.may_trigger(trigger, **self._event_kwargs(trigger, inp, None)):
+            return (
+                f"Action « {action} » impossible : le cas est "
+                f"{STATE_LABELS.get(self.state, self.state)}"
+            )
+        return None
+
+    def act(self, action: str, inp: ActionInput, at: datetime) -> list[Intent]:
+        """Carry out a person's action that :meth:`check` accepted."""
+        reason = self.check(action, inp)
+        if reason is not None:
+            raise ValueError(reason)
+        trigger = PERSON_ACTIONS[action]
+        if trigger == "register_demande":
+            # The state changes only once the Demande exists (see demande_registered).
+            return [
+                RegisterDemande(
+                    actor=inp.actor,
+                    reason=inp.reason,
+                    at=at,
+                    summary=self.input.title,
+                    external_ref=inp.demande_ref,
+                )
+            ]
+        self._fire(trigger, inp, at)
+        if self.state == S.REOPENED:
+            self._preset_triage(at)
+        return self.model.take_intents()
+
+    def demande_registered(self, request: RegisterDemande, demande_ref: str) -> list[Intent]:
+        """The support request exists: the case moves on, and the ledger names the Demande."""
+        inp = ActionInput(actor=request.actor, reason=request.reason)
+        self._fire("register_demande", inp, request.at, {"demande_ref": demande_ref})
+        return self.model.take_intents()
+
+    # machine events
+
+    def alert(self, sig: AlertSignal) -> list[Intent]:
+        """A repeat or a recovery of the case's problem; a redelivered event is ignored."""
+        model = self.model
+        if sig.event_id is not None:
+            if sig.event_id in model.seen_event_ids:
+                return []
+            model.seen_event_ids = [*model.seen_event_ids, sig.event_id][-REMEMBERED_EVENTS:]
+            model.intents.append(LinkEvent(sig.event_id))
+        data = {"event_id": str(sig.event_id)} if sig.event_id is not None else {}
+        if sig.status == "recovery":
+            self._fire("recovery", _system(sig.summary), sig.received_at, data)
+            if self.state in AUTO_RESOLVABLE:
+                self._fire("resolve", _system(RECOVERY_REASON), sig.received_at)
+        else:
+            self._fire("repeat", _system(sig.summary), sig.received_at,
+                       {**data, "severity": sig.severity})
+            if self.state in (S.RESOLVED, S.CLOSED):
+                self._fire("reopen", _system(REPEAT_REOPEN_REASON), sig.received_at)
+                self._preset_triage(sig.received_at)
+        return model.take_intents()
+
+    def communication(self, sig: CommunicationSignal) -> list[Intent]:
+        """Delivery news; a delivered mail or an answered call counts as reaching the client."""
+        inp = _system(sig.detail, channel=sig.channel,
+                      outcome=_COMMUNICATION_OUTCOMES.get(sig.status, ContactOutcome.FAILED))
+        data = {
+            "status": sig.status,
+            "channel": sig.channel,
+            "communication_id": str(sig.communication_id),
+        }
+        self._fire("communication", inp, sig.at, data)
+        return self.model.take_intents()
+
+    def timer_fired(self, kind: str) -> list[Intent]:
+        """A timer armed by an intent is due; stale timers (state moved on) do nothing."""
+        model = self.model
+        if kind == TIMER_L1 and self.state == S.L1_DIAGNOSIS and model.l1_deadline:
+            # Escalated at the deadline itself, whenever the timer task happens to run.
+            self._fire("escalate_l2", _system(L1_TIMEOUT_REASON), model.l1_deadline,
+                       {"by": "timer"})
+        elif kind == TIMER_AUTO_CLOSE and self.state == S.RESOLVED and model.auto_close_at:
+            self._fire("close", _system(AUTO_CLOSE_REASON), model.auto_close_at)
+        return model.take_intents()
+
+    # what the console shows
+
+    def next_steps(self) -> list[NextStep]:
+        state, crit = self.state, self.criticality
+        steps = NEXT_STEPS.get((state, crit)) or NEXT_STEPS.get((state, None)) or []
+        if self.model.recovered and state in OPEN and state not in AUTO_RESOLVABLE:
+            return [CONFIRM_RECOVERY, *(s for s in steps if s.action != "resolve")]
+        return list(steps)
+
+    def view(self) -> CaseView:
+        m = self.model
+        return CaseView(
+            case_id=m.case_id,
+            ref=m.ref,
+            state=self.state,
+            criticality=m.criticality,
+            repeat_count=m.repeat_count,
+            last_seen=m.last_seen,
+            recovered=m.recovered,
+            assignee=m.assignee,
+            demande_ref=m.demande_ref,
+            l1_deadline=m.l1_deadline,
+            next_steps=self.next_steps(),
+            timeline=list(m.timeline),
+        )
+
+    def carry(self) -> CarriedState:
+        m = self.model
+        return CarriedState(
+            case_id=m.case_id,
+            ref=m.ref,
+            state=self.state,
+            criticality=m.criticality,
+            repeat_count=m.repeat_count,
+            last_seen=m.last_seen,
+            recovered=m.recovered,
+            assignee=m.assignee,
+            demande_ref=m.demande_ref,
+            l1_deadline=m.l1_deadline,
+            next_seq=m.next_seq,
+            timeline=list(m.timeline),
+            auto_close_at=m.auto_close_at,
+            seen_event_ids=list(m.seen_event_ids),
+        )
+
+    # internals
+
+    def _preset_triage(self, at: datetime) -> None:
+        """Sources whose class is known in advance (a missing heartbeat is major) triage
+        themselves, at opening and again at reopening."""
+        preset = self.input.preset_criticality
+        if preset is None or self.state not in UNTRIAGED:
+            return
+        reason = self.input.preset_reason or "criticité fixée d'office pour cette source"
+        self._fire("classify", _system(reason, criticality=preset), at,
+                   {"criticality": preset, "previous": ""})
+
+    def _fire(
+        self, trigger: str, inp: ActionInput, at: datetime, data: dict[str, str] | None = None
+    ) -> None:
+        self.model.trigger(trigger, **self._event_kwargs(trigger, inp, at, data))
+
+    def _event_kwargs(
+        self,
+        trigger: str,
+        inp: ActionInput,
+        at: datetime | None,
+        data: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The ledger fields each person action adds, derived from its input."""
+        extra: dict[str, str] = {}
+        if trigger == "classify" and inp.criticality is not None:
+            extra = {"criticality": inp.criticality, "previous": self.criticality or ""}
+        elif trigger == "record_contact":
+            extra = {"channel": inp.channel or "", "outcome": inp.outcome or ""}
+        elif trigger == "assign":
+            extra = {"assignee": inp.assignee or ""}
+        elif trigger == "note":
+            extra = {"text": inp.text}
+        elif trigger == "escalate_l2":
+            extra = {"by": inp.actor}
+        return {"at": at, "inp": inp, "data": {**extra, **(data or {})}}
+
+    def _rules(self, trigger: str, inp: ActionInput) -> list[tuple[bool, str]]:
+        """The refusals a technician can meet, most specific first, each with its reason."""
+        state, crit, m = self.state, self.criticality, self.model
+        is_open = state in OPEN
+        reopen_first = (not is_open, f"Le cas est {STATE_LABELS[state]} : rouvrez-le d'abord")
+        match trigger:
+            case "classify":
+                return [
+                    (inp.criticality is None,
+                     "Indiquez la criticité (sans impact, mineur, significatif ou majeur)"),
+                    reopen_first,
+                    (state == S.L2_ESCALATED,
+                     "La demande est transférée au niveau 2 : le cas ne peut plus être reclassé"),
+                    (inp.criticality == crit and state not in UNTRIAGED,
+                     f"Le cas est déjà classé {CRITICALITY_LABELS.get(crit or '', crit)}"),
+                ]
+            case "record_contact":
+                return [
+                    (inp.channel is None or inp.outcome is None,
+                     "Indiquez le canal et le résultat du contact"),
+                    reopen_first,
+                    (state in UNTRIAGED,
+                     "Fixez d'abord la criticité du cas avant de contacter le client (3.2.3)"),
+                    (state == S.ACKNOWLEDGED,
+                     "Un cas sans impact ne donne lieu à aucune communication client "
+                     "(3.2.3 Sans impact) : reclassez-le d'abord"),
+                ]
+            case "register_demande":
+                return [
+                    reopen_first,
+                    (m.demande_ref is not None,
+                     f"Une demande est déjà enregistrée pour ce cas ({m.demande_ref})"),
+                    (crit not in (Criticality.SIGNIFICANT, Criticality.MAJOR),
+                     "Une demande au support ne s'enregistre que pour un cas significatif ou "
+                     "majeur (3.2.3)"),
+                ]
+            case "start_l1":
+                return [
+                    reopen_first,
+                    (state == S.L1_DIAGNOSIS, "Le diagnostic N1 est déjà en cours"),
+                    (crit is not None and crit != Criticality.MAJOR,
+                     "Le diagnostic N1 ne concerne que les cas majeurs/étendus (3.2.3)"),
+                    (state != S.CLIENT_CALLED,
+                     "Le diagnostic N1 ne peut démarrer qu'après l'appel du client "
+                     "(cas majeur)"),
+                ]
+            case "escalate_l2":
+                return [
+                    reopen_first,
+                    (state == S.L2_ESCALATED, "La demande est déjà transférée au niveau 2"),
+                    (state != S.L1_DIAGNOSIS,
+                     "Le transfert au niveau 2 suit le diagnostic N1 : démarrez-le d'abord "
+                     "(3.2.3 Majeur/étendu)"),
+                ]
+            case "resolve":
+                return [(not is_open, f"Le cas est déjà {STATE_LABELS[state]}")]
+            case "close":
+                return [
+                    (state == S.CLOSED, "Le cas est déjà clôturé"),
+                    (state != S.RESOLVED,
+                     "Seul un cas résolu peut être clôturé : résolvez-le d'abord"),
+                ]
+            case "reopen":
+                return [(is_open, "Le cas est encore ouvert : il n'y a rien à rouvrir")]
+            case "assign":
+                return [
+                    (not inp.assignee, "Indiquez la personne à qui assigner le cas"),
+                    reopen_first,
+                    (inp.assignee == m.assignee, f"Le cas est déjà assigné à {m.assignee}"),
+                ]
+            case "note":
+                return [(not inp.text.strip(), "La note est vide"), reopen_first]
+        return []
+
+
+def policy_for(inp: CaseInput, calendar: Calendar) -> CasePolicy:
+    """The rules' settings for one case, from what the router (or a test) put in its input."""
+    return CasePolicy(
+        calendar=calendar,
+        l1_length=timedelta(minutes=inp.l1_minutes),
+        auto_close_after=timedelta(hours=inp.auto_close_hours),
+    )
+
