@@ -123,7 +123,15 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
     s.add(raw)
 
 
-def route_for(row: AlertEventRow) -> Route | None:
+@dataclass(frozen=True)
+class CasePolicy:
+    """The deployment's case rules, copied into every case the router opens."""
+
+    l1_minutes: int = 60
+    auto_close_hours: int = 72
+
+
+def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | None:
     """Step 2's decision for one event row; None when no case is concerned."""
     if row.triage == "pending" or row.routed_at is not None:
         return None
@@ -147,6 +155,8 @@ def route_for(row: AlertEventRow) -> Route | None:
             target=row.target,
             title=title,
             opened_at=row.received_at,
+            l1_minutes=policy.l1_minutes,
+            auto_close_hours=policy.auto_close_hours,
         )
         return Route(row.id or 0, wid, signal, start)
     if row.status == "recovery" or row.family in ("heartbeat", "backup"):
@@ -166,12 +176,14 @@ class Router:
         *,
         check_ip: bool = False,
         batch: int = 200,
+        policy: CasePolicy = CasePolicy(),
     ) -> None:
         self.engine = engine
         self.client = client
         self.task_queue = task_queue
         self.check_ip = check_ip
         self.batch = batch
+        self.policy = policy
         self.wake = asyncio.Event()
 
     # --- database side (runs in a thread) ------------------------------------------------
@@ -212,7 +224,7 @@ class Router:
                     .where(AlertEventRow.raw_message_id == raw.id)
                     .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
                 ).all()
-                routes = [r for r in (route_for(row) for row in rows) if r is not None]
+                routes = [r for r in (route_for(row, self.policy) for row in rows) if r]
             out.append((oid, routes))
         return out
 

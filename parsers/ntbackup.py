@@ -66,9 +66,8 @@ _STOP_WORDS = frozenset({
     "la", "-", ":", "of", "des", "daily", "quotidien", "quotidienne",
 })
 _SUBJECT_HOST_TAIL = re.compile(r"\b(?:on|sur|de|du|for|from|pour)\s+([\w.-]+)\s*$", re.I)
-_WHEN = re.compile(
-    r"(?:completed on|terminee? le|started on|demarree? le)\s+([^\n]{0,40})"
-)
+_WHEN_END = re.compile(r"(?:backup completed on|sauvegarde terminee? le)\s+([^\n]{0,40})")
+_WHEN_START = re.compile(r"(?:backup started on|sauvegarde demarree? le)\s+([^\n]{0,40})")
 
 
 def _subject_host(subject: str) -> str | None:
@@ -115,7 +114,7 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     if result is None:
         return None
     french = bool(re.search(r"sauvegarde|operation de|terminee", body))
-    when = _WHEN.search(body)
+    when = _WHEN_END.search(body) or _WHEN_START.search(body)
     occurred_at = None
     if when:
         start = when.start(1)

@@ -138,6 +138,8 @@ class Desk:
             task_queue=self.task_queue,
             workflows=[CaseWorkflow],
             activities=self.acts.all(),
+            # A stopped worker's cached cases reach a new worker within a second (restart test).
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         )
 
     async def now(self) -> datetime:

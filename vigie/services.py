@@ -44,7 +44,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
 
 async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     """SMTP first (mail is accepted even while Temporal is down), then the router."""
-    from intake.router import Router
+    from intake.router import CasePolicy, Router
     from intake.smtp import IntakeHandler, make_smtp_factory, tls_context_from
     from vigie.temporal import connect
 
@@ -68,7 +68,13 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     async def route() -> None:
         nonlocal router
         client = await connect(settings, attempts=10**6)
-        router = Router(engine, client, settings.task_queue, check_ip=settings.check_source_ip)
+        router = Router(
+            engine,
+            client,
+            settings.task_queue,
+            check_ip=settings.check_source_ip,
+            policy=CasePolicy(settings.l1_minutes, settings.auto_close_hours),
+        )
         await router.run()
 
     task = asyncio.create_task(route())

@@ -1,0 +1,459 @@
+"""The technicians' pages: the queue (with live refresh), a case, unmatched messages.
+
+A case page reads the projection and the ledger from the database and asks the workflow
+for its view (guided next steps); when Temporal is absent or slow the page still renders,
+quickly, from the ledger, and says so. Buttons run workflow updates; a refusal comes back
+as the workflow's own French sentence, shown as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from console.api import case_view, run_action
+from console.auth import Principal, require, set_flash
+from console.deps import Services
+from console.i18n import FAMILY_LABELS, STATE_EN
+from console.mail import MessageView, message_view
+from console.queries import (
+    CRITICALITIES,
+    PAGE_SIZE,
+    UNCLASSIFIED,
+    QueueFilter,
+    client_choices,
+    load_case,
+    open_counts,
+    queue_page,
+    queue_total,
+)
+from console.sla import case_sla, effective_policy
+from console.web import redirect, render, render_fragment
+from domain.sla import CaseSla
+from intake.matching import normalize_host
+from models.db import session_scope
+from models.tables import (
+    AlertEventRow,
+    AuditEvent,
+    Case,
+    Client,
+    Communication,
+    Contact,
+    Demande,
+    Outbox,
+    RawMessage,
+    SenderDomain,
+    Server,
+    ServerAlias,
+)
+from models.types import utcnow
+from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
+
+router = APIRouter()
+
+EVENTS_SHOWN = 20
+ACTION_FIELDS = ("reason", "criticality", "channel", "outcome", "text", "assignee", "demande_ref")
+
+
+def svc_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+# --- queue -------------------------------------------------------------------------------------
+
+
+def queue_filter(request: Request, principal: Principal) -> QueueFilter:
+    p = request.query_params
+    client = p.get("client", "")
+    return QueueFilter(
+        client_id=int(client) if client.isdigit() else None,
+        criticality=p.get("class") or None,
+        state=p.get("state") or None,
+        family=p.get("family") or None,
+        assignee=principal.username if p.get("mine") else None,
+    )
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
+    with Session(svc.engine) as s:
+        rows = queue_page(s, flt, None, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        total = queue_total(s, flt, None)
+        counts = open_counts(s, None)
+    return {"rows": rows, "total": total, "counts": counts}
+
+
+def queue_title(counts: dict[str, int], lang: str) -> str:
+    """The browser tab says how much is waiting: "(12) Vigie — File d'attente"."""
+    label = "Queue" if lang == "en" else "File d'attente"
+    major = counts.get("major", 0)
+    prefix = f"({counts.get('total', 0)}" + (f" · {major}!" if major else "") + ")"
+    return f"{prefix} Vigie — {label}"
+
+
+@router.get("/queue")
+def queue(request: Request, principal: Principal = Depends(require("queue"))) -> Response:
+    svc = svc_of(request)
+    flt = queue_filter(request, principal)
+    page = _page_number(request)
+    data = _queue_data(svc, flt, page)
+    with Session(svc.engine) as s:
+        clients = client_choices(s)
+    from console.web import lang_of
+
+    return render(
+        request,
+        principal,
+        "queue.html",
+        title=queue_title(data["counts"], lang_of(request)),
+        flt=flt,
+        page=page,
+        pages=max(1, -(-data["total"] // PAGE_SIZE)),
+        clients=clients,
+        families=sorted(FAMILY_LABELS),
+        states=list(STATE_EN),
+        classes=[*CRITICALITIES, UNCLASSIFIED],
+        **data,
+    )
+
+
+@router.get("/queue/live")
+def queue_live(request: Request, principal: Principal = Depends(require("queue"))) -> Response:
+    """What the queue page's script polls: new rows and counts, as one small JSON."""
+    svc = svc_of(request)
+    flt = queue_filter(request, principal)
+    data = _queue_data(svc, flt, _page_number(request))
+    from console.web import lang_of
+
+    rows_html = render_fragment(request, principal, "queue_rows.html", rows=data["rows"])
+    return JSONResponse(
+        {
+            "title": queue_title(data["counts"], lang_of(request)),
+            "total": data["total"],
+            "counts": data["counts"],
+            "rows": rows_html,
+        }
+    )
+
+
+# --- case page ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseData:
+    case: Case
+    client: Client | None
+    server: Server | None
+    demande: Demande | None
+    ledger: list[AuditEvent]
+    sla: CaseSla | None
+    policy_version: str
+    events: list[tuple[AlertEventRow, MessageView | None]]
+    event_count: int
+    communications: list[Communication]
+    contacts: list[Contact]
+    notes: list[AuditEvent] = field(default_factory=list)
+
+
+def load_case_data(svc: Services, case_id: int, scope: int | None) -> CaseData:
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, scope)
+        if found is None:
+            raise HTTPException(404, "Cas introuvable")
+        c, client = found
+        policy = effective_policy(s, svc.settings)
+        ledger = list(
+            s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.case_id == case_id)
+                .order_by(col(AuditEvent.at), col(AuditEvent.seq))
+            ).all()
+        )
+        event_rows = s.exec(
+            select(AlertEventRow, RawMessage)
+            .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
+            .where(AlertEventRow.case_id == case_id)
+            .order_by(col(AlertEventRow.received_at).desc(), col(AlertEventRow.id).desc())
+            .limit(EVENTS_SHOWN)
+        ).all()
+        event_count = int(
+            s.exec(
+                select(func.count())
+                .select_from(AlertEventRow)
+                .where(AlertEventRow.case_id == case_id)
+            ).one()
+        )
+        comms = list(
+            s.exec(
+                select(Communication)
+                .where(Communication.case_id == case_id)
+                .order_by(col(Communication.created_at))
+            ).all()
+        )
+        contacts = (
+            list(
+                s.exec(
+                    select(Contact)
+                    .where(Contact.client_id == c.client_id)
+                    .order_by(col(Contact.rank), col(Contact.id))
+                ).all()
+            )
+            if c.client_id is not None
+            else []
+        )
+        demande = s.exec(select(Demande).where(Demande.case_id == case_id)).first()
+        server = s.get(Server, c.server_id) if c.server_id is not None else None
+    return CaseData(
+        case=c,
+        client=client,
+        server=server,
+        demande=demande,
+        ledger=ledger,
+        sla=case_sla(ledger, policy, utcnow()),
+        policy_version=policy.version,
+        events=[(ev, message_view(raw)) for ev, raw in event_rows],
+        event_count=event_count,
+        communications=comms,
+        contacts=contacts,
+        notes=[a for a in ledger if a.action == "note"],
+    )
+
+
+@router.get("/cases/{case_id}")
+async def case_page(
+    request: Request, case_id: int, principal: Principal = Depends(require("queue"))
+) -> Response:
+    svc = svc_of(request)
+    data = await asyncio.to_thread(load_case_data, svc, case_id, None)
+    view = await case_view(svc, data.case)
+    timeline: list[Any] = list(view.timeline) if view is not None else data.ledger
+    return await asyncio.to_thread(
+        render,
+        request,
+        principal,
+        "case.html",
+        d=data,
+        c=data.case,
+        view=view,
+        live=view is not None,
+        timeline=sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True),
+        state=view.state if view is not None else data.case.state,
+        criticality=view.criticality if view is not None else data.case.criticality,
+        next_steps=list(view.next_steps) if view is not None else [],
+        criticalities=[c.value for c in Criticality],
+        channels=[c.value for c in Channel],
+        outcomes=[o.value for o in ContactOutcome],
+        temporal_configured=svc.temporal_configured,
+    )
+
+
+@router.get("/cases/{case_id}/sla")
+def case_sla_page(
+    request: Request, case_id: int, principal: Principal = Depends(require("queue"))
+) -> Response:
+    """How each figure of one case derives from its ledger, line by line."""
+    data = load_case_data(svc_of(request), case_id, None)
+    return render(request, principal, "case_sla.html", d=data, c=data.case)
+
+
+def form_action_input(principal: Principal, form: dict[str, str]) -> ActionInput:
+    from console.api import action_input
+
+    return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS})
+
+
+@router.post("/cases/{case_id}/act/{action}")
+async def case_act(
+    request: Request,
+    case_id: int,
+    action: str,
+    principal: Principal = Depends(require("case.act")),
+) -> Response:
+    svc = svc_of(request)
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, None)
+    if found is None:
+        raise HTTPException(404, "Cas introuvable")
+    if action == "assign" and not form.get("assignee"):
+        form["assignee"] = principal.username
+    status, payload = await run_action(svc, found[0], action, form_action_input(principal, form))
+    if status == 200:
+        message = "ok:" + "Action enregistrée."
+    else:
+        message = "err:" + str(payload.get("message") or "Action refusée")
+    await asyncio.to_thread(set_flash, svc, principal, message)
+    return redirect(f"/cases/{case_id}")
+
+
+# --- linked event and its raw message ---------------------------------------------------------
+
+
+@router.get("/events/{event_id}")
+def event_page(
+    request: Request, event_id: int, principal: Principal = Depends(require("queue"))
+) -> Response:
+    with Session(svc_of(request).engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None:
+            raise HTTPException(404, "Événement introuvable")
+        raw = s.get(RawMessage, ev.raw_message_id)
+        client = s.get(Client, ev.client_id) if ev.client_id is not None else None
+    return render(
+        request,
+        principal,
+        "event.html",
+        ev=ev,
+        raw=raw,
+        client=client,
+        msg=message_view(raw) if raw is not None else None,
+    )
+
+
+# --- unmatched and unknown messages -------------------------------------------------------------
+
+
+def _server_choices(s: Session) -> list[tuple[int, str, str]]:
+    rows = s.exec(
+        select(Server.id, Server.hostname, Client.name)
+        .join(Client, col(Client.id) == Server.client_id)
+        .order_by(col(Client.name), col(Server.hostname))
+    ).all()
+    return [(sid or 0, host, name) for sid, host, name in rows]
+
+
+@router.get("/unmatched")
+def unmatched(request: Request, principal: Principal = Depends(require("triage"))) -> Response:
+    page = _page_number(request)
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(
+            select(AlertEventRow, RawMessage.mail_from, RawMessage.channel)
+            .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
+            .where(AlertEventRow.triage == "pending")
+            .order_by(col(AlertEventRow.received_at).desc(), col(AlertEventRow.id).desc())
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        ).all()
+        total = int(
+            s.exec(
+                select(func.count())
+                .select_from(AlertEventRow)
+                .where(AlertEventRow.triage == "pending")
+            ).one()
+        )
+        servers = _server_choices(s)
+        names = dict(client_choices(s))
+    return render(
+        request,
+        principal,
+        "unmatched.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        servers=servers,
+        client_names=names,
+    )
+
+
+def sender_key(mail_from: str) -> str:
+    """What to teach for a sender: its domain, or the bare address when it has no domain."""
+    address = mail_from.strip().lower()
+    if "@" in address:
+        domain = address.rsplit("@", 1)[1]
+        return domain if "." in domain else address
+    return address
+
+
+def attach_event(
+    svc: Services, event_id: int, server_id: int, teach_alias: bool, teach_sender: bool
+) -> str:
+    """Attaches an unmatched event to a server and queues its message to be routed again.
+
+    The console does not start the case itself: it re-opens the message's outbox row, and
+    the intake's router (the one place that starts cases) routes the now-attached event.
+    Teaching an alias or the sender makes the next message of the same kind match alone.
+    """
+    from intake.router import events_from_raw
+
+    with session_scope(svc.engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        srv = s.get(Server, server_id)
+        if ev is None or srv is None:
+            raise HTTPException(404, "Événement ou serveur introuvable")
+        if ev.triage != "pending":
+            return "err:Cet événement a déjà été traité."
+        client = s.get(Client, srv.client_id)
+        raw = s.get(RawMessage, ev.raw_message_id)
+        assert client is not None and raw is not None
+        taught: list[str] = []
+        alias = normalize_host(ev.host)
+        if teach_alias and alias and alias != normalize_host(srv.hostname):
+            exists = s.exec(
+                select(ServerAlias).where(
+                    ServerAlias.client_id == client.id, ServerAlias.alias == alias
+                )
+            ).first()
+            if exists is None:
+                s.add(ServerAlias(client_id=client.id or 0, server_id=srv.id or 0, alias=alias))
+                taught.append(f"alias « {alias} »")
+        if teach_sender and raw.mail_from:
+            key = sender_key(raw.mail_from)
+            if key and s.get(SenderDomain, key) is None:
+                s.add(SenderDomain(domain=key, client_id=client.id or 0))
+                taught.append(f"expéditeur « {key} »")
+        events, _sender = events_from_raw(raw)
+        if ev.idx < len(events):
+            ev.fingerprint = events[ev.idx].fingerprint(client.code)
+        ev.client_id = client.id
+        ev.server_id = srv.id
+        ev.triage = "attached"
+        s.add(ev)
+        ob = s.exec(select(Outbox).where(Outbox.raw_message_id == raw.id)).first()
+        if ob is not None:
+            ob.done_at = None
+            ob.next_attempt_at = None
+            s.add(ob)
+    learned = f" ; appris : {', '.join(taught)}" if taught else ""
+    return f"ok:Rattaché à {srv.hostname} ({client.name}){learned}."
+
+
+@router.post("/unmatched/{event_id}/attach")
+def unmatched_attach(
+    request: Request,
+    event_id: int,
+    server_id: int = Form(...),
+    teach_alias: str = Form(""),
+    teach_sender: str = Form(""),
+    principal: Principal = Depends(require("triage")),
+) -> Response:
+    svc = svc_of(request)
+    message = attach_event(svc, event_id, server_id, bool(teach_alias), bool(teach_sender))
+    set_flash(svc, principal, message)
+    return redirect("/unmatched")
+
+
+@router.post("/unmatched/{event_id}/dismiss")
+def unmatched_dismiss(
+    request: Request, event_id: int, principal: Principal = Depends(require("triage"))
+) -> Response:
+    svc = svc_of(request)
+    with session_scope(svc.engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None:
+            raise HTTPException(404, "Événement introuvable")
+        if ev.triage == "pending":
+            ev.triage = "dismissed"
+            s.add(ev)
+    set_flash(svc, principal, "ok:Message écarté.")
+    return redirect("/unmatched")

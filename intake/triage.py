@@ -1,0 +1,124 @@
+"""The unmatched/unknown queue: a technician attaches an event to a server (and may teach an
+alias), or dismisses it; an attached problem is then routed like any other event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from intake.matching import normalize_host
+from models.db import session_scope
+from models.tables import AlertEventRow, Client, Outbox, RawMessage, Server, ServerAlias
+from parsers import AlertEvent
+
+
+class TriageError(ValueError):
+    """A refusal shown to the technician as is (French)."""
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    event_id: int
+    received_at: str
+    family: str
+    status: str
+    host: str | None
+    summary: str
+    sender: str
+    subject_hint: str
+
+
+def pending(engine: Engine, client_id: int | None = None, limit: int = 200) -> list[TriageItem]:
+    with Session(engine) as s:
+        q = (
+            select(AlertEventRow, RawMessage.mail_from)
+            .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
+            .where(AlertEventRow.triage == "pending")
+        )
+        if client_id is not None:
+            q = q.where(AlertEventRow.client_id == client_id)
+        rows = s.exec(q.order_by(col(AlertEventRow.id).desc()).limit(limit)).all()
+        return [
+            TriageItem(
+                event_id=ev.id or 0,
+                received_at=ev.received_at.isoformat(),
+                family=ev.family,
+                status=ev.status,
+                host=ev.host,
+                summary=ev.summary,
+                sender=mail_from,
+                subject_hint=ev.summary[:120],
+            )
+            for ev, mail_from in rows
+        ]
+
+
+def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, actor: str) -> None:
+    """Attach an event to a server; the event's host name becomes an alias if asked.
+
+    The event gets the server's client and a fresh fingerprint, and its message is queued
+    again so the router sends it to its case (routing skips what was already routed).
+    """
+    with session_scope(engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None:
+            raise TriageError("Événement introuvable")
+        if ev.triage != "pending":
+            raise TriageError("Cet événement n'est plus en attente de tri")
+        srv = s.get(Server, server_id)
+        if srv is None:
+            raise TriageError("Serveur introuvable")
+        client = s.get(Client, srv.client_id)
+        assert client is not None
+        if teach_alias:
+            alias = normalize_host(ev.host)
+            if alias is None:
+                raise TriageError("L'événement ne nomme aucun hôte : pas d'alias à apprendre")
+            if alias != normalize_host(srv.hostname):
+                exists = s.exec(
+                    select(ServerAlias).where(
+                        ServerAlias.client_id == srv.client_id, ServerAlias.alias == alias
+                    )
+                ).first()
+                if exists is not None and exists.server_id != server_id:
+                    raise TriageError(f"L'alias {alias} désigne déjà un autre serveur")
+                if exists is None:
+                    s.add(ServerAlias(client_id=srv.client_id, server_id=server_id, alias=alias))
+        event = AlertEvent.from_dict(
+            {
+                "family": ev.family,
+                "status": ev.status,
+                "host": ev.host or srv.hostname,
+                "check": ev.check,
+                "target": ev.target,
+                "severity": ev.severity,
+                "backup_result": ev.backup_result,
+                "product": ev.product or "unknown",
+                "summary": ev.summary,
+            }
+        )
+        ev.client_id = srv.client_id
+        ev.server_id = server_id
+        ev.fingerprint = event.fingerprint(client.code)
+        ev.triage = "attached"
+        ev.extra = {**(ev.extra or {}), "attached_by": actor}
+        s.add(ev)
+        ob = s.exec(select(Outbox).where(Outbox.raw_message_id == ev.raw_message_id)).first()
+        if ob is not None:
+            ob.done_at = None
+            ob.next_attempt_at = None
+            ob.attempts = 0
+            s.add(ob)
+
+
+def dismiss(engine: Engine, event_id: int, actor: str) -> None:
+    with session_scope(engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None:
+            raise TriageError("Événement introuvable")
+        ev.triage = "dismissed"
+        ev.extra = {**(ev.extra or {}), "dismissed_by": actor}
+        s.add(ev)
