@@ -48,8 +48,9 @@ def _scan_view(env: Envelope) -> Envelope:
     """Bound what parsers scan so huge bodies stay fast (head and tail kept)."""
     if len(env.subject) <= MAX_SUBJECT_SCAN and len(env.text) <= MAX_TEXT_SCAN:
         return env
-    return replace(env, subject=env.subject[:MAX_SUBJECT_SCAN],
-                   text=head_tail(env.text, MAX_TEXT_SCAN))
+    return replace(
+        env, subject=env.subject[:MAX_SUBJECT_SCAN], text=head_tail(env.text, MAX_TEXT_SCAN)
+    )
 
 
 def _run(parser: object, view: Envelope) -> list[AlertEvent] | None:
@@ -89,8 +90,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if events:
         return ParsedMessage(envelope, tuple(events), FALLBACK.name)
     try:
-        return ParsedMessage(envelope, (unknown_event(None, "fallback parser failed"),),
-                             "unknown")
+        return ParsedMessage(envelope, (unknown_event(None, "fallback parser failed"),), "unknown")
     except Exception:  # pragma: no cover - unknown_event(None) has no failure path
         log.error("even the fallback event failed", exc_info=True)
         raise

@@ -29,7 +29,8 @@ _RESULTS: tuple[tuple[BackupResult, re.Pattern[str]], ...] = (
     (
         BackupResult.FAILED,
         re.compile(
-            r"job (?:has )?failed|job crashed|\bfailed\b" + _NOT_ZERO
+            r"job (?:has )?failed|job crashed|\bfailed\b"
+            + _NOT_ZERO
             + r"|fehlgeschlagen|konnte nicht durchgef(?:u|ue)hrt werden|nicht erfolgreich"
             r"|abgesturzt|impossible d.effectuer|n'a pas pu|n'a pas ete effectuee|a echoue"
             r"|\bechouee?s?\b|\bechec\b"
@@ -62,9 +63,17 @@ def _results(text: str) -> list[BackupResult]:
 
 def _job_name(env: Envelope) -> str | None:
     raw = field(
-        env.text, "description", "beschreibung", "job ?name", "job description",
-        "nom du job", "nom de la tache", "description du job", "auftragsname",
-        "jobbeschreibung", "jobname",
+        env.text,
+        "description",
+        "beschreibung",
+        "job ?name",
+        "job description",
+        "nom du job",
+        "nom de la tache",
+        "description du job",
+        "auftragsname",
+        "jobbeschreibung",
+        "jobname",
     )
     if raw:
         cleaned = _TRAILING_DATE.sub("", raw).strip().rstrip(".").strip()
@@ -76,9 +85,22 @@ def _job_name(env: Envelope) -> str | None:
 
 def _host(env: Envelope) -> str | None:
     raw = field(
-        env.text, "server", "serveur", "host", "hostname", "host name", "rechner", "computer",
-        "ordinateur", "sicherungsserver", "backup server", "serveur de sauvegarde", "machine",
-        "server name", "nom du serveur", "servername",
+        env.text,
+        "server",
+        "serveur",
+        "host",
+        "hostname",
+        "host name",
+        "rechner",
+        "computer",
+        "ordinateur",
+        "sicherungsserver",
+        "backup server",
+        "serveur de sauvegarde",
+        "machine",
+        "server name",
+        "nom du serveur",
+        "servername",
     )
     if raw and looks_like_host(raw.split()[0]):
         return short_host(raw.split()[0])
@@ -99,8 +121,9 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
 
     folded = fold(env.text)
     job_no = _JOB_NO.search(fold(env.subject + "\n" + env.text))
-    day_first = bool(re.search(r"beschreibung|vorgang|serveur|\btache\b|\bdebut\b|^fin\b",
-                               folded, re.MULTILINE))
+    day_first = bool(
+        re.search(r"beschreibung|vorgang|serveur|\btache\b|\bdebut\b|^fin\b", folded, re.MULTILINE)
+    )
     when = field(env.text, "end", "ende", "fin", "end time", "endzeit", "heure de fin") or field(
         env.text, "start", "beginn", "debut", "start time", "startzeit", "heure de debut"
     )
@@ -109,8 +132,11 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     extra: dict[str, str] = {}
     if job_no:
         extra["job_no"] = job_no.group(1)
-    counts = re.search(r"(?:fehlern/warnungen|errors/warnings|erreurs/avertissements)"
-                       r"\s*:?\s*(\d+\s*/\s*\d+)", folded)
+    counts = re.search(
+        r"(?:fehlern/warnungen|errors/warnings|erreurs/avertissements)"
+        r"\s*:?\s*(\d+\s*/\s*\d+)",
+        folded,
+    )
     if counts:
         extra["errors_warnings"] = counts.group(1).replace(" ", "")
     return [

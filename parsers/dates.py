@@ -7,7 +7,7 @@ Sources write local times without offset (event log, HP ``EVENT (26 May 07:09)``
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -99,7 +99,12 @@ def as_aware(value: datetime, tz: tzinfo = PARIS) -> datetime:
 
 
 def _build(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
     tz: tzinfo | None = None,
 ) -> datetime | None:
     try:
@@ -187,8 +192,12 @@ def parse_loose(text: str | None, *, dayfirst: bool | None = None) -> datetime |
     match = _ISO_RE.search(sample)
     if match:
         result = _build(
-            int(match["y"]), int(match["mo"]), int(match["d"]),
-            int(match["h"] or 0), int(match["mi"] or 0), int(match["s"] or 0),
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"] or 0),
+            int(match["mi"] or 0),
+            int(match["s"] or 0),
             _offset(match["tz"]),
         )
         if result:
@@ -207,8 +216,12 @@ def parse_loose(text: str | None, *, dayfirst: bool | None = None) -> datetime |
             day_first = False
         day, month = (first, second) if day_first else (second, first)
         result = _build(
-            year, month, day, _hour(match["h"], match["ampm"]),
-            int(match["mi"] or 0), int(match["s"] or 0),
+            year,
+            month,
+            day,
+            _hour(match["h"], match["ampm"]),
+            int(match["mi"] or 0),
+            int(match["s"] or 0),
         )
         if result:
             return result
@@ -217,8 +230,13 @@ def parse_loose(text: str | None, *, dayfirst: bool | None = None) -> datetime |
         month = month_number(match["mon"])
         if month:
             result = _build(
-                int(match["y"]), month, int(match["d"]), int(match["h"]),
-                int(match["mi"]), int(match["s"]), _offset(match["tz"]),
+                int(match["y"]),
+                month,
+                int(match["d"]),
+                int(match["h"]),
+                int(match["mi"]),
+                int(match["s"]),
+                _offset(match["tz"]),
             )
             if result:
                 return result
@@ -242,8 +260,3 @@ def nearest_year(
         if best is None or abs(candidate - ref) < abs(best - ref):
             best = candidate
     return best
-
-
-def today_in_paris(reference: datetime) -> date:
-    """Calendar date of an instant as seen in Paris."""
-    return as_aware(reference).astimezone(PARIS).date()

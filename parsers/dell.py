@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from parsers.event import AlertEvent, Family, Severity, Status
+from parsers.hardware import component_check
 from parsers.hosts import looks_like_host, short_host
 from parsers.mime import Envelope
 from parsers.textutil import fold, one_line
@@ -49,8 +50,20 @@ _CODE_CHECKS: tuple[tuple[str, str], ...] = (
     ("storagesys", "raid"),
     ("nic", "nic"),
 )
-_KNOWN_OTHER = ("volt", "intrusion", "hardwarelog", "watchdog", "enclosure", "removable",
-                "current", "amp", "redun", "systempeak", "log", "chassis")
+_KNOWN_OTHER = (
+    "volt",
+    "intrusion",
+    "hardwarelog",
+    "watchdog",
+    "enclosure",
+    "removable",
+    "current",
+    "amp",
+    "redun",
+    "systempeak",
+    "log",
+    "chassis",
+)
 
 
 def _check(code: str, body: str) -> str | None:
@@ -59,8 +72,12 @@ def _check(code: str, body: str) -> str | None:
             return check
     if code.startswith("redun"):
         folded = fold(body)
-        for word, check in (("fan", "fan"), ("memory", "memory"), ("nic", "nic"),
-                            ("network", "nic")):
+        for word, check in (
+            ("fan", "fan"),
+            ("memory", "memory"),
+            ("nic", "nic"),
+            ("network", "nic"),
+        ):
             if word in folded:
                 return check
         return "power_supply"
@@ -97,19 +114,22 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     if check is None and "omsa" not in fold(env.subject + env.text):
         return None  # "Dell <word> Alert on X" without a known code: not ours to guess
     status, severity = _gravity(code)
+    description = next((ln.strip() for ln in env.text.split("\n") if ln.strip()), "")
+    if check is None:  # unlisted code: let the description name the part
+        check = component_check(description)
 
     host = None
     for candidate in (match["host"], _reported_on(env.text), _sender_host(env)):
         if candidate and looks_like_host(candidate.strip(".,;:\"'")):
             host = short_host(candidate)
             break
-    description = next((ln.strip() for ln in env.text.split("\n") if ln.strip()), "")
+
     return [
         AlertEvent(
             family=Family.HARDWARE,
             status=status,
             host=host,
-            check=check or "other",
+            check=check,
             target=None,
             severity=severity,
             backup_result=None,

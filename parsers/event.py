@@ -67,8 +67,19 @@ _E = TypeVar("_E", bound=StrEnum)
 
 FINGERPRINT_MAX = 200
 _FIELDS = (
-    "family", "status", "host", "check", "target", "severity", "backup_result", "product",
-    "value", "threshold", "occurred_at", "summary", "extra",
+    "family",
+    "status",
+    "host",
+    "check",
+    "target",
+    "severity",
+    "backup_result",
+    "product",
+    "value",
+    "threshold",
+    "occurred_at",
+    "summary",
+    "extra",
 )
 _IGNORED_KEYS = frozenset({"fingerprint"})
 

@@ -21,32 +21,65 @@ name = "eventlog"
 PRODUCT = "windows-eventlog"
 MAX_EVENTS = 50
 
-_BLOCK_START = re.compile(r"^[ \t>]*(?:Event|Ev[ée]nement|Ereignis)\[\d+\]\s*:?\s*$",
-                          re.MULTILINE | re.IGNORECASE)
+_BLOCK_START = re.compile(
+    r"^[ \t>]*(?:Event|Ev[ée]nement|Ereignis)\[\d+\]\s*:?\s*$", re.MULTILINE | re.IGNORECASE
+)
 _LABELS: dict[str, str] = {
-    "log name": "log", "nom du journal": "log", "protokollname": "log", "journal": "log",
-    "source": "source", "quelle": "source",
-    "date": "date", "datum": "date", "time created": "date",
-    "event id": "event_id", "id de l'evenement": "event_id", "id d'evenement": "event_id",
-    "ereignis-id": "event_id", "eventid": "event_id", "id": "event_id",
-    "task": "task", "tache": "task", "aufgabe": "task", "task category": "task",
-    "categorie de la tache": "task", "aufgabenkategorie": "task",
-    "level": "level", "niveau": "level", "ebene": "level",
-    "opcode": "opcode", "keyword": "keyword", "keywords": "keyword", "mots cles": "keyword",
-    "mots-cles": "keyword", "schlusselworter": "keyword",
-    "user": "user", "utilisateur": "user", "benutzer": "user",
-    "computer": "computer", "ordinateur": "computer", "user name": "user",
-    "description": "description", "beschreibung": "description",
+    "log name": "log",
+    "nom du journal": "log",
+    "protokollname": "log",
+    "journal": "log",
+    "source": "source",
+    "quelle": "source",
+    "date": "date",
+    "datum": "date",
+    "time created": "date",
+    "event id": "event_id",
+    "id de l'evenement": "event_id",
+    "id d'evenement": "event_id",
+    "ereignis-id": "event_id",
+    "eventid": "event_id",
+    "id": "event_id",
+    "task": "task",
+    "tache": "task",
+    "aufgabe": "task",
+    "task category": "task",
+    "categorie de la tache": "task",
+    "aufgabenkategorie": "task",
+    "level": "level",
+    "niveau": "level",
+    "ebene": "level",
+    "opcode": "opcode",
+    "keyword": "keyword",
+    "keywords": "keyword",
+    "mots cles": "keyword",
+    "mots-cles": "keyword",
+    "schlusselworter": "keyword",
+    "user": "user",
+    "utilisateur": "user",
+    "benutzer": "user",
+    "computer": "computer",
+    "ordinateur": "computer",
+    "user name": "user",
+    "description": "description",
+    "beschreibung": "description",
 }
 _LINE = re.compile(r"^[ \t>]*([a-z][a-z' -]{0,30}?)[ \t]*:[ \t]?(.*)$")
 _LEVELS: tuple[tuple[str, Status, Severity], ...] = (
     (r"critical|critique|kritisch|^1$", Status.PROBLEM, Severity.CRITICAL),
     (r"error|erreur|fehler|^2$", Status.PROBLEM, Severity.MAJOR),
-    (r"audit failure|echec de l'audit|uberwachung gescheitert|fehlerüberwachung",
-     Status.PROBLEM, Severity.MINOR),
+    (
+        r"audit failure|echec de l'audit|uberwachung gescheitert|fehlerüberwachung",
+        Status.PROBLEM,
+        Severity.MINOR,
+    ),
     (r"warning|avertissement|warnung|^3$", Status.PROBLEM, Severity.WARNING),
-    (r"information|informations|informationen|verbose|detaille|ausfuhrlich|audit success"
-     r"|succes de l'audit|uberwachung erfolgreich|^[045]$", Status.INFO, Severity.INFO),
+    (
+        r"information|informations|informationen|verbose|detaille|ausfuhrlich|audit success"
+        r"|succes de l'audit|uberwachung erfolgreich|^[045]$",
+        Status.INFO,
+        Severity.INFO,
+    ),
 )
 
 
@@ -91,8 +124,14 @@ def _level(raw: str | None) -> tuple[Status, Severity, bool]:
 def parse(env: Envelope) -> list[AlertEvent] | None:
     """One eventlog event per forwarded event, or None when the mail holds none."""
     text = env.text
-    if not _BLOCK_START.search(text) and not (
-        re.search(r"^[ \t]*(?:log name|nom du journal|protokollname)[ \t]*:", fold(text), re.M)
+    folded = fold(text)
+    if not (
+        _BLOCK_START.search(text)
+        or re.search(r"^[ \t]*(?:log name|nom du journal|protokollname)[ \t]*:", folded, re.M)
+        or (
+            re.search(r"^[ \t]*(?:event id|id de l'evenement|ereignis-id)[ \t]*:", folded, re.M)
+            and re.search(r"^[ \t]*(?:level|niveau|ebene)[ \t]*:", folded, re.M)
+        )
     ):
         return None
     events: list[AlertEvent] = []

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from parsers.dates import parse_loose, parse_rfc2822
-from parsers.mime import Envelope, _parse_sender, decode_header_value
+from parsers.mime import Envelope, decode_header_value, parse_sender
 from parsers.textutil import has_subject_prefix, strip_subject_prefixes
 
 MAX_UNWRAP = 3
@@ -38,9 +38,7 @@ _DATE_KEYS = ("sent", "envoye", "envoyé", "gesendet", "date", "datum")
 def _unquote(lines: list[str]) -> list[str]:
     """Drop the ``> `` quoting of replies when most body lines carry it."""
     non_blank = [line for line in lines if line.strip()]
-    if non_blank and sum(line.lstrip().startswith(">") for line in non_blank) * 2 >= len(
-        non_blank
-    ):
+    if non_blank and sum(line.lstrip().startswith(">") for line in non_blank) * 2 >= len(non_blank):
         return [re.sub(r"^[ \t]*(?:>[ \t]?)+", "", line) for line in lines]
     return lines
 
@@ -107,7 +105,7 @@ def _unwrap_inline(env: Envelope) -> Envelope | None:
     subject = next((fields[k] for k in _SUBJECT_KEYS if k in fields), "")
     raw_from = next((fields[k] for k in _FROM_KEYS if k in fields), "")
     raw_date = next((fields[k] for k in _DATE_KEYS if k in fields), "")
-    sender, sender_name = _parse_sender(raw_from) if raw_from else (None, None)
+    sender, sender_name = parse_sender(raw_from) if raw_from else (None, None)
     if sender is None and sender_name is None:
         sender, sender_name = env.sender, env.sender_name
     body = "\n".join(_unquote(lines[body_start:])).strip("\n")

@@ -16,13 +16,9 @@ class FrozenDict(dict[str, str]):
 
     __slots__ = ()
 
-    def __init__(
-        self, data: Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None = None
-    ) -> None:
+    def __init__(self, data: Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None = None) -> None:
         items = data.items() if isinstance(data, Mapping) else (data or ())
-        super().__init__(
-            (str(k), "" if v is None else str(v)) for k, v in items
-        )
+        super().__init__((str(k), "" if v is None else str(v)) for k, v in items)
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(frozenset(self.items()))

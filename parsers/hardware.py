@@ -16,18 +16,30 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("battery", r"batter|capacitor|\bfbwc\b|\bbbu\b|super-?cap|accumulateur|akku"),
         ("tape", r"\btape|ultrium|autoloader|\blto-?\d|lecteur de bandes?|bandlaufwerk"),
         ("fan", r"\bfans?\b|ventilat|lufter|\bcooling\b"),
-        ("power_supply", r"power ?suppl|\bpsu\b|\bps ?\d|power redundan|alimentation"
-                         r"|netzteil|\bpower\b"),
+        (
+            "power_supply",
+            r"power ?suppl|\bpsu\b|\bps ?\d|power redundan|alimentation"
+            r"|netzteil|\bpower\b",
+        ),
         ("temperature", r"temperat|thermal|overheat|\btemp\b|surchauffe"),
         ("memory", r"memory|memoire|speicher|\bdimms?\b|\becc\b|\bram\b"),
         ("processor", r"processor|processeur|\bcpus?\b"),
-        ("nic", r"\bnics?\b|network|ethernet|\blan\b|\bnet(?:work)? (?:port|adapter)"
-                r"|carte reseau|netzwerk|\blink\b"),
-        ("raid", r"logical (?:drive|disk|volume)|virtual (?:drive|disk)|\bvdisk|\braid\b"
-                 r"|array accelerator|\bvolume\b|disque logique|disque virtuel"),
-        ("physical_disk", r"physical (?:drive|disk)|hard (?:drive|disk)|\bdisks?\b"
-                          r"|\bdrives?\b|\bhdd\b|\bssd\b|drive bay|\bpdisk|disque|festplatte"
-                          r"|defunct"),
+        (
+            "nic",
+            r"\bnics?\b|network|ethernet|\blan\b|\bnet(?:work)? (?:port|adapter)"
+            r"|carte reseau|netzwerk|\blink\b",
+        ),
+        (
+            "raid",
+            r"logical (?:drive|disk|volume)|virtual (?:drive|disk)|\bvdisk|\braid\b"
+            r"|array accelerator|\bvolume\b|disque logique|disque virtuel",
+        ),
+        (
+            "physical_disk",
+            r"physical (?:drive|disk)|hard (?:drive|disk)|\bdisks?\b"
+            r"|\bdrives?\b|\bhdd\b|\bssd\b|drive bay|\bpdisk|disque|festplatte"
+            r"|defunct",
+        ),
         ("raid", r"array|controller|controleur|storage|stockage"),
     )
 )

@@ -20,14 +20,14 @@ name = "hp"
 PRODUCT = "hp"
 
 _SUBJECT_RE = re.compile(
-    r"\bHP(?:E)?\s*Alert\s*Mail\s*-?\s*(?P<seq>\d{1,4})?\s*:\s*"
+    r"(?P<brand>\bHPE?\s*)?\bAlert\s*Mail\s*-?\s*(?P<seq>\d{1,4})?\s*:\s*"
     r"(?:\((?P<sev>[^)]{1,40})\)\s*)?(?P<rest>.*)$",
     re.IGNORECASE,
 )
 _EVENT_RE = re.compile(
     r"EVENT\s*\(\s*(?P<day>\d{1,2})\s+(?P<mon>[A-Za-z]{3,9})\.?\s+"
-    r"(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2})?\s*\)\s*:\s*(?P<comp>[^\n]+?)\s+"
-    r"Status\s+has\s+changed\s+to\s*:\s*(?P<state>[^\n]*?)\s*\.?\s*$",
+    r"(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2})?\s*\)\s*:\s*(?P<comp>[^\n]{1,200}?)\s+"
+    r"Status\s+has\s+changed\s+to\s*:\s*(?P<state>[^\n]{0,200}?)\s*\.?\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _BODY_MARK_RE = re.compile(
@@ -78,8 +78,16 @@ def _split_component(rest: str) -> tuple[str, str]:
 
 def _host(env: Envelope) -> str | None:
     body_host = field(
-        env.text, "server", "server name", "host ?name", "host", "system name",
-        "enclosure name", "enclosure", "ilo name", "serveur",
+        env.text,
+        "server",
+        "server name",
+        "host ?name",
+        "host",
+        "system name",
+        "enclosure name",
+        "enclosure",
+        "ilo name",
+        "serveur",
     )
     if body_host and looks_like_host(body_host.split()[0]):
         return short_host(body_host.split()[0])
@@ -98,6 +106,8 @@ def _host(env: Envelope) -> str | None:
 def parse(env: Envelope) -> list[AlertEvent] | None:
     """One hardware event per AlertMail, or None when the mail is not HP's."""
     subject = _SUBJECT_RE.search(env.subject)
+    if subject and not (subject["brand"] or subject["seq"]):
+        subject = None  # a bare "Alert mail:" subject is not HP's
     event_line = _EVENT_RE.search(env.text)
     if subject is None and (event_line is None or not _BODY_MARK_RE.search(fold(env.text))):
         return None
@@ -132,7 +142,10 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
         month = month_number(event_line["mon"])
         if month:
             occurred_at = nearest_year(
-                month, int(event_line["day"]), int(event_line["h"]), int(event_line["mi"]),
+                month,
+                int(event_line["day"]),
+                int(event_line["h"]),
+                int(event_line["mi"]),
                 env.date,
             )
 

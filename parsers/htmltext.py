@@ -13,12 +13,58 @@ from html.parser import HTMLParser
 
 MAX_HTML_CHARS = 2_000_000
 
-_SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "iframe",
-                   "object", "svg", "math", "xml"})
-_BLOCK = frozenset({"p", "div", "br", "tr", "table", "tbody", "thead", "tfoot", "li", "ul",
-                    "ol", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "pre", "blockquote",
-                    "section", "article", "header", "footer", "dl", "dt", "dd", "caption",
-                    "body", "html", "form", "address", "center"})
+_SKIP = frozenset(
+    {
+        "script",
+        "style",
+        "head",
+        "title",
+        "noscript",
+        "template",
+        "iframe",
+        "object",
+        "svg",
+        "math",
+        "xml",
+    }
+)
+_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "tr",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "pre",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "dl",
+        "dt",
+        "dd",
+        "caption",
+        "body",
+        "html",
+        "form",
+        "address",
+        "center",
+    }
+)
 _CELL = frozenset({"td", "th"})
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"})
 

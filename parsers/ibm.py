@@ -50,9 +50,9 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
         return None
 
     raw_type = (body_type or (subject["type"] if subject else None) or "").strip()
-    status, severity = _TYPES.get(fold(raw_type).split(" ")[0] if raw_type else "", (
-        Status.PROBLEM, Severity.WARNING
-    ))
+    status, severity = _TYPES.get(
+        fold(raw_type).split(" ")[0] if raw_type else "", (Status.PROBLEM, Severity.WARNING)
+    )
     text = description or env.subject
     if state_is_problem(text) and status is not Status.PROBLEM:
         status, severity = Status.PROBLEM, Severity.WARNING

@@ -30,9 +30,7 @@ MAX_PARTS = 500
 MAX_EMBEDDED_DEPTH = 3
 MAX_FALLBACK_BODY = 5_000_000
 
-_WESTERN_SINGLE_BYTE = frozenset(
-    {"ascii", "latin_1", "iso8859_15", "cp1252", "iso8859_1"}
-)
+_WESTERN_SINGLE_BYTE = frozenset({"ascii", "latin_1", "iso8859_15", "cp1252", "iso8859_1"})
 
 
 @dataclass(frozen=True)
@@ -130,8 +128,10 @@ def _decode_word(encoding: str, payload: str) -> bytes | None:
         i = 0
         while i < len(text):
             char = text[i]
-            if char == "=" and i + 2 < len(text) and re.fullmatch(
-                r"[0-9A-Fa-f]{2}", text[i + 1 : i + 3]
+            if (
+                char == "="
+                and i + 2 < len(text)
+                and re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 1 : i + 3])
             ):
                 out.append(int(text[i + 1 : i + 3], 16))
                 i += 3
@@ -186,7 +186,7 @@ _ADDRESS_RE = re.compile(r"[\w.+'=-]+@[\w.-]+", re.UNICODE)
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
 
-def _parse_sender(raw_from: str) -> tuple[str | None, str | None]:
+def parse_sender(raw_from: str) -> tuple[str | None, str | None]:
     """(bare lowercased address, decoded display name) of a From value."""
     unfolded = re.sub(r"\r?\n(?=[ \t])", "", _surrogates_to_text(raw_from))
     # Outlook quotes a forwarded sender as "Name [mailto:addr]".
@@ -263,7 +263,11 @@ def _walk(
     msg: email.message.Message,
 ) -> tuple[list[str], list[str], list[email.message.Message]]:
     """Inline text/plain bodies, inline text/html bodies and embedded messages, in order,
-    iteratively and with caps so hostile nesting cannot exhaust the stack."""
+    iteratively and with caps so hostile nesting cannot exhaust the stack.
+
+    A delivery report (``multipart/report``, a bounce) returns no embedded messages: the
+    returned original is not an alert sent to the desk."""
+    is_report = _content_type(msg) == "multipart/report"
     plains: list[str] = []
     htmls: list[str] = []
     embedded: list[email.message.Message] = []
@@ -277,7 +281,7 @@ def _walk(
         if ctype == "message/rfc822" or (
             ctype.startswith("message/") and isinstance(payload, list)
         ):
-            if isinstance(payload, list):
+            if isinstance(payload, list) and not is_report and ctype == "message/rfc822":
                 embedded.extend(p for p in payload if isinstance(p, email.message.Message))
             continue
         if isinstance(payload, list):
@@ -289,8 +293,12 @@ def _walk(
             continue
         if ctype == "text/html":
             htmls.append(_part_text(part))
-        elif ctype.startswith("text/") and ctype not in ("text/calendar", "text/x-vcard",
-                                                          "text/vcard", "text/rtf"):
+        elif ctype.startswith("text/") and ctype not in (
+            "text/calendar",
+            "text/x-vcard",
+            "text/vcard",
+            "text/rtf",
+        ):
             plains.append(_part_text(part))
     return plains, htmls, embedded
 
@@ -318,9 +326,10 @@ def _raw_header(msg: email.message.Message, name: str) -> str | None:
     return None
 
 
-def _build(headers: Mapping[str, str], raw_from: str | None, text: str,
-           html: str | None) -> Envelope:
-    sender, sender_name = _parse_sender(raw_from) if raw_from else (None, None)
+def _build(
+    headers: Mapping[str, str], raw_from: str | None, text: str, html: str | None
+) -> Envelope:
+    sender, sender_name = parse_sender(raw_from) if raw_from else (None, None)
     domain = sender.rsplit("@", 1)[1] if sender and "@" in sender else None
     references = tuple(_MSGID_RE.findall(headers.get("references", "")))
     return Envelope(

@@ -56,18 +56,54 @@ _RESULTS: tuple[tuple[BackupResult, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_SKIPPED = re.compile(r"\bskipped\b|\bignore(?:s|e|es)?\b|n'a pas ete sauvegarde")
 _NO_LOG = re.compile(
     r"\bno (?:ntbackup )?log\b|aucun (?:fichier )?(?:journal|log)|log (?:not found|missing)"
     r"|journal (?:introuvable|absent|manquant)"
 )
-_STOP_WORDS = frozenset({
-    "log", "logs", "report", "rapport", "journal", "status", "statut", "result", "resultat",
-    "backup", "sauvegarde", "de", "du", "sur", "on", "for", "from", "pour", "the", "le",
-    "la", "-", ":", "of", "des", "daily", "quotidien", "quotidienne",
-})
+_STOP_WORDS = frozenset(
+    {
+        "log",
+        "logs",
+        "report",
+        "rapport",
+        "journal",
+        "status",
+        "statut",
+        "result",
+        "resultat",
+        "backup",
+        "sauvegarde",
+        "de",
+        "du",
+        "sur",
+        "on",
+        "for",
+        "from",
+        "pour",
+        "the",
+        "le",
+        "la",
+        "-",
+        ":",
+        "of",
+        "des",
+        "daily",
+        "quotidien",
+        "quotidienne",
+    }
+)
 _SUBJECT_HOST_TAIL = re.compile(r"\b(?:on|sur|de|du|for|from|pour)\s+([\w.-]+)\s*$", re.I)
 _WHEN_END = re.compile(r"(?:backup completed on|sauvegarde terminee? le)\s+([^\n]{0,40})")
 _WHEN_START = re.compile(r"(?:backup started on|sauvegarde demarree? le)\s+([^\n]{0,40})")
+
+
+def _line_result(line: str) -> BackupResult | None:
+    """Worst result of one log line; a skipped-file line ("Warning: Unable to open ...
+    - skipped") is a warning even though it contains failure words."""
+    if _SKIPPED.search(line):
+        return BackupResult.WARNING
+    return worst(r for r, pattern in _RESULTS if pattern.search(line))
 
 
 def _subject_host(subject: str) -> str | None:
@@ -87,8 +123,18 @@ def _subject_host(subject: str) -> str | None:
 
 
 def _host(env: Envelope) -> str | None:
-    raw = field(env.text, "computer", "computer name", "ordinateur", "nom de l'ordinateur",
-                "server", "serveur", "machine", "host", "hostname")
+    raw = field(
+        env.text,
+        "computer",
+        "computer name",
+        "ordinateur",
+        "nom de l'ordinateur",
+        "server",
+        "serveur",
+        "machine",
+        "host",
+        "hostname",
+    )
     if raw and looks_like_host(raw.split()[0]):
         return short_host(raw.split()[0])
     return short_host(_subject_host(env.subject))
@@ -100,13 +146,19 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     if not _DETECT.search(haystack):
         return None
     body = fold(f"{env.subject}\n{env.text}")
-    result = worst(r for r, pattern in _RESULTS if pattern.search(body))
+    result = worst(_line_result(line) for line in body.split("\n"))
     host = _host(env)
     if _NO_LOG.search(body):
         return [
             AlertEvent(
-                family=Family.UNKNOWN, status=Status.INFO, host=host, check="unknown",
-                target=None, severity=Severity.INFO, backup_result=None, product=PRODUCT,
+                family=Family.UNKNOWN,
+                status=Status.INFO,
+                host=host,
+                check="unknown",
+                target=None,
+                severity=Severity.INFO,
+                backup_result=None,
+                product=PRODUCT,
                 summary=one_line(f"NTBackup report without a log: {env.subject}"),
                 extra={"note": "no NTBackup log in this report; not a backup result"},
             )
@@ -118,12 +170,9 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     occurred_at = None
     if when:
         start = when.start(1)
-        occurred_at = parse_loose(
-            f"{env.subject}\n{env.text}"[start : start + 40], dayfirst=french
-        )
+        occurred_at = parse_loose(f"{env.subject}\n{env.text}"[start : start + 40], dayfirst=french)
     first_failure = next(
-        (ln.strip() for ln in env.text.split("\n")
-         if _RESULTS[0][1].search(fold(ln))), ""
+        (ln.strip() for ln in env.text.split("\n") if _RESULTS[0][1].search(fold(ln))), ""
     )
     return [
         backup_event(

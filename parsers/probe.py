@@ -33,8 +33,18 @@ CHECK_FAMILIES: dict[str, Family] = {
     "backup_job": Family.BACKUP,
     **{
         code: Family.HARDWARE
-        for code in ("battery", "raid", "tape", "fan", "power_supply", "nic",
-                     "physical_disk", "temperature", "memory", "processor")
+        for code in (
+            "battery",
+            "raid",
+            "tape",
+            "fan",
+            "power_supply",
+            "nic",
+            "physical_disk",
+            "temperature",
+            "memory",
+            "processor",
+        )
     },
     **{code: Family.ANTIVIRUS for code in ("threat", "realtime_scan", "pattern_update")},
     # "other" exists in both hardware and antivirus; hardware unless Family says otherwise.
@@ -46,19 +56,45 @@ _STATUSES: dict[str, Status] = {
     "ok": Status.INFO,
 }
 _STATUS_ALIASES: dict[str, Status] = {
-    "alert": Status.PROBLEM, "critical": Status.PROBLEM, "warning": Status.PROBLEM,
-    "fail": Status.PROBLEM, "failed": Status.PROBLEM, "down": Status.PROBLEM,
-    "recovered": Status.RECOVERY, "resolved": Status.RECOVERY, "up": Status.RECOVERY,
-    "info": Status.INFO, "alive": Status.INFO,
+    "alert": Status.PROBLEM,
+    "critical": Status.PROBLEM,
+    "warning": Status.PROBLEM,
+    "fail": Status.PROBLEM,
+    "failed": Status.PROBLEM,
+    "down": Status.PROBLEM,
+    "recovered": Status.RECOVERY,
+    "resolved": Status.RECOVERY,
+    "up": Status.RECOVERY,
+    "info": Status.INFO,
+    "alive": Status.INFO,
 }
 _SEVERITIES: dict[str, Severity] = {
     **{s.value: s for s in Severity},
-    "fatal": Severity.CRITICAL, "error": Severity.MAJOR, "warn": Severity.WARNING,
-    "normal": Severity.INFO, "ok": Severity.INFO, "information": Severity.INFO,
+    "fatal": Severity.CRITICAL,
+    "error": Severity.MAJOR,
+    "warn": Severity.WARNING,
+    "normal": Severity.INFO,
+    "ok": Severity.INFO,
+    "information": Severity.INFO,
 }
-_KNOWN_KEYS = frozenset({"host", "check", "target", "status", "severity", "value",
-                         "threshold", "duration", "occurred_at", "family", "result",
-                         "backup_result", "product", "summary"})
+_KNOWN_KEYS = frozenset(
+    {
+        "host",
+        "check",
+        "target",
+        "status",
+        "severity",
+        "value",
+        "threshold",
+        "duration",
+        "occurred_at",
+        "family",
+        "result",
+        "backup_result",
+        "product",
+        "summary",
+    }
+)
 
 _SUBJECT_RE = re.compile(
     r"^\s*\[VIGIE\]\s+(?P<host>\S+)\s+(?P<status>PROBLEM|RECOVERY|OK)\s+"
@@ -98,8 +134,10 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     """One event from a probe mail, or None if the mail is not in the probe format."""
     subject = _SUBJECT_RE.match(env.subject)
     known, unknown = _fields(env.text)
-    body_probe = "check" in known and ("status" in known or "host" in known) and bool(
-        _CHECK_VALUE_RE.match(known["check"])
+    body_probe = (
+        "check" in known
+        and ("status" in known or "host" in known)
+        and bool(_CHECK_VALUE_RE.match(known["check"]))
     )
     if not (subject or body_probe):
         return None

@@ -12,10 +12,23 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 _SPECIAL = {
-    "\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u00b4": "'", "`": "'",
-    "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ",
-    "\u2013": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u02bc": "'",
+    "\u00b4": "'",
+    "`": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00ab": '"',
+    "\u00bb": '"',
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2007": " ",
+    "\u2009": " ",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2010": "-",
+    "\u2011": "-",
 }
 
 
@@ -94,19 +107,22 @@ def _cached_label_regex(labels: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def field(text: str, *labels: str, allow_empty: bool = False) -> str | None:
-    """Value of the first ``Label: value`` (or ``Label<TAB>value``) line for any label.
+    """Value of a ``Label: value`` (or ``Label<TAB>value``) line, trying labels in order
+    of preference (the first label found anywhere wins over later labels).
 
     Labels are regex fragments written lowercase and accent-free; matching runs on the
-    folded text and the value is cut from the original.
+    folded text and the value is cut from the original. Empty values are skipped unless
+    ``allow_empty``.
     """
     if not text:
         return None
     folded = fold(text)
-    for match in _cached_label_regex(tuple(labels)).finditer(folded):
-        start, end = match.span("value")
-        value = text[start:end].strip()
-        if value or allow_empty:
-            return value
+    for label in labels:
+        for match in _cached_label_regex((label,)).finditer(folded):
+            start, end = match.span("value")
+            value = text[start:end].strip()
+            if value or allow_empty:
+                return value
     return None
 
 

@@ -23,15 +23,18 @@ _BRAND = re.compile(
 )
 _VIRUS = re.compile(
     r"detected\s+(?P<n>\d+)\s+(?:virus|malware|spyware|grayware|ransomware|security risk)"
-    r"[\w/ -]*?incidents?|a detecte\s+(?P<n2>\d+)\s+incidents?|(?P<n3>\d+)\s+incidents? de virus"
+    r"[\w/ -]{0,40}?incidents?|a detecte\s+(?P<n2>\d+)\s+incidents?"
+    r"|(?P<n3>\d+)\s+incidents? de virus"
     r"|virus (?:detected|found|incident)|virus detecte|malware detected|ransomware"
     r"|threat detected|menace detectee|viren gefunden|virus gefunden"
 )
 _OUTBREAK = re.compile(
     r"outbreak|epidemie|ausbruch|flambee|red alert|yellow alert|alerte (?:rouge|jaune)"
 )
-_OUTBREAK_OVER = re.compile(r"outbreak (?:prevention )?(?:mode )?(?:has been )?(?:ended|"
-                            r"deactivated|stopped|is over)|fin de l'epidemie")
+_OUTBREAK_OVER = re.compile(
+    r"outbreak (?:prevention )?(?:mode )?(?:has been )?(?:ended|"
+    r"deactivated|stopped|is over)|fin de l'epidemie"
+)
 _REALTIME = re.compile(
     r"real-?time scan\w*[^.\n]{0,40}?(?:disabled|turned off|stopped|not running|off\b)"
     r"|(?:disabled|turned off)[^.\n]{0,40}real-?time scan"
@@ -42,6 +45,8 @@ _PATTERN = re.compile(
     r"pattern[^.\n]{0,60}(?:out of date|outdated|out-of-date|not (?:been )?updated|expired"
     r"|too old)|(?:outdated|out-of-date|old) (?:virus )?pattern"
     r"|component update (?:failed|unsuccessful|required|is out of date)"
+    r"|components? (?:are |is )?(?:out of date|outdated|out-of-date)"
+    r"|(?:out of date|outdated|out-of-date)[^.\n]{0,60}(?:pattern|component|engine|signature)"
     r"|update (?:failed|unsuccessful)|failed to update|not (?:been )?updated"
     r"|(?:fichier de )?signatures?[^.\n]{0,40}(?:obsolete|perimee?|pas a jour|depassee?)"
     r"|mise a jour[^.\n]{0,30}(?:echouee?|echec)|pattern[^.\n]{0,40}veraltet"
@@ -53,20 +58,44 @@ _OTHER = re.compile(
 
 
 def _host(env: Envelope) -> str | None:
-    raw = field(env.text, "security server", "server", "serveur", "serveur de securite",
-                "host", "computer", "ordinateur", "server name")
+    raw = field(
+        env.text,
+        "security server",
+        "server",
+        "serveur",
+        "serveur de securite",
+        "host",
+        "computer",
+        "ordinateur",
+        "server name",
+    )
     if raw and looks_like_host(raw.split()[0]):
         return short_host(raw.split()[0])
     match = re.search(r"security server\s+([A-Za-z0-9][\w.-]*)", env.text, re.I)
     return short_host(match.group(1)) if match else None
 
 
-def _event(check: str, status: Status, severity: Severity, host: str | None, summary: str,
-           value: float | None = None, extra: dict[str, str] | None = None) -> AlertEvent:
+def _event(
+    check: str,
+    status: Status,
+    severity: Severity,
+    host: str | None,
+    summary: str,
+    value: float | None = None,
+    extra: dict[str, str] | None = None,
+) -> AlertEvent:
     return AlertEvent(
-        family=Family.ANTIVIRUS, status=status, host=host, check=check, target=None,
-        severity=severity, backup_result=None, product=PRODUCT, value=value,
-        summary=one_line(summary), extra=extra or {},
+        family=Family.ANTIVIRUS,
+        status=status,
+        host=host,
+        check=check,
+        target=None,
+        severity=severity,
+        backup_result=None,
+        product=PRODUCT,
+        value=value,
+        summary=one_line(summary),
+        extra=extra or {},
     )
 
 
@@ -88,8 +117,9 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     virus = _VIRUS.search(folded)
     outbreak = _OUTBREAK.search(folded)
     if outbreak and _OUTBREAK_OVER.search(folded) and not virus:
-        events.append(_event("threat", Status.RECOVERY, Severity.INFO, host,
-                             _sentence(whole, outbreak)))
+        events.append(
+            _event("threat", Status.RECOVERY, Severity.INFO, host, _sentence(whole, outbreak))
+        )
     elif virus or outbreak:
         count = None
         extra: dict[str, str] = {}
@@ -98,8 +128,10 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
             if raw_count:
                 count = float(raw_count)
                 extra["incidents"] = raw_count
-            period = re.search(r"\bin\s+(\d+\s+(?:minute|hour|heure|day|jour)\w*(?:\(s\))?)",
-                               folded[virus.end() : virus.end() + 80])
+            period = re.search(
+                r"\bin\s+(\d+\s+(?:minute|hour|heure|day|jour)\w*(?:\(s\))?)",
+                folded[virus.end() : virus.end() + 80],
+            )
             if period:
                 extra["period"] = period.group(1)
         if outbreak:
@@ -111,17 +143,27 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
 
     realtime = _REALTIME.search(folded)
     if realtime:
-        events.append(_event("realtime_scan", Status.PROBLEM, Severity.MAJOR, host,
-                             _sentence(whole, realtime)))
+        events.append(
+            _event(
+                "realtime_scan", Status.PROBLEM, Severity.MAJOR, host, _sentence(whole, realtime)
+            )
+        )
     pattern = _PATTERN.search(folded)
     if pattern:
-        events.append(_event("pattern_update", Status.PROBLEM, Severity.MINOR, host,
-                             _sentence(whole, pattern)))
+        events.append(
+            _event(
+                "pattern_update", Status.PROBLEM, Severity.MINOR, host, _sentence(whole, pattern)
+            )
+        )
     other = _OTHER.search(folded)
     if other:
-        events.append(_event("other", Status.PROBLEM, Severity.WARNING, host,
-                             _sentence(whole, other)))
+        events.append(
+            _event("other", Status.PROBLEM, Severity.WARNING, host, _sentence(whole, other))
+        )
     if not events:
-        events.append(_event("other", Status.INFO, Severity.INFO, host,
-                             env.subject or "Trend Micro notification"))
+        events.append(
+            _event(
+                "other", Status.INFO, Severity.INFO, host, env.subject or "Trend Micro notification"
+            )
+        )
     return events

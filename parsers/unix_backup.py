@@ -19,8 +19,9 @@ from parsers.textutil import field, fold, one_line
 
 name = "unix_backup"
 
-_CRON_SUBJECT = re.compile(r"^\s*Cron\s*<(?P<user>[^@>\s]+)@(?P<host>[^>\s]+)>\s*(?P<cmd>.*)$",
-                           re.IGNORECASE)
+_CRON_SUBJECT = re.compile(
+    r"^\s*Cron\s*<(?P<user>[^@>\s]+)@(?P<host>[^>\s]+)>\s*(?P<cmd>.*)$", re.IGNORECASE
+)
 _BACKUP_WORDS = re.compile(
     r"backup|sauvegarde|sicherung|\btar\b|\bcpio\b|\bdump\b|rsync|bacula|borg|restic"
     r"|duplicity|amanda|\bbkp\b|\bsave\b|archive"
@@ -28,31 +29,44 @@ _BACKUP_WORDS = re.compile(
 _NO_ZERO = r"(?<!\b0 )(?!\s*[:=]?\s*0\b)"
 _FAILURE = re.compile(
     r"exiting with failure status|cannot (?:open|stat|write|read|create|access|mkdir|change)"
-    r"|\bcannot\b|can't|no space left|permission denied|\berrors?\b" + _NO_ZERO
-    + r"|\bfailed\b" + _NO_ZERO + r"|\bfailure\b|\bfatal\b|\baborted\b|\babort\b"
+    r"|\bcannot\b|can't|no space left|permission denied|\berrors?\b"
+    + _NO_ZERO
+    + r"|\bfailed\b"
+    + _NO_ZERO
+    + r"|\bfailure\b|\bfatal\b|\baborted\b|\babort\b"
     r"|not found|unable to|input/output error|premature end|unexpected eof"
     r"|\bechec\b|\bechoue|\berreurs?\b" + _NO_ZERO + r"|impossible|fehler|fehlgeschlagen"
     r"|\bko\b|status\s*:\s*(?:fail|ko|error|echec|nok)"
 )
 _WARNING = re.compile(
-    r"file changed as we read it|\bwarning\b|\bwarnings\b" + _NO_ZERO
+    r"file changed as we read it|\bwarning\b|\bwarnings\b"
+    + _NO_ZERO
     + r"|avertissement|file removed before we read it|socket ignored"
 )
 _SUCCESS = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b|\bsucceeded\b|\bdone\b|\bcompleted?\b|\bfinished\b"
     r"|\bok\b|\d+ blocks\b|\btermine(?:e)?\b|\breussie?\b|\bsucces\b|erfolgreich"
+    r"|speedup is|total size is|\bsent \d[\d,.]* bytes"
 )
 _BENIGN = re.compile(
     r"^(?:tar: )?removing leading [`'\"]?/['\"]? from (?:member names|hard link targets)"
     r"|^\s*$"
 )
 _STATUS_WORDS: tuple[tuple[re.Pattern[str], BackupResult], ...] = (
-    (re.compile(r"fail|error|ko\b|nok|echec|echoue|erreur|fehler|abort"), BackupResult.FAILED),
+    (
+        re.compile(
+            r"fail|error|\bko\b|\bnok\b|not ok|unsuccess|echec|echoue|erreur|fehler|abort"
+            r"|crash|problem|critical"
+        ),
+        BackupResult.FAILED,
+    ),
     (re.compile(r"cancel|annul|abgebrochen"), BackupResult.CANCELLED),
     (re.compile(r"incomplet|partial|partiel|unvollst"), BackupResult.INCOMPLETE),
     (re.compile(r"warn|avertissement"), BackupResult.WARNING),
-    (re.compile(r"succe|ok\b|done|reussi|termine|complete|erfolgreich|good"),
-     BackupResult.SUCCESS),
+    (
+        re.compile(r"succe|\bok\b|done|reussi|termine|complete|erfolgreich|good"),
+        BackupResult.SUCCESS,
+    ),
 )
 
 
@@ -132,8 +146,14 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     if cron and not backup_topic and not status_mail:
         return [
             AlertEvent(
-                family=Family.UNKNOWN, status=Status.INFO, host=host, check="unknown",
-                target=None, severity=Severity.INFO, backup_result=None, product="cron",
+                family=Family.UNKNOWN,
+                status=Status.INFO,
+                host=host,
+                check="unknown",
+                target=None,
+                severity=Severity.INFO,
+                backup_result=None,
+                product="cron",
                 summary=one_line(f"cron output of {command or env.subject}"),
                 extra={"command": command} if command else {},
             )
@@ -142,9 +162,15 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
     body_without_status = re.sub(
         r"(?im)^[ \t]*(?:status|statut|etat|result|resultat)[ \t]*:.*$", "", env.text
     )
-    result = worst([status_result, _output_result(body_without_status) if cron else None,
-                    BackupResult.FAILED if not cron and _FAILURE.search(fold(
-                        body_without_status)) else None])
+    result = worst(
+        [
+            status_result,
+            _output_result(body_without_status) if cron else None,
+            BackupResult.FAILED
+            if not cron and _FAILURE.search(fold(body_without_status))
+            else None,
+        ]
+    )
     if result is None:
         result = BackupResult.WARNING
     when = field(env.text, "end date", "end", "date de fin", "fin", "date")
@@ -162,8 +188,7 @@ def parse(env: Envelope) -> list[AlertEvent] | None:
             host=host,
             target=None,
             product=product,
-            summary=one_line(f"{product} backup on {host or '?'}: {result.value}. "
-                             f"{failure_line}"),
+            summary=one_line(f"{product} backup on {host or '?'}: {result.value}. {failure_line}"),
             occurred_at=parse_loose(when) if when else None,
             extra=extra,
         )

@@ -16,8 +16,20 @@ PRODUCT = "unknown"
 
 
 def _host(env: Envelope) -> str | None:
-    raw = field(env.text, "host", "hostname", "host name", "server", "server name", "computer",
-                "computer name", "serveur", "nom du serveur", "ordinateur", "machine")
+    raw = field(
+        env.text,
+        "host",
+        "hostname",
+        "host name",
+        "server",
+        "server name",
+        "computer",
+        "computer name",
+        "serveur",
+        "nom du serveur",
+        "ordinateur",
+        "machine",
+    )
     if raw and looks_like_host(raw.split()[0]):
         return short_host(raw.split()[0])
     return None

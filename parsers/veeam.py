@@ -24,14 +24,21 @@ _SUBJECT_RE = re.compile(
     r"(?P<rest>.*)$"
 )
 _RESULTS: dict[str, BackupResult] = {
-    "success": BackupResult.SUCCESS, "succeeded": BackupResult.SUCCESS,
-    "succes": BackupResult.SUCCESS, "reussite": BackupResult.SUCCESS,
+    "success": BackupResult.SUCCESS,
+    "succeeded": BackupResult.SUCCESS,
+    "succes": BackupResult.SUCCESS,
+    "reussite": BackupResult.SUCCESS,
     "erfolgreich": BackupResult.SUCCESS,
-    "warning": BackupResult.WARNING, "warnings": BackupResult.WARNING,
-    "avertissement": BackupResult.WARNING, "warnung": BackupResult.WARNING,
-    "failed": BackupResult.FAILED, "failure": BackupResult.FAILED,
-    "error": BackupResult.FAILED, "echec": BackupResult.FAILED,
-    "fehler": BackupResult.FAILED, "fehlgeschlagen": BackupResult.FAILED,
+    "warning": BackupResult.WARNING,
+    "warnings": BackupResult.WARNING,
+    "avertissement": BackupResult.WARNING,
+    "warnung": BackupResult.WARNING,
+    "failed": BackupResult.FAILED,
+    "failure": BackupResult.FAILED,
+    "error": BackupResult.FAILED,
+    "echec": BackupResult.FAILED,
+    "fehler": BackupResult.FAILED,
+    "fehlgeschlagen": BackupResult.FAILED,
 }
 _VEEAM_HINT = re.compile(
     r"veeam|\bjob\b|\bvms?\b|machines?|backup|replica|agent|\bcopy\b|sauvegarde|tache"
@@ -53,10 +60,19 @@ def _counts_result(text: str) -> BackupResult | None:
 
 
 def _job_and_host(env: Envelope, rest: str) -> tuple[str | None, str | None]:
-    job = field(env.text, "job", "job name", "backup job", "nom de la tache", "nom du job",
-                "tache", "jobname")
-    host_raw = field(env.text, "server", "host", "hostname", "computer", "serveur",
-                     "ordinateur", "machine")
+    job = field(
+        env.text,
+        "job",
+        "job name",
+        "backup job",
+        "nom de la tache",
+        "nom du job",
+        "tache",
+        "jobname",
+    )
+    host_raw = field(
+        env.text, "server", "host", "hostname", "computer", "serveur", "ordinateur", "machine"
+    )
     subject_job = _PAREN.split(rest, maxsplit=1)[0].strip(" -:") if rest else ""
     if not job and subject_job:
         job = subject_job
@@ -66,8 +82,9 @@ def _job_and_host(env: Envelope, rest: str) -> tuple[str | None, str | None]:
     if host is None:
         for inner in _PAREN.findall(rest or ""):
             inner = inner.strip()
-            if looks_like_host(inner) and not re.search(r"\d+\s*(?:vms?|machines?|objects?)",
-                                                         inner, re.I):
+            if looks_like_host(inner) and not re.search(
+                r"\d+\s*(?:vms?|machines?|objects?)", inner, re.I
+            ):
                 host = short_host(inner)
                 break
     if host is None and job and " - " in job:  # Veeam Agent: "HOST - Job name"

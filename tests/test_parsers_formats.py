@@ -49,11 +49,14 @@ def mail(
     ]
     if ctype:
         head.append(
-            f"Content-Type: {ctype}".encode() + (f'; charset="{charset}"'.encode() if charset else b"")
+            f"Content-Type: {ctype}".encode()
+            + (f'; charset="{charset}"'.encode() if charset else b"")
         )
     head.append(b"Content-Transfer-Encoding: " + cte.encode())
     head.extend(h.encode("utf-8") for h in extra_headers)
-    return b"\r\n".join(head) + b"\r\n\r\n" + payload.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return (
+        b"\r\n".join(head) + b"\r\n\r\n" + payload.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    )
 
 
 def one(raw: bytes) -> AlertEvent:
@@ -86,17 +89,47 @@ def hp_mail(severity: str, component: str, state: str, host: str = "SRV-HV02") -
     ("severity", "component", "state", "status", "desk_severity", "check"),
     [
         ("FATAL", "Processor 2", "Failed", Status.PROBLEM, Severity.CRITICAL, "processor"),
-        ("CRITICAL", "Power Supply #2", "Failed", Status.PROBLEM, Severity.CRITICAL,
-         "power_supply"),
-        ("WARNING MAJOR", "Smart Array P420i Logical Drive 2", "Degraded (Interim Recovery)",
-         Status.PROBLEM, Severity.MAJOR, "raid"),
-        ("WARNING MINOR", "Cache Module Battery", "Charging", Status.PROBLEM, Severity.MINOR,
-         "battery"),
-        ("WARNING", "Temperature Sensor 3", "Caution", Status.PROBLEM, Severity.WARNING,
-         "temperature"),
+        (
+            "CRITICAL",
+            "Power Supply #2",
+            "Failed",
+            Status.PROBLEM,
+            Severity.CRITICAL,
+            "power_supply",
+        ),
+        (
+            "WARNING MAJOR",
+            "Smart Array P420i Logical Drive 2",
+            "Degraded (Interim Recovery)",
+            Status.PROBLEM,
+            Severity.MAJOR,
+            "raid",
+        ),
+        (
+            "WARNING MINOR",
+            "Cache Module Battery",
+            "Charging",
+            Status.PROBLEM,
+            Severity.MINOR,
+            "battery",
+        ),
+        (
+            "WARNING",
+            "Temperature Sensor 3",
+            "Caution",
+            Status.PROBLEM,
+            Severity.WARNING,
+            "temperature",
+        ),
         ("CAUTION", "Memory Module 4", "Degraded", Status.PROBLEM, Severity.WARNING, "memory"),
-        ("FAILED", "Physical Drive Bay 5", "Failed", Status.PROBLEM, Severity.CRITICAL,
-         "physical_disk"),
+        (
+            "FAILED",
+            "Physical Drive Bay 5",
+            "Failed",
+            Status.PROBLEM,
+            Severity.CRITICAL,
+            "physical_disk",
+        ),
         ("NORMAL", "Fan #1", "OK", Status.RECOVERY, Severity.INFO, "fan"),
         ("REPAIRED", "NIC Port 1", "Link Up", Status.RECOVERY, Severity.INFO, "nic"),
         ("NORMAL", "Tape Drive", "OK", Status.RECOVERY, Severity.INFO, "tape"),
@@ -105,12 +138,19 @@ def hp_mail(severity: str, component: str, state: str, host: str = "SRV-HV02") -
     ],
 )
 def test_hp_severities_and_components(
-    severity: str, component: str, state: str, status: Status, desk_severity: Severity,
+    severity: str,
+    component: str,
+    state: str,
+    status: Status,
+    desk_severity: Severity,
     check: str,
 ) -> None:
     event = one(hp_mail(severity, component, state))
     assert (event.family, event.status, event.severity, event.check) == (
-        Family.HARDWARE, status, desk_severity, check,
+        Family.HARDWARE,
+        status,
+        desk_severity,
+        check,
     )
     assert event.host == "SRV-HV02"
     assert event.target is None
@@ -182,7 +222,10 @@ def test_dell_event_codes(code: str, check: str, severity: Severity) -> None:
     )
     event = one(raw)
     assert (event.family, event.status, event.check, event.severity) == (
-        Family.HARDWARE, Status.PROBLEM, check, severity,
+        Family.HARDWARE,
+        Status.PROBLEM,
+        check,
+        severity,
     )
     assert event.host == "SRV-SQL01"
     assert event.product == "dell-omsa"
@@ -204,7 +247,10 @@ def test_ibm_warning_battery() -> None:
     )
     event = one(raw)
     assert (event.status, event.check, event.host, event.severity) == (
-        Status.PROBLEM, "battery", "SRV-OLD1", Severity.WARNING,
+        Status.PROBLEM,
+        "battery",
+        "SRV-OLD1",
+        Severity.WARNING,
     )
     assert event.occurred_at == datetime(2026, 3, 2, 23, 15, tzinfo=PARIS)
 
@@ -226,20 +272,24 @@ def test_ibm_information_rebuild_complete_is_recovery() -> None:
     ("sentence", "result"),
     [
         ("Opération Sauvegarde réussie.", BackupResult.SUCCESS),
-        ("Opération Sauvegarde incomplète. Nombre d'erreurs/avertissements : 0/2",
-         BackupResult.INCOMPLETE),
+        (
+            "Opération Sauvegarde incomplète. Nombre d'erreurs/avertissements : 0/2",
+            BackupResult.INCOMPLETE,
+        ),
         ("Impossible d'effectuer l'opération Sauvegarde.", BackupResult.FAILED),
         ("Opération Sauvegarde annulée.", BackupResult.CANCELLED),
     ],
 )
 def test_arcserve_french(sentence: str, result: BackupResult) -> None:
     body = (
-        "Tâche : 412\nServeur : SRV-BCK\nDescription : Sauvegarde nuit. (21/11/2026)\n"
-        f"{sentence}\n"
+        f"Tâche : 412\nServeur : SRV-BCK\nDescription : Sauvegarde nuit. (21/11/2026)\n{sentence}\n"
     )
     event = one(mail("ARCserve Backup Tâche 412 - SRV-BCK", body, sender="arcserve@c.example"))
     assert (event.family, event.backup_result, event.host, event.target) == (
-        Family.BACKUP, result, "SRV-BCK", "Sauvegarde nuit",
+        Family.BACKUP,
+        result,
+        "SRV-BCK",
+        "Sauvegarde nuit",
     )
     assert event.status is (Status.INFO if result is BackupResult.SUCCESS else Status.PROBLEM)
 
@@ -256,7 +306,8 @@ def test_arcserve_french(sentence: str, result: BackupResult) -> None:
 def test_arcserve_german(sentence: str, result: BackupResult) -> None:
     body = (
         "Job:\n777\nServer: SRV-NAS\nBeschreibung: Tagessicherung. (02.12.2026)\n"
-        f"1.234 Verzeichnis(se) 56.789 Datei(en) (12,50 GB) auf Datenträger gesichert.\n{sentence}\n"
+        "1.234 Verzeichnis(se) 56.789 Datei(en) (12,50 GB) auf Datenträger gesichert.\n"
+        f"{sentence}\n"
     )
     event = one(mail("ARCserve Backup Job 777 - SRV-NAS", body, sender="arcserve@c.example"))
     assert (event.backup_result, event.host, event.target) == (result, "SRV-NAS", "Tagessicherung")
@@ -268,8 +319,13 @@ def test_arcserve_german_latin1_without_declared_charset() -> None:
         "Job:\n9\nServer: SRV-LAT\nBeschreibung: Wochensicherung. (05.12.2026)\n"
         "Vorgang Sichern unvollständig. Anzahl an Fehlern/Warnungen: 0/1\n"
     ).encode("latin-1")
-    raw = mail("ARCserve Backup Job 9 - SRV-LAT", body, ctype=None, charset=None,
-               sender="arcserve@c.example")
+    raw = mail(
+        "ARCserve Backup Job 9 - SRV-LAT",
+        body,
+        ctype=None,
+        charset=None,
+        sender="arcserve@c.example",
+    )
     parsed_message = parsed(raw)
     assert "unvollständig" in parsed_message.envelope.text
     event = parsed_message.events[0]
@@ -284,7 +340,9 @@ def test_arcserve_english_job_failed() -> None:
     )
     event = one(raw)
     assert (event.backup_result, event.host, event.target) == (
-        BackupResult.FAILED, "SRV-MX", "Exchange nightly",
+        BackupResult.FAILED,
+        "SRV-MX",
+        "Exchange nightly",
     )
     assert event.occurred_at == datetime(2026, 12, 2, 1, 0, tzinfo=PARIS)
 
@@ -311,23 +369,40 @@ def _b64_words(text: str) -> str:
 
 def test_veeam_base64_rfc2047_subject() -> None:
     subject = _b64_words("[Failed] Nightly DC (SRV-DC02) 0 of 1 VMs processed")
-    raw = mail(subject, "Job: Nightly DC\nServer: SRV-DC02\nSuccess: 0 Warning: 0 Error: 1\n",
-               sender="veeam@client.example")
+    raw = mail(
+        subject,
+        "Job: Nightly DC\nServer: SRV-DC02\nSuccess: 0 Warning: 0 Error: 1\n",
+        sender="veeam@client.example",
+    )
     event = one(raw)
     assert (event.family, event.status, event.backup_result) == (
-        Family.BACKUP, Status.PROBLEM, BackupResult.FAILED,
+        Family.BACKUP,
+        Status.PROBLEM,
+        BackupResult.FAILED,
     )
     assert (event.host, event.target, event.product) == ("SRV-DC02", "Nightly DC", "veeam")
 
 
 def test_veeam_success_and_counts_override() -> None:
-    ok = one(mail("[Success] File servers (2 VMs)", "Success: 2 Warning: 0 Error: 0",
-                  sender="veeam@c.example"))
-    assert (ok.backup_result, ok.status, ok.target) == (
-        BackupResult.SUCCESS, Status.INFO, "File servers",
+    ok = one(
+        mail(
+            "[Success] File servers (2 VMs)",
+            "Success: 2 Warning: 0 Error: 0",
+            sender="veeam@c.example",
+        )
     )
-    worse = one(mail("[Success] File servers (2 VMs)", "Success: 1 Warning: 0 Error: 1",
-                     sender="veeam@c.example"))
+    assert (ok.backup_result, ok.status, ok.target) == (
+        BackupResult.SUCCESS,
+        Status.INFO,
+        "File servers",
+    )
+    worse = one(
+        mail(
+            "[Success] File servers (2 VMs)",
+            "Success: 1 Warning: 0 Error: 1",
+            sender="veeam@c.example",
+        )
+    )
     assert worse.backup_result is BackupResult.FAILED
 
 
@@ -347,7 +422,7 @@ def wsb_html(host: str, result: str, message: str = "") -> str:
     ("subject", "host", "result"),
     [
         ('"ACME" Sauvegarde OK "SRV-DC03"', "SRV-DC03", BackupResult.SUCCESS),
-        ("ACME Sauvegarde OK SRV-APP2\"", "SRV-APP2", BackupResult.SUCCESS),
+        ('ACME Sauvegarde OK SRV-APP2"', "SRV-APP2", BackupResult.SUCCESS),
         ("sauvegarde echouee de 'SRV-FS1'", "SRV-FS1", BackupResult.FAILED),
         ("Sauvegarde échouée de SRV-FS1", "SRV-FS1", BackupResult.FAILED),
         ("Successful Backup on SRV-WEB", "SRV-WEB", BackupResult.SUCCESS),
@@ -358,13 +433,20 @@ def test_wsb_subjects(subject: str, host: str, result: BackupResult) -> None:
     body = "Résultat de la sauvegarde : voir le journal.\n"
     event = one(mail(subject, body, sender="backup@client.example"))
     assert (event.family, event.host, event.backup_result, event.target) == (
-        Family.BACKUP, host, result, None,
+        Family.BACKUP,
+        host,
+        result,
+        None,
     )
 
 
 def test_wsb_hex_error_code_beats_successful_subject() -> None:
-    raw = mail("Successful Backup on SRV-X", wsb_html("SRV-X", "0x8078015B", "Access denied."),
-               ctype="text/html", cte="quoted-printable")
+    raw = mail(
+        "Successful Backup on SRV-X",
+        wsb_html("SRV-X", "0x8078015B", "Access denied."),
+        ctype="text/html",
+        cte="quoted-printable",
+    )
     assert one(raw).backup_result is BackupResult.FAILED
 
 
@@ -405,7 +487,9 @@ def test_ntbackup_english_success() -> None:
     )
     event = one(mail("NTBackup report SRV-2003", body, sender="ntbackup@c.example"))
     assert (event.backup_result, event.host, event.product) == (
-        BackupResult.SUCCESS, "SRV-2003", "ntbackup",
+        BackupResult.SUCCESS,
+        "SRV-2003",
+        "ntbackup",
     )
     assert event.occurred_at == datetime(2026, 11, 21, 23, 42, tzinfo=PARIS)
 
@@ -415,16 +499,21 @@ def test_ntbackup_french_error() -> None:
         "Statut de la sauvegarde\nOpération : Sauvegarde\n"
         "Erreur : l'opération n'a pas été effectuée car aucun média inutilisé n'était disponible.\n"
     )
-    event = one(mail("NTBackup SRV-COMPTA : rapport", body, sender="ntbackup@c.example",
-                     charset="iso-8859-1"))
+    event = one(
+        mail(
+            "NTBackup SRV-COMPTA : rapport", body, sender="ntbackup@c.example", charset="iso-8859-1"
+        )
+    )
     assert (event.backup_result, event.host, event.status) == (
-        BackupResult.FAILED, "SRV-COMPTA", Status.PROBLEM,
+        BackupResult.FAILED,
+        "SRV-COMPTA",
+        Status.PROBLEM,
     )
 
 
 def test_ntbackup_french_success_with_verification() -> None:
     body = (
-        "Opération de sauvegarde de \"E:\" terminée.\nVérification : opération de vérification "
+        'Opération de sauvegarde de "E:" terminée.\nVérification : opération de vérification '
         "terminée.\n"
     )
     event = one(mail("=?iso-8859-1?q?NTBackup_SRV-B_:_sauvegarde_termin=E9e?=", body))
@@ -443,7 +532,11 @@ def test_cpio_cron_success() -> None:
     )
     event = one(raw)
     assert (event.family, event.backup_result, event.host, event.product, event.target) == (
-        Family.BACKUP, BackupResult.SUCCESS, "srv-lx01", "cpio", None,
+        Family.BACKUP,
+        BackupResult.SUCCESS,
+        "srv-lx01",
+        "cpio",
+        None,
     )
 
 
@@ -455,21 +548,28 @@ def test_cpio_cron_error_wins() -> None:
     )
     event = one(raw)
     assert (event.backup_result, event.product, event.status) == (
-        BackupResult.FAILED, "cpio", Status.PROBLEM,
+        BackupResult.FAILED,
+        "cpio",
+        Status.PROBLEM,
     )
 
 
 def test_tar_cron_only_benign_notice_is_success() -> None:
-    raw = mail("Cron <root@nas2> tar czf /mnt/bk/etc.tgz /etc",
-               "tar: Removing leading `/' from member names\n",
-               sender="root@nas2 (Cron Daemon)")
+    raw = mail(
+        "Cron <root@nas2> tar czf /mnt/bk/etc.tgz /etc",
+        "tar: Removing leading `/' from member names\n",
+        sender="root@nas2 (Cron Daemon)",
+    )
     event = one(raw)
     assert (event.backup_result, event.host, event.product) == (BackupResult.SUCCESS, "nas2", "tar")
 
 
 def test_tar_file_changed_is_warning() -> None:
-    raw = mail("Cron <root@nas2> /root/backup.sh",
-               "tar: /var/log/syslog: file changed as we read it\n", sender="root@nas2 (Cron Daemon)")
+    raw = mail(
+        "Cron <root@nas2> /root/backup.sh",
+        "tar: /var/log/syslog: file changed as we read it\n",
+        sender="root@nas2 (Cron Daemon)",
+    )
     assert one(raw).backup_result is BackupResult.WARNING
 
 
@@ -489,8 +589,11 @@ def test_status_script_mails(status_line: str, result: BackupResult) -> None:
 
 
 def test_cron_mail_that_is_not_a_backup_is_unknown() -> None:
-    raw = mail("Cron <root@web01> apt-get -q update", "E: Could not get lock /var/lib/apt/lists",
-               sender="root@web01 (Cron Daemon)")
+    raw = mail(
+        "Cron <root@web01> apt-get -q update",
+        "E: Could not get lock /var/lib/apt/lists",
+        sender="root@web01 (Cron Daemon)",
+    )
     event = one(raw)
     assert (event.family, event.backup_result, event.host) == (Family.UNKNOWN, None, "web01")
 
@@ -530,7 +633,10 @@ def event_block(index: int, event_id: int, level: str, computer: str, labels: st
 def test_eventlog_localized_levels(level: str, status: Status, severity: Severity) -> None:
     event = one(mail("Event log SRV-DC01", event_block(0, 7031, level, "SRV-DC01.corp.local")))
     assert (event.family, event.check, event.target, event.host) == (
-        Family.EVENTLOG, "event", "7031", "SRV-DC01",
+        Family.EVENTLOG,
+        "event",
+        "7031",
+        "SRV-DC01",
     )
     assert (event.status, event.severity) == (status, severity)
     assert event.occurred_at == datetime(2026, 7, 22, 4, 5, 6, tzinfo=PARIS)
@@ -554,19 +660,41 @@ def test_eventlog_french_labels_and_several_events() -> None:
 @pytest.mark.parametrize(
     ("subject", "body", "checks"),
     [
-        ("Virus detected", "Trend Micro detected 3 virus incidents on your computer(s) in "
-         "30 minute(s).\nSecurity Server: SRV-AV", ["threat"]),
-        ("Outbreak Defense alert", "Worry-Free Business Security: Outbreak Defense has been "
-         "activated.\nSecurity Server: SRV-AV", ["threat"]),
-        ("Real-time Scan disabled", "Trend Micro Worry-Free: Real-time Scan is disabled on "
-         "4 computer(s).\nSecurity Server: SRV-AV", ["realtime_scan"]),
-        ("Pattern out of date", "Trend Micro: the virus pattern file is out of date on "
-         "2 computer(s).\nSecurity Server: SRV-AV", ["pattern_update"]),
-        ("Notification Trend Micro", "Le scan en temps réel est désactivé sur 2 ordinateurs.\n"
-         "Le fichier de signatures est obsolète.\nServeur : SRV-AV", ["realtime_scan",
-                                                                     "pattern_update"]),
-        ("Unusual system events", "Trend Micro detected unusual system events on your "
-         "network.\nSecurity Server: SRV-AV", ["other"]),
+        (
+            "Virus detected",
+            "Trend Micro detected 3 virus incidents on your computer(s) in "
+            "30 minute(s).\nSecurity Server: SRV-AV",
+            ["threat"],
+        ),
+        (
+            "Outbreak Defense alert",
+            "Worry-Free Business Security: Outbreak Defense has been "
+            "activated.\nSecurity Server: SRV-AV",
+            ["threat"],
+        ),
+        (
+            "Real-time Scan disabled",
+            "Trend Micro Worry-Free: Real-time Scan is disabled on "
+            "4 computer(s).\nSecurity Server: SRV-AV",
+            ["realtime_scan"],
+        ),
+        (
+            "Pattern out of date",
+            "Trend Micro: the virus pattern file is out of date on "
+            "2 computer(s).\nSecurity Server: SRV-AV",
+            ["pattern_update"],
+        ),
+        (
+            "Notification Trend Micro",
+            "Le scan en temps réel est désactivé sur 2 ordinateurs.\n"
+            "Le fichier de signatures est obsolète.\nServeur : SRV-AV",
+            ["realtime_scan", "pattern_update"],
+        ),
+        (
+            "Unusual system events",
+            "Trend Micro detected unusual system events on your network.\nSecurity Server: SRV-AV",
+            ["other"],
+        ),
     ],
 )
 def test_trend_micro_variants(subject: str, body: str, checks: list[str]) -> None:
@@ -577,8 +705,13 @@ def test_trend_micro_variants(subject: str, body: str, checks: list[str]) -> Non
 
 
 def test_trend_micro_incident_count_is_value() -> None:
-    event = parsed(mail("Virus", "Trend Micro detected 7 virus incidents on your computer(s) "
-                        "in 1 hour(s).\nSecurity Server: SRV-AV")).events[0]
+    event = parsed(
+        mail(
+            "Virus",
+            "Trend Micro detected 7 virus incidents on your computer(s) "
+            "in 1 hour(s).\nSecurity Server: SRV-AV",
+        )
+    ).events[0]
     assert event.value == 7.0
 
 
@@ -593,8 +726,13 @@ def test_gmail_forward_of_hp_alert() -> None:
         "To: <it@client.example>\n\n"
         "EVENT (23 Nov 06:20): Power Supply #2 Status has changed to: Failed.\n\nServer: SRV-APP7\n"
     )
-    result = parsed(mail("Fwd: HP AlertMail-101: (CRITICAL) Power Supply #2: Failed", body,
-                         sender="Jean <jean@client.example>"))
+    result = parsed(
+        mail(
+            "Fwd: HP AlertMail-101: (CRITICAL) Power Supply #2: Failed",
+            body,
+            sender="Jean <jean@client.example>",
+        )
+    )
     event = result.events[0]
     assert result.parser == "hp"
     assert (event.host, event.check, event.status) == ("SRV-APP7", "power_supply", Status.PROBLEM)
@@ -609,7 +747,10 @@ def test_outlook_french_forward_tr_of_dell_alert() -> None:
     )
     event = one(mail("TR: Dell OMSA pdiskwarn Alert on SRV-FIN", body))
     assert (event.product, event.host, event.check, event.severity) == (
-        "dell-omsa", "SRV-FIN", "physical_disk", Severity.WARNING,
+        "dell-omsa",
+        "SRV-FIN",
+        "physical_disk",
+        Severity.WARNING,
     )
 
 
@@ -633,24 +774,32 @@ def test_reply_with_quoted_veeam_report() -> None:
     )
     event = one(mail("RE: [Warning] Daily VMs (SRV-HV1) 3 of 4 VMs processed", body))
     assert (event.product, event.backup_result, event.target, event.host) == (
-        "veeam", BackupResult.WARNING, "Daily VMs", "SRV-HV1",
+        "veeam",
+        BackupResult.WARNING,
+        "Daily VMs",
+        "SRV-HV1",
     )
 
 
 def test_forward_as_attachment_message_rfc822() -> None:
-    inner = mail("Arcserve Backup: Job Incomplete - Job 12 (Fichiers) on SRV-INNER",
-                 "Description: Fichiers\nServer: SRV-INNER\nJob Incomplete\n",
-                 sender="arcserve@client.example")
+    inner = mail(
+        "Arcserve Backup: Job Incomplete - Job 12 (Fichiers) on SRV-INNER",
+        "Description: Fichiers\nServer: SRV-INNER\nJob Incomplete\n",
+        sender="arcserve@client.example",
+    )
     raw = (
         b"From: tech@client.example\r\nSubject: Fwd: backup\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n'
         b"Content-Type: text/plain\r\n\r\nSee attached.\r\n--XX\r\n"
         b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
-        + inner + b"\r\n--XX--\r\n"
+        + inner
+        + b"\r\n--XX--\r\n"
     )
     event = one(raw)
     assert (event.backup_result, event.host, event.target) == (
-        BackupResult.INCOMPLETE, "SRV-INNER", "Fichiers",
+        BackupResult.INCOMPLETE,
+        "SRV-INNER",
+        "Fichiers",
     )
 
 
@@ -663,8 +812,9 @@ def test_html_only_body_with_script_is_extracted_without_script() -> None:
         "</script><style>td{color:red}</style></head><body>"
         + wsb_html("SRV-H1", "0").split("<body>", 1)[1]
     )
-    result = parsed(mail("Successful Backup on SRV-H1", html, ctype="text/html",
-                         cte="quoted-printable"))
+    result = parsed(
+        mail("Successful Backup on SRV-H1", html, ctype="text/html", cte="quoted-printable")
+    )
     assert "EVIL-SCRIPT" not in result.envelope.text
     assert "color:red" not in result.envelope.text
     assert result.envelope.html is not None and "EVIL-SCRIPT" in result.envelope.html
@@ -674,10 +824,16 @@ def test_html_only_body_with_script_is_extracted_without_script() -> None:
 
 
 def test_base64_body_probe() -> None:
-    body = "Host: SRV-B64\nCheck: disk_free\nTarget: C:\nStatus: PROBLEM\nValue: 4,5\nThreshold: 10\n"
+    body = (
+        "Host: SRV-B64\nCheck: disk_free\nTarget: C:\nStatus: PROBLEM\nValue: 4,5\nThreshold: 10\n"
+    )
     event = one(mail("[VIGIE] SRV-B64 PROBLEM disk_free: low", body, cte="base64"))
     assert (event.family, event.host, event.target, event.value, event.threshold) == (
-        Family.DISK_SPACE, "SRV-B64", "C:", 4.5, 10.0,
+        Family.DISK_SPACE,
+        "SRV-B64",
+        "C:",
+        4.5,
+        10.0,
     )
 
 
@@ -690,14 +846,20 @@ def test_wrong_declared_charset_falls_back() -> None:
 
 
 def test_mislabelled_latin1_declared_but_utf8_bytes() -> None:
-    raw = mail("NTBackup SRV-U : rapport", "Opération de sauvegarde terminée.".encode(),
-               charset="iso-8859-1")
+    raw = mail(
+        "NTBackup SRV-U : rapport",
+        "Opération de sauvegarde terminée.".encode(),
+        charset="iso-8859-1",
+    )
     assert "Opération" in parsed(raw).envelope.text
 
 
 def test_rfc2047_sender_name_and_8bit_subject() -> None:
-    raw = mail("Sauvegarde réussie SRV-8".encode(), "ok",
-               sender="=?utf-8?q?S=C3=A9bastien?= <Seb@Client.Example>")
+    raw = mail(
+        "Sauvegarde réussie SRV-8".encode(),
+        "ok",
+        sender="=?utf-8?q?S=C3=A9bastien?= <Seb@Client.Example>",
+    )
     envelope = parsed(raw).envelope
     assert envelope.sender == "seb@client.example"
     assert envelope.sender_name == "Sébastien"
@@ -711,20 +873,31 @@ def test_rfc2047_sender_name_and_8bit_subject() -> None:
 @pytest.mark.parametrize(
     ("check", "family"),
     [
-        ("cpu", Family.PERFORMANCE), ("disk_time", Family.PERFORMANCE),
-        ("disk_queue", Family.PERFORMANCE), ("pagefile", Family.PERFORMANCE),
-        ("committed_bytes", Family.PERFORMANCE), ("disk_free", Family.DISK_SPACE),
-        ("event", Family.EVENTLOG), ("service", Family.SERVICE),
-        ("heartbeat", Family.HEARTBEAT), ("latency", Family.LINK), ("vpn", Family.LINK),
-        ("raid", Family.HARDWARE), ("power_supply", Family.HARDWARE),
-        ("threat", Family.ANTIVIRUS), ("pattern_update", Family.ANTIVIRUS),
+        ("cpu", Family.PERFORMANCE),
+        ("disk_time", Family.PERFORMANCE),
+        ("disk_queue", Family.PERFORMANCE),
+        ("pagefile", Family.PERFORMANCE),
+        ("committed_bytes", Family.PERFORMANCE),
+        ("disk_free", Family.DISK_SPACE),
+        ("event", Family.EVENTLOG),
+        ("service", Family.SERVICE),
+        ("heartbeat", Family.HEARTBEAT),
+        ("latency", Family.LINK),
+        ("vpn", Family.LINK),
+        ("raid", Family.HARDWARE),
+        ("power_supply", Family.HARDWARE),
+        ("threat", Family.ANTIVIRUS),
+        ("pattern_update", Family.ANTIVIRUS),
     ],
 )
 def test_probe_check_families(check: str, family: Family) -> None:
     body = f"Host: SRV-P\nCheck: {check}\nTarget: T1\nStatus: PROBLEM\nSeverity: major\n"
     event = one(mail(f"[VIGIE] SRV-P PROBLEM {check}: x", body, sender="probe@c.example"))
     assert (event.family, event.check, event.status, event.severity) == (
-        family, check, Status.PROBLEM, Severity.MAJOR,
+        family,
+        check,
+        Status.PROBLEM,
+        Severity.MAJOR,
     )
 
 
@@ -743,17 +916,30 @@ def test_probe_extra_headers_and_bad_value() -> None:
 
 
 def test_probe_heartbeat_ok_is_info_and_recovery() -> None:
-    beat = one(mail("[VIGIE] SRV-P OK heartbeat: alive", "Host: SRV-P\nCheck: heartbeat\nStatus: OK\n"))
-    assert (beat.family, beat.status, beat.severity) == (Family.HEARTBEAT, Status.INFO, Severity.INFO)
-    back = one(mail("[VIGIE] SRV-P RECOVERY vpn: up", "Host: SRV-P\nCheck: vpn\nTarget: SITE-B\n"
-                    "Status: RECOVERY\n"))
+    beat = one(
+        mail("[VIGIE] SRV-P OK heartbeat: alive", "Host: SRV-P\nCheck: heartbeat\nStatus: OK\n")
+    )
+    assert (beat.family, beat.status, beat.severity) == (
+        Family.HEARTBEAT,
+        Status.INFO,
+        Severity.INFO,
+    )
+    back = one(
+        mail(
+            "[VIGIE] SRV-P RECOVERY vpn: up",
+            "Host: SRV-P\nCheck: vpn\nTarget: SITE-B\nStatus: RECOVERY\n",
+        )
+    )
     assert (back.status, back.target) == (Status.RECOVERY, "SITE-B")
 
 
 def test_probe_subject_only_still_parses() -> None:
     event = one(mail("[VIGIE] SRV-S PROBLEM service: service Spooler stopped", ""))
     assert (event.host, event.check, event.family, event.target) == (
-        "SRV-S", "service", Family.SERVICE, None,
+        "SRV-S",
+        "service",
+        Family.SERVICE,
+        None,
     )
 
 
@@ -771,6 +957,78 @@ def test_unknown_message_is_kept_for_triage() -> None:
     assert result.parser == "unknown"
     event = result.events[0]
     assert (event.family, event.status, event.check, event.host) == (
-        Family.UNKNOWN, Status.INFO, "unknown", None,
+        Family.UNKNOWN,
+        Status.INFO,
+        "unknown",
+        None,
     )
     assert event.summary == "Réunion jeudi"
+
+
+# --------------------------------------------------------------------------- look-alikes
+
+
+def test_newsletter_about_successful_backups_is_not_a_backup() -> None:
+    raw = mail("Tips for a successful backup strategy", "Read our blog.", sender="news@v.example")
+    assert one(raw).family is Family.UNKNOWN
+
+
+def test_bare_alert_mail_subject_is_not_hp() -> None:
+    assert one(mail("Alert mail: disk full", "see attached")).family is Family.UNKNOWN
+
+
+def test_bounce_does_not_parse_the_returned_original() -> None:
+    inner = mail("Dell OMSA fanfail Alert on SRV-BOUNCE", "Fan failure was reported.")
+    raw = (
+        b"From: MAILER-DAEMON@desk.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; "
+        b'boundary="R"\r\n\r\n--R\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n'
+        b"--R\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        b"Final-Recipient: rfc822; a@b\r\nAction: failed\r\n\r\n"
+        b"--R\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--R--\r\n"
+    )
+    assert one(raw).family is Family.UNKNOWN
+
+
+def test_eventlog_fields_without_log_name_header() -> None:
+    body = (
+        "Source: Microsoft-Windows-Kernel-Power\nEvent ID: 41\nLevel: Critique\nComputer: SRV-K\n"
+    )
+    event = one(mail("Alerte journal", body))
+    assert (event.family, event.target, event.severity, event.host) == (
+        Family.EVENTLOG,
+        "41",
+        Severity.CRITICAL,
+        "SRV-K",
+    )
+
+
+def test_ntbackup_skipped_file_is_warning_not_failure() -> None:
+    body = (
+        "Backup Status\nOperation: Backup\n"
+        'Warning: Unable to open "C:\\pagefile.sys" - skipped.\n'
+        "Reason: The process cannot access the file because it is being used by another process."
+        "\nBackup completed on 11/21/2026 at 11:42 PM.\n"
+    )
+    assert one(mail("NTBackup SRV-OLD", body)).backup_result is BackupResult.WARNING
+
+
+def test_status_unsuccessful_is_failure_and_rsync_stats_are_success() -> None:
+    failed = one(
+        mail("Backup status", "Hostname: srv-l2\nStatus: Unsuccessful\n", sender="root@srv-l2.c")
+    )
+    assert failed.backup_result is BackupResult.FAILED
+    rsync = one(
+        mail(
+            "Cron <root@bk1> rsync -a /srv /mnt/backup",
+            "sent 12,345 bytes  received 678 bytes\ntotal size is 999  speedup is 3.00\n",
+            sender="root@bk1 (Cron Daemon)",
+        )
+    )
+    assert (rsync.backup_result, rsync.host) == (BackupResult.SUCCESS, "bk1")
+
+
+def test_trend_components_out_of_date() -> None:
+    body = "The following components are out of date: Virus Pattern File\nSecurity Server: SRV-AV2"
+    event = one(mail("Trend Micro notification", body, sender="wfbs@c.example"))
+    assert (event.check, event.host, event.status) == ("pattern_update", "SRV-AV2", Status.PROBLEM)

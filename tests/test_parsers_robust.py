@@ -23,8 +23,7 @@ from parsers import (
 from parsers.dates import PARIS
 from parsers.frozendict import FrozenDict
 
-PROFILE = settings(max_examples=200, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_sane(raw: bytes) -> None:
@@ -70,7 +69,8 @@ def nested_multipart(depth: int) -> bytes:
         b"Content-Type: text/plain; charset*=utf-8''%E9%ZZ\r\n\r\nx",
         b"Content-Transfer-Encoding: base64\r\n\r\n@@@ not base64 ===",
         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=E9",
-        b"Subject: Sauvegarde \xe9chou\xe9e de SRV-8BIT\r\nFrom: J\xe9r\xf4me <j@x.example>\r\n\r\n",
+        b"Subject: Sauvegarde \xe9chou\xe9e de SRV-8BIT\r\nFrom: J\xe9r\xf4me <j@x.example>"
+        b"\r\n\r\n",
         b"Content-Type: text/html\r\n\r\n<html><body><table><tr><td>unclosed <script>x",
         b"Content-Type: text/html\r\n\r\n<!DOCTYPE x [<!ENTITY a 'b'>]><![CDATA[ ]]><p &#xFFFFFF;",
         b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body",
@@ -123,9 +123,7 @@ def test_deeply_nested_multiparts(depth: int) -> None:
 
 
 def test_many_sibling_parts_are_capped() -> None:
-    parts = b"".join(
-        b"--s\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(5000)
-    )
+    parts = b"".join(b"--s\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(5000))
     raw = b'Subject: x\r\nContent-Type: multipart/mixed; boundary="s"\r\n\r\n' + parts + b"--s--"
     assert_sane(raw)
 
@@ -170,8 +168,15 @@ def test_a_crashing_parser_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_event_is_hashable_frozen_and_picklable() -> None:
     event = AlertEvent(
-        family=Family.HARDWARE, status=Status.PROBLEM, host="SRV", check="fan", target=None,
-        severity=Severity.CRITICAL, backup_result=None, product="hp", extra={"a": "b"},
+        family=Family.HARDWARE,
+        status=Status.PROBLEM,
+        host="SRV",
+        check="fan",
+        target=None,
+        severity=Severity.CRITICAL,
+        backup_result=None,
+        product="hp",
+        extra={"a": "b"},
     )
     assert hash(event) == hash(pickle.loads(pickle.dumps(event)))
     assert {event, event} == {event}
@@ -185,16 +190,36 @@ def test_event_is_hashable_frozen_and_picklable() -> None:
     [
         ({"status": "problem", "check": "cpu"}, "family is required"),
         ({"family": "nope", "status": "problem", "check": "cpu"}, "family must be one of"),
-        ({"family": "backup", "status": "problem", "check": "backup_job",
-          "backup_result": "meh"}, "backup_result must be one of"),
-        ({"family": "hardware", "status": "problem", "check": "fan",
-          "backup_result": "failed"}, "only allowed on family=backup"),
-        ({"family": "performance", "status": "problem", "check": "cpu", "value": "high"},
-         "value must be a number"),
-        ({"family": "performance", "status": "problem", "check": "cpu",
-          "occurred_at": "yesterday"}, "occurred_at must be ISO 8601"),
-        ({"family": "performance", "status": "problem", "check": "cpu", "colour": "red"},
-         "unknown field(s): colour"),
+        (
+            {
+                "family": "backup",
+                "status": "problem",
+                "check": "backup_job",
+                "backup_result": "meh",
+            },
+            "backup_result must be one of",
+        ),
+        (
+            {"family": "hardware", "status": "problem", "check": "fan", "backup_result": "failed"},
+            "only allowed on family=backup",
+        ),
+        (
+            {"family": "performance", "status": "problem", "check": "cpu", "value": "high"},
+            "value must be a number",
+        ),
+        (
+            {
+                "family": "performance",
+                "status": "problem",
+                "check": "cpu",
+                "occurred_at": "yesterday",
+            },
+            "occurred_at must be ISO 8601",
+        ),
+        (
+            {"family": "performance", "status": "problem", "check": "cpu", "colour": "red"},
+            "unknown field(s): colour",
+        ),
         ({"family": "performance", "status": "problem", "check": 3}, "check must be a string"),
         ([1, 2], "must be a JSON object"),
     ],
@@ -205,10 +230,17 @@ def test_from_dict_rejects_bad_input_clearly(payload: object, message: str) -> N
 
 
 def test_from_dict_defaults_and_naive_time_is_paris() -> None:
-    event = AlertEvent.from_dict({
-        "family": "link", "status": "problem", "check": "vpn", "target": "SITE-A",
-        "value": "734", "occurred_at": "2026-07-01T10:00:00", "fingerprint": "ignored",
-    })
+    event = AlertEvent.from_dict(
+        {
+            "family": "link",
+            "status": "problem",
+            "check": "vpn",
+            "target": "SITE-A",
+            "value": "734",
+            "occurred_at": "2026-07-01T10:00:00",
+            "fingerprint": "ignored",
+        }
+    )
     assert event.severity is Severity.WARNING
     assert event.product == "unknown"
     assert event.value == 734.0
@@ -216,8 +248,15 @@ def test_from_dict_defaults_and_naive_time_is_paris() -> None:
 
 
 def test_fingerprint_is_readable_and_truncated_when_long() -> None:
-    base = dict(family=Family.SERVICE, status=Status.PROBLEM, host="SRV-A.corp.local",
-                check="service", severity=Severity.MINOR, backup_result=None, product="p")
+    base = dict(
+        family=Family.SERVICE,
+        status=Status.PROBLEM,
+        host="SRV-A.corp.local",
+        check="service",
+        severity=Severity.MINOR,
+        backup_result=None,
+        product="p",
+    )
     event = AlertEvent(target="Spooler", **base)  # type: ignore[arg-type]
     assert event.fingerprint("client-a") == "client-a|srv-a|service|service|spooler"
     long_a = AlertEvent(target="x" * 300 + "a", **base).fingerprint("c")  # type: ignore[arg-type]
@@ -229,16 +268,38 @@ def test_fingerprint_is_readable_and_truncated_when_long() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_FRAGMENTS = st.sampled_from([
-    b"Subject: ", b"From: ", b"Content-Type: multipart/mixed; boundary=\"q\"\r\n", b"--q\r\n",
-    b"--q--", b"\r\n", b"\r\n\r\n", b"Content-Transfer-Encoding: base64\r\n",
-    b"Content-Transfer-Encoding: quoted-printable\r\n", b"=?utf-8?b?", b"?=", b"=?x?q?=E9",
-    b"charset=\"utf-16\"", b"Content-Type: text/html\r\n", b"<script>", b"<td>", b"Event[0]:",
-    b"HP AlertMail-1: (CRITICAL) ", b"Dell OMSA fanfail Alert on ", b"Check: cpu\n",
-    b"Status: PROBLEM\n", b"Cron <root@h> ", b"\xe9\xff\x00", b"Job Failed", b"[Warning] ",
-    b"Content-Type: message/rfc822\r\n\r\n", b"---------- Forwarded message ---------\n",
-    b"From: a@b\nSubject: Fwd: x\n\n",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        b"Subject: ",
+        b"From: ",
+        b'Content-Type: multipart/mixed; boundary="q"\r\n',
+        b"--q\r\n",
+        b"--q--",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"Content-Transfer-Encoding: base64\r\n",
+        b"Content-Transfer-Encoding: quoted-printable\r\n",
+        b"=?utf-8?b?",
+        b"?=",
+        b"=?x?q?=E9",
+        b'charset="utf-16"',
+        b"Content-Type: text/html\r\n",
+        b"<script>",
+        b"<td>",
+        b"Event[0]:",
+        b"HP AlertMail-1: (CRITICAL) ",
+        b"Dell OMSA fanfail Alert on ",
+        b"Check: cpu\n",
+        b"Status: PROBLEM\n",
+        b"Cron <root@h> ",
+        b"\xe9\xff\x00",
+        b"Job Failed",
+        b"[Warning] ",
+        b"Content-Type: message/rfc822\r\n\r\n",
+        b"---------- Forwarded message ---------\n",
+        b"From: a@b\nSubject: Fwd: x\n\n",
+    ]
+)
 
 
 @PROFILE
@@ -253,13 +314,32 @@ def test_mail_shaped_garbage_never_raises(raw: bytes) -> None:
     assert_sane(raw)
 
 
-_CHECKS = ["cpu", "disk_time", "disk_queue", "pagefile", "committed_bytes", "disk_free",
-           "event", "service", "heartbeat", "latency", "vpn", "fan", "raid", "threat"]
+_CHECKS = [
+    "cpu",
+    "disk_time",
+    "disk_queue",
+    "pagefile",
+    "committed_bytes",
+    "disk_free",
+    "event",
+    "service",
+    "heartbeat",
+    "latency",
+    "vpn",
+    "fan",
+    "raid",
+    "threat",
+]
 _STATUS = {"PROBLEM": Status.PROBLEM, "RECOVERY": Status.RECOVERY, "OK": Status.INFO}
-_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
-    max_size=40,
-).map(str.strip).filter(bool)
+_TEXT = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @PROFILE
@@ -272,7 +352,12 @@ _TEXT = st.text(
     cte=st.sampled_from(["8bit", "base64", "quoted-printable"]),
 )
 def test_probe_round_trip(
-    host: str, check: str, target: str | None, status: str, value: float | None, cte: str,
+    host: str,
+    check: str,
+    target: str | None,
+    status: str,
+    value: float | None,
+    cte: str,
 ) -> None:
     import base64
     import quopri
@@ -296,15 +381,20 @@ def test_probe_round_trip(
     assert parsed.parser == "probe"
     (event,) = parsed.events
     assert (event.host, event.check, event.target, event.status, event.value) == (
-        host, check, target, _STATUS[status], value,
+        host,
+        check,
+        target,
+        _STATUS[status],
+        value,
     )
 
 
 @st.composite
 def alert_events(draw: st.DrawFn) -> AlertEvent:
     family = draw(st.sampled_from(list(Family)))
-    backup = draw(st.none() | st.sampled_from(list(BackupResult))) if family is Family.BACKUP \
-        else None
+    backup = (
+        draw(st.none() | st.sampled_from(list(BackupResult))) if family is Family.BACKUP else None
+    )
     zones = st.sampled_from([UTC, PARIS, timezone(timedelta(hours=-5, minutes=-30))])
     return AlertEvent(
         family=family,
@@ -316,9 +406,10 @@ def alert_events(draw: st.DrawFn) -> AlertEvent:
         backup_result=backup,
         product=draw(_TEXT),
         value=draw(st.none() | st.floats(allow_nan=False, allow_infinity=False)),
-        threshold=draw(st.none() | st.integers(-10**6, 10**6).map(float)),
-        occurred_at=draw(st.none() | st.datetimes(timezones=zones).filter(
-            lambda d: 1971 <= d.year <= 2999)),
+        threshold=draw(st.none() | st.integers(-(10**6), 10**6).map(float)),
+        occurred_at=draw(
+            st.none() | st.datetimes(timezones=zones).filter(lambda d: 1971 <= d.year <= 2999)
+        ),
         summary=draw(st.text(max_size=60)),
         extra=draw(st.dictionaries(_TEXT, st.text(max_size=20), max_size=4)),
     )
@@ -345,18 +436,31 @@ def test_to_dict_from_dict_round_trip(event: AlertEvent) -> None:
     client=st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True),
 )
 def test_fingerprint_stable_under_host_case_and_domain(
-    host: str, suffix: str, target: str | None, client: str,
+    host: str,
+    suffix: str,
+    target: str | None,
+    client: str,
 ) -> None:
     def event(name: str, tgt: str | None) -> AlertEvent:
-        return AlertEvent(family=Family.DISK_SPACE, status=Status.PROBLEM, host=name,
-                          check="disk_free", target=tgt, severity=Severity.MINOR,
-                          backup_result=None, product="vigie-probe")
+        return AlertEvent(
+            family=Family.DISK_SPACE,
+            status=Status.PROBLEM,
+            host=name,
+            check="disk_free",
+            target=tgt,
+            severity=Severity.MINOR,
+            backup_result=None,
+            product="vigie-probe",
+        )
 
     reference = event(host, target).fingerprint(client)
     variants = [host.upper(), host.lower(), host + suffix, (host + suffix).upper()]
     for variant in variants:
         assert event(variant, target).fingerprint(client) == reference
     if target is not None:
-        assert event(host, target.upper()).fingerprint(client) == event(
-            host, target.lower()).fingerprint(client) or target.upper().lower() != target.lower()
+        assert (
+            event(host, target.upper()).fingerprint(client)
+            == event(host, target.lower()).fingerprint(client)
+            or target.upper().lower() != target.lower()
+        )
     assert len(reference) <= 200
