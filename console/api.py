@@ -263,4 +263,3 @@ async def post_action(
         raise HTTPException(422, "Le corps doit être un objet JSON")
     status, payload = await run_action(svc, c, action, action_input(principal.username, body))
     return JSONResponse(payload, status)
-

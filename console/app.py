@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from urllib.parse import quote
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -145,7 +145,11 @@ def create_app(
             return JSONResponse({"detail": jsonable_errors(detail)}, 422)
         principal = await get_principal(request)
         return render(
-            request, principal, "error.html", status_code=422, status=422,
+            request,
+            principal,
+            "error.html",
+            status_code=422,
+            status=422,
             detail="Requête invalide",
         )
 

@@ -115,9 +115,7 @@ def hash_password(password: str) -> str:
 def check_password(user: User | None, password: str) -> bool:
     """Verifies in constant-ish time whether or not the user exists."""
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(
-            user
-        )
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
     except (VerificationError, InvalidHashError):
         return False
 

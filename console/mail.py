@@ -30,8 +30,9 @@ def message_view(raw: RawMessage) -> MessageView:
     shown = data[:MAX_SHOWN_BYTES]
     source = decode_bytes(shown)
     if raw.channel != "smtp":  # webhook / alertmanager: the JSON body is the message
-        return MessageView("", raw.mail_from, "", source, None, source, len(data) > len(shown),
-                           raw.channel)
+        return MessageView(
+            "", raw.mail_from, "", source, None, source, len(data) > len(shown), raw.channel
+        )
     env = read_envelope(data)
     return MessageView(
         subject=env.subject,

@@ -100,9 +100,7 @@ def login(
     outcome, user = authenticate(svc, username, password, ip, agent)
     if user is None:
         status = 429 if outcome == "throttled" else 401
-        return _login_page(
-            request, nonce, MESSAGES.get(outcome, BAD_CREDENTIALS), status, username
-        )
+        return _login_page(request, nonce, MESSAGES.get(outcome, BAD_CREDENTIALS), status, username)
     cookie = open_session(svc, user, ip, agent)
     home = Principal(user_id=user.id, username=user.username, role=user.role).home
     response = redirect(safe_next(next, home))
@@ -124,7 +122,10 @@ def logout(request: Request, principal: Principal = Depends(require())) -> Respo
     svc: Services = request.app.state.services
     close_session(svc, principal.session_id)
     record_attempt(
-        svc, principal.username, _client_ip(request), request.headers.get("user-agent", ""),
+        svc,
+        principal.username,
+        _client_ip(request),
+        request.headers.get("user-agent", ""),
         "signed_out",
     )
     response = redirect("/login")

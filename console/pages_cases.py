@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from console.api import case_view, run_action
+from console.api import action_input, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
@@ -34,9 +34,9 @@ from console.queries import (
     queue_total,
 )
 from console.sla import case_sla, effective_policy
-from console.web import redirect, render, render_fragment
+from console.web import lang_of, redirect, render, render_fragment
 from domain.sla import CaseSla
-from intake.matching import normalize_host
+from intake import triage
 from models.db import session_scope
 from models.tables import (
     AlertEventRow,
@@ -46,11 +46,9 @@ from models.tables import (
     Communication,
     Contact,
     Demande,
-    Outbox,
     RawMessage,
     SenderDomain,
     Server,
-    ServerAlias,
 )
 from models.types import utcnow
 from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
@@ -109,8 +107,6 @@ def queue(request: Request, principal: Principal = Depends(require("queue"))) ->
     data = _queue_data(svc, flt, page)
     with Session(svc.engine) as s:
         clients = client_choices(s)
-    from console.web import lang_of
-
     return render(
         request,
         principal,
@@ -133,8 +129,6 @@ def queue_live(request: Request, principal: Principal = Depends(require("queue")
     svc = svc_of(request)
     flt = queue_filter(request, principal)
     data = _queue_data(svc, flt, _page_number(request))
-    from console.web import lang_of
-
     rows_html = render_fragment(request, principal, "queue_rows.html", rows=data["rows"])
     return JSONResponse(
         {
@@ -267,8 +261,6 @@ def case_sla_page(
 
 
 def form_action_input(principal: Principal, form: dict[str, str]) -> ActionInput:
-    from console.api import action_input
-
     return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS})
 
 
@@ -375,57 +367,21 @@ def sender_key(mail_from: str) -> str:
     return address
 
 
-def attach_event(
-    svc: Services, event_id: int, server_id: int, teach_alias: bool, teach_sender: bool
-) -> str:
-    """Attaches an unmatched event to a server and queues its message to be routed again.
-
-    The console does not start the case itself: it re-opens the message's outbox row, and
-    the intake's router (the one place that starts cases) routes the now-attached event.
-    Teaching an alias or the sender makes the next message of the same kind match alone.
-    """
-    from intake.router import events_from_raw
-
+def teach_sender(svc: Services, event_id: int) -> str | None:
+    """Makes the event's sender belong to the client it was attached to (future mails match
+    by sender); returns what was learnt, or None if nothing was."""
     with session_scope(svc.engine) as s:
         ev = s.get(AlertEventRow, event_id)
-        srv = s.get(Server, server_id)
-        if ev is None or srv is None:
-            raise HTTPException(404, "Événement ou serveur introuvable")
-        if ev.triage != "pending":
-            return "err:Cet événement a déjà été traité."
-        client = s.get(Client, srv.client_id)
-        raw = s.get(RawMessage, ev.raw_message_id)
-        assert client is not None and raw is not None
-        taught: list[str] = []
-        alias = normalize_host(ev.host)
-        if teach_alias and alias and alias != normalize_host(srv.hostname):
-            exists = s.exec(
-                select(ServerAlias).where(
-                    ServerAlias.client_id == client.id, ServerAlias.alias == alias
-                )
-            ).first()
-            if exists is None:
-                s.add(ServerAlias(client_id=client.id or 0, server_id=srv.id or 0, alias=alias))
-                taught.append(f"alias « {alias} »")
-        if teach_sender and raw.mail_from:
-            key = sender_key(raw.mail_from)
-            if key and s.get(SenderDomain, key) is None:
-                s.add(SenderDomain(domain=key, client_id=client.id or 0))
-                taught.append(f"expéditeur « {key} »")
-        events, _sender = events_from_raw(raw)
-        if ev.idx < len(events):
-            ev.fingerprint = events[ev.idx].fingerprint(client.code)
-        ev.client_id = client.id
-        ev.server_id = srv.id
-        ev.triage = "attached"
-        s.add(ev)
-        ob = s.exec(select(Outbox).where(Outbox.raw_message_id == raw.id)).first()
-        if ob is not None:
-            ob.done_at = None
-            ob.next_attempt_at = None
-            s.add(ob)
-    learned = f" ; appris : {', '.join(taught)}" if taught else ""
-    return f"ok:Rattaché à {srv.hostname} ({client.name}){learned}."
+        raw = s.get(RawMessage, ev.raw_message_id) if ev is not None else None
+        if ev is None or raw is None or ev.client_id is None or not raw.mail_from:
+            return None
+        if raw.channel != "smtp":
+            return None  # webhook sources are tied to a client by their token
+        key = sender_key(raw.mail_from)
+        if not key or s.get(SenderDomain, key) is not None:
+            return None
+        s.add(SenderDomain(domain=key, client_id=ev.client_id))
+        return key
 
 
 @router.post("/unmatched/{event_id}/attach")
@@ -434,12 +390,20 @@ def unmatched_attach(
     event_id: int,
     server_id: int = Form(...),
     teach_alias: str = Form(""),
-    teach_sender: str = Form(""),
+    learn_sender: str = Form(""),
     principal: Principal = Depends(require("triage")),
 ) -> Response:
+    """Attach to a server (and teach the alias / the sender): the intake's router then opens
+    or feeds the case, as for any matched event (``intake.triage``)."""
     svc = svc_of(request)
-    message = attach_event(svc, event_id, server_id, bool(teach_alias), bool(teach_sender))
-    set_flash(svc, principal, message)
+    try:
+        triage.attach(svc.engine, event_id, server_id, bool(teach_alias), principal.username)
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
+    learnt = teach_sender(svc, event_id) if learn_sender else None
+    extra = f" Expéditeur appris : {learnt}." if learnt else ""
+    set_flash(svc, principal, f"ok:Événement rattaché ; le cas suit sous peu.{extra}")
     return redirect("/unmatched")
 
 
@@ -448,12 +412,10 @@ def unmatched_dismiss(
     request: Request, event_id: int, principal: Principal = Depends(require("triage"))
 ) -> Response:
     svc = svc_of(request)
-    with session_scope(svc.engine) as s:
-        ev = s.get(AlertEventRow, event_id)
-        if ev is None:
-            raise HTTPException(404, "Événement introuvable")
-        if ev.triage == "pending":
-            ev.triage = "dismissed"
-            s.add(ev)
+    try:
+        triage.dismiss(svc.engine, event_id, principal.username)
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
     set_flash(svc, principal, "ok:Message écarté.")
     return redirect("/unmatched")

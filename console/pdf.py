@@ -27,8 +27,16 @@ def _fit(text: str, width_pt: float) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
+def _text(ops: list[bytes], x: float, y: float, s: str, size: int, bold: bool) -> None:
+    font = b"/F2" if bold else b"/F1"
+    ops.append(b"BT " + font + b" %d Tf %.1f %.1f Td (" % (size, x, y) + _encode(s) + b") Tj ET")
+
+
 def table_pdf(
-    title: str, subtitle: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+    title: str,
+    subtitle: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
     widths: Sequence[float] | None = None,
 ) -> bytes:
     """A multi-page A4 landscape PDF: title, subtitle, then the table (header on each page)."""
@@ -43,20 +51,14 @@ def table_pdf(
         ops: list[bytes] = []
         y = PAGE_H - MARGIN - TITLE_SIZE
 
-        def text(x: float, y: float, s: str, size: int = FONT_SIZE, bold: bool = False) -> None:
-            font = b"/F2" if bold else b"/F1"
-            ops.append(
-                b"BT " + font + b" %d Tf %.1f %.1f Td (" % (size, x, y) + _encode(s) + b") Tj ET"
-            )
-
-        text(MARGIN, y, title, TITLE_SIZE, bold=True)
+        _text(ops, MARGIN, y, title, TITLE_SIZE, True)
         y -= LINE + 4
-        text(MARGIN, y, f"{subtitle} — page {number}/{len(chunks)}")
+        _text(ops, MARGIN, y, f"{subtitle} — page {number}/{len(chunks)}", FONT_SIZE, False)
         y -= 2 * LINE
         for line_cells, bold in ((header, True), *((r, False) for r in chunk)):
             x = MARGIN
             for cell, w in zip(line_cells, widths, strict=False):
-                text(x, y, _fit(str(cell), w - 4), bold=bold)
+                _text(ops, x, y, _fit(str(cell), w - 4), FONT_SIZE, bold)
                 x += w
             if bold:
                 ops.append(b"%.1f %.1f m %.1f %.1f l S" % (MARGIN, y - 3, PAGE_W - MARGIN, y - 3))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from models.tables import Case, Client, Server
@@ -42,10 +42,14 @@ class QueueFilter:
     family: str | None = None
     assignee: str | None = None
     include_closed: bool = False
+    finished_only: bool = False  # resolved or closed cases only (the portal's history)
 
     def apply(self, q: Any, scope: int | None) -> Any:
-        if not self.include_closed:
-            q = q.where(col(Case.closed).is_(False))
+        if self.finished_only:
+            q = q.where(or_(col(Case.closed) == True, col(Case.state) == "resolved"))  # noqa: E712
+        elif not self.include_closed:
+            # "= false", not "IS false": PostgreSQL uses the queue index only for the former
+            q = q.where(col(Case.closed) == False)  # noqa: E712
             if self.state != "resolved":
                 q = q.where(col(Case.state) != "resolved")
         if scope is not None:
@@ -117,9 +121,11 @@ def queue_total(s: Session, flt: QueueFilter, scope: int | None) -> int:
 
 def open_counts(s: Session, scope: int | None) -> dict[str, int]:
     """Open cases by class (``unclassified`` for untriaged), for the title and the tabs."""
-    q = QueueFilter().apply(
-        select(Case.criticality, func.count()).select_from(Case), scope
-    ).group_by(col(Case.criticality))
+    q = (
+        QueueFilter()
+        .apply(select(Case.criticality, func.count()).select_from(Case), scope)
+        .group_by(col(Case.criticality))
+    )
     counts = {UNCLASSIFIED if crit is None else crit: int(n) for crit, n in s.exec(q).all()}
     counts["total"] = sum(counts.values())
     return counts

@@ -34,6 +34,14 @@ class EffectivePolicy:
     timezone: str
 
     @property
+    def cache_key(self) -> str:
+        """Everything a cached figure depends on: a change of any of it recomputes them all."""
+        return (
+            f"{self.version}|{self.timezone}|{self.business_start}-{self.business_end}"
+            f"|{self.l1_minutes}"
+        )
+
+    @property
     def calendar(self) -> BusinessCalendar:
         return _calendar(self.timezone, self.business_start, self.business_end)
 

@@ -161,7 +161,9 @@ def render(
     return response
 
 
-def render_fragment(request: Request, principal: Principal | None, template: str, **extra: Any) -> str:
+def render_fragment(
+    request: Request, principal: Principal | None, template: str, **extra: Any
+) -> str:
     return environment().get_template(template).render(context(request, principal, **extra))
 
 

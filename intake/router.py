@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import or_
@@ -24,7 +24,9 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.absence import note_report, observe_backup_run
 from intake.matching import Matcher
+from intake.silences import SILENCED, record_hit, silence_event
 from models.db import session_scope
 from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
 from models.types import utcnow
@@ -97,21 +99,24 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
             source_ip_ok=ip_ok,
             triage=triage,
         )
+        silence = silence_event(s, row)  # inside a maintenance window: recorded, not routed
         s.add(row)
         s.flush()
+        if silence is not None:
+            record_hit(s, silence, event_id=row.id, summary=row.summary)
         if ev.family == "backup" and ev.backup_result is not None:
-            s.add(
-                BackupRun(
-                    event_id=row.id or 0,
-                    client_id=m.client_id,
-                    server_id=m.server_id,
-                    job_name=ev.target,
-                    product=ev.product,
-                    result=str(ev.backup_result),
-                    occurred_at=ev.occurred_at,
-                    received_at=raw.received_at,
-                )
+            run = BackupRun(
+                event_id=row.id or 0,
+                client_id=m.client_id,
+                server_id=m.server_id,
+                job_name=ev.target,
+                product=ev.product,
+                result=str(ev.backup_result),
+                occurred_at=ev.occurred_at,
+                received_at=raw.received_at,
             )
+            s.add(run)
+            observe_backup_run(s, run, raw.received_at)  # an unknown job is proposed
         if ev.family == "heartbeat" and m.server_id is not None:
             srv = s.get(Server, m.server_id)
             if srv is not None and (
@@ -119,6 +124,12 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
             ):
                 srv.last_heartbeat_at = raw.received_at
                 s.add(srv)
+        if ev.family in ("heartbeat", "disk_space") and m.matched:
+            # the absence sweep's due time moves on (or the expectation is proposed)
+            kind = "heartbeat" if ev.family == "heartbeat" else "disk_report"
+            note_report(s, kind, client_id=m.client_id or 0, server_id=m.server_id or 0,
+                        at=raw.received_at, fingerprint=row.fingerprint if kind == "heartbeat"
+                        else "")
     raw.parsed_at = now
     s.add(raw)
 
@@ -133,7 +144,7 @@ class CasePolicy:
 
 def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | None:
     """Step 2's decision for one event row; None when no case is concerned."""
-    if row.triage == "pending" or row.routed_at is not None:
+    if row.triage in ("pending", SILENCED) or row.routed_at is not None:
         return None
     signal = AlertSignal(
         event_id=row.id,
@@ -144,6 +155,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
     )
     wid = case_workflow_id(row.fingerprint)
     if row.status == "problem":
+        signal = replace(signal, opening=True)
         title = f"{row.host or '?'} — {row.summary or row.check}"[:300]
         start = CaseInput(
             fingerprint=row.fingerprint,

@@ -44,6 +44,9 @@ class Site(SQLModel, table=True):
     client_id: int = Field(foreign_key="client.id", index=True)
     name: str
     calendar_subdiv: str | None = None  # e.g. Alsace-Moselle has extra holidays
+    # Other names link probes give this site as VPN peer (comma-separated, e.g. "SITE-LYON"):
+    # a link case naming it mutes the absence cases of the site's servers.
+    link_names: str = ""
 
 
 class Server(SQLModel, table=True):
@@ -89,6 +92,12 @@ class BackupJob(SQLModel, table=True):
     schedule: str = "0 22 * * 1-5"  # cron, in ``tz``
     tz: str = "Europe/Paris"
     grace_minutes: int = 360
+    # False: proposed by the desk when an unknown job first reported; a technician confirms.
+    # Only confirmed jobs are audited.
+    confirmed: bool = True
+    proposed_at: datetime | None = _ts(default=None)
+    # Several results for the same day: "worst" wins (default) or the "last" one (retried jobs).
+    multi_result: str = "worst"
 
 
 # --- what arrived ----------------------------------------------------------------------------

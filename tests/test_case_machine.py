@@ -559,3 +559,16 @@ def test_carried_state_resumes_the_same_case_with_its_timer() -> None:
     assert intents == [StartL1Timer(at(70))]  # re-armed, nothing re-recorded
     assert resumed.alert(problem(31, 11)) == []  # still remembers the events it linked
     assert audits(resumed.timer_fired("l1"))[0].seq == core.view().timeline[-1].seq + 1
+
+
+def test_the_alert_a_case_is_opened_with_is_linked_but_not_a_repeat() -> None:
+    core, _ = opened()
+    first = core.alert(AlertSignal(event_id=10, status="problem", received_at=at(0),
+                                   opening=True))
+    assert LinkEvent(10) in first
+    assert actions(first) == []
+    # the router's later signal-with-start says "opening" too: the open case counts it
+    again = core.alert(AlertSignal(event_id=11, status="problem", received_at=at(2),
+                                   opening=True))
+    assert actions(again) == ["repeat"]
+    assert core.view().repeat_count == 1

@@ -49,9 +49,7 @@ async def desk(env: WorkflowEnvironment) -> AsyncIterator[Desk]:
     """A fresh task queue and fresh fakes per test, with a worker serving them."""
     desk = Desk(env, RecordingActivities())
     async with desk.worker():
-        print("START", await desk.now())
         yield desk
-        print("END", await desk.now())
         await desk.terminate_running()
 
 
@@ -222,17 +220,19 @@ async def test_an_invalid_action_is_refused_by_the_validator(desk: Desk) -> None
 
 
 async def test_repeats_are_counted_and_a_redelivered_alert_ignored(desk: Desk) -> None:
+    """The alert that opened the case is linked, not counted; each later one is a repeat."""
     now = await desk.now()
-    handle = await desk.open(AlertSignal(event_id=1, status="problem", received_at=now))
+    first = AlertSignal(event_id=1, status="problem", received_at=now, opening=True)
+    handle = await desk.open(first)
     for event_id in (2, 3, 3):
         await desk.signal(handle, "alert", AlertSignal(
             event_id=event_id, status="problem", received_at=now + timedelta(minutes=event_id)))
-    view = await desk.until(handle, lambda v: v.repeat_count >= 3)
+    view = await desk.until(handle, lambda v: v.repeat_count >= 2)
     await desk.act(handle, "add_note", text="trois alertes")
     view = await desk.view(handle)
-    assert (view.repeat_count, view.last_seen) == (3, now + timedelta(minutes=3))
+    assert (view.repeat_count, view.last_seen) == (2, now + timedelta(minutes=3))
     assert [link.event_id for link in desk.acts.of(ActivityName.LINK_EVENT)] == [1, 2, 3]
-    assert ledger_actions(desk) == ["open", "repeat", "repeat", "repeat", "note"]
+    assert ledger_actions(desk) == ["open", "repeat", "repeat", "note"]
 
 
 async def test_recovery_resolves_an_unclassified_case_by_itself(desk: Desk) -> None:
@@ -280,16 +280,23 @@ async def test_continue_as_new_keeps_the_case(desk: Desk) -> None:
     assert links == list(range(300, 312))
 
 
-async def test_a_worker_restart_in_the_middle_of_a_case_repeats_nothing(
-    env: WorkflowEnvironment,
-) -> None:
+async def test_a_worker_restart_in_the_middle_of_a_case_repeats_nothing() -> None:
+    """Own test server: its clock skips a day, which other tests' leftovers must not hold."""
+    env = await start_test_env()
+    try:
+        await _restart_scenario(env)
+    finally:
+        await env.shutdown()
+
+
+async def _restart_scenario(env: WorkflowEnvironment) -> None:
     desk = Desk(env, RecordingActivities())
     await desk.move_to_business_morning()
-    async with desk.worker():
+    async with desk.worker(cache=False):
         handle = await major_case_to_called(desk)
         await desk.act(handle, "start_l1")
     calls_before = len(desk.acts.calls)
-    async with desk.worker():  # a new worker: the case is replayed from its history
+    async with desk.worker(cache=False):  # a new worker: the case is replayed from its history
         await desk.act(handle, "add_note", text="diagnostic en cours")
         assert [name for name, _ in desk.acts.calls[calls_before:]] == ["append_audit"]
         assert (await desk.view(handle)).state == "l1_diagnosis"

@@ -132,13 +132,16 @@ class Desk:
     def client(self) -> Client:
         return self.env.client
 
-    def worker(self) -> Worker:
+    def worker(self, cache: bool = True) -> Worker:
+        """``cache=False``: no sticky cache, so that a worker stopped mid-case leaves nothing on
+        a sticky queue (the time-skipping server does not time those out) and every workflow
+        task of the next worker replays the history from the start."""
         return Worker(
             self.client,
             task_queue=self.task_queue,
             workflows=[CaseWorkflow],
             activities=self.acts.all(),
-            # A stopped worker's cached cases reach a new worker within a second (restart test).
+            max_cached_workflows=100 if cache else 0,
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         )
 
@@ -147,7 +150,8 @@ class Desk:
 
     async def open(self, first_alert: AlertSignal | None = None, **changes: Any) -> WorkflowHandle:
         """Open a case as the router does: signal-with-start when an alert comes with it."""
-        inp = case_input(await self.now(), **changes)
+        changes.setdefault("opened_at", await self.now())
+        inp = case_input(**changes)
         workflow_id = f"case-{uuid.uuid4()}"
         extra: dict[str, Any] = {}
         if first_alert is not None:

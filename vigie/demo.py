@@ -7,13 +7,25 @@ address is taught to client A, as a technician would from the unmatched queue).
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from models.db import session_scope
-from models.tables import BackupJob, Client, Contact, SenderDomain, Server, ServerAlias, Site
+from models.tables import (
+    BackupJob,
+    Client,
+    Contact,
+    SenderDomain,
+    Server,
+    ServerAlias,
+    Site,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -98,13 +110,81 @@ CLIENTS: tuple[DemoClient, ...] = (
 )
 
 
+# One demo user per console role (user name, role, full name, client code for the portal).
+USERS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("tech", "technician", "Théo Technicien", None),
+    ("n2", "level2", "Nina Niveau-Deux", None),
+    ("manager", "manager", "Manon Responsable", None),
+    ("planner", "planner", "Paul Planificateur", None),
+    ("admin", "admin", "Ada Administratrice", None),
+    ("client-a", "client", "Claire Durand (portail)", "client-a"),
+)
+CREDENTIALS_FILE = "demo-credentials.txt"
+
+
 def load_demo(engine: Engine) -> dict[str, int]:
     """Insert what is missing, change nothing that exists; returns the client ids by code."""
     ids: dict[str, int] = {}
     with session_scope(engine) as s:
         for dc in CLIENTS:
             ids[dc.code] = _load_client(s, dc)
+    load_demo_users(engine, ids)
     return ids
+
+
+def demo_password(var_dir: Path) -> tuple[str, str]:
+    """The demo users' password and where it comes from: ``VIGIE_DEMO_PASSWORD``, else one
+    generated once and kept in ``var/demo-credentials.txt`` (mode 600)."""
+    from vigie.settings import get_settings
+
+    given = os.environ.get("VIGIE_DEMO_PASSWORD") or get_settings().demo_password
+    if given:
+        return given, "VIGIE_DEMO_PASSWORD"
+    path = var_dir / CREDENTIALS_FILE
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("password: "):
+                return line.removeprefix("password: ").strip(), str(path)
+    password = secrets.token_urlsafe(12)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("Comptes de démonstration de la console Vigie (un par rôle)\n")
+        fh.write("users: " + ", ".join(u for u, *_ in USERS) + "\n")
+        fh.write(f"password: {password}\n")
+    return password, str(path)
+
+
+def load_demo_users(engine: Engine, client_ids: dict[str, int]) -> list[str]:
+    """Creates the demo users that are missing (existing ones and their passwords are kept)
+    and says on standard output how to sign in (``vigie up`` shows it)."""
+    from console.auth import create_user
+    from vigie.settings import get_settings
+
+    with session_scope(engine) as s:
+        existing = set(s.exec(select(User.username)).all())
+    missing = [u for u in USERS if u[0] not in existing]
+    if not missing:
+        return []
+    password, source = demo_password(get_settings().var_dir)
+    for username, role, full_name, client_code in missing:
+        create_user(
+            engine,
+            username,
+            password,
+            role,
+            client_id=client_ids.get(client_code) if client_code else None,
+            full_name=full_name,
+        )
+    shown = "celui de VIGIE_DEMO_PASSWORD" if source == "VIGIE_DEMO_PASSWORD" else (
+        f"{password} (gardé dans {source})"
+    )
+    print(
+        f"Comptes de démonstration de la console : {', '.join(u for u, *_ in missing)} ; "
+        f"mot de passe : {shown}",
+        flush=True,
+    )
+    return [u for u, *_ in missing]
 
 
 def _load_client(s: Session, dc: DemoClient) -> int:

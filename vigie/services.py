@@ -35,6 +35,13 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
 
     engine = engine_for(settings.db_url)
     client = await connect(settings)
+    if settings.schedules_enabled:
+        from vigie.schedules import ensure_schedules
+
+        try:
+            await ensure_schedules(client, settings)
+        except Exception:  # the worker still serves cases; the next start retries
+            log.exception("worker: planifications des contrôles d'absence non appliquées")
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         worker = build_worker(client, engine, settings.task_queue, pool)
         async with worker:

@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     l1_minutes: int = Field(default=60, description="Level-1 diagnosis length (business minutes)")
     auto_close_hours: int = Field(default=72, description="Resolved cases close after this")
 
+    # outgoing mail (the daily backup report to the team; shared with client mail)
+    smtp_relay_host: str = Field(default="", description="Outgoing SMTP relay; empty: none")
+    smtp_relay_port: int = Field(default=25, description="SMTP relay port")
+    mail_from: str = Field(default="vigie@desk.example", description="From: of the desk's mail")
+    team_email: str = Field(default="", description="Team address for the daily backup report")
+
+    # absence checks (heartbeats, disk reports, backups): Temporal Schedules at worker start
+    schedules_enabled: bool = Field(
+        default=True, description="Create/update the absence Schedules when the worker starts"
+    )
+    absence_sweep_seconds: int = Field(
+        default=60, description="Period of the absence sweep (heartbeats, disk reports)"
+    )
+    backup_audit_at: str = Field(
+        default="08:30", description="Daily backup audit time, business mornings (timezone)"
+    )
+    repeat_stale_minutes: int = Field(
+        default=60, description="A re-sent problem silent this long (at least) is flagged"
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

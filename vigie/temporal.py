@@ -30,15 +30,19 @@ async def connect(settings: Settings, attempts: int = 60) -> Client:
 
 
 def workflows() -> list[type]:
+    from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
 
-    return [CaseWorkflow]
+    return [CaseWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
 
 
 def activities(engine: Engine) -> list:
+    from activities.absence import AbsenceActivities, AbsencePolicy
     from activities.cases import CaseActivities
+    from vigie.settings import get_settings
 
-    return [*CaseActivities(engine).all()]
+    policy = AbsencePolicy.from_settings(get_settings())
+    return [*CaseActivities(engine).all(), *AbsenceActivities(engine, policy).all()]
 
 
 def build_worker(

@@ -387,6 +387,7 @@ class CaseModel:
         self.next_seq = next_seq
         self.timeline: list[TimelineEntry] = []
         self.seen_event_ids: list[int] = []
+        self.opening_linked = False  # the alert that opened the case is not a repeat
         self.intents: list[Intent] = []
         self._saved: SaveSnapshot | None = None
 
@@ -618,6 +619,7 @@ class CaseCore:
         model.auto_close_at = carried.auto_close_at
         model.timeline = list(carried.timeline)
         model.seen_event_ids = list(carried.seen_event_ids)
+        model.opening_linked = True
         core = cls(model, inp, carried.state)
         model.mark_saved()
         intents: list[Intent] = []
@@ -696,6 +698,12 @@ class CaseCore:
             model.seen_event_ids = [*model.seen_event_ids, sig.event_id][-REMEMBERED_EVENTS:]
             model.intents.append(LinkEvent(sig.event_id))
         data = {"event_id": str(sig.event_id)} if sig.event_id is not None else {}
+        if not model.opening_linked:
+            model.opening_linked = True
+            if sig.status == "problem" and sig.opening:
+                # the alert the router opened the case with (signal-with-start): the ``open``
+                # line already stands for it, so it is linked but not counted as a repeat
+                return model.take_intents()
         if sig.status == "recovery":
             self._fire("recovery", _system(sig.summary), sig.received_at, data)
             if self.state in AUTO_RESOLVABLE:

@@ -103,6 +103,10 @@ class AlertSignal:
     received_at: datetime
     summary: str = ""
     severity: str = "info"
+    # True on the alert a case is started with (signal-with-start): linked, not a repeat.
+    # On a case that is already open the router's signal-with-start only signals, and the
+    # case counts it as a repeat whatever this says.
+    opening: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 04:33:46.988983
+Create Date: 2026-11-28 05:12:53.609986
 """
 
 from collections.abc import Sequence
@@ -63,7 +63,7 @@ def upgrade() -> None:
     op.create_table('sla_watermark',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('last_audit_id', sa.Integer(), nullable=False),
-    sa.Column('policy_version', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('policy_version', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('refreshed_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('calendar_subdiv', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('link_names', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -221,6 +222,9 @@ def upgrade() -> None:
     sa.Column('schedule', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('tz', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('grace_minutes', sa.Integer(), nullable=False),
+    sa.Column('confirmed', sa.Boolean(), nullable=False),
+    sa.Column('proposed_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('multi_result', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
     sa.ForeignKeyConstraint(['server_id'], ['server.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -278,6 +282,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_server_alias_alias'), ['alias'], unique=False)
         batch_op.create_index(batch_op.f('ix_server_alias_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_server_alias_server_id'), ['server_id'], unique=False)
+
+    op.create_table('silence',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=True),
+    sa.Column('site_id', sa.Integer(), nullable=True),
+    sa.Column('server_id', sa.Integer(), nullable=True),
+    sa.Column('check', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+    sa.Column('starts_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
+    sa.ForeignKeyConstraint(['server_id'], ['server.id'], ),
+    sa.ForeignKeyConstraint(['site_id'], ['site.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('silence', schema=None) as batch_op:
+        batch_op.create_index('ix_silence_window', ['client_id', 'ends_at'], unique=False)
 
     op.create_table('alert_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -380,12 +405,45 @@ def upgrade() -> None:
     with op.batch_alter_table('demande', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_demande_ref'), ['ref'], unique=False)
 
+    op.create_table('expectation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('server_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('period_minutes', sa.Integer(), nullable=False),
+    sa.Column('grace_minutes', sa.Integer(), nullable=False),
+    sa.Column('schedule', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('tz', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('next_due_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_seen_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('missing_since', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=600), nullable=False),
+    sa.Column('case_workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('case_opened', sa.Boolean(), nullable=False),
+    sa.Column('muted_by_case_id', sa.Integer(), nullable=True),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('proposed_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
+    sa.ForeignKeyConstraint(['muted_by_case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['server_id'], ['server.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('server_id', 'kind')
+    )
+    with op.batch_alter_table('expectation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_expectation_client_id'), ['client_id'], unique=False)
+        batch_op.create_index('ix_expectation_due', ['state', 'next_due_at'], unique=False)
+
     op.create_table('sla_case',
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('client_id', sa.Integer(), nullable=True),
     sa.Column('technician', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('criticality', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('opened_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opened_day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('finished', sa.Boolean(), nullable=False),
     sa.Column('escalated', sa.Boolean(), nullable=False),
     sa.Column('escalated_by_timer', sa.Boolean(), nullable=False),
@@ -399,6 +457,7 @@ def upgrade() -> None:
     sa.Column('contact_breach', sa.Boolean(), nullable=False),
     sa.Column('demande_breach', sa.Boolean(), nullable=False),
     sa.Column('l1_breach', sa.Boolean(), nullable=False),
+    sa.Column('breach_mask', sa.Integer(), nullable=False),
     sa.Column('triage_due', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('contact_due', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('demande_due', models.types.UTCDateTime(timezone=True), nullable=True),
@@ -411,8 +470,39 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sla_case', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sla_case_client_id'), ['client_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sla_case_opened_at'), ['opened_at'], unique=False)
+        batch_op.create_index('ix_sla_case_running', ['finished', 'opened_at'], unique=False)
+        batch_op.create_index('ix_sla_case_summary', ['opened_at', 'error', 'case_id', 'client_id', 'technician', 'criticality', 'opened_day', 'escalated', 'breach_mask', 'triage_s', 'contact_s', 'demande_s', 'l1_s', 'resolution_s'], unique=False)
         batch_op.create_index(batch_op.f('ix_sla_case_technician'), ['technician'], unique=False)
+
+    op.create_table('absence_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedup_key', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=True),
+    sa.Column('server_id', sa.Integer(), nullable=True),
+    sa.Column('expectation_id', sa.Integer(), nullable=True),
+    sa.Column('backup_job_id', sa.Integer(), nullable=True),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=600), nullable=False),
+    sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('linked_case_id', sa.Integer(), nullable=True),
+    sa.Column('silence_id', sa.Integer(), nullable=True),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('done_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['backup_job_id'], ['backup_job.id'], ),
+    sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
+    sa.ForeignKeyConstraint(['expectation_id'], ['expectation.id'], ),
+    sa.ForeignKeyConstraint(['linked_case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['server_id'], ['server.id'], ),
+    sa.ForeignKeyConstraint(['silence_id'], ['silence.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dedup_key')
+    )
+    with op.batch_alter_table('absence_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_absence_event_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_absence_event_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_absence_event_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_absence_event_linked_case_id'), ['linked_case_id'], unique=False)
 
     op.create_table('backup_run',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -434,22 +524,88 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_backup_run_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_backup_run_server_id'), ['server_id'], unique=False)
 
+    op.create_table('backup_day',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('server_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('runs', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('window_start', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_end', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('audited_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('case_workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('silence_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
+    sa.ForeignKeyConstraint(['job_id'], ['backup_job.id'], ),
+    sa.ForeignKeyConstraint(['run_id'], ['backup_run.id'], ),
+    sa.ForeignKeyConstraint(['server_id'], ['server.id'], ),
+    sa.ForeignKeyConstraint(['silence_id'], ['silence.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id', 'day')
+    )
+    with op.batch_alter_table('backup_day', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_backup_day_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_backup_day_day'), ['day'], unique=False)
+
+    op.create_table('silence_hit',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('silence_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('absence_event_id', sa.Integer(), nullable=True),
+    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('summary', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.ForeignKeyConstraint(['absence_event_id'], ['absence_event.id'], ),
+    sa.ForeignKeyConstraint(['event_id'], ['alert_event.id'], ),
+    sa.ForeignKeyConstraint(['silence_id'], ['silence.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('event_id')
+    )
+    with op.batch_alter_table('silence_hit', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_silence_hit_silence_id'), ['silence_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('silence_hit', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_silence_hit_silence_id'))
+
+    op.drop_table('silence_hit')
+    with op.batch_alter_table('backup_day', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_backup_day_day'))
+        batch_op.drop_index(batch_op.f('ix_backup_day_client_id'))
+
+    op.drop_table('backup_day')
     with op.batch_alter_table('backup_run', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_backup_run_server_id'))
         batch_op.drop_index(batch_op.f('ix_backup_run_client_id'))
 
     op.drop_table('backup_run')
+    with op.batch_alter_table('absence_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_absence_event_linked_case_id'))
+        batch_op.drop_index(batch_op.f('ix_absence_event_kind'))
+        batch_op.drop_index(batch_op.f('ix_absence_event_client_id'))
+        batch_op.drop_index(batch_op.f('ix_absence_event_at'))
+
+    op.drop_table('absence_event')
     with op.batch_alter_table('sla_case', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sla_case_technician'))
-        batch_op.drop_index(batch_op.f('ix_sla_case_opened_at'))
+        batch_op.drop_index('ix_sla_case_summary')
+        batch_op.drop_index('ix_sla_case_running')
         batch_op.drop_index(batch_op.f('ix_sla_case_client_id'))
 
     op.drop_table('sla_case')
+    with op.batch_alter_table('expectation', schema=None) as batch_op:
+        batch_op.drop_index('ix_expectation_due')
+        batch_op.drop_index(batch_op.f('ix_expectation_client_id'))
+
+    op.drop_table('expectation')
     with op.batch_alter_table('demande', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_demande_ref'))
 
@@ -474,6 +630,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alert_event_case_id'))
 
     op.drop_table('alert_event')
+    with op.batch_alter_table('silence', schema=None) as batch_op:
+        batch_op.drop_index('ix_silence_window')
+
+    op.drop_table('silence')
     with op.batch_alter_table('server_alias', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_server_alias_server_id'))
         batch_op.drop_index(batch_op.f('ix_server_alias_client_id'))

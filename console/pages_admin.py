@@ -1,0 +1,754 @@
+"""Administration: the client inventory, users and API tokens, policies, expectations, imports.
+
+Administrators only. Every change is a plain form post (CSRF-checked globally) followed by a
+redirect with a one-line result; a refusal (duplicate, reference still in use) says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+from starlette.concurrency import run_in_threadpool
+
+from activities import absence
+from console.auth import (
+    ROLES,
+    Principal,
+    create_api_token,
+    hash_password,
+    require,
+    revoke_api_token,
+    set_flash,
+)
+from console.deps import Services
+from console.inventory_csv import COLUMNS, import_inventory
+from console.sla import effective_policy
+from console.slacache import refresh_for_view
+from console.web import redirect, render
+from domain.calendar import BusinessHours
+from intake import silences
+from intake.matching import normalize_host
+from models.auth import ApiToken, Policy, SignInAttempt, UserSession
+from models.db import session_scope
+from models.tables import (
+    BackupJob,
+    Client,
+    Contact,
+    SenderDomain,
+    Server,
+    ServerAlias,
+    Site,
+    User,
+)
+from models.types import utcnow
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
+
+MIN_PASSWORD = 10
+
+
+class Invalid(ValueError):
+    """A refused form, shown to the administrator as is."""
+
+
+def svc_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    return {k: v.strip() for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+def _required(form: dict[str, str], key: str, label: str) -> str:
+    value = form.get(key, "")
+    if not value:
+        raise Invalid(f"Champ obligatoire : {label}")
+    return value
+
+
+def _int(form: dict[str, str], key: str, default: int = 0) -> int:
+    raw = form.get(key, "")
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise Invalid(f"Nombre entier attendu : {key}")
+    return int(raw)
+
+
+def _change(
+    request: Request, principal: Principal, back: str, work: Callable[[Session], str]
+) -> Response:
+    """Runs one change in a transaction; flashes its result or the reason it was refused."""
+    svc = svc_of(request)
+    try:
+        with session_scope(svc.engine) as s:
+            message = "ok:" + work(s)
+    except Invalid as exc:
+        message = f"err:{exc}"
+    except IntegrityError:
+        message = "err:Refusé : doublon, ou élément encore référencé ailleurs."
+    set_flash(svc, principal, message)
+    return redirect(back)
+
+
+def _render(request: Request, principal: Principal, template: str, **extra: Any) -> Response:
+    return render(request, principal, template, **extra)
+
+
+# --- index ------------------------------------------------------------------------------------
+
+
+@router.get("")
+def admin_index(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    with Session(svc_of(request).engine) as s:
+        counts = {
+            name: int(s.exec(select(func.count()).select_from(model)).one())
+            for name, model in (
+                ("clients", Client),
+                ("servers", Server),
+                ("contacts", Contact),
+                ("users", User),
+                ("jobs", BackupJob),
+            )
+        }
+    return _render(request, principal, "admin/index.html", counts=counts)
+
+
+# --- clients and their inventory -------------------------------------------------------------
+
+
+@router.get("/clients")
+def clients(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(
+            select(Client, func.count(col(Server.id)))
+            .join(Server, col(Server.client_id) == Client.id, isouter=True)
+            .group_by(col(Client.id))
+            .order_by(col(Client.name))
+        ).all()
+    return _render(request, principal, "admin/clients.html", rows=rows)
+
+
+def _client_fields(form: dict[str, str], client: Client) -> None:
+    client.name = _required(form, "name", "nom")
+    client.users = _int(form, "users")
+    client.fixed_ips = ",".join(p for p in re.split(r"[\s,]+", form.get("fixed_ips", "")) if p)
+
+
+@router.post("/clients")
+async def client_create(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+
+    def work(s: Session) -> str:
+        code = _required(form, "code", "code").lower()
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,39}$", code):
+            raise Invalid("Code : minuscules, chiffres, - ou _")
+        client = Client(code=code, name="")
+        _client_fields(form, client)
+        s.add(client)
+        return f"Client {client.name} créé."
+
+    return _change(request, principal, "/admin/clients", work)
+
+
+@router.get("/clients/{client_id}")
+def client_page(
+    request: Request, client_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    with Session(svc_of(request).engine) as s:
+        client = s.get(Client, client_id)
+        if client is None:
+            raise HTTPException(404, "Client introuvable")
+
+        def of(model: type[SQLModel], *order: Any) -> list[Any]:
+            return list(
+                s.exec(
+                    select(model).where(model.client_id == client_id).order_by(*order)  # type: ignore[attr-defined]
+                ).all()
+            )
+
+        data = {
+            "client": client,
+            "senders": of(SenderDomain, col(SenderDomain.domain)),
+            "sites": of(Site, col(Site.name)),
+            "servers": of(Server, col(Server.hostname)),
+            "aliases": of(ServerAlias, col(ServerAlias.alias)),
+            "contacts": of(Contact, col(Contact.rank), col(Contact.id)),
+            "jobs": of(BackupJob, col(BackupJob.id)),
+        }
+    return _render(request, principal, "admin/client.html", **data)
+
+
+@router.post("/clients/{client_id}")
+async def client_update(
+    request: Request, client_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+
+    def work(s: Session) -> str:
+        client = s.get(Client, client_id)
+        if client is None:
+            raise Invalid("Client introuvable")
+        _client_fields(form, client)
+        client.active = form.get("active") == "on"
+        s.add(client)
+        return "Client enregistré."
+
+    return _change(request, principal, f"/admin/clients/{client_id}", work)
+
+
+def _server_of(s: Session, client_id: int, server_id: int) -> Server:
+    srv = s.get(Server, server_id)
+    if srv is None or srv.client_id != client_id:
+        raise Invalid("Serveur introuvable")
+    return srv
+
+
+def _add_sender(s: Session, client_id: int, form: dict[str, str]) -> str:
+    domain = _required(form, "domain", "domaine").lower()
+    if s.get(SenderDomain, domain) is not None:
+        raise Invalid(f"L'expéditeur {domain} est déjà attribué")
+    s.add(SenderDomain(domain=domain, client_id=client_id))
+    return f"Expéditeur {domain} ajouté."
+
+
+def _add_site(s: Session, client_id: int, form: dict[str, str]) -> str:
+    subdiv = form.get("calendar_subdiv") or None
+    if subdiv:
+        try:
+            subdiv = BusinessHours(subdiv=subdiv).subdiv
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+    s.add(Site(client_id=client_id, name=_required(form, "name", "nom"), calendar_subdiv=subdiv))
+    return "Site ajouté."
+
+
+def _add_server(s: Session, client_id: int, form: dict[str, str]) -> str:
+    host = normalize_host(_required(form, "hostname", "nom d'hôte")) or ""
+    kind = form.get("kind", "physical")
+    if kind not in ("physical", "virtual"):
+        raise Invalid("Type : physique ou virtuel")
+    site_id = _int(form, "site_id") or None
+    if site_id is not None:
+        site = s.get(Site, site_id)
+        if site is None or site.client_id != client_id:
+            raise Invalid("Site introuvable")
+    s.add(
+        Server(
+            client_id=client_id,
+            site_id=site_id,
+            hostname=host,
+            display_name=form.get("display_name") or host.upper(),
+            kind=kind,
+            role=form.get("role", ""),
+        )
+    )
+    return f"Serveur {host} ajouté."
+
+
+def _add_alias(s: Session, client_id: int, form: dict[str, str]) -> str:
+    srv = _server_of(s, client_id, _int(form, "server_id"))
+    alias = normalize_host(_required(form, "alias", "alias")) or ""
+    if alias == srv.hostname:
+        raise Invalid("L'alias est le nom du serveur lui-même")
+    s.add(ServerAlias(client_id=client_id, server_id=srv.id or 0, alias=alias))
+    return f"Alias {alias} ajouté à {srv.hostname}."
+
+
+def _add_contact(s: Session, client_id: int, form: dict[str, str]) -> str:
+    role = form.get("role", "primary")
+    if role not in ("primary", "backup", "after_hours"):
+        raise Invalid("Rôle de contact inconnu")
+    email, phone = form.get("email", ""), form.get("phone", "")
+    if not email and not phone:
+        raise Invalid("Un contact a besoin d'un e-mail ou d'un téléphone")
+    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        raise Invalid("Adresse e-mail invalide")
+    if phone and not re.match(r"^\+?[0-9 .()-]{6,20}$", phone):
+        raise Invalid("Numéro de téléphone invalide")
+    s.add(
+        Contact(
+            client_id=client_id,
+            name=_required(form, "name", "nom"),
+            email=email,
+            phone=phone,
+            role=role,
+            rank=_int(form, "rank", 1),
+        )
+    )
+    return "Contact ajouté."
+
+
+def _add_job(s: Session, client_id: int, form: dict[str, str]) -> str:
+    srv = _server_of(s, client_id, _int(form, "server_id"))
+    schedule = form.get("schedule") or "0 22 * * 1-5"
+    if not croniter.is_valid(schedule):
+        raise Invalid(f"Planification cron invalide : {schedule}")
+    s.add(
+        BackupJob(
+            client_id=client_id,
+            server_id=srv.id or 0,
+            name=form.get("name") or None,
+            product=form.get("product", ""),
+            schedule=schedule,
+            grace_minutes=_int(form, "grace_minutes", 360),
+        )
+    )
+    return "Sauvegarde attendue ajoutée."
+
+
+ADDERS: dict[str, Callable[[Session, int, dict[str, str]], str]] = {
+    "senders": _add_sender,
+    "sites": _add_site,
+    "servers": _add_server,
+    "aliases": _add_alias,
+    "contacts": _add_contact,
+    "jobs": _add_job,
+}
+DELETABLE: dict[str, tuple[type[SQLModel], str]] = {
+    "senders": (SenderDomain, "domain"),
+    "sites": (Site, "id"),
+    "servers": (Server, "id"),
+    "aliases": (ServerAlias, "id"),
+    "contacts": (Contact, "id"),
+    "jobs": (BackupJob, "id"),
+}
+
+
+@router.post("/clients/{client_id}/{kind}")
+async def client_add(
+    request: Request, client_id: int, kind: str, principal: Principal = Depends(require("admin"))
+) -> Response:
+    adder = ADDERS.get(kind)
+    if adder is None:
+        raise HTTPException(404, "Élément inconnu")
+    form = await form_of(request)
+
+    def work(s: Session) -> str:
+        if s.get(Client, client_id) is None:
+            raise Invalid("Client introuvable")
+        return adder(s, client_id, form)
+
+    return _change(request, principal, f"/admin/clients/{client_id}", work)
+
+
+@router.post("/clients/{client_id}/{kind}/{key}/delete")
+def client_delete(
+    request: Request,
+    client_id: int,
+    kind: str,
+    key: str,
+    principal: Principal = Depends(require("admin")),
+) -> Response:
+    found = DELETABLE.get(kind)
+    if found is None:
+        raise HTTPException(404, "Élément inconnu")
+    model, pk = found
+
+    def work(s: Session) -> str:
+        row = s.get(model, key if pk == "domain" else int(key) if key.isdigit() else -1)
+        if row is None or getattr(row, "client_id", None) != client_id:
+            raise Invalid("Élément introuvable")
+        if model is Server:
+            for alias in s.exec(select(ServerAlias).where(ServerAlias.server_id == row.id)):  # type: ignore[attr-defined]
+                s.delete(alias)
+        s.delete(row)
+        s.flush()
+        return "Supprimé."
+
+    return _change(request, principal, f"/admin/clients/{client_id}", work)
+
+
+# --- users and tokens ---------------------------------------------------------------------------
+
+
+@router.get("/users")
+def users(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(select(User).order_by(col(User.username))).all()
+        clients = s.exec(select(Client).order_by(col(Client.name))).all()
+    return _render(
+        request,
+        principal,
+        "admin/users.html",
+        rows=rows,
+        clients=clients,
+        roles=ROLES,
+        client_names={c.id: c.name for c in clients},
+    )
+
+
+def _user_fields(s: Session, form: dict[str, str], user: User, new: bool) -> None:
+    role = form.get("role", user.role)
+    if role not in ROLES:
+        raise Invalid("Rôle inconnu")
+    client_id = _int(form, "client_id") or None
+    if role == "client":
+        if client_id is None or s.get(Client, client_id) is None:
+            raise Invalid("Un utilisateur client doit être rattaché à un client")
+    else:
+        client_id = None
+    password = form.get("password", "")
+    if new or password:
+        if len(password) < MIN_PASSWORD:
+            raise Invalid(f"Mot de passe : {MIN_PASSWORD} caractères au moins")
+        user.password_hash = hash_password(password)
+    user.role = role
+    user.client_id = client_id
+    user.full_name = form.get("full_name", user.full_name)
+
+
+@router.post("/users")
+async def user_create(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+
+    def work(s: Session) -> str:
+        username = _required(form, "username", "identifiant")
+        if not re.match(r"^[A-Za-z0-9._@-]{2,120}$", username):
+            raise Invalid("Identifiant : lettres, chiffres, . _ @ -")
+        if s.exec(select(User).where(User.username == username)).first() is not None:
+            raise Invalid("Cet identifiant existe déjà")
+        user = User(username=username)
+        _user_fields(s, form, user, new=True)
+        s.add(user)
+        return f"Utilisateur {username} créé."
+
+    return _change(request, principal, "/admin/users", work)
+
+
+@router.post("/users/{user_id}")
+async def user_update(
+    request: Request, user_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+
+    def work(s: Session) -> str:
+        user = s.get(User, user_id)
+        if user is None:
+            raise Invalid("Utilisateur introuvable")
+        _user_fields(s, form, user, new=False)
+        active = form.get("active") == "on"
+        if not active and user.username == principal.username:
+            raise Invalid("Vous ne pouvez pas vous désactiver vous-même")
+        user.active = active
+        s.add(user)
+        if not active or form.get("password"):
+            for sess in s.exec(select(UserSession).where(UserSession.user_id == user_id)):
+                s.delete(sess)  # a deactivated user or a reset password ends its sessions
+        return f"Utilisateur {user.username} enregistré."
+
+    return _change(request, principal, "/admin/users", work)
+
+
+@router.get("/tokens")
+def tokens(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(
+            select(ApiToken, User.username)
+            .join(User, col(User.id) == ApiToken.user_id)
+            .order_by(col(ApiToken.id).desc())
+        ).all()
+        users = s.exec(
+            select(User).where(col(User.active).is_(True)).order_by(col(User.username))
+        ).all()
+    return _render(request, principal, "admin/tokens.html", rows=rows, users=users, new_token=None)
+
+
+@router.post("/tokens")
+async def token_create(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+    svc = svc_of(request)
+    try:
+        token = create_api_token(
+            svc.engine, form.get("username", ""), form.get("name", ""), principal.username
+        )
+    except ValueError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/admin/tokens")
+    with Session(svc.engine) as s:
+        rows = s.exec(
+            select(ApiToken, User.username)
+            .join(User, col(User.id) == ApiToken.user_id)
+            .order_by(col(ApiToken.id).desc())
+        ).all()
+        users = s.exec(
+            select(User).where(col(User.active).is_(True)).order_by(col(User.username))
+        ).all()
+    # Shown once, on this response only (never stored in clear, never in a redirect URL).
+    return _render(request, principal, "admin/tokens.html", rows=rows, users=users, new_token=token)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def token_revoke(
+    request: Request, token_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    revoke_api_token(svc_of(request).engine, token_id)
+    return _change(request, principal, "/admin/tokens", lambda s: "Jeton révoqué.")
+
+
+@router.get("/signins")
+def signins(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(select(SignInAttempt).order_by(col(SignInAttempt.id).desc()).limit(200)).all()
+    return _render(request, principal, "admin/signins.html", rows=rows)
+
+
+# --- policies -------------------------------------------------------------------------------------
+
+
+@router.get("/policies")
+def policies(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        current = effective_policy(s, svc.settings)
+        history = s.exec(select(Policy).order_by(col(Policy.version).desc())).all()
+    return _render(request, principal, "admin/policies.html", current=current, history=history)
+
+
+@router.post("/policies")
+async def policy_create(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+    svc = svc_of(request)
+
+    def work(s: Session) -> str:
+        try:
+            start = time.fromisoformat(_required(form, "business_start", "début"))
+            end = time.fromisoformat(_required(form, "business_end", "fin"))
+        except ValueError:
+            raise Invalid("Heures au format HH:MM") from None
+        if not start < end:
+            raise Invalid("L'ouverture doit précéder la fermeture")
+        l1 = _int(form, "l1_minutes", 60)
+        if not 5 <= l1 <= 600:
+            raise Invalid("Durée N1 entre 5 et 600 minutes")
+        last = s.exec(select(func.max(Policy.version))).one() or 0
+        s.add(
+            Policy(
+                version=last + 1,
+                business_start=start.strftime("%H:%M"),
+                business_end=end.strftime("%H:%M"),
+                l1_minutes=l1,
+                auto_close_hours=_int(form, "auto_close_hours", 72),
+                note=form.get("note", "")[:500],
+                created_at=utcnow(),
+                created_by=principal.username,
+            )
+        )
+        return f"Politique version {last + 1} en vigueur ; indicateurs SLA en recalcul."
+
+    response = _change(request, principal, "/admin/policies", work)
+    refresh_for_view(svc.engine, svc.settings)  # a new version rebuilds the SLA cache
+    return response
+
+
+# --- expectations and silences ------------------------------------------------------------------
+# The rules live with the absence checks (``activities.absence``) and the silences
+# (``intake.silences``); these pages only call them.
+
+
+def _local(raw: str, tz: str) -> datetime:
+    """A ``datetime-local`` form value, read in the team's time zone."""
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(tz))
+    except ValueError:
+        raise Invalid(f"Date et heure invalides : {raw}") from None
+
+
+def _expectations_page(
+    request: Request, principal: Principal, report: absence.CsvImport | None = None
+) -> Response:
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        hosts = {srv.id: srv.hostname for srv in s.exec(select(Server)).all()}
+        clients = s.exec(select(Client).order_by(col(Client.name))).all()
+        jobs = s.exec(
+            select(BackupJob, Server.hostname, Client.name)
+            .join(Server, col(Server.id) == BackupJob.server_id)
+            .join(Client, col(Client.id) == BackupJob.client_id)
+            .order_by(col(Client.name), col(Server.hostname))
+        ).all()
+    return _render(
+        request,
+        principal,
+        "admin/expectations.html",
+        expectations=absence.list_expectations(svc.engine),
+        silences=silences.list_silences(svc.engine),
+        hosts=hosts,
+        clients=clients,
+        client_names={c.id: c.name for c in clients},
+        jobs=jobs,
+        report=report,
+        csv_columns=absence.CSV_COLUMNS,
+        now=utcnow(),
+    )
+
+
+@router.get("/expectations")
+def expectations(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    return _expectations_page(request, principal)
+
+
+def _absence_call(request: Request, principal: Principal, work: Callable[[], str]) -> Response:
+    svc = svc_of(request)
+    try:
+        message = "ok:" + work()
+    except (ValueError, LookupError) as exc:
+        message = f"err:{exc}"
+    set_flash(svc, principal, message)
+    return redirect("/admin/expectations")
+
+
+@router.post("/expectations/{expectation_id}/{change}")
+def expectation_change(
+    request: Request,
+    expectation_id: int,
+    change: str,
+    principal: Principal = Depends(require("admin")),
+) -> Response:
+    engine, by = svc_of(request).engine, principal.username
+
+    def work() -> str:
+        if change == "confirm":
+            absence.confirm_expectation(engine, expectation_id, by)
+            return "Attente confirmée : elle est surveillée."
+        if change in ("enable", "disable"):
+            absence.set_expectation_enabled(engine, expectation_id, change == "enable", by)
+            return "Attente réactivée." if change == "enable" else "Attente désactivée."
+        raise ValueError("Changement inconnu")
+
+    return _absence_call(request, principal, work)
+
+
+@router.post("/expectations-defaults")
+async def expectation_defaults(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+    engine = svc_of(request).engine
+    client_id = _int(form, "client_id")
+    return _absence_call(
+        request,
+        principal,
+        lambda: (
+            f"{len(absence.expect_defaults(engine, client_id, principal.username))} "
+            "attente(s) créée(s)."
+        ),
+    )
+
+
+@router.post("/jobs/{job_id}/confirm")
+def job_confirm(
+    request: Request, job_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    engine = svc_of(request).engine
+
+    def work() -> str:
+        absence.update_backup_job(engine, job_id, confirm=True)
+        return "Sauvegarde attendue confirmée."
+
+    return _absence_call(request, principal, work)
+
+
+@router.post("/silences")
+async def silence_create(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await form_of(request)
+    svc = svc_of(request)
+    tz = svc.settings.timezone
+
+    def work() -> str:
+        sil = silences.create_silence(
+            svc.engine,
+            silences.SilenceRequest(
+                starts_at=_local(form.get("starts", ""), tz),
+                ends_at=_local(form.get("ends", ""), tz),
+                reason=form.get("reason", ""),
+                created_by=principal.username,
+                client_id=_int(form, "client_id") or None,
+                server_id=_int(form, "server_id") or None,
+                check=form.get("check") or None,
+            ),
+        )
+        return f"Silence n° {sil.id} enregistré."
+
+    return _absence_call(request, principal, work)  # Invalid is a ValueError: shown as is
+
+
+@router.post("/silences/{silence_id}/end")
+def silence_end(
+    request: Request, silence_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    engine = svc_of(request).engine
+
+    def work() -> str:
+        silences.end_silence(engine, silence_id, principal.username)
+        return "Silence terminé."
+
+    return _absence_call(request, principal, work)
+
+
+@router.post("/expectations-import")
+async def expectations_import(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(422, "Fichier CSV manquant")
+    data = await upload.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(422, "Le fichier doit être encodé en UTF-8") from None
+    report = await run_in_threadpool(
+        absence.import_expectations_csv,
+        svc_of(request).engine,
+        text,
+        by=principal.username,
+        dry_run=form.get("dry_run") == "on",
+    )
+    return await run_in_threadpool(_expectations_page, request, principal, report)
+
+
+# --- CSV import -----------------------------------------------------------------------------------
+
+
+@router.get("/import")
+def import_form(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
+    return _render(request, principal, "admin/import.html", report=None, columns=COLUMNS)
+
+
+@router.post("/import")
+async def import_post(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(422, "Fichier CSV manquant")
+    data = await upload.read()
+    dry_run = form.get("dry_run") == "on"
+    svc = svc_of(request)
+    report = await run_in_threadpool(import_inventory, svc.engine, data, dry_run=dry_run)
+    return await run_in_threadpool(
+        _render, request, principal, "admin/import.html", report=report, columns=COLUMNS
+    )

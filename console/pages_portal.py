@@ -1,0 +1,93 @@
+"""The client portal, read only: a client user's own cases, and nothing else.
+
+Every query here is filtered on the user's client (``Principal.client_scope``); a case of
+another company answers 404 exactly like a case that does not exist. Internal notes,
+technicians' names and raw alert mails stay on the desk's side: the client sees what
+happened to its case, when, and the messages it was sent.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+
+from console.auth import Principal, require
+from console.deps import Services
+from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
+from console.web import render
+from models.tables import AuditEvent, Communication
+
+router = APIRouter(prefix="/portal")
+
+# Ledger actions a client is shown (no notes, assignments or internal repeats).
+CLIENT_VISIBLE = frozenset(
+    {"open", "classify", "record_contact", "register_demande", "start_l1", "escalate_l2",
+     "recovery", "resolve", "close", "reopen"}
+)  # fmt: skip
+
+
+def svc_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+@router.get("")
+def portal(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
+    scope = principal.client_scope
+    raw_page = request.query_params.get("page", "1")
+    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    with Session(svc_of(request).engine) as s:
+        open_rows = queue_page(s, QueueFilter(), scope, limit=200)
+        past_filter = QueueFilter(finished_only=True)
+        past = queue_page(
+            s,
+            past_filter,
+            scope,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            newest_first=True,
+        )
+        total = queue_total(s, past_filter, scope)
+    return render(
+        request,
+        principal,
+        "portal.html",
+        open_rows=open_rows,
+        past=past,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+    )
+
+
+@router.get("/cases/{case_id}")
+def portal_case(
+    request: Request, case_id: int, principal: Principal = Depends(require("portal"))
+) -> Response:
+    with Session(svc_of(request).engine) as s:
+        found = load_case(s, case_id, principal.client_scope)
+        if found is None:
+            raise HTTPException(404, "Cas introuvable")
+        c, client = found
+        history = [
+            a
+            for a in s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.case_id == case_id)
+                .order_by(col(AuditEvent.at), col(AuditEvent.seq))
+            ).all()
+            if a.action in CLIENT_VISIBLE
+        ]
+        comms = s.exec(
+            select(Communication)
+            .where(Communication.case_id == case_id)
+            .order_by(col(Communication.created_at))
+        ).all()
+    return render(
+        request, principal, "portal_case.html", c=c, client=client, history=history, comms=comms
+    )
+
+
+@router.get("/documents")
+def documents(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
+    """Visit reports and the technical document come with the visits issue; said plainly."""
+    return render(request, principal, "portal_documents.html")

@@ -1,0 +1,371 @@
+"""The manager's SLA view (per period, client, technician, class), its cases, its exports;
+and the planners' page.
+
+Every number links to the list of cases it counts, and every case to the derivation of its
+figures from the ledger (``/cases/{id}/sla``). Figures come from the ``sla_case`` cache
+(``console.slacache``), brought up to the ledger before each view.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from console import charts
+from console.auth import Principal, require
+from console.deps import Services
+from console.i18n import FIGURE_LABELS, criticality_label
+from console.pdf import table_pdf
+from console.slacache import (
+    DIMENSIONS,
+    FIGURES,
+    SUMMARY_FIGURES,
+    Group,
+    Period,
+    Selection,
+    cases_behind,
+    distribution,
+    iter_case_rows,
+    refresh_for_view,
+    summarize,
+)
+from console.web import duration, lang_of, render
+from models.tables import Client, Server
+from models.types import utcnow
+
+router = APIRouter()
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 3 * 366
+TRIAGE_EDGES_MIN = (15, 30, 60, 120, 240, 480)
+
+
+def svc_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _parse_date(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise HTTPException(422, f"Date invalide : {raw}") from None
+
+
+def selection_of(request: Request) -> Selection:
+    """The period and fixed dimensions from the query string (defaults: the last 90 days)."""
+    svc = svc_of(request)
+    p = request.query_params
+    tz = svc.settings.timezone
+    today = utcnow().astimezone(ZoneInfo(tz)).date()
+    end = _parse_date(p.get("to")) or today
+    start = _parse_date(p.get("from")) or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        start, end = end, start
+    if (end - start).days > MAX_DAYS:
+        raise HTTPException(422, "Période trop longue (trois ans au plus)")
+    client = p.get("client", "")
+    return Selection(
+        period=Period(start, end, tz),
+        client_id=int(client) if client.lstrip("-").isdigit() else None,
+        technician=p.get("tech") if p.get("tech") is not None else None,
+        criticality=p.get("class") or None,
+    )
+
+
+def sel_params(sel: Selection, **override: Any) -> dict[str, str]:
+    """The query parameters that select ``sel`` (overridden by a group's key)."""
+    params: dict[str, str] = {
+        "from": sel.period.start.isoformat(),
+        "to": sel.period.end.isoformat(),
+    }
+    if sel.client_id is not None:
+        params["client"] = str(sel.client_id)
+    if sel.technician is not None:
+        params["tech"] = sel.technician
+    if sel.criticality:
+        params["class"] = sel.criticality
+    for key, value in override.items():
+        params[key] = str(value)
+    return params
+
+
+def group_params(sel: Selection, by: str, grp: Group) -> dict[str, str]:
+    """Parameters of the cases behind one group of the table."""
+    if by == "client":
+        return sel_params(sel, client=grp.key)
+    if by == "technician":
+        return sel_params(sel, tech=grp.key)
+    if by == "criticality":
+        return sel_params(sel, **{"class": grp.key})
+    start: date = grp.key
+    if by == "week":
+        end = start + timedelta(days=6)
+    else:
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    start = max(start, sel.period.start)
+    end = min(end, sel.period.end)
+    return sel_params(sel, **{"from": start.isoformat(), "to": end.isoformat()})
+
+
+def group_label(by: str, key: Any, lang: str, clients: dict[int, str]) -> str:
+    if by == "client":
+        return clients.get(key, "—") if key != -1 else ("sans client" if lang != "en" else "none")
+    if by == "technician":
+        return key or ("non classé" if lang != "en" else "not triaged")
+    if by == "criticality":
+        return criticality_label(lang, None if key == "unclassified" else key)
+    if by == "week":
+        return ("sem. " if lang != "en" else "wk ") + key.strftime("%d/%m/%Y")
+    return key.strftime("%m/%Y")
+
+
+def _client_names(svc: Services) -> dict[int, str]:
+    with Session(svc.engine) as s:
+        return {cid or 0: name for cid, name in s.exec(select(Client.id, Client.name)).all()}
+
+
+def _report(request: Request) -> dict[str, Any]:
+    svc = svc_of(request)
+    fresh = refresh_for_view(svc.engine, svc.settings)
+    sel = selection_of(request)
+    by = request.query_params.get("by", "client")
+    if by not in DIMENSIONS:
+        raise HTTPException(422, f"Regroupement inconnu : {by}")
+    span = (sel.period.end - sel.period.start).days
+    trend_by = "week" if span <= 120 else "month"
+    now = utcnow()
+    summary = summarize(svc.engine, sel, by, trend_by, now)
+    lang = lang_of(request)
+    clients = _client_names(svc)
+    for dim, groups in ((by, summary.groups), (trend_by, summary.trend)):
+        for grp in groups:
+            grp.label = group_label(dim, grp.key, lang, clients)
+    return {
+        "sel": sel,
+        "by": by,
+        "total": summary.total,
+        "groups": summary.groups,
+        "trend": summary.trend,
+        "trend_by": trend_by,
+        "clients": clients,
+        "now": now,
+        "fresh": fresh,
+    }
+
+
+@router.get("/sla")
+def sla_view(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
+    rep = _report(request)
+    sel: Selection = rep["sel"]
+    by: str = rep["by"]
+    lang = lang_of(request)
+    triage_dist = distribution(rep["total"].values["time_to_triage"], TRIAGE_EDGES_MIN)
+    title_dist = (
+        "Distribution du délai de classification"
+        if lang != "en"
+        else ("Time to triage distribution")
+    )
+    title_trend = (
+        "Cas et cas hors délai par période"
+        if lang != "en"
+        else ("Cases and cases in breach per period")
+    )
+    return render(
+        request,
+        principal,
+        "sla.html",
+        dims=DIMENSIONS,
+        figures=SUMMARY_FIGURES,
+        chart_dist=charts.bars(title_dist, triage_dist),
+        chart_trend=charts.trend(
+            title_trend, [(g.label, g.count, g.breached_cases) for g in rep["trend"]]
+        ),
+        params=lambda **kw: sel_params(sel, **kw),
+        group_params=lambda grp: group_params(sel, by, grp),
+        title_dist=title_dist,
+        title_trend=title_trend,
+        **rep,
+    )
+
+
+@router.get("/sla/cases")
+def sla_cases(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
+    """The cases behind one number of the SLA view."""
+    svc = svc_of(request)
+    sel = selection_of(request)
+    metric = request.query_params.get("metric", "")
+    raw_page = request.query_params.get("page", "1")
+    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    try:
+        rows, total = cases_behind(svc.engine, sel, metric, offset=(page - 1) * 50, limit=50)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return render(
+        request,
+        principal,
+        "sla_cases.html",
+        sel=sel,
+        metric=metric,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // 50)),
+        clients=_client_names(svc),
+        figures=SUMMARY_FIGURES,
+        params=lambda **kw: sel_params(sel, **kw),
+    )
+
+
+def _minutes(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def group_table(rep: dict[str, Any], lang: str) -> tuple[list[str], list[list[str]]]:
+    """The SLA table as plain cells (CSV and PDF exports share it)."""
+    header = ["Groupe" if lang != "en" else "Group", "Cas" if lang != "en" else "Cases"]
+    for name in SUMMARY_FIGURES:
+        label = FIGURE_LABELS[name][1 if lang == "en" else 0]
+        header += [f"{label} — médiane (min)", f"{label} — p90 (min)", f"{label} — hors délai"]
+    header += ["Escaladés N2 (%)", "Cas hors délai"]
+    rows = []
+    for grp in [*rep["groups"], rep["total"]]:
+        label = grp.label or ("Total" if grp is rep["total"] else "")
+        cells = [label, str(grp.count)]
+        for name in SUMMARY_FIGURES:
+            fig = grp.figure(name)
+            cells += [
+                _minutes(fig["median_seconds"]),
+                _minutes(fig["p90_seconds"]),
+                str(fig["breaches"]),
+            ]
+        cells += [
+            "" if grp.escalated_pct is None else str(grp.escalated_pct),
+            str(grp.breached_cases),
+        ]
+        rows.append(cells)
+    return header, rows
+
+
+def _csv_bytes(header: list[str], rows: Iterator[list[str]] | list[list[str]]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";")
+    buf.write("\ufeff")  # so that spreadsheet software reads UTF-8 accents right
+    writer.writerow(header)
+    for i, row in enumerate(rows):
+        writer.writerow(row)
+        if i % 1000 == 999:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()
+
+
+@router.get("/sla/export.csv")
+def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
+    """The table of the view (``detail=cases``: one line per case with its figures)."""
+    lang = lang_of(request)
+    svc = svc_of(request)
+    sel = selection_of(request)
+    name = f"vigie-sla-{sel.period.start}-{sel.period.end}"
+    if request.query_params.get("detail") == "cases":
+        refresh_for_view(svc.engine, svc.settings)
+        clients = _client_names(svc)
+        header = ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
+        header += [f"{n} (min)" for n in FIGURES]
+        names = list(FIGURES)
+
+        def lines() -> Iterator[list[str]]:
+            for r in iter_case_rows(svc.engine, sel):
+                yield [
+                    r.ref,
+                    clients.get(r.client_id, "") if r.client_id is not None else "",
+                    r.technician,
+                    r.criticality or "",
+                    r.opened_at.isoformat(),
+                    "oui" if r.escalated else "non",
+                    *(_minutes(getattr(r, FIGURES[n][0])) for n in names),
+                ]
+
+        body = _csv_bytes(header, lines())
+        name += "-cas"
+    else:
+        header, rows = group_table(_report(request), lang)
+        body = _csv_bytes(header, rows)
+    return StreamingResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@router.get("/sla/export.pdf")
+def sla_pdf(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
+    lang = lang_of(request)
+    rep = _report(request)
+    sel: Selection = rep["sel"]
+    header, rows = group_table(rep, lang)
+    # The PDF keeps medians and breaches (p90 columns would not fit a printed page).
+    keep = (
+        [0, 1]
+        + [2 + 3 * i for i in range(len(SUMMARY_FIGURES))]
+        + [4 + 3 * i for i in range(len(SUMMARY_FIGURES))]
+        + [len(header) - 2, len(header) - 1]
+    )
+    keep = sorted(set(keep))
+    short = {
+        "time_to_triage": "Classif.",
+        "time_to_first_contact": "1er contact",
+        "time_to_demande": "Demande",
+        "l1_duration": "Diag. N1",
+    }
+    names = ["Groupe", "Cas"]
+    for n in SUMMARY_FIGURES:
+        names += [f"{short[n]} méd. (min)", f"{short[n]} hors délai"]
+    names += ["Escal. N2 %", "Cas hors délai"]
+    body = table_pdf(
+        "Vigie — rapport SLA",
+        f"Période du {sel.period.start:%d/%m/%Y} au {sel.period.end:%d/%m/%Y}, "
+        f"par {rep['by']} ; durées en minutes ouvrées",
+        names,
+        [[row[i] for i in keep] for row in rows],
+        widths=[3] + [1.2] * (len(names) - 1),
+    )
+    filename = f"vigie-sla-{sel.period.start}-{sel.period.end}.pdf"
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- planning (visits come with a later issue) -------------------------------------------------
+
+
+@router.get("/planning")
+def planning(request: Request, principal: Principal = Depends(require("planning"))) -> Response:
+    """Visits owed per client this year: two, plus one per server beyond the first (3.2.4).
+
+    Scheduling and visit reports are a later issue; this page gives planners the counts.
+    """
+    with Session(svc_of(request).engine) as s:
+        rows = s.exec(
+            select(Client.id, Client.name, Client.code, func.count(col(Server.id)))
+            .join(Server, col(Server.client_id) == Client.id, isouter=True)
+            .where(col(Client.active).is_(True))
+            .group_by(col(Client.id), col(Client.name), col(Client.code))
+            .order_by(col(Client.name))
+        ).all()
+    visits = [
+        {"id": cid, "name": name, "code": code, "servers": n, "visits": 2 + max(0, n - 1)}
+        for cid, name, code, n in rows
+    ]
+    return render(request, principal, "planning.html", visits=visits, duration=duration)

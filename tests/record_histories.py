@@ -1,0 +1,45 @@
+"""Records the case workflow's histories that ``tests/test_replay.py`` replays.
+
+    python -m tests.record_histories
+
+Run it only when a change to the case workflow is meant to be incompatible with running cases
+(before the first deployment, or together with a versioning plan): the replay test exists to
+catch the changes that are not meant that way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tests.workflow_fixtures import SCENARIOS, Desk, RecordingActivities, start_test_env
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def record() -> list[Path]:
+    HISTORIES.mkdir(exist_ok=True)
+    written: list[Path] = []
+    env = await start_test_env()
+    try:
+        for name, scenario in SCENARIOS.items():
+            desk = Desk(env, RecordingActivities())
+            async with desk.worker():
+                handle = await scenario(desk)
+                history = await desk.client.get_workflow_handle(handle.id).fetch_history()
+            path = HISTORIES / f"{name}.json"
+            path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+            written.append(path)
+    finally:
+        await env.shutdown()
+    return written
+
+
+if __name__ == "__main__":
+    for p in asyncio.run(record()):
+        print(p)
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

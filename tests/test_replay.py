@@ -1,0 +1,27 @@
+"""Recorded case histories replay with the current code: a change that would break running
+cases (a new command in the middle of the sequence, a reordered activity) fails here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.case import CaseWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+
+
+def test_there_are_recorded_histories_for_every_path() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"minor_closed_by_itself", "major_escalated_by_timer", "reopened_by_new_alert",
+            "continued_as_new"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+    result = await Replayer(workflows=[CaseWorkflow]).replay_workflow(history)
+    assert result.replay_failure is None
