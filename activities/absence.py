@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import smtplib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_
@@ -32,6 +34,7 @@ from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.mail import MailConfig, relay_send
 from domain.absence import (
     CASE_STATUSES,
     DEFAULT_GRACE_MINUTES,
@@ -43,6 +46,7 @@ from domain.absence import (
     BackupReport,
     ReportRow,
     RunSeen,
+    SilenceScope,
     Window,
     backup_fingerprint,
     backup_window,
@@ -60,12 +64,13 @@ from domain.absence import (
     report_days,
     report_next_due,
     schedule_from_days,
+    silence_covers,
     validate_cron,
     validate_tz,
 )
 from intake.silences import SilenceRequest, covering, create_silence, record_hit
 from models.db import session_scope
-from models.expectations import AbsenceEvent, BackupDay, Expectation
+from models.expectations import AbsenceEvent, BackupDay, Expectation, Silence
 from models.tables import (
     AlertEventRow,
     BackupJob,
@@ -98,6 +103,7 @@ from workflows.shared import (
 )
 
 CASE_WORKFLOW = "CaseWorkflow"
+OPEN_CHUNK = 20  # cases opened concurrently by one sweep
 SYSTEM = "system"
 HELD_STATES = ("missing", "muted", "silenced")
 CLOSED_CASE_STATES = ("resolved", "closed")
@@ -120,6 +126,10 @@ class AbsencePolicy:
     batch: int = 1000
     smtp_relay_host: str = ""
     smtp_relay_port: int = 25
+    smtp_relay_tls: str = "starttls"  # starttls | tls | none
+    smtp_relay_user: str = ""
+    smtp_relay_password: str = ""
+    smtp_relay_timeout: float = 20.0
     mail_from: str = "vigie@desk.example"
     team_email: str = ""
 
@@ -132,6 +142,10 @@ class AbsencePolicy:
             stale_floor_minutes=settings.repeat_stale_minutes,
             smtp_relay_host=settings.smtp_relay_host,
             smtp_relay_port=settings.smtp_relay_port,
+            smtp_relay_tls=settings.smtp_relay_tls,
+            smtp_relay_user=settings.smtp_relay_user,
+            smtp_relay_password=settings.smtp_relay_password,
+            smtp_relay_timeout=settings.smtp_relay_timeout,
             mail_from=settings.mail_from,
             team_email=settings.team_email,
         )
@@ -543,46 +557,119 @@ def _case_is_open(c: Case | None) -> bool:
 
 
 class _Sweep:
-    """One sweep's transaction: decides, writes the verdicts, collects the Temporal orders."""
+    """One sweep's transaction: decides, writes the verdicts, collects the Temporal orders.
+
+    Everything it needs about the late sources (servers, sites, clients, silences, open link
+    cases, this episode's ledger lines) is loaded in one query per table, whatever their
+    number, and new ledger lines are inserted in one flush: the cost follows the number of
+    late sources, never the number of healthy ones (``bench/absence.py``).
+    """
 
     def __init__(self, s: Session, at: datetime, policy: AbsencePolicy) -> None:
         self.s, self.at, self.policy = s, at, policy
         self.plan = SweepPlan()
-        self._links: dict[int, list[Case]] = {}
+        self.servers: dict[int, Server] = {}
+        self.sites: dict[int, Site] = {}
+        self.clients: dict[int, Client] = {}
+        self.silences: dict[int, list[Silence]] = defaultdict(list)
+        self.links: dict[int, list[Case]] = defaultdict(list)
+        self.ledger: dict[str, AbsenceEvent] = {}
+        self.new_events: list[AbsenceEvent] = []
+        self.later: list[Callable[[], None]] = []  # run once the new ledger lines have ids
 
     def run(self) -> SweepPlan:
-        s = self.s
-        overdue = s.exec(overdue_query(self.at, self.policy.batch)).all()  # type: ignore[call-overload]
+        s, at = self.s, self.at
+        overdue = list(s.exec(overdue_query(at, self.policy.batch)).all())  # type: ignore[call-overload]
         self.plan.overdue_seen = len(overdue)
+        held = [e for e in s.exec(select(Expectation).where(
+            col(Expectation.state).in_(HELD_STATES))).all() if e.state != "ok"]
+        # a held source that is still missing and whose case is open needs nothing
+        moving = [e for e in held if not (e.state == "missing" and e.case_opened
+                                          and not self.returned(e))]
+        self.load([*overdue, *moving])
         for exp in overdue:
             self.judge(exp)
-        held = s.exec(select(Expectation).where(col(Expectation.state).in_(HELD_STATES))).all()
-        for exp in held:
-            if exp in overdue:
-                continue
+        for exp in moving:
             self.follow(exp)
+        if self.new_events:
+            s.add_all(self.new_events)
+            s.flush()
+        for step in self.later:
+            step()
         return self.plan
+
+    def returned(self, exp: Expectation) -> bool:
+        return exp.next_due_at is not None and exp.next_due_at > self.at
+
+    def load(self, exps: list[Expectation]) -> None:
+        if not exps:
+            return
+        s, at = self.s, self.at
+        server_ids = {e.server_id for e in exps}
+        client_ids = {e.client_id for e in exps}
+        for c in s.exec(select(Case).where(
+                col(Case.client_id).in_(client_ids), Case.family == "link",
+                Case.closed == False,  # noqa: E712
+                col(Case.state).not_in(CLOSED_CASE_STATES)).order_by(col(Case.opened_at))):
+            self.links[c.client_id or 0].append(c)
+            if c.server_id is not None:
+                server_ids.add(c.server_id)
+        self.servers = {v.id or 0: v for v in s.exec(
+            select(Server).where(col(Server.id).in_(server_ids)))}
+        site_ids = {v.site_id for v in self.servers.values() if v.site_id is not None}
+        self.sites = {v.id or 0: v for v in s.exec(select(Site).where(col(Site.id).in_(site_ids)))}
+        self.clients = {c.id or 0: c for c in s.exec(
+            select(Client).where(col(Client.id).in_(client_ids)))}
+        for sil in s.exec(select(Silence).where(
+                col(Silence.client_id).in_(client_ids), Silence.ends_at > at,
+                or_(col(Silence.revoked_at).is_(None), col(Silence.revoked_at) > at))
+                .order_by(col(Silence.id))):
+            self.silences[sil.client_id or 0].append(sil)
+        since = min((e.missing_since or e.next_due_at or at) for e in exps)
+        for ev in s.exec(select(AbsenceEvent).where(
+                col(AbsenceEvent.expectation_id).in_({e.id for e in exps}),
+                col(AbsenceEvent.at) >= since - timedelta(days=1))):
+            self.ledger[ev.dedup_key] = ev
+
+    def absence(self, key: str, **fields: object) -> tuple[AbsenceEvent, bool]:
+        """This episode's ledger line under ``key``: found, or made (inserted at the end)."""
+        found = self.ledger.get(key)
+        if found is not None:
+            return found, False
+        ev = AbsenceEvent(dedup_key=key[:300], at=self.at, **fields)  # type: ignore[arg-type]
+        self.ledger[key] = ev
+        self.new_events.append(ev)
+        return ev, True
+
+    def silence_for(self, exp: Expectation) -> Silence | None:
+        family, check = KIND_SCOPE[exp.kind]
+        srv = self.servers[exp.server_id]
+        for sil in self.silences.get(exp.client_id, []):
+            scope = SilenceScope(sil.id or 0, sil.client_id, sil.site_id, sil.server_id,
+                                 sil.check, sil.starts_at, sil.ends_at)
+            if silence_covers(scope, client_id=exp.client_id, site_id=srv.site_id,
+                              server_id=exp.server_id, family=family, check=check, at=self.at):
+                return sil
+        return None
 
     # a late source: silenced, muted by its site's link case, or missing (a case)
 
     def judge(self, exp: Expectation) -> None:
         s, at = self.s, self.at
-        srv = s.get(Server, exp.server_id)
-        assert srv is not None
-        family, check = KIND_SCOPE[exp.kind]
+        srv = self.servers[exp.server_id]
         due = exp.next_due_at
-        sil = covering(s, client_id=exp.client_id, server_id=exp.server_id, family=family,
-                       check=check, at=at)
+        sil = self.silence_for(exp)
         if sil is not None:
             exp.state = "silenced"
             exp.missing_since = due
-            ev, new = _absence(s, f"{exp.kind}-silenced:{exp.id}:{_iso(due)}:{sil.id}",
-                               at=at, kind=f"{exp.kind}_silenced", client_id=exp.client_id,
-                               server_id=exp.server_id, expectation_id=exp.id,
-                               silence_id=sil.id, detail=sil.reason, done_at=at)
+            ev, new = self.absence(f"{exp.kind}-silenced:{exp.id}:{_iso(due)}:{sil.id}",
+                                   kind=f"{exp.kind}_silenced", client_id=exp.client_id,
+                                   server_id=exp.server_id, expectation_id=exp.id,
+                                   silence_id=sil.id, detail=sil.reason, done_at=at)
             if new:
-                record_hit(s, sil, absence_event_id=ev.id,
-                           summary=f"{srv.hostname} : {KIND_LABEL[exp.kind]} absent")
+                summary = f"{srv.hostname} : {KIND_LABEL[exp.kind]} absent"
+                self.later.append(lambda: record_hit(s, sil, absence_event_id=ev.id,
+                                                     summary=summary))
             self.plan.silenced += 1
             s.add(exp)
             return
@@ -591,16 +678,17 @@ class _Sweep:
             exp.state = "muted"
             exp.missing_since = due
             exp.muted_by_case_id = link.id
-            ev, _ = _absence(s, f"{exp.kind}-muted:{exp.id}:{_iso(due)}:{link.id}", at=at,
-                             kind=f"{exp.kind}_muted", client_id=exp.client_id,
-                             server_id=exp.server_id, expectation_id=exp.id,
-                             linked_case_id=link.id, workflow_id=link.workflow_id,
-                             detail=f"lien coupé : cas {link.ref}")
+            ev, _ = self.absence(f"{exp.kind}-muted:{exp.id}:{_iso(due)}:{link.id}",
+                                 kind=f"{exp.kind}_muted", client_id=exp.client_id,
+                                 server_id=exp.server_id, expectation_id=exp.id,
+                                 linked_case_id=link.id, workflow_id=link.workflow_id,
+                                 detail=f"lien coupé : cas {link.ref}")
             if ev.done_at is None:
                 text = (f"{(srv.display_name or srv.hostname)} : {KIND_LABEL[exp.kind]} "
                         f"absent depuis {self.policy.local(due or at)} ; rattaché à ce cas de "
                         f"lien (site injoignable), pas d'alerte séparée.")
-                self.plan.notes.append(NoteOrder(link.workflow_id, text, ev.id or 0))
+                self.later.append(lambda: self.plan.notes.append(
+                    NoteOrder(link.workflow_id, text, ev.id or 0)))
             self.plan.muted += 1
             s.add(exp)
             return
@@ -608,13 +696,12 @@ class _Sweep:
         exp.missing_since = due
         exp.muted_by_case_id = None
         exp.case_opened = False
-        self.plan.opens.append(self.open_order(exp, srv))
+        self.open_case(exp, srv)
         s.add(exp)
 
-    def open_order(self, exp: Expectation, srv: Server) -> OpenOrder:
-        s, at = self.s, self.at
-        client = s.get(Client, exp.client_id)
-        assert client is not None
+    def open_case(self, exp: Expectation, srv: Server) -> None:
+        at = self.at
+        client = self.clients[exp.client_id]
         if exp.kind == "heartbeat":
             fp = exp.fingerprint or heartbeat_fingerprint(client.code, srv.hostname)
         else:
@@ -627,10 +714,10 @@ class _Sweep:
         summary = (f"{label.capitalize()} non reçu : attendu avant "
                    f"{self.policy.local(since)}, dernier reçu "
                    f"{self.policy.local(exp.last_seen_at) if exp.last_seen_at else 'jamais'}")
-        ev, _ = _absence(s, f"{exp.kind}-missing:{exp.id}:{_iso(since)}", at=at,
-                         kind=f"{exp.kind}_missing", client_id=exp.client_id,
-                         server_id=exp.server_id, expectation_id=exp.id, fingerprint=fp,
-                         workflow_id=wid, detail=summary)
+        ev, _ = self.absence(f"{exp.kind}-missing:{exp.id}:{_iso(since)}",
+                             kind=f"{exp.kind}_missing", client_id=exp.client_id,
+                             server_id=exp.server_id, expectation_id=exp.id, fingerprint=fp,
+                             workflow_id=wid, detail=summary)
         heartbeat = exp.kind == "heartbeat"
         case = CaseInput(
             fingerprint=fp,
@@ -647,62 +734,57 @@ class _Sweep:
             l1_minutes=self.policy.l1_minutes,
             auto_close_hours=self.policy.auto_close_hours,
         )
-        signal = AlertSignal(event_id=-(ev.id or 0), status="problem", received_at=at,
-                             summary=summary, severity="major" if heartbeat else "minor")
-        return OpenOrder(wid, case, signal, absence_id=ev.id, expectation_id=exp.id)
+        exp_id = exp.id
+
+        def order() -> None:
+            signal = AlertSignal(event_id=-(ev.id or 0), status="problem", received_at=at,
+                                 summary=summary, severity="major" if heartbeat else "minor")
+            self.plan.opens.append(
+                OpenOrder(wid, case, signal, absence_id=ev.id, expectation_id=exp_id))
+
+        self.later.append(order)
 
     # a source already held: back, still missing, or judged again once its mute/silence ends
 
     def follow(self, exp: Expectation) -> None:
         s, at = self.s, self.at
-        if exp.next_due_at is not None and exp.next_due_at > at:  # it reported again
-            ev, _ = _absence(s, f"{exp.kind}-back:{exp.id}:{_iso(exp.missing_since)}", at=at,
-                             kind=f"{exp.kind}_back", client_id=exp.client_id,
-                             server_id=exp.server_id, expectation_id=exp.id,
-                             workflow_id=exp.case_workflow_id,
-                             detail=f"reçu à {self.policy.local(exp.last_seen_at or at)}")
+        if self.returned(exp):  # it reported again
+            ev, _ = self.absence(f"{exp.kind}-back:{exp.id}:{_iso(exp.missing_since)}",
+                                 kind=f"{exp.kind}_back", client_id=exp.client_id,
+                                 server_id=exp.server_id, expectation_id=exp.id,
+                                 workflow_id=exp.case_workflow_id,
+                                 detail=f"reçu à {self.policy.local(exp.last_seen_at or at)}")
             if exp.state == "missing" and exp.case_opened and exp.case_workflow_id:
                 reason = (f"{KIND_LABEL[exp.kind].capitalize()} de nouveau reçu "
                           f"({self.policy.local(exp.last_seen_at or at)}) : rétablissement "
                           f"constaté, résolution automatique")
-                self.plan.resolves.append(
-                    ResolveOrder(exp.case_workflow_id, reason, exp.id or 0, ev.id or 0))
+                wid, exp_id = exp.case_workflow_id, exp.id or 0
+                self.later.append(lambda: self.plan.resolves.append(
+                    ResolveOrder(wid, reason, exp_id, ev.id or 0)))
                 return
             back_to_ok(exp)
             ev.done_at = at
-            s.add_all([exp, ev])
+            s.add(exp)
             self.plan.back += 1
             return
-        if exp.state == "missing":
-            if not exp.case_opened:  # Temporal never acknowledged: try again
-                srv = s.get(Server, exp.server_id)
-                assert srv is not None
-                self.plan.opens.append(self.open_order(exp, srv))
+        if exp.state == "missing":  # Temporal never acknowledged the case: try again
+            self.open_case(exp, self.servers[exp.server_id])
             return
         if exp.state == "muted":
             link = s.get(Case, exp.muted_by_case_id) if exp.muted_by_case_id else None
             if _case_is_open(link):
                 return
-        if exp.state == "silenced":
-            family, check = KIND_SCOPE[exp.kind]
-            if covering(s, client_id=exp.client_id, server_id=exp.server_id, family=family,
-                        check=check, at=at) is not None:
-                return
+        if exp.state == "silenced" and self.silence_for(exp) is not None:
+            return
         self.judge(exp)
 
     def link_case_for(self, srv: Server) -> Case | None:
         """An open link case of the client that concerns the server's site, if any."""
         if srv.site_id is None:
             return None
-        if srv.client_id not in self._links:
-            self._links[srv.client_id] = list(self.s.exec(
-                select(Case).where(Case.client_id == srv.client_id, Case.family == "link",
-                                   Case.closed == False,  # noqa: E712
-                                   col(Case.state).not_in(CLOSED_CASE_STATES))
-                .order_by(col(Case.opened_at))).all())
-        site = self.s.get(Site, srv.site_id)
-        for c in self._links[srv.client_id]:
-            reporter = self.s.get(Server, c.server_id) if c.server_id else None
+        site = self.sites.get(srv.site_id)
+        for c in self.links.get(srv.client_id, []):
+            reporter = self.servers.get(c.server_id) if c.server_id else None
             if reporter is not None and reporter.site_id == srv.site_id:
                 return c
             if site is not None and link_target_names_site(c.target, site.name,
@@ -727,18 +809,30 @@ def plan_sweep(engine: Engine, at: datetime, policy: AbsencePolicy = AbsencePoli
 
 
 def mark_opened(engine: Engine, order: OpenOrder, at: datetime) -> None:
+    mark_opened_many(engine, [order], at)
+
+
+def mark_opened_many(engine: Engine, orders: list[OpenOrder], at: datetime) -> None:
+    """Temporal acknowledged these cases: one transaction, one read per table, for the lot."""
+    if not orders:
+        return
     with session_scope(engine) as s:
-        if order.expectation_id is not None:
-            exp = s.get(Expectation, order.expectation_id)
-            if exp is not None and exp.case_workflow_id == order.workflow_id:
+        exps = {e.id: e for e in s.exec(select(Expectation).where(col(Expectation.id).in_(
+            {o.expectation_id for o in orders if o.expectation_id is not None})))}
+        days = {d.id: d for d in s.exec(select(BackupDay).where(col(BackupDay.id).in_(
+            {o.backup_day_id for o in orders if o.backup_day_id is not None})))}
+        events = {e.id: e for e in s.exec(select(AbsenceEvent).where(col(AbsenceEvent.id).in_(
+            {o.absence_id for o in orders if o.absence_id})))}
+        for o in orders:
+            exp = exps.get(o.expectation_id)
+            if exp is not None and exp.case_workflow_id == o.workflow_id:
                 exp.case_opened = True
-                s.add(exp)
-        if order.backup_day_id is not None:
-            bd = s.get(BackupDay, order.backup_day_id)
+            bd = days.get(o.backup_day_id)
             if bd is not None:
-                bd.case_workflow_id = order.workflow_id
-                s.add(bd)
-        _done(s, order.absence_id, at)
+                bd.case_workflow_id = o.workflow_id
+            ev = events.get(o.absence_id)
+            if ev is not None and ev.done_at is None:
+                ev.done_at = at
 
 
 def mark_noted(engine: Engine, order: NoteOrder, at: datetime) -> None:
@@ -989,21 +1083,40 @@ def backup_report(engine: Engine, last_day: date, days: int = 7,
     return BackupReport(days=span, rows=rows)
 
 
-def send_report_mail(policy: AbsencePolicy, subject: str, text: str, html_body: str) -> None:
-    """One message, plain text and HTML, through the configured relay."""
+def report_message(policy: AbsencePolicy, subject: str, text: str,
+                   html_body: str) -> EmailMessage:
+    """The team's mail: plain text and HTML alternatives."""
     msg = EmailMessage()
     msg["From"] = policy.mail_from
     msg["To"] = policy.team_email
     msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=policy.mail_from.rsplit("@", 1)[-1] or None)
     msg.set_content(text)
     msg.add_alternative(html_body, subtype="html")
-    with smtplib.SMTP(policy.smtp_relay_host, policy.smtp_relay_port, timeout=30) as smtp:
-        smtp.send_message(msg)
+    return msg
+
+
+def send_report_mail(policy: AbsencePolicy, msg: EmailMessage) -> str:
+    """Through the relay the client mail uses (same TLS, login and timeout:
+    ``activities.mail.relay_send``); returns the relay's answer to DATA."""
+    cfg = MailConfig(transport="smtp", relay_host=policy.smtp_relay_host,
+                     relay_port=policy.smtp_relay_port, tls=policy.smtp_relay_tls,
+                     user=policy.smtp_relay_user, password=policy.smtp_relay_password,
+                     timeout=policy.smtp_relay_timeout, mail_from=policy.mail_from)
+    answer = relay_send(cfg, policy.team_email, msg.as_bytes(policy=email_policy.SMTP))
+    if not answer.startswith("250"):  # the relay refused the message at the end of DATA
+        raise RuntimeError(f"relais SMTP : {answer}")
+    return answer
 
 
 def mail_backup_report(engine: Engine, policy: AbsencePolicy, last_day: date,
                        at: datetime, focus: list[date] | None = None) -> str:
-    """Sends the day's report to the team once (``communication`` row keyed by the day)."""
+    """Sends the day's report to the team once (``communication`` row keyed by the day).
+
+    A relay failure raises, and Temporal retries the activity; a break after the relay took
+    the message may send it twice, which for an internal report beats not sending it.
+    """
     if not policy.team_email or not policy.smtp_relay_host:
         return "désactivé (VIGIE_TEAM_EMAIL ou VIGIE_SMTP_RELAY_HOST vide)"
     key = f"backup-report:{last_day.isoformat()}"
@@ -1013,16 +1126,19 @@ def mail_backup_report(engine: Engine, policy: AbsencePolicy, last_day: date,
             return "déjà envoyé"
     report = backup_report(engine, last_day, now=at)
     subject, text, html_body = render_backup_report(report, focus)
+    msg = report_message(policy, subject, text, html_body)
     with session_scope(engine) as s:
         comm = s.exec(select(Communication).where(Communication.key == key)).first()
         if comm is None:
-            comm = Communication(key=key, channel="email", recipient=policy.team_email,
-                                 subject=subject, body=text)
-            s.add(comm)
-    send_report_mail(policy, subject, text, html_body)  # a failure is retried by Temporal
+            comm = Communication(key=key, channel="email", step="backup_report",
+                                 transport="smtp", recipient=policy.team_email)
+        comm.subject, comm.body, comm.status = subject, text, "sending"
+        comm.message_id = str(msg["Message-ID"])
+        s.add(comm)
+    evidence = send_report_mail(policy, msg)
     with session_scope(engine) as s:
         comm = s.exec(select(Communication).where(Communication.key == key)).one()
-        comm.status, comm.sent_at = "sent", utcnow()
+        comm.status, comm.sent_at, comm.evidence = "sent", utcnow(), evidence[:500]
         s.add(comm)
     return f"envoyé à {policy.team_email}"
 
@@ -1031,9 +1147,11 @@ def mail_backup_report(engine: Engine, policy: AbsencePolicy, last_day: date,
 
 
 async def _start_case(client: TemporalClient, task_queue: str, order: OpenOrder) -> None:
+    """Signal-with-start, as the router does: the alert opens the case (``opening``), or is
+    one more repeat of the case already open under that fingerprint."""
     await client.start_workflow(
         CASE_WORKFLOW, order.case, id=order.workflow_id, task_queue=task_queue,
-        start_signal="alert", start_signal_args=[order.signal],
+        start_signal="alert", start_signal_args=[replace(order.signal, opening=True)],
     )
 
 
@@ -1066,9 +1184,7 @@ class AbsenceActivities:
     async def sweep_absences(self, req: SweepRequest) -> SweepSummary:
         plan = await asyncio.to_thread(plan_sweep, self.engine, req.at, self.policy)
         client, queue = activity.client(), activity.info().task_queue
-        for o in plan.opens:
-            await _start_case(client, queue, o)
-            await asyncio.to_thread(mark_opened, self.engine, o, req.at)
+        await self._open_cases(client, queue, plan.opens, req.at)
         notes = await self._notes(client, plan.notes, req.at)
         resolved = 0
         for r in plan.resolves:
@@ -1086,6 +1202,16 @@ class AbsenceActivities:
         notes = await self._notes(activity.client(), orders, req.at)
         return SweepSummary(notes=notes)
 
+    async def _open_cases(self, client: TemporalClient, queue: str, orders: list[OpenOrder],
+                          at: datetime) -> None:
+        """Signal-with-start, a few at a time; each chunk acknowledged in one transaction
+        (a crash repeats at most a chunk, which the cases ignore by event id)."""
+        for i in range(0, len(orders), OPEN_CHUNK):
+            chunk = orders[i:i + OPEN_CHUNK]
+            await asyncio.gather(*(_start_case(client, queue, o) for o in chunk))
+            await asyncio.to_thread(mark_opened_many, self.engine, chunk, at)
+            activity.heartbeat(i + len(chunk))
+
     async def _notes(self, client: TemporalClient, orders: list[NoteOrder],
                      at: datetime) -> int:
         written = 0
@@ -1100,10 +1226,7 @@ class AbsenceActivities:
         days = [date.fromisoformat(d) for d in req.days]
         summary, orders = await asyncio.to_thread(
             audit_backup_days, self.engine, days, req.at, self.policy)
-        client, queue = activity.client(), activity.info().task_queue
-        for o in orders:
-            await _start_case(client, queue, o)
-            await asyncio.to_thread(mark_opened, self.engine, o, req.at)
+        await self._open_cases(activity.client(), activity.info().task_queue, orders, req.at)
         return summary
 
     @activity.defn(name=SEND_BACKUP_REPORT)

@@ -238,7 +238,7 @@ async def run_action(
     return 200, payload
 
 
-def _case_for_action(svc: Services, case_id: int) -> Case:
+def case_for_action(svc: Services, case_id: int) -> Case:
     with Session(svc.engine) as s:
         found = load_case(s, case_id, None)
     if found is None:
@@ -254,7 +254,7 @@ async def post_action(
     principal: Principal = Depends(require("case.act")),
 ) -> JSONResponse:
     svc = svc_of(request)
-    c = await asyncio.to_thread(_case_for_action, svc, case_id)
+    c = await asyncio.to_thread(case_for_action, svc, case_id)
     try:
         body = await request.json()
     except ValueError:

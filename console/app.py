@@ -16,7 +16,15 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import api, pages_admin, pages_auth, pages_cases, pages_portal, pages_sla
+from console import (
+    api,
+    api_expectations,
+    pages_admin,
+    pages_auth,
+    pages_cases,
+    pages_portal,
+    pages_sla,
+)
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
 from console.web import HERE, redirect, render
@@ -92,7 +100,9 @@ def _optional_routers(names: Iterable[str]) -> list[APIRouter]:
 def create_app(
     settings: Settings, engine: Engine, extra_routers: Iterable[APIRouter] = ()
 ) -> FastAPI:
-    """The console; ``extra_routers`` are mounted without the console's authentication."""
+    """The console. Routers from elsewhere (the webhook intake, ``extra_routers``) are mounted
+    as they are: each declares its own authentication (the console's ``require`` or, for the
+    webhook, per-source tokens); the global CSRF check applies to all of them."""
     app = FastAPI(
         title="Vigie",
         docs_url=None,
@@ -105,8 +115,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.public)
     app.include_router(api.router)
-    for extra in (*_optional_routers(OPTIONAL_ROUTERS), *extra_routers):
-        app.include_router(extra)
+    mounted: list[APIRouter] = []
+    for extra in (api_expectations.router, *_optional_routers(OPTIONAL_ROUTERS), *extra_routers):
+        if not any(extra is seen for seen in mounted):  # passed again by a caller: once only
+            mounted.append(extra)
+            app.include_router(extra)
     app.include_router(pages_auth.router)
     app.include_router(pages_cases.router)
     app.include_router(pages_sla.router)

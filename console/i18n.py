@@ -373,6 +373,11 @@ EN: dict[str, str] = {
         '"env": values from the environment (VIGIE_BUSINESS_START…). A new version recomputes '
         "the SLA figures."
     ),
+    "Les minuteries des cas (échéance N1, clôture automatique) suivent la configuration du "
+    "routeur et du worker ; gardez-les alignées sur la version en vigueur.": (
+        "Case timers (L1 deadline, automatic closure) follow the router's and the worker's "
+        "configuration; keep them in line with the version in effect."
+    ),
     "Ouverture": "Opening",
     "Fermeture": "Closing",
     "Durée du diagnostic N1 (minutes ouvrées)": "L1 diagnosis length (business minutes)",

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from console.api import action_input, case_view, run_action
+from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
@@ -273,15 +273,12 @@ async def case_act(
 ) -> Response:
     svc = svc_of(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    with Session(svc.engine) as s:
-        found = load_case(s, case_id, None)
-    if found is None:
-        raise HTTPException(404, "Cas introuvable")
+    case = await asyncio.to_thread(case_for_action, svc, case_id)
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
-    status, payload = await run_action(svc, found[0], action, form_action_input(principal, form))
+    status, payload = await run_action(svc, case, action, form_action_input(principal, form))
     if status == 200:
-        message = "ok:" + "Action enregistrée."
+        message = "ok:Action enregistrée."
     else:
         message = "err:" + str(payload.get("message") or "Action refusée")
     await asyncio.to_thread(set_flash, svc, principal, message)

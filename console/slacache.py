@@ -424,65 +424,88 @@ ROW_COLUMNS = (
     T.triage_due, T.contact_due, T.demande_due, T.l1_due,
 )  # fmt: skip
 
-# What the summary reads per case, all in the covering index ix_sla_case_summary: no
-# datetime to decode (the local day is stored as text), final breaches as one bit mask.
-_SUMMARY = (
-    T.case_id, T.client_id, T.technician, T.criticality, T.opened_day, T.escalated,
-    T.breach_mask, *(getattr(T, FIGURES[n][0]) for n in SUMMARY_FIGURES),
-)  # fmt: skip
-_ID, _CLIENT, _TECH, _CRIT, _DAY, _ESC, _MASK, _VALUES = range(8)
+# The summary reads only columns of the covering index ix_sla_case_summary (a GROUP BY
+# in SQLite costs more than reading the columns: it sorts in a temporary B-tree).
+_VALUE_COLUMNS = tuple(getattr(T, FIGURES[n][0]) for n in SUMMARY_FIGURES)
+_KEY_SOURCE = {  # dimension -> the column its key is made from
+    "client": "client_id",
+    "technician": "technician",
+    "criticality": "criticality",
+    "week": "opened_day",
+    "month": "opened_day",
+}
 _DUES = tuple(getattr(T, FIGURES[n][2]) for n in SUMMARY_FIGURES)
 
 
-def _running_late(conn: Any, sel: Selection, now: datetime) -> dict[int, int]:
-    """Breach bits of figures still running past their due time (open cases only, few)."""
-    late: dict[int, int] = {}
-    cond = and_(sel.where(), T.finished == False, or_(*(due < now for due in _DUES)))  # noqa: E712
-    for case_id, *dues in conn.execute(select(T.case_id, *_DUES).where(cond)):
-        bits = 0
-        for name, when in zip(SUMMARY_FIGURES, dues, strict=True):
-            if when is not None and when < now:
-                bits |= BIT[name]
-        late[case_id] = bits
-    return late
+class _Keys:
+    """Turns a raw column value into a group key (memoised: few distinct values)."""
+
+    def __init__(self, by: str) -> None:
+        self.by = by
+        self.known: dict[Any, Any] = {}
+
+    def __call__(self, raw: Any) -> Any:
+        found = self.known.get(raw, self)
+        if found is self:
+            found = self.known[raw] = self._key(raw)
+        return found
+
+    def _key(self, raw: Any) -> Any:
+        if self.by == "client":
+            return -1 if raw is None else raw
+        if self.by == "criticality":
+            return "unclassified" if raw is None else raw
+        if self.by in ("week", "month"):
+            local = date.fromisoformat(raw)
+            return (
+                local - timedelta(days=local.weekday())
+                if self.by == "week"
+                else (local.replace(day=1))
+            )
+        return raw
 
 
-def _key_column(by: str, cols: Sequence[Sequence[Any]]) -> list[Any]:
-    """The group key of every row for one dimension (weeks and months from the local day)."""
-    if by == "client":
-        return [-1 if c is None else c for c in cols[_CLIENT]]
-    if by == "technician":
-        return list(cols[_TECH])
-    if by == "criticality":
-        return ["unclassified" if c is None else c for c in cols[_CRIT]]
-    starts: dict[str, date] = {}
-    for d in set(cols[_DAY]):
-        local = date.fromisoformat(d)
-        week = local - timedelta(days=local.weekday())
-        starts[d] = week if by == "week" else local.replace(day=1)
-    return [starts[d] for d in cols[_DAY]]
+def _late_bits(dues: Sequence[datetime | None], now: datetime) -> int:
+    bits = 0
+    for name, when in zip(SUMMARY_FIGURES, dues, strict=True):
+        if when is not None and when < now:
+            bits |= BIT[name]
+    return bits
 
 
-def _fill(grp: Group, cols: Sequence[Sequence[Any]], rows: list[int] | None) -> Group:
-    """Aggregates the given rows (all when None), column by column: C-speed slicing."""
+def _count(grp: Group, mask: int, escalated: bool, n: int) -> None:
+    grp.count += n
+    if escalated:
+        grp.escalated += n
+    if mask:
+        grp.breached_cases += n
+        for name in SUMMARY_FIGURES:
+            if mask & BIT[name]:
+                grp.breaches[name] = grp.breaches.get(name, 0) + n
 
-    def pick(col: Sequence[Any]) -> Sequence[Any]:
+
+def _late_while_running(grp: Group, mask: int, bits: int) -> None:
+    """A running figure now past due: one more breach (and case in breach) for the group."""
+    for name in SUMMARY_FIGURES:
+        if bits & BIT[name] and not mask & BIT[name]:
+            grp.breaches[name] = grp.breaches.get(name, 0) + 1
+    if bits and not mask:
+        grp.breached_cases += 1
+
+
+def _values(grp: Group, columns: Sequence[Sequence[Any]], rows: list[int] | None) -> None:
+    for name, column in zip(SUMMARY_FIGURES, columns, strict=True):
         if rows is None:
-            return col
-        if len(rows) == 1:
-            return (col[rows[0]],)
-        return itemgetter(*rows)(col)
-
-    masks = Counter(pick(cols[_MASK]))
-    grp.count = masks.total()
-    grp.breached_cases = grp.count - masks.get(0, 0)
-    grp.escalated = sum(pick(cols[_ESC]))
-    for i, name in enumerate(SUMMARY_FIGURES):
-        values = [v for v in pick(cols[_VALUES + i]) if v is not None]
+            picked: Sequence[Any] = column
+        elif len(rows) == 1:
+            picked = (column[rows[0]],)
+        else:
+            picked = itemgetter(*rows)(column)
+        values = [v for v in picked if v is not None]
         values.sort()
         grp.values[name] = values
-        grp.breaches[name] = sum(n for m, n in masks.items() if m & BIT[name])
-    return grp
+    for name in SUMMARY_FIGURES:
+        grp.breaches.setdefault(name, 0)
 
 
 def summarize(
@@ -492,18 +515,18 @@ def summarize(
     trend_by: str | None = None,
     now: datetime | None = None,
 ) -> Summary:
-    """The selection's total, its groups along ``by`` and a trend, in one read of the cache.
+    """The selection's total, its groups along ``by`` and a trend (cases, cases in breach).
 
-    One sequential read of the covering index gives every case's figures and final breach
-    bits; a second, small read adds the breaches of figures still running past their due
-    time. The rows become columns and each group aggregates its slice of the columns, with
-    no per-row Python object: a year (~200,000 cases) takes well under a second of Python.
+    One read of the covering index gives each case's group key, final breach bits and
+    figure values (medians and percentiles need every value); a second, small read finds
+    the cases whose running figures are now past due. Counting is done on whole columns
+    (``Counter`` over ``zip``), never row by row in Python.
     """
     for dim in (by, trend_by):
         if dim is not None and dim not in DIMENSIONS:
             raise ValueError(f"regroupement inconnu : {dim}")
-    # Hundreds of thousands of small tuples, none of them cyclic: the cyclic collector
-    # would only rescan them again and again, so it waits until the summary is done.
+    # Hundreds of thousands of floats and small tuples, none of them cyclic: the cyclic
+    # collector would only rescan them again and again, so it waits until the end.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -516,39 +539,69 @@ def summarize(
 def _summarize(
     engine: Engine, sel: Selection, by: str, trend_by: str | None, now: datetime
 ) -> Summary:
+    where = sel.where()
+    key_name = _KEY_SOURCE[by]
+    key_of = _Keys(by)
+    trend_of = _Keys(trend_by) if trend_by is not None else None
+    columns = [key_name, "breach_mask", "escalated"]
+    if trend_of is not None and key_name != "opened_day":
+        columns.append("opened_day")
+    day_at = columns.index("opened_day") if trend_of is not None else -1
     with engine.connect() as conn:
-        result = conn.execute(select(*_SUMMARY).where(sel.where()))
-        # Plain DB-API tuples: these columns need no type conversion, and skipping the
-        # Row objects halves the cost of reading a year.
+        result = conn.execute(
+            select(*(getattr(T, c) for c in columns), *_VALUE_COLUMNS).where(where)
+        )
+        # Plain DB-API tuples (numbers and text need no conversion): no Row object per case.
         rows = result.cursor.fetchall()
         result.close()
-        running = _running_late(conn, sel, now)
-    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(_SUMMARY)
-    if running:
-        position = {case_id: i for i, case_id in enumerate(cols[_ID])}
-        masks = list(cols[_MASK])
-        for case_id, bits in running.items():
-            if case_id in position:
-                masks[position[case_id]] |= bits
-        cols[_MASK] = masks
-    total = _fill(Group(key=None, label=""), cols, None)
+        running = conn.execute(
+            select(getattr(T, key_name), T.opened_day, T.breach_mask, *_DUES).where(
+                and_(where, T.finished == False, or_(*(d < now for d in _DUES)))  # noqa: E712
+            )
+        ).all()
+    width = len(columns) + len(_VALUE_COLUMNS)
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * width
+    keys, masks, escalated = cols[0], cols[1], cols[2]
+    values = cols[len(columns) :]
+
+    total = Group(key=None, label="")
+    groups: dict[Any, Group] = {}
+
+    def group(raw: Any) -> Group:
+        key = key_of(raw)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = Group(key=key, label=str(key))
+        return found
+
+    for (raw, mask, esc), n in Counter(zip(keys, masks, escalated, strict=True)).items():
+        _count(total, mask, esc, n)
+        _count(group(raw), mask, esc, n)
+    trend: dict[Any, Group] = {}
+    if trend_of is not None:
+        for (day, mask), n in Counter(zip(cols[day_at], masks, strict=True)).items():
+            key = trend_of(day)
+            bucket = trend.setdefault(key, Group(key=key, label=str(key)))
+            bucket.count += n
+            bucket.breached_cases += n if mask else 0
+    for raw, day, mask, *dues in running:
+        bits = _late_bits(dues, now)
+        _late_while_running(total, mask, bits)
+        _late_while_running(group(raw), mask, bits)
+        if trend_of is not None and bits and not mask:
+            trend[trend_of(day)].breached_cases += 1
+
+    _values(total, values, None)
     members: dict[Any, list[int]] = defaultdict(list)
-    for i, key in enumerate(_key_column(by, cols)):
-        members[key].append(i)
-    groups = [_fill(Group(key=k, label=str(k)), cols, members[k]) for k in _sorted(members)]
-    trend: list[Group] = []
-    if trend_by is not None:
-        cases: Counter[Any] = Counter()
-        late: Counter[Any] = Counter()
-        for key, mask in zip(_key_column(trend_by, cols), cols[_MASK], strict=True):
-            cases[key] += 1
-            if mask:
-                late[key] += 1
-        trend = [
-            Group(key=k, label=str(k), count=cases[k], breached_cases=late[k])
-            for k in _sorted(cases)
-        ]
-    return Summary(total, groups, trend)
+    for i, raw in enumerate(keys):
+        members[key_of(raw)].append(i)
+    for key, grp in groups.items():
+        _values(grp, values, members.get(key, []))
+    return Summary(
+        total,
+        [groups[k] for k in _sorted(groups)],
+        [trend[k] for k in _sorted(trend)],
+    )
 
 
 def _sorted(keys: Iterable[Any]) -> list[Any]:

@@ -177,7 +177,10 @@ class LedgerEntry:
         if self.action == Action.RECORD_CONTACT:
             return self.data.get("outcome") in CONTACT_OUTCOMES
         if self.action == Action.COMMUNICATION:
-            return self.data.get("status") == "delivered"
+            # delivery news from a channel: its ``outcome`` (a mail taken by the relay, a call
+            # a person answered and confirmed) when the case recorded one
+            return (self.data.get("status") == "delivered"
+                    or self.data.get("outcome") in CONTACT_OUTCOMES)
         return False
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from workflows.shared import AlertSignal, CaseInput, case_workflow_id
 log = logging.getLogger(__name__)
 
 CASE_WORKFLOW = "CaseWorkflow"
+# A Temporal that does not answer within this defers the message instead of holding the queue.
+RPC_TIMEOUT = timedelta(seconds=5)
 UNMATCHED = "unmatched"
 
 
@@ -273,11 +275,12 @@ class Router:
                 task_queue=self.task_queue,
                 start_signal="alert",
                 start_signal_args=[route.signal],
+                rpc_timeout=RPC_TIMEOUT,
             )
         else:
             try:
                 await self.client.get_workflow_handle(route.workflow_id).signal(
-                    "alert", route.signal
+                    "alert", route.signal, rpc_timeout=RPC_TIMEOUT
                 )
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
@@ -296,9 +299,11 @@ class Router:
                 for route in routes:
                     await self.dispatch(route)
             except Exception as exc:
+                # Most often Temporal is away: defer this message and end the batch rather
+                # than wait for every remaining message to time out in turn.
                 log.warning("router: outbox %s deferred: %s", oid, exc)
                 await asyncio.to_thread(self._finish, oid, f"{type(exc).__name__}: {exc}")
-                continue
+                break
             await asyncio.to_thread(self._finish, oid, None)
             done += 1
         return done

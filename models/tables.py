@@ -234,7 +234,13 @@ class Demande(SQLModel, table=True):
 
 
 class Communication(SQLModel, table=True):
-    """One outgoing message or call, written before it is sent (idempotency key)."""
+    """One outgoing message or call, written before it is sent (idempotency key).
+
+    ``key`` is case + step + attempt (e.g. ``VIG-000123:demande_registered:1``): a retried
+    activity finds its own row and never sends twice. ``status`` moves pending -> sending ->
+    an outcome; a row left at ``sending`` by a crash is reconciled (Twilio) or marked
+    ``unknown`` (SMTP), never sent again. ``workflow_id`` is who hears about delivery news.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)  # case + step + attempt
@@ -243,11 +249,39 @@ class Communication(SQLModel, table=True):
     recipient: str = ""
     subject: str = ""
     body: str = ""
-    status: str = "pending"  # pending | sent | delivered | failed | ...
+    status: str = "pending"  # pending | sending | sent | delivered | confirmed | failed | ...
     provider_id: str = ""
     evidence: str = ""
     created_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None)
+    step: str = ""  # instructions | demande_registered | l1_call | l2_transfer | resolution ...
+    attempt: str = ""
+    transport: str = ""  # smtp | capture | twilio | dry-run
+    message_id: str = Field(default="", max_length=300)  # RFC 5322 Message-ID (mail)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    workflow_id: str = Field(default="", max_length=300)
+    code: str = Field(default="", max_length=12)  # what the client answers (SMS "OK 1234")
+    raw: str = ""  # the whole message as sent (mail), or the request made (Twilio)
+    updated_at: datetime | None = _ts(default=None)
+
+
+class CommunicationEvent(SQLModel, table=True):
+    """Delivery evidence, append-only: relay answers, Twilio callbacks, keypresses, replies.
+
+    ``dedupe`` (Twilio's ``I-Twilio-Idempotency-Token``, or call SID + status) makes a
+    callback delivered twice count once.
+    """
+
+    __tablename__ = "communication_event"
+    __table_args__ = (UniqueConstraint("communication_id", "dedupe"),)
+    id: int | None = Field(default=None, primary_key=True)
+    communication_id: int = Field(foreign_key="communication.id", index=True)
+    at: datetime = _ts(default_factory=utcnow)
+    source: str = ""  # activity | relay | twilio | keypress | sms_reply | mail_reply
+    status: str = ""
+    detail: str = ""
+    dedupe: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class AuditEvent(SQLModel, table=True):

@@ -124,7 +124,7 @@ async def test_a_link_down_case_mutes_its_sites_heartbeat_cases(
                 id=case_workflow_id(link_fp), task_queue=desk.task_queue,
                 start_signal="alert",
                 start_signal_args=[AlertSignal(event_id=None, status="problem",
-                                               received_at=t0)])
+                                               received_at=t0, opening=True)])
             await until(lambda: len(cases(engine, family="link")) == 1, what="link case")
             await start_sweeping(desk)
 

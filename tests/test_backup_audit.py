@@ -218,7 +218,8 @@ def test_the_report_matrix_and_its_mail_to_the_team(sqlite_engine: Engine) -> No
     inbox = Inbox()
     with ServerThread(lambda: SMTP(inbox)) as smtp:
         pol = AbsencePolicy(smtp_relay_host="127.0.0.1", smtp_relay_port=smtp.port,
-                            team_email="equipe@desk.example", mail_from="vigie@desk.example")
+                            smtp_relay_tls="none", team_email="equipe@desk.example",
+                            mail_from="vigie@desk.example")
         monday_focus = [date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 29)]
         sent = mail_backup_report(engine, pol, date(2026, 11, 29), now, monday_focus)
         assert sent == "envoyé à equipe@desk.example"

@@ -19,6 +19,7 @@ from workflows.case_machine import (
     LinkEvent,
     RegisterDemande,
     SaveSnapshot,
+    SendMessage,
     StartAutoCloseTimer,
     StartL1Timer,
     TransferToL2,
@@ -205,7 +206,7 @@ def test_a_delivered_mail_notifies_the_significant_client_by_itself() -> None:
     failed = core.communication(CommunicationSignal(3, Channel.EMAIL, "failed", at(2)))
     assert core.state == CaseState.DEMANDE_REGISTERED
     assert audits(failed)[0].data == {
-        "status": "failed", "channel": "email", "communication_id": "3"}
+        "status": "failed", "channel": "email", "communication_id": "3", "outcome": "failed"}
     delivered = core.communication(CommunicationSignal(4, Channel.EMAIL, "delivered", at(3)))
     line = audits(delivered)[0]
     assert (line.action, line.actor, line.to_state) == ("communication", "system",
@@ -235,7 +236,11 @@ def test_major_case_full_path_with_level2_by_the_timer_at_the_deadline() -> None
 
     intents = core.timer_fired("l1")
     assert core.state == CaseState.L2_ESCALATED
-    assert [type(i) for i in intents] == [CancelL1Timer, TransferToL2, Audit, SaveSnapshot]
+    assert [type(i) for i in intents] == [
+        CancelL1Timer, TransferToL2, Audit, SaveSnapshot, SendMessage, SendMessage]
+    # the client and level 2 are told, after the ledger line that decided it
+    assert [(m.step, m.channel) for m in intents[4:]] == [  # type: ignore[union-attr]
+        ("l2_transfer", "email"), ("l2_handover", "email")]
     transfer = intents[1]
     assert isinstance(transfer, TransferToL2)
     assert (transfer.at, transfer.by, transfer.demande_ref) == (deadline, "timer", "DEM-000001")

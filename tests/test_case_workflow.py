@@ -93,8 +93,9 @@ async def test_minor_case_instructs_the_client_and_closes_by_itself(desk: Desk) 
     assert final.state == "closed"
     assert ledger_actions(desk) == [
         "open", "repeat", "assign", "classify", "record_contact", "record_contact", "note",
-        "resolve", "close"]
-    resolve, close = ledger(desk)[-2:]
+        "resolve", "communication", "close"]
+    resolve, mailed, close = ledger(desk)[-3:]
+    assert (mailed.data["step"], mailed.data["outcome"]) == ("resolution", "sent")
     assert (close.actor, close.at) == ("system", resolve.at + timedelta(hours=72))
     assert [e.to_state for e in final.timeline if e.action == "record_contact"] == [
         None, "client_instructed"]
@@ -107,18 +108,26 @@ async def test_significant_case_is_notified_by_a_delivered_mail(desk: Desk) -> N
     await desk.act(handle, "classify", criticality=Criticality.SIGNIFICANT)
     result = await desk.act(handle, "register_demande")
     assert result.message == "Demande DEM-000001 enregistrée"
-    assert result.state == "demande_registered"
-    await desk.signal(handle, "communication", CommunicationSignal(
-        communication_id=5, channel=Channel.EMAIL, status="delivered", at=await desk.now()))
+    assert result.state == "demande_registered"  # answered before the mail goes out
     view = await desk.until(handle, lambda v: v.state == "client_notified")
     assert view.timeline[-1].data == {
-        "status": "delivered", "channel": "email", "communication_id": "5"}
+        "status": "sent", "channel": "email", "communication_id": "100", "outcome": "sent",
+        "step": "demande_registered", "recipient": "paul@client.example"}
+    (mail,) = desk.acts.of(ActivityName.SEND_MAIL)
+    assert (mail.step, mail.attempt, mail.case_ref) == ("demande_registered", "1", "VIG-000001")
+    # later delivery news about the same mail is recorded, without a state change
+    await desk.signal(handle, "communication", CommunicationSignal(
+        communication_id=100, channel=Channel.EMAIL, status="delivered", at=await desk.now()))
+    await desk.until(handle, lambda v: len(v.timeline) == 5)
     await desk.act(handle, "resolve")
     await desk.act(handle, "close")
     assert (await handle.result()).state == "closed"
     assert ledger_actions(desk) == [
-        "open", "classify", "register_demande", "communication", "resolve", "close"]
+        "open", "classify", "register_demande", "communication", "communication", "resolve",
+        "communication", "close"]
     assert ledger(desk)[2].data == {"demande_ref": "DEM-000001"}
+    assert [m.step for m in desk.acts.of(ActivityName.SEND_MAIL)] == [
+        "demande_registered", "resolution"]
     assert_written_once_in_order(desk)
 
 
@@ -158,9 +167,8 @@ async def test_major_past_the_hour_goes_to_level2_by_itself_at_the_deadline(desk
     assert isinstance(transfer, TransferInput)
     assert (transfer.at, transfer.by, transfer.demande_ref) == (
         view.l1_deadline, "timer", "DEM-000001")
-    line = escalated.timeline[-1]
-    assert (line.action, line.actor, line.at, line.data) == (
-        "escalate_l2", "system", view.l1_deadline, {"by": "timer"})
+    line = next(e for e in escalated.timeline if e.action == "escalate_l2")
+    assert (line.actor, line.at, line.data) == ("system", view.l1_deadline, {"by": "timer"})
     assert escalated.next_steps[0].action == "resolve"
 
 
@@ -168,8 +176,14 @@ async def test_level2_by_the_timer_then_resolved_and_closed(desk: Desk) -> None:
     handle = await major_case_escalated_by_the_timer(desk)
     assert (await handle.result()).state == "closed"
     assert ledger_actions(desk) == [
-        "open", "classify", "register_demande", "record_contact", "start_l1", "escalate_l2",
-        "resolve", "close"]
+        "open", "classify", "register_demande", "communication", "communication",
+        "record_contact", "start_l1", "escalate_l2", "communication", "notify_level2",
+        "resolve", "communication", "close"]
+    # the automated call (dry-run) then the fallback mail; the transfer told to both sides
+    assert [(line.data.get("step"), line.data["status"]) for line in ledger(desk)
+            if line.action in ("communication", "notify_level2")] == [
+        ("l1_call", "dry_run"), ("l1_call_fallback", "sent"), ("l2_transfer", "sent"),
+        ("l2_handover", "sent"), ("resolution", "sent")]
     assert_written_once_in_order(desk)
 
 
@@ -194,8 +208,9 @@ async def test_reopen_cancels_the_auto_close(desk: Desk) -> None:
 async def test_a_new_problem_reopens_a_resolved_case(desk: Desk) -> None:
     handle = await case_reopened_by_a_new_alert(desk)
     final = await handle.result()
-    assert [(e.action, e.actor) for e in final.timeline][4:] == [
-        ("resolve", "alice"), ("repeat", "system"), ("reopen", "system"),
+    assert [(e.action, e.actor) for e in final.timeline][5:] == [
+        ("resolve", "alice"), ("communication", "system"), ("repeat", "system"),
+        ("reopen", "system"),
         ("classify", "alice"), ("recovery", "system"), ("resolve", "system"),
         ("close", "alice")]
     assert final.demande_ref == "EXT-77"

@@ -225,8 +225,8 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
         VIGIE_SMTP_PORT=str(port),
         VIGIE_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         VIGIE_TASK_QUEUE=queue,
+        DATABASE_URL=url,
     )
-    env.pop("DATABASE_URL", None)
     prefix = fresh_id("k")  # workflow ids follow fingerprints: keep them apart from other tests
     messages = [probe(f"{prefix}-svc{i % 7}", i) for i in range(300)]
     pool = concurrent.futures.ThreadPoolExecutor(8)

@@ -24,23 +24,32 @@ from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
 from workflows.case import CaseWorkflow
+from workflows.contact import ContactWorkflow
 from workflows.shared import (
     ActionInput,
     ActionResult,
     ActivityName,
     AlertSignal,
     AuditInput,
+    CallRequest,
     CaseInput,
     CaseSnapshot,
     CaseView,
     Channel,
+    CommStatus,
+    ContactInfo,
     ContactOutcome,
+    ContactPlan,
     Criticality,
     DemandeInput,
     DemandeResult,
     LinkEventInput,
+    MailRequest,
     OpenCaseInput,
     OpenCaseResult,
+    PlanRequest,
+    SendResult,
+    SmsRequest,
     TransferInput,
 )
 
@@ -57,11 +66,20 @@ async def start_test_env() -> WorkflowEnvironment:
     )
 
 
+PRIMARY = ContactInfo(1, "Paul Petit", "primary", 1, "paul@client.example", "+33450000001")
+BACKUP = ContactInfo(2, "Zoé Roux", "backup", 1, "zoe@client.example", "+33450000002")
+
+
 @dataclass
 class RecordingActivities:
-    """Fake database activities: answer like the real ones, remember every call."""
+    """Fake database and communication activities: answer like the real ones (mail sent,
+    calls in dry-run, one primary contact by default), remember every call."""
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    contacts: list[ContactInfo] = field(default_factory=lambda: [PRIMARY])
+    call_status: str = CommStatus.DRY_RUN  # what place_call answers (queued: wait a signal)
+    attempts_per_contact: int = 1
+    statuses: dict[int, str] = field(default_factory=dict)  # communication_status answers
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -71,6 +89,11 @@ class RecordingActivities:
             self.link_event,
             self.register_demande,
             self.transfer_to_level2,
+            self.send_mail,
+            self.send_sms,
+            self.place_call,
+            self.plan_contacts,
+            self.communication_status,
         ]
 
     def of(self, name: ActivityName) -> list[Any]:
@@ -101,6 +124,42 @@ class RecordingActivities:
     @activity.defn(name=ActivityName.TRANSFER_TO_LEVEL2)
     async def transfer_to_level2(self, inp: TransferInput) -> None:
         self.calls.append((ActivityName.TRANSFER_TO_LEVEL2, inp))
+
+    def _comm_id(self) -> int:
+        """Numbered from 100 in sending order (called before the call is recorded)."""
+        return 100 + sum(1 for name, _ in self.calls if name in (
+            ActivityName.SEND_MAIL, ActivityName.SEND_SMS, ActivityName.PLACE_CALL))
+
+    @activity.defn(name=ActivityName.SEND_MAIL)
+    async def send_mail(self, req: MailRequest) -> SendResult:
+        comm_id = self._comm_id()
+        self.calls.append((ActivityName.SEND_MAIL, req))
+        to = "n2@desk.example" if req.to_level2 else "paul@client.example"
+        return SendResult(comm_id, Channel.EMAIL, CommStatus.SENT, to, "250 OK")
+
+    @activity.defn(name=ActivityName.SEND_SMS)
+    async def send_sms(self, req: SmsRequest) -> SendResult:
+        comm_id = self._comm_id()
+        self.calls.append((ActivityName.SEND_SMS, req))
+        return SendResult(comm_id, Channel.SMS, CommStatus.QUEUED, "+33450000001")
+
+    @activity.defn(name=ActivityName.PLACE_CALL)
+    async def place_call(self, req: CallRequest) -> SendResult:
+        comm_id = self._comm_id()
+        self.calls.append((ActivityName.PLACE_CALL, req))
+        phone = next((c.phone for c in self.contacts if c.contact_id == req.contact_id), "")
+        return SendResult(comm_id, Channel.PHONE, self.call_status, phone)
+
+    @activity.defn(name=ActivityName.PLAN_CONTACTS)
+    async def plan_contacts(self, req: PlanRequest) -> ContactPlan:
+        self.calls.append((ActivityName.PLAN_CONTACTS, req))
+        return ContactPlan(list(self.contacts), attempts_per_contact=self.attempts_per_contact,
+                           retry_seconds=60, answer_wait_seconds=600)
+
+    @activity.defn(name=ActivityName.COMMUNICATION_STATUS)
+    async def communication_status(self, comm_id: int) -> SendResult:
+        self.calls.append((ActivityName.COMMUNICATION_STATUS, comm_id))
+        return SendResult(comm_id, Channel.PHONE, self.statuses.get(comm_id, "queued"))
 
 
 def case_input(opened_at: datetime, **changes: Any) -> CaseInput:
@@ -139,7 +198,7 @@ class Desk:
         return Worker(
             self.client,
             task_queue=self.task_queue,
-            workflows=[CaseWorkflow],
+            workflows=[CaseWorkflow, ContactWorkflow],
             activities=self.acts.all(),
             max_cached_workflows=100 if cache else 0,
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
@@ -168,8 +227,13 @@ class Desk:
         return self.client.get_workflow_handle(handle.id)
 
     async def act(self, handle: WorkflowHandle, action: str, **fields: Any) -> ActionResult:
+        """One update, then the messages it decided are sent (they go out after the answer,
+        so that a slow relay never holds a technician): the ledger order is then fixed."""
         inp = ActionInput(actor=fields.pop("actor", TECH), **fields)
-        return await self.latest(handle).execute_update(action, inp, result_type=ActionResult)
+        result = await self.latest(handle).execute_update(action, inp, result_type=ActionResult)
+        if (await self.view(handle)).messages_pending:
+            await self.until(handle, lambda v: v.messages_pending == 0)
+        return result
 
     async def signal(self, handle: WorkflowHandle, name: str, arg: Any) -> None:
         await self.latest(handle).signal(name, arg)
@@ -234,6 +298,8 @@ async def major_case_to_called(desk: Desk, **changes: Any) -> WorkflowHandle:
     handle = await desk.open(**changes)
     await desk.act(handle, "classify", criticality=Criticality.MAJOR)
     await desk.act(handle, "register_demande")
+    # the automated calls (dry-run here) end with the fallback mail; then a person calls
+    await desk.until(handle, lambda v: v.contact_active is None)
     await desk.act(handle, "record_contact", channel=Channel.PHONE,
                    outcome=ContactOutcome.REACHED)
     return handle

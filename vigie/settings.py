@@ -73,6 +73,50 @@ class Settings(BaseSettings):
     smtp_relay_port: int = Field(default=25, description="SMTP relay port")
     mail_from: str = Field(default="vigie@desk.example", description="From: of the desk's mail")
     team_email: str = Field(default="", description="Team address for the daily backup report")
+    smtp_relay_tls: str = Field(
+        default="starttls", description="Relay TLS: starttls, tls (implicit, port 465) or none"
+    )
+    smtp_relay_user: str = Field(default="", description="Relay login; empty: no AUTH")
+    smtp_relay_password: str = Field(default="", description="Relay password (secret, env only)")
+    smtp_relay_timeout: float = Field(default=20.0, description="Relay timeout (seconds)")
+
+    # client communication (activities/mail.py, activities/phone.py)
+    mail_transport: str = Field(
+        default="capture",
+        description="Client mail: smtp (through the relay) or capture (kept in the database "
+        "and shown in the console; nothing leaves the machine)",
+    )
+    mail_reply_to: str = Field(
+        default="", description="Reply-To: of client mail; empty: the first VIGIE_MAILBOXES"
+    )
+    level2_email: str = Field(default="", description="Level-2 team address (L2 transfer)")
+    phone_transport: str = Field(
+        default="dry-run",
+        description="Calls and SMS: twilio (real account) or dry-run (recorded, never sent)",
+    )
+    twilio_account_sid: str = Field(default="", description="Twilio account SID")
+    twilio_auth_token: str = Field(
+        default="", description="Twilio auth token (secret, env only; also checks callbacks)"
+    )
+    twilio_from_number: str = Field(default="", description="Twilio number calls come from")
+    twilio_callback_base: str = Field(
+        default="",
+        description="Public base URL of the console as Twilio reaches it (callbacks, TwiML)",
+    )
+    twilio_api_base: str = Field(
+        default="", description="Other base URL for Twilio's REST API (tests); empty: Twilio"
+    )
+    technician_phone: str = Field(default="", description="Technician's phone (click-to-call)")
+    call_mode: str = Field(
+        default="automated",
+        description="Major-case call: automated (French message, press 1) or click_to_call",
+    )
+    call_attempts: int = Field(default=2, description="Calls per contact before the next one")
+    call_retry_seconds: int = Field(default=300, description="Delay between two calls")
+    call_ring_seconds: int = Field(default=30, description="How long a call rings")
+    call_answer_wait_seconds: int = Field(
+        default=600, description="Longest wait for a call's final status before moving on"
+    )
 
     # absence checks (heartbeats, disk reports, backups): Temporal Schedules at worker start
     schedules_enabled: bool = Field(

@@ -32,17 +32,28 @@ async def connect(settings: Settings, attempts: int = 60) -> Client:
 def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
+    from workflows.contact import ContactWorkflow
 
-    return [CaseWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
+    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
 
 
 def activities(engine: Engine) -> list:
     from activities.absence import AbsenceActivities, AbsencePolicy
     from activities.cases import CaseActivities
+    from activities.comms import CommsActivities
+    from activities.mail import MailActivities, MailConfig
+    from activities.phone import PhoneActivities, PhoneConfig
     from vigie.settings import get_settings
 
-    policy = AbsencePolicy.from_settings(get_settings())
-    return [*CaseActivities(engine).all(), *AbsenceActivities(engine, policy).all()]
+    settings = get_settings()
+    policy = AbsencePolicy.from_settings(settings)
+    return [
+        *CaseActivities(engine).all(),
+        *AbsenceActivities(engine, policy).all(),
+        *CommsActivities(engine).all(),
+        *MailActivities(engine, MailConfig.from_settings(settings)).all(),
+        *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
+    ]
 
 
 def build_worker(

@@ -6,6 +6,13 @@ in order, as activities and timers. One queue of intents, drained under one lock
 handlers never interleave their side effects (Temporal's ``safe_message_handlers`` pattern),
 and the ledger lines reach the database in ``seq`` order.
 
+Client communication: mails and SMS the core asks for go through a queue of their own, sent
+one by one by a background task outside the lock, so a slow relay never holds a technician's
+update; their outcome comes back to the core like any signal. Calls run in a child
+``ContactWorkflow`` (retries, next contact, e-mail fallback), started by id from the case
+reference with ``ABANDON`` as parent-close policy so it outlives a continue-as-new; it reports
+each outcome by signal, and the case cancels it by id when it moves on.
+
 Timers follow the ``updatable_timer`` pattern: the main loop waits on a condition with the
 earliest armed deadline as timeout, and starts over whenever the armed set changes. The level-1
 deadline is business time (``domain.calendar``); auto-close is plain hours.
@@ -20,7 +27,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import default_calendar
@@ -29,13 +37,16 @@ with workflow.unsafe.imports_passed_through():
         TIMER_L1,
         Audit,
         CancelAutoCloseTimer,
+        CancelContact,
         CancelL1Timer,
         CaseCore,
         Intent,
         LinkEvent,
         RegisterDemande,
         SaveSnapshot,
+        SendMessage,
         StartAutoCloseTimer,
+        StartContact,
         StartL1Timer,
         TransferToL2,
         policy_for,
@@ -50,13 +61,22 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         CaseState,
         CaseView,
+        Channel,
+        ClientReplySignal,
+        CommStatus,
+        CommStep,
         CommunicationSignal,
+        ContactRun,
         DemandeInput,
         DemandeResult,
         LinkEventInput,
+        MailRequest,
         OpenCaseInput,
         OpenCaseResult,
+        SendResult,
+        SmsRequest,
         TransferInput,
+        contact_workflow_id,
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -66,6 +86,15 @@ ACTIVITY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
+# A message is retried a few times only: a relay or Twilio down for long must end in a failure
+# on the timeline (the technician then acts), not in a case waiting forever.
+COMMS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+CONTACT_WORKFLOW = "ContactWorkflow"
 INVALID_ACTION = "InvalidAction"
 
 
@@ -87,6 +116,7 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         self._timers: dict[str, datetime] = {}
         self._opened = inp.carried_state is not None
+        self._comms: deque[SendMessage] = deque()  # sent in order by _send_messages
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
@@ -101,6 +131,8 @@ class CaseWorkflow:
             )
             self._core.opened(case.case_id, case.ref)
             self._opened = True
+        # Lives as long as the run, which ends only when nothing is left to send.
+        self._sender = asyncio.create_task(self._send_messages())
         while True:
             async with self._lock:
                 await self._drain()
@@ -119,8 +151,14 @@ class CaseWorkflow:
 
     @workflow.signal
     def communication(self, sig: CommunicationSignal) -> None:
-        """Delivery news about a communication sent to the client."""
+        """Delivery news about a communication sent to the client (Twilio callbacks relayed by
+        the console, outcomes reported by the contact run)."""
         self._pending.extend(self._core.communication(sig))
+
+    @workflow.signal
+    def client_reply(self, sig: ClientReplySignal) -> None:
+        """A client's answer quoting the case reference (mail through the intake)."""
+        self._pending.extend(self._core.client_reply(sig))
 
     # --- technicians' actions: each refused early by its validator, with the reason ---------
 
@@ -147,6 +185,16 @@ class CaseWorkflow:
     @record_contact.validator
     def _check_record_contact(self, inp: ActionInput) -> None:
         self._validate("record_contact", inp)
+
+    @workflow.update
+    async def send_instructions(self, inp: ActionInput) -> ActionResult:
+        """Instructions to the client (``text``) by ``channel``: email, sms or phone (an
+        automated call reading them, retried, then the same text by mail)."""
+        return await self._act("send_instructions", inp)
+
+    @send_instructions.validator
+    def _check_send_instructions(self, inp: ActionInput) -> None:
+        self._validate("send_instructions", inp)
 
     @workflow.update
     async def register_demande(self, inp: ActionInput) -> ActionResult:
@@ -207,7 +255,7 @@ class CaseWorkflow:
     @workflow.query
     def view(self) -> CaseView:
         """State, class, guided steps and the whole timeline, as the console shows them."""
-        return self._core.view()
+        return replace(self._core.view(), messages_pending=len(self._comms))
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -306,6 +354,35 @@ class CaseWorkflow:
                         reason=intent.reason,
                     ),
                 )
+            case SendMessage():
+                self._comms.append(intent)  # sent by _send_messages, outside the lock
+            case StartContact():
+                await workflow.start_child_workflow(
+                    CONTACT_WORKFLOW,
+                    ContactRun(
+                        case_id=case_id,
+                        case_ref=self._core.model.ref or "",
+                        case_workflow_id=workflow.info().workflow_id,
+                        client_id=self._input.client_id,
+                        step=intent.step,
+                        run=intent.run,
+                        title=self._input.title,
+                        demande_ref=self._core.model.demande_ref,
+                        text=intent.text,
+                        fallback_step=intent.fallback_step,
+                        fallback_attempt=intent.fallback_attempt,
+                        comms_timeout_seconds=self._input.comms_timeout_seconds,
+                    ),
+                    id=contact_workflow_id(self._core.model.ref or str(case_id), intent.run),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+            case CancelContact():
+                ref = self._core.model.ref or str(case_id)
+                try:
+                    await workflow.get_external_workflow_handle(
+                        contact_workflow_id(ref, intent.run)).cancel()
+                except Exception as exc:  # it had just finished by itself
+                    workflow.logger.info("contact run %s not cancelled: %s", intent.run, exc)
             case StartL1Timer():
                 self._timers[TIMER_L1] = intent.deadline
             case CancelL1Timer():
@@ -315,6 +392,58 @@ class CaseWorkflow:
             case CancelAutoCloseTimer():
                 self._timers.pop(TIMER_AUTO_CLOSE, None)
         return []
+
+    async def _send_messages(self) -> None:
+        """Send queued mails and SMS one at a time; each outcome goes to the core, whose
+        ledger line the main loop then writes in order."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._comms))
+            intent = self._comms[0]
+            result = await self._send(intent)
+            self._comms.popleft()
+            self._pending.extend(self._core.communication(CommunicationSignal(
+                communication_id=result.communication_id,
+                channel=result.channel,
+                status=result.status,
+                at=workflow.now(),
+                detail=result.detail,
+                step=intent.step,
+                recipient=result.recipient,
+            )))
+
+    async def _send(self, intent: SendMessage) -> SendResult:
+        case_id = self._core.model.case_id
+        assert case_id is not None
+        ref = self._core.model.ref or ""
+        common = {
+            "case_id": case_id,
+            "case_ref": ref,
+            "step": intent.step,
+            "attempt": intent.attempt,
+            "workflow_id": workflow.info().workflow_id,
+            "at": intent.at,
+        }
+        if intent.channel == Channel.SMS:
+            name, arg = ActivityName.SEND_SMS, SmsRequest(**common, text=intent.text)
+        else:
+            name, arg = ActivityName.SEND_MAIL, MailRequest(
+                **common,
+                title=self._input.title,
+                demande_ref=self._core.model.demande_ref,
+                text=intent.text,
+                to_level2=intent.step == CommStep.L2_HANDOVER,
+            )
+        try:
+            return await workflow.execute_activity(
+                name,
+                arg,
+                result_type=SendResult,
+                start_to_close_timeout=timedelta(seconds=self._input.comms_timeout_seconds),
+                retry_policy=COMMS_RETRY,
+            )
+        except ActivityError as exc:
+            return SendResult(0, intent.channel, CommStatus.FAILED, "",
+                              f"envoi impossible : {exc.cause or exc}")
 
     async def _activity(self, name: ActivityName, arg: object) -> None:
         await workflow.execute_activity(
@@ -345,7 +474,7 @@ class CaseWorkflow:
             self._pending.extend(self._core.timer_fired(kind))
 
     def _idle(self) -> bool:
-        return not self._pending and workflow.all_handlers_finished()
+        return not self._pending and not self._comms and workflow.all_handlers_finished()
 
     def _may_end(self) -> bool:
         return self._core.state == CaseState.CLOSED or self._history_is_long()

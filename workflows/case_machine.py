@@ -17,6 +17,13 @@ style), attached to a separate :class:`CaseModel`; read them first, they are the
 * any open case can be resolved; resolved cases close (by a person or after a delay) and can
   be reopened; assign, note and unsuccessful contacts are recorded without a state change.
 
+Client communication is decided here too, as intents carried out after the event's ledger
+line: the "Demande enregistrée" mail when a significant case enters demande_registered, the
+automated calls (a ``ContactWorkflow`` run: retries, next contact, e-mail fallback) when a major
+one does, the technician's ``send_instructions`` (mail, SMS or call), the level-2 transfer
+mails, and the resolution mail to a client who heard from us. What became of each message
+comes back through ``communication`` and is a ledger line like any other event.
+
 Every event appends one ``Audit`` intent: that ledger is what the SLA module recomputes the
 figures from, so nothing that happens to a case may bypass it.
 """
@@ -37,6 +44,9 @@ from workflows.shared import (
     CaseState,
     CaseView,
     Channel,
+    ClientReplySignal,
+    CommStatus,
+    CommStep,
     CommunicationSignal,
     ContactOutcome,
     Criticality,
@@ -68,14 +78,15 @@ ALL = [*OPEN, "resolved", "closed"]
 STATES: list[dict[str, Any]] = [
     {"name": "new"},
     {"name": "acknowledged"},
-    {"name": "classified"},
+    {"name": "classified", "on_exit": "stop_contact"},
     {"name": "client_instructed"},
-    {"name": "demande_registered"},
+    {"name": "demande_registered", "on_enter": "contact_for_demande", "on_exit": "stop_contact"},
     {"name": "client_notified"},
     {"name": "client_called"},
     {"name": "l1_diagnosis", "on_enter": "start_l1_timer", "on_exit": "cancel_l1_timer"},
     {"name": "l2_escalated"},
-    {"name": "resolved", "on_enter": "start_auto_close", "on_exit": "cancel_auto_close"},
+    {"name": "resolved", "on_enter": ["start_auto_close", "mail_resolution"],
+     "on_exit": "cancel_auto_close"},
     {"name": "closed"},
     {"name": "reopened", "on_enter": "forget_triage"},
 ]
@@ -106,12 +117,16 @@ TRANSITIONS: list[dict[str, Any]] = [
     ),
     {"trigger": "record_contact", "source": CONTACTABLE, "dest": None},
     {"trigger": "communication", "source": ALL, "dest": None},
+    {"trigger": "send_instructions", "source": CONTACTABLE, "dest": None,
+     "after": "queue_instructions"},
+    {"trigger": "notify_level2", "source": ALL, "dest": None},  # not a client contact
+    {"trigger": "client_reply", "source": ALL, "dest": None},
     # support request, level-1 diagnosis, level 2
     {"trigger": "register_demande", "source": "classified", "dest": "demande_registered",
      "conditions": "needs_demande", "before": "set_demande_ref"},
     {"trigger": "start_l1", "source": "client_called", "dest": "l1_diagnosis"},
     {"trigger": "escalate_l2", "source": "l1_diagnosis", "dest": "l2_escalated",
-     "after": "transfer_to_l2"},
+     "after": ["transfer_to_l2", "mail_l2_transfer"]},
     # end of life
     {"trigger": "resolve", "source": OPEN, "dest": "resolved"},
     {"trigger": "close", "source": "resolved", "dest": "closed"},
@@ -129,6 +144,7 @@ PERSON_ACTIONS: dict[str, str] = {
     "add_note": "note",
     "note": "note",
     "record_contact": "record_contact",
+    "send_instructions": "send_instructions",
     "register_demande": "register_demande",
     "start_l1": "start_l1",
     "escalate_l2": "escalate_l2",
@@ -188,6 +204,8 @@ NEXT_STEPS: dict[tuple[str, str | None], list[NextStep]] = {
     (S.CLASSIFIED, Criticality.MINOR): [
         NextStep("record_contact", "Envoyer au client, par mail ou téléphone, les consignes de "
                  "résolution ou de contournement", CLAUSE[Criticality.MINOR]),
+        NextStep("send_instructions", "Envoyer les consignes depuis Vigie (mail, SMS ou appel "
+                 "automatisé), avec accusé de réception", CLAUSE[Criticality.MINOR]),
     ],
     (S.CLASSIFIED, Criticality.SIGNIFICANT): [
         NextStep("register_demande", "Enregistrer une demande au support",
@@ -310,6 +328,38 @@ class TransferToL2:
 
 
 @dataclass(frozen=True)
+class SendMessage:
+    """Send one mail or SMS of a case (``send_mail`` / ``send_sms``); what became of it goes
+    back to the core through :meth:`CaseCore.communication`. ``attempt`` completes the
+    idempotency key: the same intent replayed or retried never sends twice."""
+
+    step: str
+    attempt: str
+    channel: Channel
+    at: datetime
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class StartContact:
+    """Start a ``ContactWorkflow`` run: calls with retries, the next contact, then a mail."""
+
+    run: int
+    step: str
+    at: datetime
+    text: str = ""
+    fallback_step: str | None = None
+    fallback_attempt: str = "1"
+
+
+@dataclass(frozen=True)
+class CancelContact:
+    """Stop the automated calls of ``run``: the case moved on (reached by hand, resolved)."""
+
+    run: int
+
+
+@dataclass(frozen=True)
 class StartL1Timer:
     deadline: datetime
 
@@ -335,6 +385,9 @@ Intent = (
     | LinkEvent
     | RegisterDemande
     | TransferToL2
+    | SendMessage
+    | StartContact
+    | CancelContact
     | StartL1Timer
     | CancelL1Timer
     | StartAutoCloseTimer
@@ -388,7 +441,14 @@ class CaseModel:
         self.timeline: list[TimelineEntry] = []
         self.seen_event_ids: list[int] = []
         self.opening_linked = False  # the alert that opened the case is not a repeat
+        self.comm_counts: dict[str, int] = {}  # attempts used per communication step
+        self.contact_runs = 0
+        self.contact_active: str | None = None  # step of the contact run still going
+        self.client_contacted = False
         self.intents: list[Intent] = []
+        # Communication intents wait for the event's ledger line: a mail is never recorded
+        # (nor sent) before the decision that caused it.
+        self.deferred: list[Intent] = []
         self._saved: SaveSnapshot | None = None
 
     # conditions (they read the event, never change anything)
@@ -468,6 +528,66 @@ class CaseModel:
         self.auto_close_at = None
         self.intents.append(CancelAutoCloseTimer())
 
+    def contact_for_demande(self, event: EventData) -> None:
+        """Entering demande_registered: a significant client gets the "Demande enregistrée"
+        mail (one per Demande, whatever the reclassifications), a major one is phoned."""
+        at = event.kwargs["at"]
+        if self.criticality == Criticality.SIGNIFICANT:
+            self.queue_message(CommStep.DEMANDE_REGISTERED, Channel.EMAIL, at, attempt="1")
+        elif self.criticality == Criticality.MAJOR and self.contact_active is None:
+            self.start_contact(CommStep.L1_CALL, at, fallback=CommStep.L1_CALL_FALLBACK)
+
+    def stop_contact(self, event: EventData) -> None:
+        """Leaving the state a contact run serves: the client was reached another way, or
+        the case was reclassified or resolved; the remaining calls are not placed."""
+        if self.contact_active is not None:
+            self.contact_active = None
+            self.deferred.append(CancelContact(self.contact_runs))
+
+    def queue_instructions(self, event: EventData) -> None:
+        inp = _inp(event)
+        at = event.kwargs["at"]
+        if inp.channel == Channel.PHONE:
+            self.start_contact(CommStep.INSTRUCTIONS, at, text=inp.text,
+                               fallback=CommStep.INSTRUCTIONS)
+        else:
+            self.queue_message(CommStep.INSTRUCTIONS, inp.channel or Channel.EMAIL, at,
+                               text=inp.text)
+
+    def mail_l2_transfer(self, event: EventData) -> None:
+        at, reason = event.kwargs["at"], _inp(event).reason
+        self.queue_message(CommStep.L2_TRANSFER, Channel.EMAIL, at, text=reason)
+        self.queue_message(CommStep.L2_HANDOVER, Channel.EMAIL, at, text=reason)
+
+    def mail_resolution(self, event: EventData) -> None:
+        """A client who heard about the problem hears about its end (never for a case
+        without impact, nor one that recovered before anybody judged it)."""
+        if self.client_contacted and self.criticality in (
+            Criticality.MINOR, Criticality.SIGNIFICANT, Criticality.MAJOR
+        ):
+            self.queue_message(CommStep.RESOLUTION, Channel.EMAIL, event.kwargs["at"],
+                               text=_inp(event).reason)
+
+    def queue_message(
+        self, step: str, channel: Channel, at: datetime, text: str = "", attempt: str | None = None
+    ) -> None:
+        if attempt is None:
+            attempt = self.next_attempt(step)
+        self.deferred.append(SendMessage(step, attempt, channel, at, text))
+
+    def start_contact(self, step: str, at: datetime, text: str = "",
+                      fallback: str | None = None) -> None:
+        self.contact_runs += 1
+        self.contact_active = step
+        self.deferred.append(StartContact(
+            run=self.contact_runs, step=step, at=at, text=text, fallback_step=fallback,
+            fallback_attempt=self.next_attempt(fallback) if fallback else "1"))
+
+    def next_attempt(self, step: str) -> str:
+        n = self.comm_counts.get(step, 0) + 1
+        self.comm_counts = {**self.comm_counts, step: n}
+        return str(n)
+
     def transfer_to_l2(self, event: EventData) -> None:
         inp = _inp(event)
         self.intents.append(
@@ -494,6 +614,8 @@ class CaseModel:
             event.kwargs.get("data", {}),
         )
         self.save_if_changed()
+        self.intents.extend(self.deferred)
+        self.deferred = []
 
     def audit(
         self,
@@ -568,13 +690,27 @@ def _build_machine(model: CaseModel, initial: str) -> Machine:
 
 # --- the core the workflow talks to --------------------------------------------------------
 
+# What a communication status means as a contact; statuses absent here (queued, dry_run,
+# unknown, no_recipient) are recorded without an outcome: the client was not reached.
 _COMMUNICATION_OUTCOMES: dict[str, ContactOutcome] = {
-    "delivered": ContactOutcome.SENT,
-    "answered": ContactOutcome.REACHED,
-    "no_answer": ContactOutcome.NO_ANSWER,
-    "busy": ContactOutcome.BUSY,
-    "voicemail": ContactOutcome.VOICEMAIL,
-    "failed": ContactOutcome.FAILED,
+    CommStatus.SENT: ContactOutcome.SENT,
+    CommStatus.DELIVERED: ContactOutcome.SENT,
+    CommStatus.CONFIRMED: ContactOutcome.REACHED,
+    CommStatus.ANSWERED: ContactOutcome.REACHED,
+    CommStatus.NO_ANSWER: ContactOutcome.NO_ANSWER,
+    CommStatus.NO_CONFIRMATION: ContactOutcome.NO_ANSWER,
+    CommStatus.BUSY: ContactOutcome.BUSY,
+    CommStatus.VOICEMAIL: ContactOutcome.VOICEMAIL,
+    CommStatus.FAILED: ContactOutcome.FAILED,
+}
+COMM_LABELS: dict[str, str] = {
+    CommStep.INSTRUCTIONS: "consignes",
+    CommStep.DEMANDE_REGISTERED: "demande enregistrée",
+    CommStep.L1_CALL: "appel pour le diagnostic N1",
+    CommStep.L1_CALL_FALLBACK: "mail après appels sans réponse",
+    CommStep.L2_TRANSFER: "transfert au niveau 2 (client)",
+    CommStep.L2_HANDOVER: "transfert au niveau 2 (équipe N2)",
+    CommStep.RESOLUTION: "résolution",
 }
 
 
@@ -619,6 +755,10 @@ class CaseCore:
         model.auto_close_at = carried.auto_close_at
         model.timeline = list(carried.timeline)
         model.seen_event_ids = list(carried.seen_event_ids)
+        model.comm_counts = dict(carried.comm_counts)
+        model.contact_runs = carried.contact_runs
+        model.contact_active = carried.contact_active
+        model.client_contacted = carried.client_contacted
         model.opening_linked = True
         core = cls(model, inp, carried.state)
         model.mark_saved()
@@ -676,6 +816,9 @@ class CaseCore:
                     external_ref=inp.demande_ref,
                 )
             ]
+        if trigger == "record_contact" and inp.outcome in (ContactOutcome.REACHED,
+                                                           ContactOutcome.SENT):
+            self.model.client_contacted = True
         self._fire(trigger, inp, at)
         if self.state == S.REOPENED:
             self._preset_triage(at)
@@ -717,16 +860,48 @@ class CaseCore:
         return model.take_intents()
 
     def communication(self, sig: CommunicationSignal) -> list[Intent]:
-        """Delivery news; a delivered mail or an answered call counts as reaching the client."""
-        inp = _system(sig.detail, channel=sig.channel,
-                      outcome=_COMMUNICATION_OUTCOMES.get(sig.status, ContactOutcome.FAILED))
+        """Delivery news; a sent or delivered message, or a call a person answered and
+        confirmed, counts as reaching the client. Level 2's own mail is recorded apart
+        (``notify_level2``): it is no client contact."""
+        model = self.model
+        outcome = _COMMUNICATION_OUTCOMES.get(sig.status)
+        reached = outcome in (ContactOutcome.REACHED, ContactOutcome.SENT)
         data = {
             "status": sig.status,
             "channel": sig.channel,
             "communication_id": str(sig.communication_id),
         }
+        if outcome is not None:
+            data["outcome"] = outcome
+        if sig.step:
+            data["step"] = sig.step
+        if sig.recipient:
+            data["recipient"] = sig.recipient
+        if sig.step == CommStep.L2_HANDOVER:
+            self._fire("notify_level2", _system(sig.detail), sig.at, data)
+            return model.take_intents()
+        if sig.final and sig.contact_run == model.contact_runs:
+            model.contact_active = None  # the contact run ended by itself: nothing to cancel
+        if reached:
+            model.client_contacted = True
+        inp = _system(sig.detail, channel=sig.channel, outcome=outcome)
         self._fire("communication", inp, sig.at, data)
-        return self.model.take_intents()
+        return model.take_intents()
+
+    def client_reply(self, sig: ClientReplySignal) -> list[Intent]:
+        """A client's answer quoting the case: linked and on the timeline, no state change."""
+        model = self.model
+        if sig.event_id is not None and sig.event_id not in model.seen_event_ids:
+            model.seen_event_ids = [*model.seen_event_ids, sig.event_id][-REMEMBERED_EVENTS:]
+            model.intents.append(LinkEvent(sig.event_id))
+        elif sig.event_id is not None:
+            return []  # redelivered
+        data = {"channel": sig.channel, "sender": sig.sender}
+        if sig.event_id is not None:
+            data["event_id"] = str(sig.event_id)
+        self._fire("client_reply", ActionInput(actor=sig.sender or "client",
+                                               reason=sig.summary[:500]), sig.received_at, data)
+        return model.take_intents()
 
     def timer_fired(self, kind: str) -> list[Intent]:
         """A timer armed by an intent is due; stale timers (state moved on) do nothing."""
@@ -763,6 +938,7 @@ class CaseCore:
             l1_deadline=m.l1_deadline,
             next_steps=self.next_steps(),
             timeline=list(m.timeline),
+            contact_active=m.contact_active,
         )
 
     def carry(self) -> CarriedState:
@@ -782,6 +958,10 @@ class CaseCore:
             timeline=list(m.timeline),
             auto_close_at=m.auto_close_at,
             seen_event_ids=list(m.seen_event_ids),
+            comm_counts=dict(m.comm_counts),
+            contact_runs=m.contact_runs,
+            contact_active=m.contact_active,
+            client_contacted=m.client_contacted,
         )
 
     # internals
@@ -814,6 +994,8 @@ class CaseCore:
             extra = {"criticality": inp.criticality, "previous": self.criticality or ""}
         elif trigger == "record_contact":
             extra = {"channel": inp.channel or "", "outcome": inp.outcome or ""}
+        elif trigger == "send_instructions":
+            extra = {"channel": inp.channel or "", "text": inp.text}
         elif trigger == "assign":
             extra = {"assignee": inp.assignee or ""}
         elif trigger == "note":
@@ -848,6 +1030,22 @@ class CaseCore:
                     (state == S.ACKNOWLEDGED,
                      "Un cas sans impact ne donne lieu à aucune communication client "
                      "(3.2.3 Sans impact) : reclassez-le d'abord"),
+                ]
+            case "send_instructions":
+                return [
+                    (not inp.text.strip(), "Rédigez les consignes à transmettre au client"),
+                    (inp.channel is None,
+                     "Indiquez le canal des consignes (mail, SMS ou téléphone)"),
+                    reopen_first,
+                    (state in UNTRIAGED,
+                     "Fixez d'abord la criticité du cas avant de contacter le client (3.2.3)"),
+                    (state == S.ACKNOWLEDGED,
+                     "Un cas sans impact ne donne lieu à aucune communication client "
+                     "(3.2.3 Sans impact) : reclassez-le d'abord"),
+                    (inp.channel == Channel.PHONE and m.contact_active is not None,
+                     "Des appels automatiques sont déjà en cours pour ce cas"),
+                    (inp.channel == Channel.SMS and len(inp.text) > 300,
+                     "Un SMS porte des consignes courtes (300 caractères au plus)"),
                 ]
             case "register_demande":
                 return [

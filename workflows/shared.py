@@ -50,6 +50,41 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
+class CommStep(StrEnum):
+    """Which promise to the client a communication keeps (3.2.3), part of its idempotency key."""
+
+    INSTRUCTIONS = "instructions"  # minor: instructions or workaround (mail, SMS or call)
+    DEMANDE_REGISTERED = "demande_registered"  # significant: the Demande is taken in charge
+    L1_CALL = "l1_call"  # major: phone the client to set up the level-1 diagnosis
+    L1_CALL_FALLBACK = "l1_call_fallback"  # major: mail when nobody could be reached by phone
+    L2_TRANSFER = "l2_transfer"  # major: the client is told level 2 takes over
+    L2_HANDOVER = "l2_handover"  # major: level 2 itself is told (not a client contact)
+    RESOLUTION = "resolution"  # any class with client contact: the problem is solved
+
+
+class CommStatus(StrEnum):
+    """What became of a communication, as workflows hear it (signals and activity results)."""
+
+    SENT = "sent"  # mail accepted by the relay (250 after DATA), or kept by the capture
+    DELIVERED = "delivered"  # SMS delivered (Twilio's delivery receipt)
+    CONFIRMED = "confirmed"  # a human answered and pressed 1, or replied "OK <code>"
+    ANSWERED = "answered"  # answered (kept for the first version of the signal)
+    QUEUED = "queued"  # handed to Twilio, outcome to come by callback
+    NO_ANSWER = "no_answer"
+    NO_CONFIRMATION = "no_confirmation"  # a human answered but never pressed the key
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the worker died mid-send: not resent, to verify (see activities.comms)
+    DRY_RUN = "dry_run"  # recorded only, nothing left the machine
+    NO_RECIPIENT = "no_recipient"  # no contact with an address or number for this channel
+
+
+class CallMode(StrEnum):
+    AUTOMATED = "automated"  # a French message read to the client, who presses 1
+    CLICK_TO_CALL = "click_to_call"  # the technician's phone rings, then the client's
+
+
 class ContactOutcome(StrEnum):
     REACHED = "reached"
     SENT = "sent"
@@ -92,6 +127,7 @@ class CaseInput:
     l1_minutes: int = 60  # level-1 diagnosis length, in business minutes (3.2.3: under 1 h)
     auto_close_hours: int = 72  # a resolved case closes after this, unless reopened
     max_history_events: int = 5000  # continue-as-new past this history length
+    comms_timeout_seconds: int = 30  # one mail, SMS or call request (a retry follows)
 
 
 @dataclass(frozen=True)
@@ -111,13 +147,33 @@ class AlertSignal:
 
 @dataclass(frozen=True)
 class CommunicationSignal:
-    """Delivery news about an outgoing communication (mail relay, Twilio callback)."""
+    """Delivery news about an outgoing communication (mail relay, Twilio callback).
+
+    ``status`` is one of :class:`CommStatus` (the colleague-era ``answered`` is still
+    understood). ``step`` and ``recipient`` say which promise it was about; empty when the
+    sender does not know (older signals).
+    """
 
     communication_id: int
     channel: Channel
     status: str  # "delivered" | "failed" | "answered" | "no_answer" | "busy" | "voicemail"
     at: datetime
     detail: str = ""
+    step: str = ""
+    recipient: str = ""
+    contact_run: int = 0  # the ContactWorkflow run that sends it (0: not from a run)
+    final: bool = False  # the run's last news: it has ended
+
+
+@dataclass(frozen=True)
+class ClientReplySignal:
+    """A client's answer about a case (mail quoting its reference, attached by the intake)."""
+
+    event_id: int | None
+    received_at: datetime
+    sender: str = ""
+    summary: str = ""
+    channel: Channel = Channel.EMAIL
 
 
 # --- actions from people (workflow updates) -------------------------------------------------
@@ -182,6 +238,8 @@ class CaseView:
     l1_deadline: datetime | None
     next_steps: list[NextStep]
     timeline: list[TimelineEntry]
+    messages_pending: int = 0  # mails and SMS decided, not yet sent
+    contact_active: str | None = None  # step of the automated calls still going
 
 
 @dataclass(frozen=True)
@@ -202,6 +260,10 @@ class CarriedState:
     timeline: list[TimelineEntry]
     auto_close_at: datetime | None = None  # when a resolved case closes by itself
     seen_event_ids: list[int] = field(default_factory=list)  # redelivered alerts are ignored
+    comm_counts: dict[str, int] = field(default_factory=dict)  # attempts used, per step
+    contact_runs: int = 0  # automated contact runs (ContactWorkflow) started so far
+    contact_active: str | None = None  # the step whose contact run is still going
+    client_contacted: bool = False  # the client heard from us (resolution mail is due)
 
 
 # --- activity inputs and results -------------------------------------------------------------
@@ -293,3 +355,133 @@ class ActivityName(StrEnum):
     LINK_EVENT = "link_event"  # LinkEventInput -> None
     REGISTER_DEMANDE = "register_demande"  # DemandeInput -> DemandeResult
     TRANSFER_TO_LEVEL2 = "transfer_to_level2"  # TransferInput -> None
+    SEND_MAIL = "send_mail"  # MailRequest -> SendResult
+    SEND_SMS = "send_sms"  # SmsRequest -> SendResult
+    PLACE_CALL = "place_call"  # CallRequest -> SendResult
+    PLAN_CONTACTS = "plan_contacts"  # PlanRequest -> ContactPlan
+    COMMUNICATION_STATUS = "communication_status"  # int -> SendResult
+
+
+# --- client communication (activities/mail.py, activities/phone.py, workflows/contact.py) ---
+
+
+@dataclass(frozen=True)
+class MailRequest:
+    """One mail of a case. ``attempt`` completes the idempotency key (case + step + attempt).
+
+    The recipient is the client's first contact with an address (primary, then backup)
+    unless ``contact_id`` names one, or ``to_level2`` sends it to the level-2 team.
+    """
+
+    case_id: int
+    case_ref: str
+    step: str
+    attempt: str
+    workflow_id: str
+    at: datetime
+    title: str = ""
+    demande_ref: str | None = None
+    text: str = ""  # the technician's instructions, or the reason given
+    contact_id: int | None = None
+    to_level2: bool = False
+    after_calls: int = 0  # unanswered calls before this mail (e-mail fallback)
+
+
+@dataclass(frozen=True)
+class SmsRequest:
+    case_id: int
+    case_ref: str
+    step: str
+    attempt: str
+    workflow_id: str
+    at: datetime
+    text: str
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One call: to ``contact_id`` (automated) or the technician then the contact
+    (click-to-call)."""
+
+    case_id: int
+    case_ref: str
+    step: str
+    attempt: str
+    workflow_id: str
+    at: datetime
+    contact_id: int
+    mode: CallMode
+    title: str = ""
+    demande_ref: str | None = None
+    text: str = ""  # what the automated call reads (instructions), besides the case facts
+
+
+@dataclass(frozen=True)
+class SendResult:
+    communication_id: int
+    channel: Channel
+    status: str  # a CommStatus value
+    recipient: str = ""
+    detail: str = ""
+    provider_id: str = ""
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    contact_id: int
+    name: str
+    role: str
+    rank: int
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    client_id: int | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    """Who to call, in order, and how hard to try: read once (settings + contacts) and kept
+    in the contact run's history, so a replay makes the same decisions."""
+
+    contacts: list[ContactInfo]
+    mode: CallMode = CallMode.AUTOMATED
+    attempts_per_contact: int = 2
+    retry_seconds: int = 300
+    answer_wait_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class ContactRun:
+    """Input of ``ContactWorkflow``: phone the client's contacts, then fall back to e-mail."""
+
+    case_id: int
+    case_ref: str
+    case_workflow_id: str
+    client_id: int | None
+    step: str
+    run: int
+    title: str = ""
+    demande_ref: str | None = None
+    text: str = ""
+    fallback_step: str | None = None
+    fallback_attempt: str = "1"
+    comms_timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class ContactRunResult:
+    reached: bool
+    communication_id: int | None
+    calls: int
+    fallback_status: str | None = None
+
+
+def contact_workflow_id(case_ref: str, run: int) -> str:
+    """The contact run's id: from the case reference, so the case can cancel it by id even
+    after it continued as new."""
+    return f"contact-{case_ref}-{run}"

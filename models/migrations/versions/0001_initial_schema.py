@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 05:12:53.609986
+Create Date: 2026-11-28 05:41:14.293080
 """
 
 from collections.abc import Sequence
@@ -380,7 +380,17 @@ def upgrade() -> None:
     sa.Column('evidence', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('attempt', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('transport', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=True),
+    sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('raw', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )
@@ -524,6 +534,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_backup_run_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_backup_run_server_id'), ['server_id'], unique=False)
 
+    op.create_table('communication_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('communication_id', sa.Integer(), nullable=False),
+    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('dedupe', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['communication_id'], ['communication.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('communication_id', 'dedupe')
+    )
+    with op.batch_alter_table('communication_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_communication_event_communication_id'), ['communication_id'], unique=False)
+
     op.create_table('backup_day',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
@@ -582,6 +608,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_backup_day_client_id'))
 
     op.drop_table('backup_day')
+    with op.batch_alter_table('communication_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_communication_event_communication_id'))
+
+    op.drop_table('communication_event')
     with op.batch_alter_table('backup_run', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_backup_run_server_id'))
         batch_op.drop_index(batch_op.f('ix_backup_run_client_id'))
