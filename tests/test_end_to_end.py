@@ -62,7 +62,10 @@ def start_stack(var: Path, ports: dict[str, int]) -> Stack:
         VIGIE_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
         VIGIE_TEMPORAL_UI_PORT=str(ports["ui"]),
         VIGIE_SECRET_KEY="test-secret-key-for-e2e",
+        VIGIE_BOOTSTRAP_API_TOKEN="e2e-token-" + os.urandom(8).hex(),
+        VIGIE_DEMO_PASSWORD="demo-password-e2e",
     )
+    env["VIGIE_TEST_API_TOKEN"] = env["VIGIE_BOOTSTRAP_API_TOKEN"]
     env.pop("DATABASE_URL", None)
     log = var / "up.log"
     var.mkdir(parents=True, exist_ok=True)
@@ -109,8 +112,7 @@ def wait_for_case(stack: Stack, host: str, timeout: float = 60) -> dict:
 
 
 def stack_headers(stack: Stack) -> dict[str, str]:
-    token = stack.env.get("VIGIE_TEST_API_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    return {"Authorization": f"Bearer {stack.env['VIGIE_TEST_API_TOKEN']}"}
 
 
 @pytest.fixture
@@ -126,6 +128,7 @@ def test_a_probe_mail_becomes_a_case_seen_through_the_api_and_survives_a_restart
     try:
         health = wait_healthy(stack)
         assert health == {"status": "ok", "database": "ok", "temporal": "ok", "intake": "ok"}
+        assert httpx.get(f"{stack.console}/api/cases", timeout=5).status_code == 401
         with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
             smtp.sendmail(
                 "vigie-probe@client-a.example", ["alerts@desk.example"], PROBE.format(n=1)
