@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -107,6 +107,8 @@ OPEN_CHUNK = 20  # cases opened concurrently by one sweep
 SYSTEM = "system"
 HELD_STATES = ("missing", "muted", "silenced")
 CLOSED_CASE_STATES = ("resolved", "closed")
+# what a sweep changes on an expectation
+VERDICT_FIELDS = ("state", "missing_since", "case_workflow_id", "case_opened", "muted_by_case_id")
 # (family, check) under which each kind of absence is silenced and fingerprinted
 KIND_SCOPE: dict[str, tuple[str, str]] = {
     "heartbeat": ("heartbeat", "heartbeat"),
@@ -556,6 +558,15 @@ def _case_is_open(c: Case | None) -> bool:
     return c is not None and not c.closed and c.state not in CLOSED_CASE_STATES
 
 
+@dataclass
+class _Line:
+    """A ledger line this sweep writes (plain values: one INSERT for all, no ORM objects)."""
+
+    values: dict[str, object]
+    id: int | None = None
+    done_at: datetime | None = None
+
+
 class _Sweep:
     """One sweep's transaction: decides, writes the verdicts, collects the Temporal orders.
 
@@ -573,8 +584,8 @@ class _Sweep:
         self.clients: dict[int, Client] = {}
         self.silences: dict[int, list[Silence]] = defaultdict(list)
         self.links: dict[int, list[Case]] = defaultdict(list)
-        self.ledger: dict[str, AbsenceEvent] = {}
-        self.new_events: list[AbsenceEvent] = []
+        self.ledger: dict[str, AbsenceEvent | _Line] = {}
+        self.new_events: list[_Line] = []
         self.later: list[Callable[[], None]] = []  # run once the new ledger lines have ids
 
     def run(self) -> SweepPlan:
@@ -587,16 +598,32 @@ class _Sweep:
         moving = [e for e in held if not (e.state == "missing" and e.case_opened
                                           and not self.returned(e))]
         self.load([*overdue, *moving])
-        for exp in overdue:
-            self.judge(exp)
-        for exp in moving:
-            self.follow(exp)
-        if self.new_events:
-            s.add_all(self.new_events)
-            s.flush()
+        with s.no_autoflush:
+            for exp in overdue:
+                self.judge(exp)
+            for exp in moving:
+                self.follow(exp)
+        self.write([*overdue, *moving])
+        if self.new_events:  # one multi-row INSERT ... RETURNING for the lot
+            ids = dict(s.execute(
+                insert(AbsenceEvent).returning(AbsenceEvent.dedup_key, AbsenceEvent.id),
+                [{**line.values, "done_at": line.done_at} for line in self.new_events],
+            ).all())
+            for line in self.new_events:
+                line.id = ids[line.values["dedup_key"]]
         for step in self.later:
             step()
         return self.plan
+
+    def write(self, exps: list[Expectation]) -> None:
+        """The verdicts in one executemany (the unit of work would send one UPDATE per row)."""
+        rows = []
+        for exp in exps:
+            if self.s.is_modified(exp):
+                rows.append({"id": exp.id, **{f: getattr(exp, f) for f in VERDICT_FIELDS}})
+                self.s.expunge(exp)
+        if rows:
+            self.s.execute(update(Expectation), rows)
 
     def returned(self, exp: Expectation) -> bool:
         return exp.next_due_at is not None and exp.next_due_at > self.at
@@ -631,15 +658,16 @@ class _Sweep:
                 col(AbsenceEvent.at) >= since - timedelta(days=1))):
             self.ledger[ev.dedup_key] = ev
 
-    def absence(self, key: str, **fields: object) -> tuple[AbsenceEvent, bool]:
+    def absence(self, key: str, **fields: object) -> tuple[AbsenceEvent | _Line, bool]:
         """This episode's ledger line under ``key``: found, or made (inserted at the end)."""
         found = self.ledger.get(key)
         if found is not None:
             return found, False
-        ev = AbsenceEvent(dedup_key=key[:300], at=self.at, **fields)  # type: ignore[arg-type]
-        self.ledger[key] = ev
-        self.new_events.append(ev)
-        return ev, True
+        done_at = fields.pop("done_at", None)
+        line = _Line({"dedup_key": key[:300], "at": self.at, **fields}, done_at=done_at)  # type: ignore[arg-type]
+        self.ledger[key] = line
+        self.new_events.append(line)
+        return line, True
 
     def silence_for(self, exp: Expectation) -> Silence | None:
         family, check = KIND_SCOPE[exp.kind]
@@ -813,26 +841,32 @@ def mark_opened(engine: Engine, order: OpenOrder, at: datetime) -> None:
 
 
 def mark_opened_many(engine: Engine, orders: list[OpenOrder], at: datetime) -> None:
-    """Temporal acknowledged these cases: one transaction, one read per table, for the lot."""
+    """Temporal acknowledged these cases: three statements for the lot, whatever its size.
+
+    An expectation is marked only if it still waits for that very case (a return or a new
+    verdict in between wins).
+    """
     if not orders:
         return
-    with session_scope(engine) as s:
-        exps = {e.id: e for e in s.exec(select(Expectation).where(col(Expectation.id).in_(
-            {o.expectation_id for o in orders if o.expectation_id is not None})))}
-        days = {d.id: d for d in s.exec(select(BackupDay).where(col(BackupDay.id).in_(
-            {o.backup_day_id for o in orders if o.backup_day_id is not None})))}
-        events = {e.id: e for e in s.exec(select(AbsenceEvent).where(col(AbsenceEvent.id).in_(
-            {o.absence_id for o in orders if o.absence_id})))}
-        for o in orders:
-            exp = exps.get(o.expectation_id)
-            if exp is not None and exp.case_workflow_id == o.workflow_id:
-                exp.case_opened = True
-            bd = days.get(o.backup_day_id)
-            if bd is not None:
-                bd.case_workflow_id = o.workflow_id
-            ev = events.get(o.absence_id)
-            if ev is not None and ev.done_at is None:
-                ev.done_at = at
+    exps = [{"eid": o.expectation_id, "wid": o.workflow_id}
+            for o in orders if o.expectation_id is not None]
+    days = [{"bid": o.backup_day_id, "wid": o.workflow_id}
+            for o in orders if o.backup_day_id is not None]
+    lines = {o.absence_id for o in orders if o.absence_id}
+    e, b = Expectation.__table__.c, BackupDay.__table__.c  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        if exps:
+            conn.execute(update(Expectation.__table__)  # type: ignore[arg-type]
+                         .where(e.id == bindparam("eid"), e.case_workflow_id == bindparam("wid"))
+                         .values(case_opened=True), exps)
+        if days:
+            conn.execute(update(BackupDay.__table__)  # type: ignore[arg-type]
+                         .where(b.id == bindparam("bid"))
+                         .values(case_workflow_id=bindparam("wid")), days)
+        if lines:
+            conn.execute(update(AbsenceEvent).where(col(AbsenceEvent.id).in_(lines),
+                                                    col(AbsenceEvent.done_at).is_(None))
+                         .values(done_at=at))
 
 
 def mark_noted(engine: Engine, order: NoteOrder, at: datetime) -> None:

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,6 +224,16 @@ def latency_run(n: int) -> list[float]:
                         if target not in seen:
                             seen[target] = time.time()
                 time.sleep(0.01)
+            with eng.connect() as c:
+                routed = {
+                    t: datetime.fromisoformat(str(r)).replace(tzinfo=UTC).timestamp()
+                    for t, r in c.execute(text("SELECT target, routed_at FROM alert_event"))
+                    if r is not None
+                }
+            stage = sorted((routed[k] - acked[k]) * 1000 for k in routed if k in acked)
+            if stage:
+                print(f"  of which 250->routed to Temporal: p50={pct(stage, 0.5):.0f} ms "
+                      f"p99={pct(stage, 0.99):.0f} ms", flush=True)
             return sorted((seen[k] - acked[k]) * 1000 for k in seen if k in acked)
         finally:
             for p in procs:
@@ -249,7 +260,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--burst", type=int, default=20000)
-    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--latency", type=int, default=200)
     args = ap.parse_args()
     if args.serve:

@@ -26,18 +26,20 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.absence import note_report, observe_backup_run
 from intake.matching import Matcher
+from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from intake.silences import SILENCED, record_hit, silence_event
 from models.db import session_scope
 from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
-from workflows.shared import AlertSignal, CaseInput, case_workflow_id
+from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
 
 log = logging.getLogger(__name__)
 
 CASE_WORKFLOW = "CaseWorkflow"
 # A Temporal that does not answer within this defers the message instead of holding the queue.
 RPC_TIMEOUT = timedelta(seconds=5)
+DISPATCH_CONCURRENCY = 32
 UNMATCHED = "unmatched"
 
 
@@ -47,8 +49,9 @@ class Route:
 
     event_id: int
     workflow_id: str
-    signal: AlertSignal
+    signal: AlertSignal | ClientReplySignal
     start: CaseInput | None  # None: signal only if a case is open (recoveries)
+    signal_name: str = "alert"  # "client_reply": a client's answer (intake.replies)
 
 
 def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
@@ -63,6 +66,8 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
 def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -> None:
     """Step 1: turn a stored message into event rows (skipped if already done)."""
     if raw.parsed_at is not None:
+        return
+    if attach_reply(s, raw):  # a client answering one of the desk's mails: no parser
         return
     try:
         events, sender = events_from_raw(raw)
@@ -148,6 +153,9 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
     """Step 2's decision for one event row; None when no case is concerned."""
     if row.triage in ("pending", SILENCED) or row.routed_at is not None:
         return None
+    if row.family == REPLY_FAMILY:
+        told = reply_signal(row)
+        return Route(row.id or 0, told[0], told[1], None, REPLY_SIGNAL) if told else None
     signal = AlertSignal(
         event_id=row.id,
         status="problem" if row.status == "problem" else "recovery",
@@ -220,11 +228,11 @@ class Router:
             return list(s.exec(q).all())  # type: ignore[arg-type]
 
     def _materialize(self, outbox_ids: list[int]) -> list[tuple[int, list[Route]]]:
+        """One transaction for the whole batch: one commit (one disk sync) per batch."""
         out: list[tuple[int, list[Route]]] = []
         with session_scope(self.engine) as s:
             matcher = Matcher.load(s)
-        for oid in outbox_ids:
-            with session_scope(self.engine) as s:
+            for oid in outbox_ids:
                 ob = s.get(Outbox, oid)
                 if ob is None or ob.done_at is not None:
                     continue
@@ -238,31 +246,32 @@ class Router:
                     .where(AlertEventRow.raw_message_id == raw.id)
                     .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
                 ).all()
-                routes = [r for r in (route_for(row, self.policy) for row in rows) if r]
-            out.append((oid, routes))
+                out.append((oid, [r for r in (route_for(row, self.policy) for row in rows) if r]))
         return out
 
-    def _mark_routed(self, event_id: int) -> None:
+    def _record(self, routed: list[int], done: list[int], deferred: dict[int, str]) -> None:
+        """What Temporal acknowledged, written down in one transaction."""
+        now = utcnow()
         with session_scope(self.engine) as s:
-            row = s.get(AlertEventRow, event_id)
-            if row is not None and row.routed_at is None:
-                row.routed_at = utcnow()
-                s.add(row)
-
-    def _finish(self, outbox_id: int, error: str | None) -> None:
-        with session_scope(self.engine) as s:
-            ob = s.get(Outbox, outbox_id)
-            if ob is None:
-                return
-            if error is None:
-                ob.done_at = utcnow()
-                ob.last_error = ""
-            else:
-                ob.attempts += 1
-                delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
-                ob.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                ob.last_error = error[:2000]
-            s.add(ob)
+            for event_id in routed:
+                row = s.get(AlertEventRow, event_id)
+                if row is not None and row.routed_at is None:
+                    row.routed_at = now
+                    s.add(row)
+            for oid in done:
+                ob = s.get(Outbox, oid)
+                if ob is not None:
+                    ob.done_at = now
+                    ob.last_error = ""
+                    s.add(ob)
+            for oid, error in deferred.items():
+                ob = s.get(Outbox, oid)
+                if ob is not None:
+                    ob.attempts += 1
+                    delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
+                    ob.next_attempt_at = now + timedelta(seconds=delay)
+                    ob.last_error = error[:2000]
+                    s.add(ob)
 
     # --- Temporal side ----------------------------------------------------------------------
 
@@ -280,33 +289,53 @@ class Router:
         else:
             try:
                 await self.client.get_workflow_handle(route.workflow_id).signal(
-                    "alert", route.signal, rpc_timeout=RPC_TIMEOUT
+                    route.signal_name, route.signal, rpc_timeout=RPC_TIMEOUT
                 )
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
                 # no open case for this recovery: nothing to end
-        await asyncio.to_thread(self._mark_routed, route.event_id)
 
     async def drain_once(self) -> int:
-        """Process one batch; returns how many outbox rows were completed."""
+        """Process one batch; returns how many outbox rows were completed.
+
+        Cases are told concurrently, each case's own events in arrival order. A message
+        whose routing fails is deferred with a back-off; the events Temporal did
+        acknowledge are recorded all the same, so they are not sent again.
+        """
         ids = await asyncio.to_thread(self._claim)
         if not ids:
             return 0
-        done = 0
-        for oid, routes in await asyncio.to_thread(self._materialize, ids):
-            try:
-                for route in routes:
-                    await self.dispatch(route)
-            except Exception as exc:
-                # Most often Temporal is away: defer this message and end the batch rather
-                # than wait for every remaining message to time out in turn.
-                log.warning("router: outbox %s deferred: %s", oid, exc)
-                await asyncio.to_thread(self._finish, oid, f"{type(exc).__name__}: {exc}")
-                break
-            await asyncio.to_thread(self._finish, oid, None)
-            done += 1
-        return done
+        batch = await asyncio.to_thread(self._materialize, ids)
+        per_case: dict[str, list[tuple[int, Route]]] = {}
+        for oid, routes in batch:
+            for route in routes:
+                per_case.setdefault(route.workflow_id, []).append((oid, route))
+        routed: list[int] = []
+        failed: dict[int, str] = {}
+        gate = asyncio.Semaphore(DISPATCH_CONCURRENCY)
+
+        trouble = asyncio.Event()  # after one failure (Temporal away?) the rest waits
+
+        async def tell(case_routes: list[tuple[int, Route]]) -> None:
+            async with gate:
+                for oid, route in case_routes:
+                    if trouble.is_set() or oid in failed:
+                        failed.setdefault(oid, "reporté : échec d'un envoi du même lot")
+                        continue
+                    try:
+                        await self.dispatch(route)
+                    except Exception as exc:
+                        log.warning("router: outbox %s deferred: %s", oid, exc)
+                        failed[oid] = f"{type(exc).__name__}: {exc}"
+                        trouble.set()
+                        continue
+                    routed.append(route.event_id)
+
+        await asyncio.gather(*(tell(r) for r in per_case.values()))
+        done = [oid for oid, _ in batch if oid not in failed]
+        await asyncio.to_thread(self._record, routed, done, failed)
+        return len(done)
 
     async def run(self, idle: float = 0.5) -> None:
         """Drain forever; woken early by the intake after each accepted message."""

@@ -15,7 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from temporalio.service import RPCError
+
 from tests.workflow_fixtures import SCENARIOS, Desk, RecordingActivities, start_test_env
+from workflows.shared import contact_workflow_id
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -25,14 +28,24 @@ async def record() -> list[Path]:
     written: list[Path] = []
     env = await start_test_env()
     try:
-        for name, scenario in SCENARIOS.items():
-            desk = Desk(env, RecordingActivities())
+        for number, (name, scenario) in enumerate(SCENARIOS.items(), start=1):
+            # a reference of its own per scenario: its contact runs are named after it
+            desk = Desk(env, RecordingActivities(case_ref=f"VIG-{number:06d}"))
             async with desk.worker():
                 handle = await scenario(desk)
-                history = await desk.client.get_workflow_handle(handle.id).fetch_history()
-            path = HISTORIES / f"{name}.json"
-            path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-            written.append(path)
+                histories = [(name, await desk.client.get_workflow_handle(handle.id)
+                              .fetch_history())]
+                for run in range(1, 10):  # the case's contact runs (ContactWorkflow)
+                    child = contact_workflow_id(desk.acts.case_ref, run)
+                    try:
+                        history = await desk.client.get_workflow_handle(child).fetch_history()
+                    except RPCError:
+                        break
+                    histories.append((f"{name}.contact-{run}", history))
+            for stem, history in histories:
+                path = HISTORIES / f"{stem}.json"
+                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+                written.append(path)
     finally:
         await env.shutdown()
     return written

@@ -5,6 +5,7 @@ case workflow and activities, a real SQLite database.
   return resolves the case;
 * a site whose link is down has its servers' missing heartbeats linked to the link case
   (no separate page) until the link case is resolved;
+* a silence (maintenance window) keeps a missing heartbeat quiet until it ends;
 * the Schedules are created once and updated in place (dev server).
 """
 
@@ -20,6 +21,7 @@ from temporalio.client import WorkflowHandle
 
 from activities.absence import note_report
 from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
+from intake.silences import SilenceRequest, create_silence, silence_hits
 from models.db import session_scope
 from models.expectations import AbsenceEvent
 from models.tables import AuditEvent
@@ -159,6 +161,35 @@ async def test_a_link_down_case_mutes_its_sites_heartbeat_cases(
                         == {inv.srv_a, inv.srv_a2}, what="heartbeat cases after the link")
             await until(lambda: {c.criticality for c in cases(engine, family="heartbeat")}
                         == {"major"}, what="major")
+    finally:
+        await desk.cleanup()
+
+
+async def test_a_silence_keeps_a_missing_heartbeat_quiet_until_it_ends(
+    time_env, sqlite_engine: Engine
+) -> None:
+    engine = sqlite_engine
+    inv = make_inventory(engine)
+    desk = AbsenceDesk(time_env.client, engine)
+    try:
+        async with desk.worker:
+            t0 = await time_env.get_current_time()
+            watch_heartbeat(engine, inv.srv_a, t0)
+            heartbeat(engine, inv, inv.srv_a, "SRV-A", t0)
+            sil = create_silence(engine, SilenceRequest(
+                starts_at=t0, ends_at=t0 + 100 * MIN, reason="remplacement de la carte mère",
+                created_by="tech", server_id=inv.srv_a))
+            await start_sweeping(desk)
+            await time_env.sleep(81 * MIN)
+            await until(lambda: expectation(engine, inv.srv_a).state == "silenced",
+                        what="silenced")
+            assert cases(engine) == []  # recorded, nobody paged
+            (hit,) = silence_hits(engine, sil.id or 0)
+            assert hit.absence_event_id is not None
+
+            await time_env.sleep(25 * MIN)  # the window closed at 100 minutes
+            await until(lambda: [c.criticality for c in cases(engine)] == ["major"],
+                        what="the case once the silence is over")
     finally:
         await desk.cleanup()
 

@@ -3,6 +3,7 @@ cases (a new command in the middle of the sequence, a reordered activity) fails 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows.case import CaseWorkflow
+from workflows.contact import ContactWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
@@ -17,11 +19,13 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"
 def test_there_are_recorded_histories_for_every_path() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"minor_closed_by_itself", "major_escalated_by_timer", "reopened_by_new_alert",
-            "continued_as_new"} <= names
+            "continued_as_new", "significant_mailed", "major_confirmed_on_the_phone",
+            "major_confirmed_on_the_phone.contact-1"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
-    result = await Replayer(workflows=[CaseWorkflow]).replay_workflow(history)
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    result = await Replayer(workflows=[CaseWorkflow, ContactWorkflow]).replay_workflow(history)
     assert result.replay_failure is None

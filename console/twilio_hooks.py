@@ -1,0 +1,423 @@
+"""Twilio's side of a call or SMS: TwiML for the calls, status callbacks, incoming SMS.
+
+Mounted as is (no console session): every request must carry a valid ``X-Twilio-Signature``
+for the public URL Twilio called (``VIGIE_TWILIO_CALLBACK_BASE`` + path), checked with the
+account's auth token by the SDK's ``RequestValidator``; anything else gets 403 and changes
+nothing. Each piece of news is first recorded as evidence on the communication (deduplicated
+on Twilio's ``I-Twilio-Idempotency-Token``, or SID + status), then signalled to the workflow
+that waits for it (the contact run for calls, the case for SMS). A signal that cannot be
+delivered (Temporal down) is logged: the record holds the outcome, and the contact run reads
+it when it stops waiting.
+
+What counts as reaching someone: a call answered by a person (answering-machine detection
+says ``human``, or cannot tell) **and** a press on 1, confirmed aloud; ``*`` repeats the
+message. A machine or a fax is voicemail; an answer without the key is ``no_confirmation``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from activities.comms import IN_FLIGHT, add_event, set_status
+from models.db import session_scope
+from models.tables import Case, Communication
+from models.types import utcnow
+from workflows.shared import (
+    Channel,
+    ClientReplySignal,
+    CommStatus,
+    CommunicationSignal,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/twilio", include_in_schema=False)
+
+FR = "fr-FR"
+PROMPT = ("Appuyez sur 1 pour confirmer que vous avez bien reçu ce message, ou sur étoile "
+          "pour le réécouter.")
+WHISPER_PROMPT = ("Appuyez sur 1 pour être mis en relation avec votre technicien Vigie, ou "
+                  "sur étoile pour réécouter ce message.")
+CONFIRMED_SAY = ("Merci, votre confirmation est enregistrée. Un technicien de Vigie va "
+                 "vous rappeler très vite. Au revoir.")
+NO_KEY_SAY = "Nous n'avons pas reçu votre confirmation. Nous allons vous recontacter. Au revoir."
+GATHER_SECONDS = 8
+# Twilio's final call statuses, as the case hears them.
+CALL_FINAL = {
+    "busy": CommStatus.BUSY,
+    "no-answer": CommStatus.NO_ANSWER,
+    "failed": CommStatus.FAILED,
+    "canceled": CommStatus.FAILED,
+}
+SMS_REPLY = re.compile(r"(?:(VIG-\d{6})\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\b", re.I)
+CASE_REF = re.compile(r"VIG-\d{6}", re.I)
+
+Signaller = Callable[[str, str, Any], Awaitable[None]]
+
+
+# --- dependencies ----------------------------------------------------------------------------
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+async def signaller(request: Request) -> Signaller:
+    """Signals a workflow by id through the console's Temporal client (tests override)."""
+    svc = _services(request)
+
+    async def send(workflow_id: str, name: str, arg: Any) -> None:
+        client = await svc.temporal()
+        await client.get_workflow_handle(workflow_id).signal(name, arg)
+
+    return send
+
+
+async def verified_form(request: Request) -> FormData:
+    """The callback's parameters, once its signature is proven; 403 otherwise."""
+    settings = _services(request).settings
+    form = await request.form()
+    token = settings.twilio_auth_token
+    base = settings.twilio_callback_base.rstrip("/")
+    url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    signature = request.headers.get("x-twilio-signature", "")
+    if not token or not base or not signature or not RequestValidator(token).validate(
+        url, form, signature
+    ):
+        log.warning("twilio: signature refusée pour %s", request.url.path)
+        raise HTTPException(403, "Signature Twilio invalide")
+    return form
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _engine(request: Request) -> Engine:
+    return _services(request).engine
+
+
+def _comm(engine: Engine, comm_id: int, channel: Channel) -> Communication:
+    with session_scope(engine) as s:
+        row = s.get(Communication, comm_id)
+    if row is None or row.channel != channel:
+        raise HTTPException(404, "Communication inconnue")
+    return row
+
+
+def _twiml(body: Any) -> Response:
+    return Response(str(body), media_type="application/xml")
+
+
+def _url(request: Request, path: str) -> str:
+    return _services(request).settings.twilio_callback_base.rstrip("/") + path
+
+
+def _dedupe(request: Request, fallback: str) -> str:
+    return request.headers.get("i-twilio-idempotency-token") or fallback
+
+
+def _case_ref(row: Communication) -> str:
+    return row.key.split(":", 1)[0]
+
+
+async def _tell(send: Signaller, row: Communication, status: str, detail: str) -> None:
+    """The workflow waiting on ``row`` hears its news; a failure is logged (see module)."""
+    if not row.workflow_id:
+        return
+    sig = CommunicationSignal(
+        communication_id=row.id or 0,
+        channel=Channel(row.channel),
+        status=status,
+        at=utcnow(),
+        detail=detail,
+        step=row.step,
+        recipient=row.recipient,
+    )
+    try:
+        await send(row.workflow_id, "communication", sig)
+    except Exception:
+        log.exception("twilio: %s non signalé à %s", row.key, row.workflow_id)
+
+
+def _settle(engine: Engine, row: Communication, status: str) -> bool:
+    """Set a call's outcome once: True if this news decided it (then it must be told)."""
+    with session_scope(engine) as s:
+        fresh = s.get(Communication, row.id)
+        if fresh is None:
+            return False
+        if fresh.status not in IN_FLIGHT and fresh.status != CommStatus.VOICEMAIL:
+            return False  # confirmed, or already settled by another callback
+        fresh.status = status
+        fresh.updated_at = utcnow()
+        s.add(fresh)
+    return True
+
+
+# --- the automated call ------------------------------------------------------------------------
+
+
+@router.post("/voice/{comm_id}")
+async def voice(request: Request, comm_id: int,
+                form: FormData = Depends(verified_form)) -> Response:
+    """First TwiML of the automated call (and after ``*``): a machine gets hung up on, a
+    person hears the French message and the prompt."""
+    engine = _engine(request)
+    row = _comm(engine, comm_id, Channel.PHONE)
+    answered_by = str(form.get("AnsweredBy") or "")
+    call_sid = str(form.get("CallSid") or "")
+    resp = VoiceResponse()
+    if answered_by.startswith("machine") or answered_by == "fax":
+        add_event(engine, comm_id, "twilio", "voicemail", f"AnsweredBy={answered_by}",
+                  dedupe=f"{call_sid}:amd", payload=dict(form))
+        set_status(engine, comm_id, CommStatus.VOICEMAIL, provider_id=call_sid)
+        resp.hangup()
+        return _twiml(resp)
+    if answered_by:
+        add_event(engine, comm_id, "twilio", "answered", f"AnsweredBy={answered_by}",
+                  dedupe=f"{call_sid}:amd", payload=dict(form))
+    gather = Gather(num_digits=1, action=_url(request, f"/twilio/voice/{comm_id}/key"),
+                    method="POST", timeout=GATHER_SECONDS)
+    gather.say(row.body, language=FR)
+    gather.say(PROMPT, language=FR)
+    resp.append(gather)
+    resp.say(NO_KEY_SAY, language=FR)
+    resp.hangup()
+    return _twiml(resp)
+
+
+@router.post("/voice/{comm_id}/key")
+async def voice_key(request: Request, comm_id: int, form: FormData = Depends(verified_form),
+                    send: Signaller = Depends(signaller)) -> Response:
+    """The key pressed during the message: 1 confirms (said back), ``*`` repeats."""
+    return await _keypress(request, comm_id, form, send, f"/twilio/voice/{comm_id}",
+                           CONFIRMED_SAY)
+
+
+# --- click-to-call: the technician first, then the client -------------------------------------
+
+
+@router.post("/bridge/{comm_id}")
+async def bridge(request: Request, comm_id: int,
+                 form: FormData = Depends(verified_form)) -> Response:
+    """The technician answered: told who is called, then the client's phone rings; the
+    client hears the whisper (message and key) before the two are connected."""
+    row = _comm(_engine(request), comm_id, Channel.PHONE)
+    settings = _services(request).settings
+    resp = VoiceResponse()
+    resp.say(f"Vigie. Mise en relation avec le client pour le cas {' '.join(_case_ref(row))}. "
+             "Il doit appuyer sur 1 pour accepter l'appel.", language=FR)
+    dial = Dial(caller_id=settings.twilio_from_number,
+                action=_url(request, f"/twilio/bridge/{comm_id}/done"), method="POST",
+                timeout=settings.call_ring_seconds)
+    dial.number(row.recipient, url=_url(request, f"/twilio/whisper/{comm_id}"), method="POST")
+    resp.append(dial)
+    return _twiml(resp)
+
+
+@router.post("/whisper/{comm_id}")
+async def whisper(request: Request, comm_id: int,
+                  form: FormData = Depends(verified_form)) -> Response:
+    row = _comm(_engine(request), comm_id, Channel.PHONE)
+    resp = VoiceResponse()
+    gather = Gather(num_digits=1, action=_url(request, f"/twilio/whisper/{comm_id}/key"),
+                    method="POST", timeout=GATHER_SECONDS)
+    gather.say(row.body, language=FR)
+    gather.say(WHISPER_PROMPT, language=FR)
+    resp.append(gather)
+    resp.say(NO_KEY_SAY, language=FR)
+    resp.hangup()
+    return _twiml(resp)
+
+
+@router.post("/whisper/{comm_id}/key")
+async def whisper_key(request: Request, comm_id: int, form: FormData = Depends(verified_form),
+                      send: Signaller = Depends(signaller)) -> Response:
+    return await _keypress(request, comm_id, form, send, f"/twilio/whisper/{comm_id}",
+                           "Merci, mise en relation avec votre technicien.", hangup=False)
+
+
+@router.post("/bridge/{comm_id}/done")
+async def bridge_done(request: Request, comm_id: int, form: FormData = Depends(verified_form),
+                      send: Signaller = Depends(signaller)) -> Response:
+    """The client leg ended (``DialCallStatus``): its outcome, unless the key settled it."""
+    engine = _engine(request)
+    row = _comm(engine, comm_id, Channel.PHONE)
+    dial_status = str(form.get("DialCallStatus") or "")
+    fresh = add_event(engine, comm_id, "twilio", f"dial:{dial_status}", "",
+                      dedupe=_dedupe(request, f"{form.get('CallSid')}:dial"),
+                      payload=dict(form))
+    outcome = CALL_FINAL.get(dial_status, CommStatus.NO_CONFIRMATION)
+    if fresh and _settle(engine, row, outcome):
+        await _tell(send, row, outcome, f"mise en relation : {dial_status}")
+    resp = VoiceResponse()
+    resp.say("L'appel avec le client est terminé." if dial_status == "completed"
+             else "Le client n'a pas pu être joint.", language=FR)
+    resp.hangup()
+    return _twiml(resp)
+
+
+async def _keypress(request: Request, comm_id: int, form: FormData, send: Signaller,
+                    again: str, thanks: str, hangup: bool = True) -> Response:
+    engine = _engine(request)
+    row = _comm(engine, comm_id, Channel.PHONE)
+    digits = str(form.get("Digits") or "")
+    call_sid = str(form.get("CallSid") or "")
+    resp = VoiceResponse()
+    if digits == "1":
+        fresh = add_event(engine, comm_id, "keypress", CommStatus.CONFIRMED, "touche 1",
+                          dedupe=f"{call_sid}:key1", payload=dict(form))
+        if fresh and _settle(engine, row, CommStatus.CONFIRMED):
+            await _tell(send, row, CommStatus.CONFIRMED,
+                        "une personne a répondu et confirmé (touche 1)")
+        resp.say(thanks, language=FR)
+        if hangup:
+            resp.hangup()
+        return _twiml(resp)
+    if digits != "*":
+        resp.say("Touche non reconnue.", language=FR)
+    add_event(engine, comm_id, "keypress", "repeat", f"touche {digits or 'aucune'}",
+              payload=dict(form))
+    resp.redirect(_url(request, again), method="POST")
+    return _twiml(resp)
+
+
+# --- status callbacks -------------------------------------------------------------------------
+
+
+@router.post("/status/call/{comm_id}")
+async def call_status(request: Request, comm_id: int, form: FormData = Depends(verified_form),
+                      send: Signaller = Depends(signaller)) -> Response:
+    """Call progress; the final status decides the outcome when no key was pressed."""
+    engine = _engine(request)
+    row = _comm(engine, comm_id, Channel.PHONE)
+    status = str(form.get("CallStatus") or "")
+    call_sid = str(form.get("CallSid") or "")
+    answered_by = str(form.get("AnsweredBy") or "")
+    fresh = add_event(engine, comm_id, "twilio", status,
+                      f"AnsweredBy={answered_by}" if answered_by else "",
+                      dedupe=_dedupe(request, f"{call_sid}:{status}"), payload=dict(form))
+    if not fresh:
+        return Response(status_code=204)  # the same callback again: already counted
+    if status in ("queued", "initiated", "ringing", "in-progress"):
+        if status in ("ringing", "in-progress") and _comm(
+            engine, comm_id, Channel.PHONE
+        ).status in IN_FLIGHT:
+            set_status(engine, comm_id, status, provider_id=call_sid)
+        return Response(status_code=204)
+    if row.subject.startswith("Mise en relation") and status == "completed":
+        outcome: str = CommStatus.NO_CONFIRMATION  # the technician hung up before any dial
+    elif status == "completed":
+        machine = answered_by.startswith("machine") or answered_by == "fax"
+        current = _comm(engine, comm_id, Channel.PHONE)
+        voicemail = machine or current.status == CommStatus.VOICEMAIL
+        outcome = CommStatus.VOICEMAIL if voicemail else CommStatus.NO_CONFIRMATION
+    else:
+        outcome = CALL_FINAL.get(status, CommStatus.FAILED)
+    if _settle(engine, row, outcome):
+        duration = form.get("CallDuration")
+        await _tell(send, row, outcome, f"Twilio : {status}"
+                    + (f", {duration} s" if duration else ""))
+    return Response(status_code=204)
+
+
+@router.post("/status/sms/{comm_id}")
+async def sms_status(request: Request, comm_id: int, form: FormData = Depends(verified_form),
+                     send: Signaller = Depends(signaller)) -> Response:
+    engine = _engine(request)
+    row = _comm(engine, comm_id, Channel.SMS)
+    status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
+    sid = str(form.get("MessageSid") or "")
+    fresh = add_event(engine, comm_id, "twilio", status, str(form.get("ErrorCode") or ""),
+                      dedupe=_dedupe(request, f"{sid}:{status}"), payload=dict(form))
+    final = {"delivered": CommStatus.DELIVERED, "undelivered": CommStatus.FAILED,
+             "failed": CommStatus.FAILED}.get(status)
+    if fresh and final is not None and _settle(engine, row, final):
+        await _tell(send, row, final, f"Twilio : {status}")
+    return Response(status_code=204)
+
+
+# --- the client's SMS ---------------------------------------------------------------------------
+
+
+@router.post("/sms/incoming")
+async def sms_incoming(request: Request, form: FormData = Depends(verified_form),
+                       send: Signaller = Depends(signaller)) -> Response:
+    """``OK 1234`` (or ``VIG-000123 OK 1234``) from the number the SMS went to confirms it;
+    another message naming a case is attached to it as a client reply."""
+    engine = _engine(request)
+    sender = str(form.get("From") or "")
+    body = str(form.get("Body") or "").strip()
+    sid = str(form.get("MessageSid") or "")
+    resp = MessagingResponse()
+    match = SMS_REPLY.search(body)
+    row = _sms_for_reply(engine, sender, match.group(2), match.group(1)) if match else None
+    if row is not None:
+        ref = _case_ref(row)
+        fresh = add_event(engine, row.id or 0, "sms_reply", CommStatus.CONFIRMED, body,
+                          dedupe=sid or None, payload=dict(form))
+        if fresh and _settle_sms(engine, row):
+            await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
+        resp.message(f"Vigie : merci, votre confirmation pour le cas {ref} est enregistrée.")
+        return _twiml(resp)
+    ref_match = CASE_REF.search(body)
+    case = _open_case(engine, ref_match.group(0).upper()) if ref_match else None
+    if case is not None:
+        try:
+            await send(case.workflow_id, "client_reply", ClientReplySignal(
+                event_id=None, received_at=utcnow(), sender=sender, summary=body[:500],
+                channel=Channel.SMS))
+        except Exception:
+            log.exception("twilio: réponse SMS non signalée au cas %s", case.ref)
+        resp.message(f"Vigie : votre message est joint au cas {case.ref}.")
+        return _twiml(resp)
+    resp.message("Vigie : message non compris. Répondez OK suivi du code à 4 chiffres reçu.")
+    return _twiml(resp)
+
+
+def _sms_for_reply(engine: Engine, sender: str, code: str, ref: str | None) -> Communication | None:
+    """The SMS this code answers: same code, sent to this very number (and the named case)."""
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(Communication)
+            .where(Communication.channel == Channel.SMS, Communication.code == code)
+            .order_by(col(Communication.id).desc())
+        ).all()
+    for row in rows:
+        if _digits(row.recipient) == _digits(sender) and (
+            ref is None or row.key.startswith(ref.upper() + ":")
+        ):
+            return row
+    return None
+
+
+def _settle_sms(engine: Engine, row: Communication) -> bool:
+    with session_scope(engine) as s:
+        fresh = s.get(Communication, row.id)
+        if fresh is None or fresh.status == CommStatus.CONFIRMED:
+            return False
+        fresh.status = CommStatus.CONFIRMED
+        fresh.updated_at = utcnow()
+        s.add(fresh)
+    return True
+
+
+def _open_case(engine: Engine, ref: str) -> Case | None:
+    with session_scope(engine) as s:
+        case = s.exec(select(Case).where(Case.ref == ref)).first()
+    return case if case is not None and not case.closed else None
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"\D", "", number)
