@@ -74,6 +74,24 @@ def crash_point() -> None:
         raise SimulatedCrash("arrêt simulé après l'envoi")
 
 
+def still_in_flight(row: Communication) -> bool:
+    """A row at ``sending`` touched less than one activity timeout ago may belong to an
+    attempt that is still running (Temporal timed it out, it goes on): the retry must wait
+    for it (raise, Temporal retries later) rather than judge it dead. Outside an activity
+    (tests calling the function directly) nothing else can be running."""
+    try:
+        timeout = activity.info().start_to_close_timeout
+    except RuntimeError:
+        return False
+    if timeout is None or row.updated_at is None:
+        return False
+    return utcnow() - row.updated_at < timeout
+
+
+class SendInFlight(Exception):
+    """Another attempt may still be sending this row; retried by Temporal."""
+
+
 def comm_key(case_ref: str, step: str, attempt: str) -> str:
     return f"{case_ref}:{step}:{attempt}"
 
@@ -191,12 +209,16 @@ def finish(
     source: str = "activity",
     payload: dict[str, Any] | None = None,
 ) -> Communication:
-    """Record the outcome of the send, with its evidence (one transaction with the event)."""
+    """Record the outcome of the send, with its evidence (one transaction with the event).
+
+    A callback may have settled the row meanwhile (Twilio rang the client before the mark,
+    or while an interrupted attempt waited for its retry): its news is newer, it is kept."""
     now = utcnow()
     with session_scope(engine) as s:
         row = s.get(Communication, comm_id)
         assert row is not None, f"communication {comm_id} disparue"
-        row.status = status
+        if row.status in ("pending", "sending"):
+            row.status = status
         row.updated_at = now
         if evidence:
             row.evidence = evidence[:4000]

@@ -16,6 +16,7 @@ The capture transport stores the message and marks the row in one transaction: e
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.comms import (
     Draft,
+    SendInFlight,
     begin_send,
     comm_key,
     crash_point,
@@ -45,6 +47,7 @@ from activities.comms import (
     record,
     release,
     result_of,
+    still_in_flight,
     thread_id_for,
 )
 from models.db import session_scope
@@ -109,7 +112,8 @@ def render(step: str, context: dict[str, Any]) -> tuple[str, str]:
     whose ``subject`` block is set at its top)."""
     module = _ENV.get_template(f"{step}.txt.j2").make_module(context)
     subject = " ".join(str(getattr(module, "subject", "")).split())
-    return subject, str(module).strip() + "\n"
+    body = re.sub(r"\n{3,}", "\n\n", str(module).strip())  # optional lines leave gaps
+    return subject, body + "\n"
 
 
 def local_time(at: datetime, tz: str) -> str:
@@ -229,6 +233,8 @@ class MailActivities:
             return result_of(finish(self.engine, row.id or 0, CommStatus.NO_RECIPIENT,
                                     sent=False, evidence=_no_recipient(req)))
         if row.status == "sending":
+            if still_in_flight(row):
+                raise SendInFlight(f"{key} : une autre tentative envoie peut-être encore")
             return result_of(finish(
                 self.engine, row.id or 0, CommStatus.UNKNOWN, sent=False,
                 evidence="envoi interrompu (arrêt du worker) après la remise au relais "

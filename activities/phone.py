@@ -33,6 +33,7 @@ from twilio.rest import Client as TwilioClient
 
 from activities.comms import (
     Draft,
+    SendInFlight,
     begin_send,
     comm_key,
     crash_point,
@@ -41,8 +42,9 @@ from activities.comms import (
     record,
     reply_code,
     result_of,
+    still_in_flight,
 )
-from activities.mail import CONTACT_ORDER, choose_contact
+from activities.mail import choose_contact
 from domain.calendar import default_calendar
 from models.db import session_scope
 from models.tables import Case, Client, Communication, Contact
@@ -286,6 +288,8 @@ class PhoneActivities:
                                     evidence=f"Twilio non configuré : {missing}"))
         client = twilio_client(self.cfg)
         if row.status == "sending":  # an attempt died after calling Twilio, or before
+            if still_in_flight(row):  # or is still waiting for Twilio's answer
+                raise SendInFlight(f"{row.key} : une autre tentative attend encore Twilio")
             sid = self._twin(client, row, mode)
             if sid is not None:
                 return result_of(finish(
@@ -330,11 +334,3 @@ class PhoneActivities:
             ).all())
         free = [sid for sid in found if sid not in claimed]
         return free[-1] if free else None  # Twilio lists newest first: the oldest free one
-
-
-def role_label(role: str) -> str:
-    return {"primary": "principal", "backup": "secours", "after_hours": "astreinte"}.get(
-        role, role)
-
-
-__all__ = ["CONTACT_ORDER", "PhoneActivities", "PhoneConfig", "RebasedHttpClient", "role_label"]

@@ -373,10 +373,10 @@ EN: dict[str, str] = {
         '"env": values from the environment (VIGIE_BUSINESS_START…). A new version recomputes '
         "the SLA figures."
     ),
-    "Les minuteries des cas (échéance N1, clôture automatique) suivent la configuration du "
-    "routeur et du worker ; gardez-les alignées sur la version en vigueur.": (
-        "Case timers (L1 deadline, automatic closure) follow the router's and the worker's "
-        "configuration; keep them in line with the version in effect."
+    "Chaque nouveau cas est ouvert avec la version en vigueur (heures ouvrées, échéance N1, "
+    "clôture automatique) et la garde jusqu'à sa clôture.": (
+        "Each new case opens under the version in effect (business hours, L1 deadline, "
+        "automatic closure) and keeps it until it closes."
     ),
     "Ouverture": "Opening",
     "Fermeture": "Closing",

@@ -61,6 +61,9 @@ CALL_FINAL = {
     "failed": CommStatus.FAILED,
     "canceled": CommStatus.FAILED,
 }
+# What a final status may replace: a call still going (``sending`` too: the callback can beat
+# the activity's own mark), or the voicemail the answering-machine detection noted.
+SETTLEABLE = frozenset({*IN_FLIGHT, "sending", CommStatus.VOICEMAIL})
 SMS_REPLY = re.compile(r"(?:(VIG-\d{6})\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\b", re.I)
 CASE_REF = re.compile(r"VIG-\d{6}", re.I)
 
@@ -157,7 +160,7 @@ def _settle(engine: Engine, row: Communication, status: str) -> bool:
         fresh = s.get(Communication, row.id)
         if fresh is None:
             return False
-        if fresh.status not in IN_FLIGHT and fresh.status != CommStatus.VOICEMAIL:
+        if fresh.status not in SETTLEABLE:
             return False  # confirmed, or already settled by another callback
         fresh.status = status
         fresh.updated_at = utcnow()

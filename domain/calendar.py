@@ -393,3 +393,10 @@ def default_calendar() -> BusinessCalendar:
     between workflow runs.
     """
     return BusinessCalendar(BusinessHours())
+
+
+def calendar_for(tz: str, start: str, end: str) -> BusinessCalendar:
+    """The team's calendar for given business hours ("HH:MM"), as policies store them."""
+    return BusinessCalendar(
+        BusinessHours(tz=tz, start=time.fromisoformat(start), end=time.fromisoformat(end))
+    )

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +28,7 @@ from activities.absence import note_report, observe_backup_run
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from intake.silences import SILENCED, record_hit, silence_event
+from models.auth import Policy
 from models.db import session_scope
 from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
 from models.types import utcnow
@@ -143,10 +144,31 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
 
 @dataclass(frozen=True)
 class CasePolicy:
-    """The deployment's case rules, copied into every case the router opens."""
+    """The case rules in effect, copied into every case the router opens.
+
+    The newest saved policy version (administration page) wins over the environment's
+    settings; a case keeps the rules it was opened under, and its ledger says which version.
+    """
 
     l1_minutes: int = 60
     auto_close_hours: int = 72
+    timezone: str = "Europe/Paris"
+    business_start: str = "09:00"
+    business_end: str = "18:00"
+    version: str = "env"
+
+    def in_effect(self, s: Session) -> CasePolicy:
+        row = s.exec(select(Policy).order_by(col(Policy.version).desc()).limit(1)).first()
+        if row is None:
+            return self
+        return replace(
+            self,
+            l1_minutes=row.l1_minutes,
+            auto_close_hours=row.auto_close_hours,
+            business_start=row.business_start,
+            business_end=row.business_end,
+            version=str(row.version),
+        )
 
 
 def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | None:
@@ -179,6 +201,10 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             opened_at=row.received_at,
             l1_minutes=policy.l1_minutes,
             auto_close_hours=policy.auto_close_hours,
+            timezone=policy.timezone,
+            business_start=policy.business_start,
+            business_end=policy.business_end,
+            policy_version=policy.version,
         )
         return Route(row.id or 0, wid, signal, start)
     if row.status == "recovery" or row.family in ("heartbeat", "backup"):
@@ -232,6 +258,7 @@ class Router:
         out: list[tuple[int, list[Route]]] = []
         with session_scope(self.engine) as s:
             matcher = Matcher.load(s)
+            policy = self.policy.in_effect(s)
             for oid in outbox_ids:
                 ob = s.get(Outbox, oid)
                 if ob is None or ob.done_at is not None:
@@ -246,7 +273,7 @@ class Router:
                     .where(AlertEventRow.raw_message_id == raw.id)
                     .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
                 ).all()
-                out.append((oid, [r for r in (route_for(row, self.policy) for row in rows) if r]))
+                out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
         return out
 
     def _record(self, routed: list[int], done: list[int], deferred: dict[int, str]) -> None:

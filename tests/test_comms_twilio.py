@@ -4,13 +4,16 @@ on loopback (real HTTP): the requests the SDK makes, and exactly-once after an i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
-from activities.comms import CRASH_ENV, SimulatedCrash
+from activities.comms import CRASH_ENV, SendInFlight, SimulatedCrash
 from activities.phone import PhoneActivities, PhoneConfig
 from models.tables import Communication
 from tests.comms_fixtures import OPENED, seed_case
@@ -160,3 +163,21 @@ def test_the_calling_order_follows_roles_and_business_hours(sqlite_engine: Engin
     assert (day.attempts_per_contact, day.retry_seconds) == (3, 120)
     night = acts.plan_contacts(PlanRequest(seeded.client_id, OPENED.replace(hour=21)))
     assert [c.role for c in night.contacts] == ["after_hours", "primary", "backup"]
+
+
+def test_a_retry_never_races_an_attempt_still_waiting_for_twilio(
+    sqlite_engine: Engine, fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporal timed an attempt out while it may still be inside the SDK call: the next
+    attempt waits (retried later) instead of looking Twilio up too early and sending again."""
+    seeded = seed_case(sqlite_engine)
+    acts = phone(sqlite_engine, fake)
+    monkeypatch.setenv(CRASH_ENV, "raise")
+    with pytest.raises(SimulatedCrash):
+        acts.send_sms(sms(seeded))
+    monkeypatch.delenv(CRASH_ENV)
+    env = ActivityEnvironment()
+    env.info = replace(env.info, start_to_close_timeout=timedelta(minutes=5))
+    with pytest.raises(SendInFlight):
+        env.run(acts.send_sms, sms(seeded))
+    assert [r.method for r in fake.requests] == ["POST"]  # not even looked up

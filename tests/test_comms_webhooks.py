@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from activities.comms import finish
 from console import twilio_hooks
 from console.deps import Services
 from models.db import session_scope
@@ -189,3 +190,14 @@ async def test_sms_delivery_and_the_clients_answer(hooks: Hooks) -> None:
     wid, name, reply = hooks.signals[-1]
     assert (wid, name, reply.sender, reply.channel) == (
         seeded.workflow_id, "client_reply", "+33450000011", "sms")
+
+
+async def test_a_keypress_before_the_activity_marked_its_call_is_kept(hooks: Hooks) -> None:
+    """Twilio can ring the client before the activity records the SID (or while a crashed
+    attempt waits for its retry): the person's answer wins over the late mark."""
+    seeded = seed_case(hooks.engine)
+    row = hooks.comm(seeded, status="sending")
+    await hooks.post(f"/twilio/voice/{row.id}/key", {"CallSid": "CA7", "Digits": "1"})
+    assert hooks.told() == [("contact-VIG-1", "communication", "confirmed")]
+    late = finish(hooks.engine, row.id or 0, "queued", provider_id="CA7", source="twilio")
+    assert (late.status, late.provider_id) == ("confirmed", "CA7")

@@ -127,3 +127,26 @@ def test_a_message_is_materialized_once_even_if_drained_twice(engine: Engine) ->
     with Session(engine) as s:
         assert len(s.exec(select(AlertEventRow)).all()) == len(first) == 1
         assert s.exec(select(Client)).first() is not None
+
+
+def test_a_case_is_opened_under_the_policy_in_effect(engine: Engine) -> None:
+    """The administrators' newest policy version, not the environment, shapes new cases."""
+    from models.auth import Policy
+
+    load_demo(engine)
+    router = Router(engine, client=None, task_queue="unused")  # type: ignore[arg-type]
+    accept(engine, probe("SRV-DC01", n=1))
+    ((_, (route,)),) = router._materialize(router._claim())
+    assert route.start is not None
+    assert (route.start.l1_minutes, route.start.business_start, route.start.policy_version) == (
+        60, "09:00", "env")
+    with Session(engine) as s:
+        s.add(Policy(version=3, business_start="08:00", business_end="17:00", l1_minutes=45,
+                     auto_close_hours=24, created_by="admin"))
+        s.commit()
+    accept(engine, probe("SRV-DC01", n=2, check="disk_queue"))
+    ((_, (route,)),) = router._materialize(router._claim()[-1:])
+    assert route.start is not None
+    assert (route.start.l1_minutes, route.start.auto_close_hours, route.start.business_start,
+            route.start.business_end, route.start.policy_version) == (45, 24, "08:00", "17:00",
+                                                                       "3")

@@ -80,7 +80,13 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
             client,
             settings.task_queue,
             check_ip=settings.check_source_ip,
-            policy=CasePolicy(settings.l1_minutes, settings.auto_close_hours),
+            policy=CasePolicy(
+                l1_minutes=settings.l1_minutes,
+                auto_close_hours=settings.auto_close_hours,
+                timezone=settings.timezone,
+                business_start=settings.business_start,
+                business_end=settings.business_end,
+            ),
         )
         await router.run()
 

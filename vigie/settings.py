@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
     smtp_relay_port: int = Field(default=25, description="SMTP relay port")
     mail_from: str = Field(default="vigie@desk.example", description="From: of the desk's mail")
     team_email: str = Field(default="", description="Team address for the daily backup report")
-    smtp_relay_tls: str = Field(
+    smtp_relay_tls: Literal["starttls", "tls", "none"] = Field(
         default="starttls", description="Relay TLS: starttls, tls (implicit, port 465) or none"
     )
     smtp_relay_user: str = Field(default="", description="Relay login; empty: no AUTH")
@@ -81,7 +82,7 @@ class Settings(BaseSettings):
     smtp_relay_timeout: float = Field(default=20.0, description="Relay timeout (seconds)")
 
     # client communication (activities/mail.py, activities/phone.py)
-    mail_transport: str = Field(
+    mail_transport: Literal["smtp", "capture"] = Field(
         default="capture",
         description="Client mail: smtp (through the relay) or capture (kept in the database "
         "and shown in the console; nothing leaves the machine)",
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
         default="", description="Reply-To: of client mail; empty: the first VIGIE_MAILBOXES"
     )
     level2_email: str = Field(default="", description="Level-2 team address (L2 transfer)")
-    phone_transport: str = Field(
+    phone_transport: Literal["twilio", "dry-run"] = Field(
         default="dry-run",
         description="Calls and SMS: twilio (real account) or dry-run (recorded, never sent)",
     )
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
         default="", description="Other base URL for Twilio's REST API (tests); empty: Twilio"
     )
     technician_phone: str = Field(default="", description="Technician's phone (click-to-call)")
-    call_mode: str = Field(
+    call_mode: Literal["automated", "click_to_call"] = Field(
         default="automated",
         description="Major-case call: automated (French message, press 1) or click_to_call",
     )

@@ -93,6 +93,8 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         f"(boîtes : {', '.join(sorted(settings.mailbox_set))})\n"
         f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}/\n"
         f"  données      {settings.db_url}\n"
+        f"  mails client {_mail_where(settings)}\n"
+        f"  appels/SMS   {_phone_where(settings)}\n"
         "Ctrl-C pour tout arrêter.\n",
         flush=True,
     )
@@ -126,3 +128,17 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         except subprocess.TimeoutExpired:
             p.kill()
     return code
+
+
+def _mail_where(settings: Settings) -> str:
+    """Where client mail goes: the capture transport keeps it in the database, listed by
+    the console (nothing leaves the machine), the smtp one hands it to the relay."""
+    if settings.mail_transport == "capture":
+        return "capturés, rien ne sort (console : /api/comms?transport=capture)"
+    return f"relais {settings.smtp_relay_host}:{settings.smtp_relay_port}"
+
+
+def _phone_where(settings: Settings) -> str:
+    if settings.phone_transport == "dry-run":
+        return "dry-run, rien n'est envoyé (console : /api/comms?transport=dry-run)"
+    return f"Twilio, depuis {settings.twilio_from_number}"

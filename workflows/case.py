@@ -31,7 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.calendar import default_calendar
+    from domain.calendar import calendar_for
     from workflows.case_machine import (
         TIMER_AUTO_CLOSE,
         TIMER_L1,
@@ -107,7 +107,9 @@ class CaseWorkflow:
         """Decide what opening means before any handler runs (signal-with-start delivers the
         first alert right away); the ``open_case`` activity itself runs in :meth:`run`."""
         self._input = inp
-        policy = policy_for(inp, default_calendar())
+        policy = policy_for(
+            inp, calendar_for(inp.timezone, inp.business_start, inp.business_end)
+        )
         if inp.carried_state is None:
             self._core, intents = CaseCore.open(inp, policy)
         else:

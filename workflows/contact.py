@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
 # Outcomes after which calling the same contact again is pointless: nothing was placed.
 NOT_PLACED = frozenset({CommStatus.DRY_RUN, CommStatus.NO_RECIPIENT, CommStatus.FAILED,
                         CommStatus.UNKNOWN})
+# Handed to Twilio, outcome to come (a retried activity may already see it ringing).
+WAITING = frozenset({CommStatus.QUEUED, "ringing", "in-progress"})
 FINAL_CALL = frozenset({
     CommStatus.CONFIRMED, CommStatus.NO_ANSWER, CommStatus.NO_CONFIRMATION, CommStatus.BUSY,
     CommStatus.VOICEMAIL, CommStatus.FAILED,
@@ -73,13 +75,17 @@ class ContactWorkflow:
 
     @workflow.run
     async def run(self, run: ContactRun) -> ContactRunResult:
-        plan = await workflow.execute_activity(
-            ActivityName.PLAN_CONTACTS,
-            PlanRequest(run.client_id, workflow.now()),
-            result_type=ContactPlan,
-            start_to_close_timeout=timedelta(seconds=run.comms_timeout_seconds),
-            retry_policy=COMMS_RETRY,
-        )
+        try:
+            plan = await workflow.execute_activity(
+                ActivityName.PLAN_CONTACTS,
+                PlanRequest(run.client_id, workflow.now()),
+                result_type=ContactPlan,
+                start_to_close_timeout=timedelta(seconds=run.comms_timeout_seconds),
+                retry_policy=COMMS_RETRY,
+            )
+        except ActivityError as exc:  # no plan: the client is still told, by mail
+            workflow.logger.warning("contact %s: no calling plan: %s", run.run, exc)
+            plan = ContactPlan(contacts=[])
         calls = 0
         for contact in plan.contacts:
             for n in range(1, plan.attempts_per_contact + 1):
@@ -161,7 +167,7 @@ class ContactWorkflow:
 
     async def _outcome(self, placed: SendResult, plan: ContactPlan) -> tuple[str, str]:
         """The call's final status: by signal, or read from the record when none came."""
-        if placed.status != CommStatus.QUEUED:
+        if placed.status not in WAITING:
             return placed.status, placed.detail
         comm_id = placed.communication_id
         try:

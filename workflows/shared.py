@@ -125,6 +125,10 @@ class CaseInput:
     carried_state: CarriedState | None = None
     # Case rules that a deployment (or a test) may tune; the defaults are the contract's.
     l1_minutes: int = 60  # level-1 diagnosis length, in business minutes (3.2.3: under 1 h)
+    # The team's business hours in effect when the case opened (the L1 clock counts them).
+    timezone: str = "Europe/Paris"
+    business_start: str = "09:00"
+    business_end: str = "18:00"
     auto_close_hours: int = 72  # a resolved case closes after this, unless reopened
     max_history_events: int = 5000  # continue-as-new past this history length
     comms_timeout_seconds: int = 30  # one mail, SMS or call request (a retry follows)
