@@ -260,7 +260,7 @@ class Desk:
                 raise AssertionError(f"the case never got there: {view.state}")
             await asyncio.sleep(0.05)
 
-    async def until_called(self, calls: int, seconds: float = 10) -> None:
+    async def until_called(self, calls: int, seconds: float = 30) -> None:
         """Wait for the contact run's ``calls``-th call (or retry timers to be skipped)."""
         deadline = asyncio.get_running_loop().time() + seconds
         while len(self.acts.of(ActivityName.PLACE_CALL)) < calls:
