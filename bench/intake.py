@@ -63,11 +63,11 @@ def with_message_id(raw: bytes, tag: str) -> bytes:
 class BareHandler:
     """Answers 250 without storing: the ceiling the durable intake is compared to."""
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, options):
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         return "250 2.0.0 OK"
 
 

@@ -46,6 +46,7 @@ ACTIONS = frozenset(
         "close",
         "reopen",
         "assign",
+        "send_instructions",
     }
 )
 UPDATE_TIMEOUT_S = 30.0

@@ -18,12 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console import (
     api,
+    api_comms,
     api_expectations,
     pages_admin,
     pages_auth,
     pages_cases,
     pages_portal,
     pages_sla,
+    twilio_hooks,
 )
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
@@ -116,7 +118,8 @@ def create_app(
     app.include_router(api.public)
     app.include_router(api.router)
     mounted: list[APIRouter] = []
-    for extra in (api_expectations.router, *_optional_routers(OPTIONAL_ROUTERS), *extra_routers):
+    own = (api_expectations.router, api_comms.router, twilio_hooks.router)
+    for extra in (*own, *_optional_routers(OPTIONAL_ROUTERS), *extra_routers):
         if not any(extra is seen for seen in mounted):  # passed again by a caller: once only
             mounted.append(extra)
             app.include_router(extra)

@@ -70,6 +70,9 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "resolve": ("résolution", "resolution"),
     "close": ("clôture", "closure"),
     "reopen": ("réouverture", "reopening"),
+    "send_instructions": ("consignes envoyées au client", "instructions sent to the client"),
+    "notify_level2": ("niveau 2 prévenu", "level 2 notified"),
+    "client_reply": ("réponse du client", "client reply"),
 }
 CHANNEL_LABELS: dict[str, tuple[str, str]] = {
     "phone": ("téléphone", "phone"),

@@ -3,7 +3,7 @@
 from vigie.settings import ROOT, Settings
 
 
-def env_name(name: str, field) -> str:  # noqa: ANN001
+def env_name(name: str, field) -> str:
     return field.validation_alias or f"VIGIE_{name.upper()}"
 
 
