@@ -22,6 +22,7 @@ from console import (
     api_expectations,
     pages_admin,
     pages_auth,
+    pages_backups,
     pages_cases,
     pages_portal,
     pages_sla,
@@ -125,6 +126,7 @@ def create_app(
             app.include_router(extra)
     app.include_router(pages_auth.router)
     app.include_router(pages_cases.router)
+    app.include_router(pages_backups.router)
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_portal.router)

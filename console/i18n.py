@@ -381,6 +381,17 @@ EN: dict[str, str] = {
         "Each new case opens under the version in effect (business hours, L1 deadline, "
         "automatic closure) and keeps it until it closes."
     ),
+    "Sauvegardes": "Backups",
+    "Rapport quotidien des sauvegardes": "Daily backup report",
+    "Chaque tâche attendue, jour par jour : échec, incomplète, annulée ou non reçue ouvrent un "
+    "cas (contrat 3.2.2).": (
+        "Each expected job, day by day: failed, incomplete, cancelled or not received open a "
+        "case (contract 3.2.2)."
+    ),
+    "Semaine précédente": "Previous week",
+    "Semaine suivante": "Next week",
+    "Tâche": "Job",
+    "Aucune sauvegarde attendue.": "No backup expected.",
     "Ouverture": "Opening",
     "Fermeture": "Closing",
     "Durée du diagnostic N1 (minutes ouvrées)": "L1 diagnosis length (business minutes)",

@@ -29,6 +29,7 @@ LANG_COOKIE = "vigie_lang"
 NAV: tuple[tuple[str, str, str], ...] = (
     ("/queue", "File d'attente", "queue"),
     ("/unmatched", "Non rattachés", "triage"),
+    ("/backups", "Sauvegardes", "queue"),
     ("/sla", "SLA", "sla"),
     ("/planning", "Planification", "planning"),
     ("/admin", "Administration", "admin"),

@@ -54,3 +54,15 @@ def test_no_secret_is_written_in_compose() -> None:
                 seen += 1
                 assert str(value).startswith("${"), (key, value)
     assert seen >= 4
+
+
+def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
+    from vigie.settings import Settings
+
+    known = {
+        f.validation_alias or f"VIGIE_{name.upper()}" for name, f in Settings.model_fields.items()
+    }
+    for name in ("worker", "intake", "console", "migrate"):
+        for key in compose()["services"][name]["environment"]:
+            if key.startswith("VIGIE_") or key == "DATABASE_URL":
+                assert key in known, f"{name}: {key} is not a setting"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -123,3 +124,36 @@ def test_message_id_is_read_from_the_header_block_only() -> None:
     assert message_id_of(data) == "<a@b>"
     assert message_id_of(b"") == ""
     assert message_id_of(b"\r\n\r\nMessage-ID: <x>") == ""
+
+
+def test_starttls_is_offered_only_when_a_certificate_is_configured(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    import ssl
+    import subprocess
+
+    from intake.smtp import tls_context_from
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    handler = IntakeHandler(sqlite_engine, MAILBOXES)
+    plain = make_smtp_factory(handler, max_bytes=1_000_000)
+    with ServerThread(plain) as srv, smtplib.SMTP("127.0.0.1", srv.port) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("starttls")
+    tls = make_smtp_factory(
+        handler, max_bytes=1_000_000, tls_context=tls_context_from(str(cert), str(key))
+    )
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    client_ctx.check_hostname = False
+    with ServerThread(tls) as srv, smtplib.SMTP("127.0.0.1", srv.port) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls")
+        smtp.starttls(context=client_ctx)
+        assert smtp.sock.version() is not None  # type: ignore[union-attr]
+        assert smtp.sendmail("a@client-a.example", ["alerts@desk.example"], PROBE) == {}
+    assert len(stored(sqlite_engine)) == 1
