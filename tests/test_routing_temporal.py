@@ -71,7 +71,7 @@ class Desk:
         self.engine = engine
         self.task_queue = fresh_id("q")
         self.router = Router(engine, client, self.task_queue)
-        self.pool = concurrent.futures.ThreadPoolExecutor(8)
+        self.pool = concurrent.futures.ThreadPoolExecutor(16)
         self.worker: Worker = build_worker(client, engine, self.task_queue, self.pool)
 
     async def drain(self) -> None:
@@ -229,7 +229,7 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
     )
     prefix = fresh_id("k")  # workflow ids follow fingerprints: keep them apart from other tests
     messages = [probe(f"{prefix}-svc{i % 7}", i) for i in range(300)]
-    pool = concurrent.futures.ThreadPoolExecutor(8)
+    pool = concurrent.futures.ThreadPoolExecutor(16)
     async with build_worker(dev_env.client, engine, queue, pool):
         proc = start_ingest(env, tmp_path / "ingest.log")
         assert await asyncio.to_thread(wait_port, "127.0.0.1", port, 30)
@@ -295,7 +295,7 @@ async def test_stopping_temporal_during_a_burst_delays_routing_but_loses_nothing
         client = await Client.connect(f"127.0.0.1:{port}")
         queue = fresh_id("q")
         router = Router(sqlite_engine, client, queue)
-        pool = concurrent.futures.ThreadPoolExecutor(8)
+        pool = concurrent.futures.ThreadPoolExecutor(16)
         async with build_worker(client, sqlite_engine, queue, pool):
             prefix = fresh_id("t")
             first = [probe(f"{prefix}-{i % 5}", i) for i in range(40)]
