@@ -232,15 +232,15 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
     pool = concurrent.futures.ThreadPoolExecutor(16)
     async with build_worker(dev_env.client, engine, queue, pool):
         proc = start_ingest(env, tmp_path / "ingest.log")
-        assert await asyncio.to_thread(wait_port, "127.0.0.1", port, 30)
-        sender = RetryingSender(port, messages)
-        sender.start()
-        await until(lambda: len(sender.acked) >= 100, what="first 100 acknowledged")
-        proc.send_signal(signal.SIGKILL)  # no goodbye: the worst moment for the intake
-        proc.wait(10)
-        await asyncio.sleep(1)
-        proc = start_ingest(env, tmp_path / "ingest.log")
         try:
+            assert await asyncio.to_thread(wait_port, "127.0.0.1", port, 30)
+            sender = RetryingSender(port, messages)
+            sender.start()
+            await until(lambda: len(sender.acked) >= 100, what="first 100 acknowledged")
+            proc.send_signal(signal.SIGKILL)  # no goodbye: the worst moment for the intake
+            proc.wait(10)
+            await asyncio.sleep(1)
+            proc = start_ingest(env, tmp_path / "ingest.log")
             await asyncio.to_thread(sender.join, 180)
             assert len(sender.acked) == len(messages)
             await until(
@@ -248,8 +248,8 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
             )
             await until(lambda: _repeats_settled(engine), within=60, what="case projections")
             assert_exactly_once(engine, sender.acked)
-        finally:
-            proc.terminate()
+        finally:  # never leave an intake process behind, whatever failed
+            proc.kill()
             proc.wait(20)
     pool.shutdown()
     engine.dispose()

@@ -43,6 +43,8 @@ def cmd_parse(path: Path, as_json: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # transitions narrates every callback at INFO: the ledger already says what happened
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     ap = argparse.ArgumentParser(prog="vigie", description="Vigie, le poste d'alertes")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="toute la pile sur cette machine (Temporal, données démo)")
