@@ -394,11 +394,11 @@ async def major_case_confirmed_on_the_phone(desk: Desk) -> WorkflowHandle:
     await desk.act(handle, "classify", criticality=Criticality.MAJOR)
     await desk.act(handle, "register_demande")
     run = desk.client.get_workflow_handle(contact_workflow_id(desk.acts.case_ref, 1))
-    for status in (CommStatus.NO_ANSWER, CommStatus.CONFIRMED):
-        placed = len(desk.acts.of(ActivityName.PLACE_CALL))
-        await desk.until_called(placed + 1)
+    # call n gets the n-th answer; counting calls already placed would race the next one
+    for n, status in enumerate((CommStatus.NO_ANSWER, CommStatus.CONFIRMED), start=1):
+        await desk.until_called(n)
         await run.signal("communication", CommunicationSignal(
-            desk.acts.placed_ids[-1], Channel.PHONE, status, await desk.now(),
+            desk.acts.placed_ids[n - 1], Channel.PHONE, status, await desk.now(),
             "rappel de l'opérateur"))
     await desk.until(handle, lambda v: v.state == "client_called")
     await desk.act(handle, "start_l1")
