@@ -171,6 +171,16 @@ def _settle(engine: Engine, row: Communication, status: str) -> bool:
 # --- the automated call ------------------------------------------------------------------------
 
 
+def _ask_for_key(resp: VoiceResponse, action: str, message: str, prompt: str) -> None:
+    """The message and its prompt inside one ``<Gather>``; no key pressed ends the call."""
+    gather = Gather(num_digits=1, action=action, method="POST", timeout=GATHER_SECONDS)
+    gather.say(message, language=FR)
+    gather.say(prompt, language=FR)
+    resp.append(gather)
+    resp.say(NO_KEY_SAY, language=FR)
+    resp.hangup()
+
+
 @router.post("/voice/{comm_id}")
 async def voice(request: Request, comm_id: int,
                 form: FormData = Depends(verified_form)) -> Response:
@@ -190,13 +200,7 @@ async def voice(request: Request, comm_id: int,
     if answered_by:
         add_event(engine, comm_id, "twilio", "answered", f"AnsweredBy={answered_by}",
                   dedupe=f"{call_sid}:amd", payload=dict(form))
-    gather = Gather(num_digits=1, action=_url(request, f"/twilio/voice/{comm_id}/key"),
-                    method="POST", timeout=GATHER_SECONDS)
-    gather.say(row.body, language=FR)
-    gather.say(PROMPT, language=FR)
-    resp.append(gather)
-    resp.say(NO_KEY_SAY, language=FR)
-    resp.hangup()
+    _ask_for_key(resp, _url(request, f"/twilio/voice/{comm_id}/key"), row.body, PROMPT)
     return _twiml(resp)
 
 
@@ -234,13 +238,8 @@ async def whisper(request: Request, comm_id: int,
                   form: FormData = Depends(verified_form)) -> Response:
     row = _comm(_engine(request), comm_id, Channel.PHONE)
     resp = VoiceResponse()
-    gather = Gather(num_digits=1, action=_url(request, f"/twilio/whisper/{comm_id}/key"),
-                    method="POST", timeout=GATHER_SECONDS)
-    gather.say(row.body, language=FR)
-    gather.say(WHISPER_PROMPT, language=FR)
-    resp.append(gather)
-    resp.say(NO_KEY_SAY, language=FR)
-    resp.hangup()
+    _ask_for_key(resp, _url(request, f"/twilio/whisper/{comm_id}/key"), row.body,
+                 WHISPER_PROMPT)
     return _twiml(resp)
 
 

@@ -1,59 +1,22 @@
 """The unmatched/unknown queue: a technician attaches an event to a server (and may teach an
 alias), or dismisses it; an attached problem is then routed like any other event.
+
+The queue itself is the event rows with ``triage == "pending"`` (listed by the console).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from intake.matching import normalize_host
 from models.db import session_scope
-from models.tables import AlertEventRow, Client, Outbox, RawMessage, Server, ServerAlias
+from models.tables import AlertEventRow, Client, Outbox, Server, ServerAlias
 from parsers import AlertEvent
 
 
 class TriageError(ValueError):
     """A refusal shown to the technician as is (French)."""
-
-
-@dataclass(frozen=True)
-class TriageItem:
-    event_id: int
-    received_at: str
-    family: str
-    status: str
-    host: str | None
-    summary: str
-    sender: str
-    subject_hint: str
-
-
-def pending(engine: Engine, client_id: int | None = None, limit: int = 200) -> list[TriageItem]:
-    with Session(engine) as s:
-        q = (
-            select(AlertEventRow, RawMessage.mail_from)
-            .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
-            .where(AlertEventRow.triage == "pending")
-        )
-        if client_id is not None:
-            q = q.where(AlertEventRow.client_id == client_id)
-        rows = s.exec(q.order_by(col(AlertEventRow.id).desc()).limit(limit)).all()
-        return [
-            TriageItem(
-                event_id=ev.id or 0,
-                received_at=ev.received_at.isoformat(),
-                family=ev.family,
-                status=ev.status,
-                host=ev.host,
-                summary=ev.summary,
-                sender=mail_from,
-                subject_hint=ev.summary[:120],
-            )
-            for ev, mail_from in rows
-        ]
 
 
 def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, actor: str) -> None:
