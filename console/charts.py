@@ -27,8 +27,10 @@ def _axis(max_value: int) -> list[str]:
         f'<line class="axis"{AXIS} x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>',
         f'<line class="axis"{AXIS} x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - 8}" '
         f'y2="{HEIGHT - BOTTOM}"/>',
-        f'<text class="tick"{TEXT} x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end">{max_value}</text>',
-        f'<text class="tick"{TEXT} x="{LEFT - 6}" y="{HEIGHT - BOTTOM}" text-anchor="end">0</text>',
+        f'<text class="tick"{TEXT} x="{LEFT - 6}" y="{TOP + 4}" '
+        f'text-anchor="end">{max_value}</text>',
+        f'<text class="tick"{TEXT} x="{LEFT - 6}" y="{HEIGHT - BOTTOM}" '
+        f'text-anchor="end">0</text>',
     ]
     return parts
 
@@ -89,8 +91,8 @@ def trend(
         h = inner_h * cases / peak
         parts.append(
             f'<rect class="bar"{BAR} x="{x + step * 0.1:.1f}" y="{HEIGHT - BOTTOM - h:.1f}" '
-            f'width="{step * 0.8:.1f}" height="{h:.1f}"><title>{escape(label)} : {cases} {escape(words[0])}, '
-            f"{breaches} {escape(words[1])}</title></rect>"
+            f'width="{step * 0.8:.1f}" height="{h:.1f}"><title>{escape(label)} : {cases} '
+            f"{escape(words[0])}, {breaches} {escape(words[1])}</title></rect>"
         )
         line.append(f"{x + step / 2:.1f},{HEIGHT - BOTTOM - inner_h * breaches / peak:.1f}")
         if i % every == 0:

@@ -6,8 +6,9 @@ on screen. The caller renders the template (with its own environment: filters, i
 hands us the environment and a template name; we add the print stylesheet (page size,
 orientation, page numbers, wrapped table headers) and return the PDF's bytes.
 
-Nothing is fetched from the network: ``url_fetcher`` refuses every URL but ``data:``, so a
-document never reaches out (links keep their absolute targets and stay clickable).
+Nothing is fetched from the network: the URL fetcher allows ``data:`` URLs only and stops
+the rendering on any other (a document never reaches out, and a missing picture is an
+error, not a silent hole); links keep their absolute targets and stay clickable.
 """
 
 from __future__ import annotations
@@ -21,18 +22,6 @@ HERE = Path(__file__).resolve().parent
 PRINT_CSS = HERE / "print.css"
 
 
-class FetchRefused(ValueError):
-    """A printed document asked for a resource; documents are self-contained."""
-
-
-def _no_network(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    from weasyprint.urls import default_url_fetcher
-
-    if url.startswith("data:"):
-        return default_url_fetcher(url, *args, **kwargs)
-    raise FetchRefused(f"printed documents load nothing from outside: {url}")
-
-
 def html_to_pdf(
     html: str,
     *,
@@ -43,10 +32,12 @@ def html_to_pdf(
     """The PDF of a complete HTML document, with the print stylesheet (A4 portrait, or
     landscape for wide tables) and numbered pages."""
     from weasyprint import CSS, HTML  # imported late: pango loads on first use only
+    from weasyprint.urls import URLFetcher
 
     page = "@page { size: A4 landscape; }" if landscape else "@page { size: A4 portrait; }"
     sheets = [CSS(filename=str(PRINT_CSS)), CSS(string=page + extra_css)]
-    document = HTML(string=html, base_url=base_url, url_fetcher=_no_network)
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
     return document.write_pdf(stylesheets=sheets)
 
 
