@@ -181,6 +181,15 @@ def populate(desk: Desk) -> dict[str, int]:
         (30, "resolve", {}),
     ])  # fmt: skip
     add_case(engine, desk.clients["client-b"], opened_at=at - timedelta(days=2))
+    from activities.absence import expect_defaults, set_expectation_enabled
+
+    expect_defaults(engine, a, "admin")
+    from models.expectations import Expectation
+
+    with Session(engine) as s:
+        first = s.exec(select(Expectation)).first()
+    assert first is not None
+    set_expectation_enabled(engine, first.id or 0, False, "admin")
     with session_scope(engine) as s:
         server = s.exec(select(Server).where(Server.client_id == a)).first()
         assert server is not None
@@ -380,3 +389,48 @@ def test_the_walk_catches_what_it_is_meant_to_catch() -> None:
     assert not problems_in("Délai de classification : 0 h 10 (respecté)", "fr", [], fr)
     assert not problems_in("Cabinet Durand & Associés", "en", ["Cabinet Durand & Associés"], en)
     assert json.dumps("<")  # the escape the ledger used to show is JSON's
+
+
+def test_every_next_step_of_the_case_workflow_reads_in_english() -> None:
+    """The guided steps come from the workflow (French): each one has its English, so
+    ``?lang=en`` never leaves a next step in French (the walk above runs without Temporal)."""
+    from workflows.case_machine import CONFIRM_RECOVERY, NEXT_STEPS
+
+    labels = {step.label for steps in NEXT_STEPS.values() for step in steps}
+    labels.add(CONFIRM_RECOVERY.label)
+    missing = sorted(label for label in labels if label not in i18n.EN)
+    assert not missing, missing
+
+
+def test_every_sla_derivation_reads_in_english() -> None:
+    """Each figure's explanation (``domain.sla``, French) comes out without a French word."""
+    from domain.calendar import default_calendar
+    from domain.sla import LedgerEntry, compute
+
+    tokens = internal_tokens("en")
+    ledgers = [
+        [(0, "open", {}), (10, "classify", {"criticality": "major"}),
+         (15, "register_demande", {"demande_ref": "DEM-1"}),
+         (20, "record_contact", {"channel": "phone", "outcome": "reached"}),
+         (25, "start_l1", {}), (90, "escalate_l2", {"by": "timer"}), (200, "resolve", {}),
+         (300, "close", {})],
+        [(0, "open", {}), (30, "classify", {"criticality": "minor"}),
+         (45, "communication", {"channel": "email", "status": "sent"})],
+        [(0, "open", {})],
+        [(0, "open", {}), (5, "classify", {"criticality": "significant"}), (9, "resolve", {})],
+        [(0, "open", {}), (5, "classify", {"criticality": "no_impact"})],
+    ]  # fmt: skip
+    for ledger in ledgers:
+        entries = [
+            LedgerEntry(seq=i, at=MONDAY_9H + timedelta(minutes=m, days=3 * (i > 6)),
+                        action=a, from_state=None, to_state=None, actor="alice",
+                        data=d)
+            for i, (m, a, d) in enumerate(ledger, start=1)
+        ]
+        sla = compute(entries, default_calendar(), now=MONDAY_9H + timedelta(days=5))
+        for figure in sla.figures():
+            english = i18n.explain("en", figure.explanation)
+            assert not problems_in(english, "en", ["alice", "DEM-1"], tokens), (
+                figure.explanation,
+                english,
+            )
