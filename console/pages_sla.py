@@ -298,7 +298,11 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
     if request.query_params.get("detail") == "cases":
         refresh_for_view(svc.engine, svc.settings)
         clients = _client_names(svc)
-        header = ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
+        header = (
+            ["case", "client", "technician", "criticality", "opened (UTC)", "escalated to L2"]
+            if lang == "en"
+            else ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
+        )
         header += [f"{n} (min)" for n in FIGURES]
         names = list(FIGURES)
 
@@ -310,7 +314,9 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
                     r.technician,
                     r.criticality or "",
                     r.opened_at.isoformat(),
-                    "oui" if r.escalated else "non",
+                    ("yes" if r.escalated else "no")
+                    if lang == "en"
+                    else ("oui" if r.escalated else "non"),
                     *(_minutes(getattr(r, FIGURES[n][0])) for n in names),
                 ]
 
