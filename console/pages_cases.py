@@ -331,6 +331,10 @@ class UnmatchedRow:
     channel: str
     sender_client_id: int | None
 
+    @property
+    def host_suggestion(self) -> str:
+        return triage.suggested_hostname(self.ev.host)
+
 
 @router.get("/unmatched")
 def unmatched(request: Request, principal: Principal = Depends(require("triage"))) -> Response:

@@ -6,6 +6,8 @@ The queue itself is the event rows with ``triage == "pending"`` (listed by the c
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -13,6 +15,14 @@ from intake.matching import normalize_host
 from models.db import session_scope
 from models.tables import AlertEventRow, Client, Outbox, SenderDomain, Server, ServerAlias
 from parsers import AlertEvent
+
+HOSTNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,254}")
+
+
+def suggested_hostname(host: str | None) -> str:
+    """The host name a message names, when it can be a server's (prefills "create")."""
+    found = normalize_host(host)
+    return found if found is not None and HOSTNAME.fullmatch(found) else ""
 
 
 class TriageError(ValueError):
@@ -123,6 +133,8 @@ def create_server(
     host = normalize_host(hostname)
     if host is None:
         raise TriageError("Indiquez le nom d'hôte du serveur à créer")
+    if not HOSTNAME.fullmatch(host):
+        raise TriageError(f"Nom d'hôte invalide : {host[:80]} (lettres, chiffres, - et _)")
     if kind not in ("physical", "virtual"):
         raise TriageError("Type de serveur inconnu")
     with session_scope(engine) as s:

@@ -62,7 +62,7 @@ def test_the_senders_client_servers_come_first(desk: Desk) -> None:
     # "create this server" proposes B, and the host the message names
     create = row.split('action="/unmatched/', 2)[-1]
     assert f'<option value="{b}" selected>' in create
-    assert 'value="SRV-NEW01.client-b.lan"' in create
+    assert 'value="srv-new01"' in create  # normalized as the inventory keeps it
     english = http.get("/unmatched?lang=en").text
     assert "the sender&#39;s client" in english and "Create this server" in english
 
@@ -117,3 +117,21 @@ def test_only_technicians_create_servers(desk: Desk) -> None:
                       data={"client_id": desk.clients["client-b"], "hostname": "x",
                             "csrf_token": token})  # fmt: skip
         assert r.status_code == 403
+
+
+def test_a_host_name_that_cannot_be_a_servers_is_refused_and_never_prefilled(desk: Desk) -> None:
+    event_id = unknown_host_from_client_b_again(desk)
+    with session_scope(desk.engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        assert ev is not None
+        ev.host = '<svg onload="x()">'
+        s.add(ev)
+    http, token = desk.signed_in("technician")
+    row = http.get("/unmatched").text.split(f'data-event="{event_id}"', 1)[1].split("</tr>")[0]
+    assert '<input name="hostname" value="" required>' in row
+    http.post(f"/unmatched/{event_id}/create-server", data={
+        "client_id": desk.clients["client-b"], "hostname": "<svg onload=x>",
+        "csrf_token": token})  # fmt: skip
+    assert "Nom d&#39;hôte invalide" in http.get("/unmatched").text
+    with Session(desk.engine) as s:
+        assert s.get(AlertEventRow, event_id).triage == "pending"  # type: ignore[union-attr]

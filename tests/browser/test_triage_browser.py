@@ -54,7 +54,7 @@ async def test_create_the_missing_server_from_the_unmatched_queue(
     await expect(form.locator("select[name=client_id]")).to_have_value(
         str(stack.clients["client-b"])
     )
-    await expect(form.locator("input[name=hostname]")).to_have_value("SRV-NEW02")
+    await expect(form.locator("input[name=hostname]")).to_have_value("srv-new02")
     await form.locator("input[name=display_name]").fill("Nouveau serveur comptable")
     async with page.expect_navigation():
         await form.locator("button[type=submit]").click()
