@@ -27,8 +27,9 @@ from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
 from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
+from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
-from models.tables import AuditEvent, Case, Server
+from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
 from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
 
@@ -162,6 +163,26 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     out["_case"] = c
     out["server"] = (server.display_name or server.hostname) if server else None
     out["sla"] = sla_for(ledger, policy, utcnow())
+    if scope is None:  # staff only: a client user never reads the desk's mail through here
+        with Session(svc.engine) as s:
+            comms = s.exec(
+                select(Communication)
+                .where(Communication.case_id == case_id)
+                .order_by(col(Communication.created_at), col(Communication.id))
+            ).all()
+        out["communications"] = [
+            {
+                "id": m.id,
+                "channel": m.channel,
+                "step": m.step,
+                "status": m.status,
+                "recipient": m.recipient,
+                "subject": m.subject,
+                "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                **sent_dict(m),
+            }
+            for m in comms
+        ]
     out["ledger"] = [
         {
             "seq": a.seq,

@@ -304,6 +304,7 @@ def _add_job(s: Session, client_id: int, form: dict[str, str]) -> str:
             product=form.get("product", ""),
             schedule=schedule,
             grace_minutes=_int(form, "grace_minutes", 360),
+            created_at=utcnow(),
         )
     )
     return "Sauvegarde attendue ajoutée."

@@ -312,27 +312,47 @@ def event_page(
 # --- unmatched and unknown messages -------------------------------------------------------------
 
 
-def _server_choices(s: Session) -> list[tuple[int, str, str]]:
+def _server_choices(s: Session) -> list[tuple[int, str, str, int]]:
     rows = s.exec(
-        select(Server.id, Server.hostname, Client.name)
+        select(Server.id, Server.hostname, Client.name, Client.id)
         .join(Client, col(Client.id) == Server.client_id)
         .order_by(col(Client.name), col(Server.hostname))
     ).all()
-    return [(sid or 0, host, name) for sid, host, name in rows]
+    return [(sid or 0, host, name, cid or 0) for sid, host, name, cid in rows]
+
+
+@dataclass(frozen=True)
+class UnmatchedRow:
+    """One message to sort, with the client its sender belongs to when that is known: that
+    client's servers are offered first, and "create this server" files it there."""
+
+    ev: AlertEventRow
+    mail_from: str
+    channel: str
+    sender_client_id: int | None
+
+    @property
+    def host_suggestion(self) -> str:
+        return triage.suggested_hostname(self.ev.host)
 
 
 @router.get("/unmatched")
 def unmatched(request: Request, principal: Principal = Depends(require("triage"))) -> Response:
     page = _page_number(request)
     with Session(svc_of(request).engine) as s:
-        rows = s.exec(
-            select(AlertEventRow, RawMessage.mail_from, RawMessage.channel)
+        found = s.exec(
+            select(AlertEventRow, RawMessage.mail_from, RawMessage.channel,
+                   RawMessage.client_hint_id)
             .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
             .where(AlertEventRow.triage == "pending")
             .order_by(col(AlertEventRow.received_at).desc(), col(AlertEventRow.id).desc())
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         ).all()
+        rows = [
+            UnmatchedRow(ev, mail_from, channel, triage.sender_client(s, ev, mail_from, hint))
+            for ev, mail_from, channel, hint in found
+        ]
         total = int(
             s.exec(
                 select(func.count())
@@ -415,4 +435,33 @@ def unmatched_dismiss(
         set_flash(svc, principal, f"err:{exc}")
         return redirect("/unmatched")
     set_flash(svc, principal, "ok:Message écarté.")
+    return redirect("/unmatched")
+
+
+@router.post("/unmatched/{event_id}/create-server")
+def unmatched_create_server(
+    request: Request,
+    event_id: int,
+    client_id: int = Form(...),
+    hostname: str = Form(...),
+    display_name: str = Form(""),
+    kind: str = Form("physical"),
+    role: str = Form(""),
+    principal: Principal = Depends(require("triage")),
+) -> Response:
+    """The message names a server the inventory lacks: create it in the chosen client's
+    inventory (the sender's, by default) and attach the message to it."""
+    svc = svc_of(request)
+    try:
+        server_id = triage.create_server(
+            svc.engine, event_id, client_id, hostname, display_name=display_name, kind=kind,
+            role=role, actor=principal.username,
+        )  # fmt: skip
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
+    with Session(svc.engine) as s:
+        srv = s.get(Server, server_id)
+    host = srv.hostname if srv is not None else hostname
+    set_flash(svc, principal, f"ok:Serveur {host} créé ; l'événement y est rattaché.")
     return redirect("/unmatched")

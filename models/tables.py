@@ -98,6 +98,9 @@ class BackupJob(SQLModel, table=True):
     proposed_at: datetime | None = _ts(default=None)
     # Several results for the same day: "worst" wins (default) or the "last" one (retried jobs).
     multi_result: str = "worst"
+    # When the desk first knew of the job (configured, imported or proposed). Days due before
+    # are blank in the report and never audited; None (rows older than the column): always.
+    created_at: datetime | None = _ts(default=None)
 
 
 # --- what arrived ----------------------------------------------------------------------------

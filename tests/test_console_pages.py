@@ -423,7 +423,7 @@ def test_admin_creates_users_and_api_tokens_shown_once(desk: Desk) -> None:
 
 def test_a_new_policy_version_takes_effect(desk: Desk) -> None:
     http, token = desk.signed_in("admin")
-    assert "version <strong>env</strong>" in http.get("/admin/policies").text
+    assert "version <strong>environnement</strong>" in http.get("/admin/policies").text
     http.post(
         "/admin/policies",
         data={

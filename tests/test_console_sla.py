@@ -169,9 +169,7 @@ def test_csv_and_pdf_exports(desk: Desk, cases: dict[str, int]) -> None:
     assert {line[0] for line in lines[1:]} == {ref(cases[k]) for k in cases if k != "october"}
     pdf = http.get(f"/sla/export.pdf?{NOVEMBER}&by=client")
     assert pdf.headers["content-type"] == "application/pdf"
-    assert pdf.content.startswith(b"%PDF-1.4") and pdf.content.rstrip().endswith(b"%%EOF")
-    assert b"Vigie \\227 rapport SLA" in pdf.content or b"rapport SLA" in pdf.content
-    assert b"Cabinet Durand & Associ\xe9s" in pdf.content  # WinAnsi, as the font declares
+    assert pdf.content.startswith(b"%PDF-")  # its content: tests/test_sla_pdf.py
 
 
 def test_bad_parameters_are_refused(desk: Desk) -> None:

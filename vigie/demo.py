@@ -27,6 +27,7 @@ from models.tables import (
     Site,
     User,
 )
+from models.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,12 @@ def _load_client(s: Session, dc: DemoClient) -> int:
     for host, job, product, cron in dc.jobs:
         s.add(
             BackupJob(
-                client_id=cid, server_id=by_host[host], name=job, product=product, schedule=cron
+                client_id=cid,
+                server_id=by_host[host],
+                name=job,
+                product=product,
+                schedule=cron,
+                created_at=utcnow(),
             )
         )
     return cid
