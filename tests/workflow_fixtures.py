@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
+from vigie.temporal import register_search_attributes
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.shared import (
@@ -64,9 +65,11 @@ TECH = "alice"
 
 
 async def start_test_env() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
+    env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER)
     )
+    await register_search_attributes(env.client)  # the case workflow upserts them
+    return env
 
 
 PRIMARY = ContactInfo(1, "Paul Petit", "primary", 1, "paul@client.example", "+33450000001")
