@@ -100,6 +100,7 @@ def get_cases(
         family=family,
         assignee=assignee,
         include_closed=all,
+        client_view=svc_of(request).settings.portal_cases,
     )
     with Session(svc_of(request).engine) as s:
         rows = queue_page(s, flt, request.state.client_scope, offset=offset, limit=limit)
@@ -148,7 +149,7 @@ async def case_view(svc: Services, c: Case) -> CaseView | None:
 
 def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]:
     with Session(svc.engine) as s:
-        found = load_case(s, case_id, scope)
+        found = load_case(s, case_id, scope, svc.settings.portal_cases)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
         c, client = found

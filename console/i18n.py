@@ -451,6 +451,22 @@ EN: dict[str, str] = {
     "mis à jour": "updated",
 }
 
+# The technician's steps, the Temporal link, the major first-contact line (issue 10).
+EN.update({
+    "— choisir —": "— choose —",
+    "Consignes au client": "Instructions to the client",
+    "mail": "mail",
+    "SMS (300 caractères au plus)": "SMS (300 characters at most)",
+    "appel automatisé (puis mail)": "automated call (then mail)",
+    "diagnostic N1 terminé": "L1 diagnosis ended",
+    "en": "in",
+    "Workflow Temporal": "Temporal workflow",
+    "toutes ses exécutions": "all its runs",
+    "Cas majeurs sans personne jointe par téléphone (premier contact non tenu, mail de repli "
+    "compris)": "Major cases where nobody was reached by phone (first contact not met, "
+    "fallback mail included)",
+})
+
 
 def gettext(lang: str, text: str) -> str:
     if lang == "en":
