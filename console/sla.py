@@ -21,7 +21,6 @@ from models.auth import Policy
 from models.tables import AuditEvent
 from vigie.settings import Settings
 
-
 # Version of the rules in ``domain.sla``: a change of rule recomputes every cached figure
 # (2: a major case's first contact is a person reached by phone).
 SLA_RULES = 2

@@ -79,7 +79,7 @@ def act(core: CaseCore, action: str, at: datetime = MONDAY_10, **fields: object)
 
 def register(core: CaseCore, ref: str = "DEM-000001", at: datetime = MONDAY_10) -> list[Intent]:
     """Both halves of registering a Demande: the request, then the activity's answer."""
-    *claimed, request = act(core, "register_demande", at)  # claimed: the auto-assignment
+    *_claimed, request = act(core, "register_demande", at)  # the auto-assignment first
     assert isinstance(request, RegisterDemande)
     assert core.state == CaseState.CLASSIFIED  # nothing changes until the Demande exists
     return core.demande_registered(request, ref)
