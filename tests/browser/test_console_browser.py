@@ -268,6 +268,7 @@ async def test_technician_sees_a_new_case_appear_and_runs_the_major_steps(
         ).all()
     assert actions[0][0] == "open"
     assert [a for a, actor in actions if actor == "tech"] == [
+        "assign",  # the first technician to act becomes the assignee
         "classify",
         "register_demande",
         "record_contact",
