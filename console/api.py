@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
 from console.health import health
+from console.pages_portal import CLIENT_VISIBLE
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sla import effective_policy, sla_for
 from models.tables import AuditEvent, Case, Server
@@ -176,10 +177,25 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     return out
 
 
+def client_case(out: dict[str, Any]) -> dict[str, Any]:
+    """What the portal page shows a client user, and no more: the summary and the steps of
+    its case (no notes, names, call reports or internal figures)."""
+    hidden = ("_case", "sla", "ledger", "assignee")
+    shown = {k: v for k, v in out.items() if k not in hidden}
+    shown["timeline"] = [
+        {k: line[k] for k in ("seq", "at", "action", "from_state", "to_state")}
+        for line in out["ledger"]
+        if line["action"] in CLIENT_VISIBLE
+    ]
+    return shown
+
+
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
     out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    if request.state.client_scope is not None:
+        return client_case(out)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

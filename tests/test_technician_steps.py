@@ -137,3 +137,24 @@ def test_a_policy_can_show_clients_every_case(sqlite_engine: Engine, tmp_path: P
     page = http2.get("/portal").text
     assert "sans impact ici" in page and "antivirus" not in page
     assert http2.get(f"/portal/cases/{quiet}").status_code == 200
+
+
+def test_the_api_shows_a_client_user_no_more_than_the_portal_page(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    desk = make_desk(sqlite_engine, tmp_path)
+    case_id = add_case(desk.engine, desk.clients["client-a"], criticality="minor",
+                       assignee="tech", ledger=[
+        (5, "classify", {"criticality": "minor"}),
+        (6, "note", {"text": "client pénible, rappeler tard"}),
+        (9, "record_contact", {"channel": "phone", "outcome": "reached",
+                               "text": "compte rendu interne"}),
+    ])  # fmt: skip
+    http, _ = desk.signed_in("client")
+    api = http.get(f"/api/cases/{case_id}").json()
+    assert [line["action"] for line in api["timeline"]] == ["open", "classify", "record_contact"]
+    body = str(api)
+    for secret in ("pénible", "compte rendu interne", "tech", "sla", "ledger"):
+        assert secret not in body, secret
+    staff, _ = desk.signed_in("technician")
+    assert "compte rendu interne" in str(staff.get(f"/api/cases/{case_id}").json())

@@ -16,14 +16,10 @@ from playwright.async_api import Browser, Page, expect
 from sqlmodel import Session, col, select
 
 from models.tables import AuditEvent, Case, Communication
-from tests.browser.test_console_browser import (  # noqa: F401  (fixtures)
-    Stack,
-    browser,
-    signed_in,
-    stack,
-)
+from tests.browser.test_console_browser import Stack, signed_in
 
 pytestmark = pytest.mark.browser
+# The ``stack`` and ``browser`` fixtures come from test_console_browser through conftest.py.
 
 
 async def step(page: Page, action: str, where: str = ".steps .step", **fields: str) -> None:
