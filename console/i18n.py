@@ -465,6 +465,11 @@ EN.update({
     "Cas majeurs sans personne jointe par téléphone (premier contact non tenu, mail de repli "
     "compris)": "Major cases where nobody was reached by phone (first contact not met, "
     "fallback mail included)",
+    # the workflow's guided step after unanswered calls (workflows.case_machine)
+    "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler le client ; le "
+    "premier contact n'est tenu qu'une fois une personne jointe au téléphone":
+    "Nobody was reached by phone (fallback mail sent): call the client; the first contact is "
+    "met only once a person is reached on the phone",
 })
 
 

@@ -70,6 +70,9 @@ async def test_instructions_typed_on_a_minor_case_are_mailed_and_shown(
     await expect(page.locator("details.more form.action-classify")).to_have_count(0)
     await step(page, "classify", criticality="minor")
     await expect(page.locator("#case-assignee")).to_have_text("tech")  # first to act
+    await page.goto("/queue?mine=1")  # so "Mes cas" lists it
+    await expect(page.locator(f'tr[data-case="{case_id}"]')).to_be_visible()
+    await open_case(page, case_id)
     await expect(page.locator("details.more form.action-classify")).to_have_count(1)
 
     text = "Videz la corbeille de E: puis relancez la sauvegarde de 22 h."
@@ -161,6 +164,7 @@ async def test_a_major_case_whose_calls_all_fail_has_no_first_contact_after_the_
     await expect(contact_row).to_contain_text("en cours")
     await expect(page.locator(".steps .step").first).to_contain_text(
         "Personne n'a été joint par téléphone")
+    await expect(page.locator("#timeline")).to_contain_text("reste à faire")
     # a person reached by phone is what ends it
     await step(page, "record_contact", channel="phone", outcome="reached")
     await expect(page.locator("#case-state")).to_have_text("client appelé")
