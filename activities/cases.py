@@ -6,6 +6,8 @@ before Temporal heard of it) finds its own earlier write and returns the same an
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -25,6 +27,8 @@ from workflows.shared import (
     OpenCaseResult,
     TransferInput,
 )
+
+log = logging.getLogger("vigie.cases")
 
 
 def case_ref(case_id: int) -> str:
@@ -83,6 +87,7 @@ class CaseActivities:
                 assert found is not None
                 return OpenCaseResult(case_id=found.id or 0, ref=found.ref, client_code=code)
             row.ref = case_ref(row.id or 0)
+            log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
             return OpenCaseResult(case_id=row.id or 0, ref=row.ref, client_code=code)
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ from console.sla import effective_policy, sla_for
 from models.tables import AuditEvent, Case, Server
 from models.types import utcnow
 from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
+
+log = logging.getLogger("vigie.console")
 
 public = APIRouter(prefix="/api")
 router = APIRouter(prefix="/api", dependencies=[Depends(require())])
@@ -253,6 +256,7 @@ async def run_action(
     payload = jsonable(result) if not isinstance(result, dict) else result
     if isinstance(payload, dict) and payload.get("accepted") is False:
         return 409, payload
+    log.info("action: %s sur %s par %s", action, c.ref, inp.actor)
     return 200, payload
 
 

@@ -63,6 +63,12 @@ class IntakeHandler:
             return RETRY_LATER
         if self.on_accepted is not None:
             self.on_accepted(result)
+        log.info(
+            "intake: message #%s %s de %s (%s, %d octets)",
+            result.raw_message_id,
+            "déjà reçu" if result.duplicate else "accepté",
+            envelope.mail_from or "<>", peer, len(data),
+        )
         return f"250 2.0.0 OK reçu #{result.raw_message_id}"
 
 

@@ -16,12 +16,19 @@ from sqlmodel import Session, create_engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def ensure_sqlite_folder(url: str) -> None:
+    """Creates the folder of a SQLite file: on a newcomer's first start ``var/`` does not
+    exist yet, and both the engine and Alembic's own connection open the file."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for the desk: SQLite in WAL mode so the intake never blocks readers."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -69,4 +76,5 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest migration (run at every start, idempotent)."""
+    ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), "head")

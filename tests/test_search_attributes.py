@@ -51,3 +51,11 @@ async def test_a_case_is_listed_by_its_reference_client_class_and_state(dev_env:
             assert await listed(client, f'CaseRef = "{ref}" AND CaseState = "new"', 0) == []
         finally:
             await desk.terminate_running()
+
+
+async def test_registering_the_attributes_again_adds_nothing(dev_env: Any) -> None:
+    """The worker registers them at every start: on a server that has them (the dev server
+    got them from ``--search-attribute``) that is a no-op, not an error."""
+    from vigie.temporal import register_search_attributes
+
+    assert await register_search_attributes(dev_env.client) == []

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -14,15 +15,23 @@ from vigie.settings import get_settings
 
 def _serve(name: str) -> int:
     from vigie import services
+    from vigie.secret import check_secret_key
 
     settings = get_settings()
+    check_secret_key(settings)
     main = {
         "worker": services.worker_main,
         "ingest": services.intake_main,
         "console": services.console_main,
     }[name]
     asyncio.run(services.run_until_stopped(lambda stop: main(settings, stop)))
-    return 0
+    # Every write is committed and the Temporal worker has drained by now. Leaving through
+    # the interpreter's finalization lets the SDK's native threads call back into a dying
+    # interpreter ("PyGILState_Release ... finalizing"), so the service ends here.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_parse(path: Path, as_json: bool) -> int:
@@ -41,10 +50,21 @@ def cmd_parse(path: Path, as_json: bool) -> int:
     return 0
 
 
+def configure_logging(level_name: str) -> None:
+    """One INFO line per accepted message, per case opened and per action; the chatty
+    libraries (the SMTP dialogue, Alembic's plugins, transitions' callbacks) speak only when
+    DEBUG is asked for (``VIGIE_LOG_LEVEL=DEBUG``)."""
+    level = logging.getLevelName(level_name.upper())
+    if not isinstance(level, int):
+        level = logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s", force=True)
+    quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    for noisy in ("mail.log", "alembic", "transitions", "temporalio", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(quiet, level))
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # transitions narrates every callback at INFO: the ledger already says what happened
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    configure_logging(get_settings().log_level)
     ap = argparse.ArgumentParser(prog="vigie", description="Vigie, le poste d'alertes")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="toute la pile sur cette machine (Temporal, données démo)")
@@ -53,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("worker", "ingest", "console"):
         sub.add_parser(name, help=f"lancer le service {name} seul")
     sub.add_parser("migrate", help="appliquer les migrations du schéma")
-    sub.add_parser("demo", help="charger les clients de démonstration")
+    p_demo = sub.add_parser("demo", help="charger les clients de démonstration")
+    p_demo.add_argument(
+        "--credentials", action="store_true", help="afficher les comptes de démonstration"
+    )
     p_parse = sub.add_parser("parse", help="afficher les événements d'un message .eml")
     p_parse.add_argument("file", type=Path)
     p_parse.add_argument("--json", action="store_true")
@@ -70,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
 
     if args.cmd == "up":
+        from vigie.secret import check_secret_key
         from vigie.stack import up
 
+        check_secret_key(settings)
         return up(settings, with_demo=not args.no_demo, send_samples=args.send_samples)
     if args.cmd in ("worker", "ingest", "console"):
         return _serve(args.cmd)
@@ -79,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         from models.db import migrate
 
         migrate(settings.db_url)
+        return 0
+    if args.cmd == "demo" and args.credentials:
+        from vigie.demo import credentials_line
+
+        print(credentials_line(settings.var_dir))
         return 0
     if args.cmd == "demo":
         from models.db import engine_for, migrate

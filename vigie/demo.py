@@ -156,6 +156,15 @@ def demo_password(var_dir: Path) -> tuple[str, str]:
     return password, str(path)
 
 
+def credentials_line(var_dir: Path) -> str:
+    """How to sign in to the demo console: ``vigie up`` prints it at every start and
+    ``vigie demo --credentials`` again at any time."""
+    password, source = demo_password(var_dir)
+    shown = "celui de VIGIE_DEMO_PASSWORD" if source == "VIGIE_DEMO_PASSWORD" else password
+    users = ", ".join(f"{u} ({role})" for u, role, *_ in USERS)
+    return f"Comptes de démonstration : {users} ; mot de passe : {shown}"
+
+
 @lru_cache(maxsize=4)
 def _demo_hash(password: str) -> str:
     """One argon2 hash per process: the demo users share their password by design, and

