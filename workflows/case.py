@@ -16,6 +16,11 @@ each outcome by signal, and the case cancels it by id when it moves on.
 Timers follow the ``updatable_timer`` pattern: the main loop waits on a condition with the
 earliest armed deadline as timeout, and starts over whenever the armed set changes. The level-1
 deadline is business time (``domain.calendar``); auto-close is plain hours.
+
+Search attributes (``workflows.search``: case reference, client code, class, state) are
+upserted as they change, so a person finds the case in the Temporal UI. Changes that alter
+the command sequence go behind ``workflow.patched`` (the search attributes, the first
+person's assignment), so the histories in tests/histories/ replay unchanged.
 """
 
 from __future__ import annotations

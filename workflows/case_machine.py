@@ -15,7 +15,8 @@ style), attached to a separate :class:`CaseModel`; read them first, they are the
 * major: register a Demande, phone the client, run the level-1 diagnosis, and past its
   deadline (one business hour by default) escalate to level 2, by the timer or by a person;
 * any open case can be resolved; resolved cases close (by a person or after a delay) and can
-  be reopened; assign, note and unsuccessful contacts are recorded without a state change.
+  be reopened; assign, note and unsuccessful contacts are recorded without a state change;
+  the first person to act on an unassigned case is assigned it (a line of its own).
 
 Client communication is decided here too, as intents carried out after the event's ledger
 line: the "Demande enregistrée" mail when a significant case enters demande_registered, the
