@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
 from console.health import health
+from console.pages_portal import CLIENT_VISIBLE
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
@@ -104,6 +105,7 @@ def get_cases(
         family=family,
         assignee=assignee,
         include_closed=all,
+        client_view=svc_of(request).settings.portal_cases,
     )
     with Session(svc_of(request).engine) as s:
         rows = queue_page(s, flt, request.state.client_scope, offset=offset, limit=limit)
@@ -152,7 +154,7 @@ async def case_view(svc: Services, c: Case) -> CaseView | None:
 
 def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]:
     with Session(svc.engine) as s:
-        found = load_case(s, case_id, scope)
+        found = load_case(s, case_id, scope, svc.settings.portal_cases)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
         c, client = found
@@ -199,10 +201,25 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     return out
 
 
+def client_case(out: dict[str, Any]) -> dict[str, Any]:
+    """What the portal page shows a client user, and no more: the summary and the steps of
+    its case (no notes, names, call reports or internal figures)."""
+    hidden = ("_case", "sla", "ledger", "assignee")
+    shown = {k: v for k, v in out.items() if k not in hidden}
+    shown["timeline"] = [
+        {k: line[k] for k in ("seq", "at", "action", "from_state", "to_state")}
+        for line in out["ledger"]
+        if line["action"] in CLIENT_VISIBLE
+    ]
+    return shown
+
+
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
     out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    if request.state.client_scope is not None:
+        return client_case(out)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

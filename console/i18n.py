@@ -660,6 +660,27 @@ EN: dict[str, str] = {
     "mis à jour": "updated",
 }
 
+# The technician's steps, the Temporal link, the major first-contact line (issue 10).
+EN.update({
+    "— choisir —": "— choose —",
+    "Consignes au client": "Instructions to the client",
+    "mail": "mail",
+    "SMS (300 caractères au plus)": "SMS (300 characters at most)",
+    "appel automatisé (puis mail)": "automated call (then mail)",
+    "diagnostic N1 terminé": "L1 diagnosis ended",
+    "en": "in",
+    "Workflow Temporal": "Temporal workflow",
+    "toutes ses exécutions": "all its runs",
+    "Cas majeurs sans personne jointe par téléphone (premier contact non tenu, mail de repli "
+    "compris)": "Major cases where nobody was reached by phone (first contact not met, "
+    "fallback mail included)",
+    # the workflow's guided step after unanswered calls (workflows.case_machine)
+    "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler le client ; le "
+    "premier contact n'est tenu qu'une fois une personne jointe au téléphone":
+    "Nobody was reached by phone (fallback mail sent): call the client; the first contact is "
+    "met only once a person is reached on the phone",
+})
+
 
 def gettext(lang: str, text: str) -> str:
     if lang == "en":
@@ -724,11 +745,16 @@ DATA_VALUE_TABLES: dict[str, str] = {
 }
 
 
-def data_items(lang: str, data: dict[str, object] | None) -> list[tuple[str, str]]:
+def data_items(
+    lang: str, data: dict[str, object] | None, skip: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
     """A ledger entry's data as (label, value) a person reads: keys named, classes, channels
-    and outcomes labelled, empty values dropped; never ``key=value``."""
+    and outcomes labelled, empty values dropped; never ``key=value``. ``skip``: keys the page
+    shows in a place of their own (a call report's text)."""
     items: list[tuple[str, str]] = []
     for key, raw in (data or {}).items():
+        if key in skip:
+            continue
         value = "" if raw is None else str(raw)
         if not value:
             continue

@@ -9,7 +9,7 @@ as the workflow's own French sentence, shown as is.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -84,11 +84,16 @@ def _page_number(request: Request) -> int:
 
 
 def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
+    """Rows, their total, the tabs' counts under the same filters (all but the class, which
+    the tabs choose: each tab's count is the rows it would list) and the desk-wide counts of
+    the title."""
     with Session(svc.engine) as s:
         rows = queue_page(s, flt, None, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
         total = queue_total(s, flt, None)
         counts = open_counts(s, None)
-    return {"rows": rows, "total": total, "counts": counts}
+        tabs = counts if flt == QueueFilter(criticality=flt.criticality) else open_counts(
+            s, None, replace(flt, criticality=None))
+    return {"rows": rows, "total": total, "counts": counts, "tabs": tabs}
 
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
@@ -134,7 +139,7 @@ def queue_live(request: Request, principal: Principal = Depends(require("queue")
         {
             "title": queue_title(data["counts"], lang_of(request)),
             "total": data["total"],
-            "counts": data["counts"],
+            "counts": data["tabs"],
             "rows": rows_html,
         }
     )
@@ -248,6 +253,8 @@ async def case_page(
         channels=[c.value for c in Channel],
         outcomes=[o.value for o in ContactOutcome],
         temporal_configured=svc.temporal_configured,
+        temporal_ui=svc.settings.temporal_ui_url.rstrip("/"),
+        temporal_ns=svc.settings.temporal_namespace,
     )
 
 

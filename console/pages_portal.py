@@ -36,9 +36,11 @@ def portal(request: Request, principal: Principal = Depends(require("portal"))) 
     scope = principal.client_scope
     raw_page = request.query_params.get("page", "1")
     page = max(1, int(raw_page)) if raw_page.isdigit() else 1
-    with Session(svc_of(request).engine) as s:
-        open_rows = queue_page(s, QueueFilter(), scope, limit=200)
-        past_filter = QueueFilter(finished_only=True)
+    svc = svc_of(request)
+    rule = svc.settings.portal_cases
+    with Session(svc.engine) as s:
+        open_rows = queue_page(s, QueueFilter(client_view=rule), scope, limit=200)
+        past_filter = QueueFilter(finished_only=True, client_view=rule)
         past = queue_page(
             s,
             past_filter,
@@ -63,8 +65,9 @@ def portal(request: Request, principal: Principal = Depends(require("portal"))) 
 def portal_case(
     request: Request, case_id: int, principal: Principal = Depends(require("portal"))
 ) -> Response:
-    with Session(svc_of(request).engine) as s:
-        found = load_case(s, case_id, principal.client_scope)
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, principal.client_scope, svc.settings.portal_cases)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
         c, client = found

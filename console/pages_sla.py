@@ -27,6 +27,7 @@ from console.i18n import FIGURE_LABELS, criticality_label
 from console.slacache import (
     DIMENSIONS,
     FIGURES,
+    MAJOR_UNREACHED,
     SUMMARY_FIGURES,
     Group,
     Period,
@@ -34,6 +35,7 @@ from console.slacache import (
     cases_behind,
     distribution,
     iter_case_rows,
+    major_unreached,
     refresh_for_view,
     summarize,
 )
@@ -159,6 +161,8 @@ def _report(request: Request) -> dict[str, Any]:
         "clients": clients,
         "now": now,
         "fresh": fresh,
+        "major_unreached": major_unreached(svc.engine, sel),
+        "major_unreached_metric": MAJOR_UNREACHED,
     }
 
 

@@ -133,7 +133,7 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "figure_label": lambda f: i18n.pair_label(i18n.FIGURE_LABELS, lang, f),
         # any other label table by name (comm_status, contact_role, header, ...)
         "label": lambda kind, key: i18n.pair_label(i18n.LABEL_TABLES[kind], lang, key),
-        "data_items": lambda data: i18n.data_items(lang, data),
+        "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
         "sent": sent_view,

@@ -2,9 +2,10 @@
 
     python -m tests.record_histories
 
-Run it only when a change to the case workflow is meant to be incompatible with running cases
-(before the first deployment, or together with a versioning plan): the replay test exists to
-catch the changes that are not meant that way.
+Recordings are only ever added: a history file that exists is kept as it is (it stands for
+the cases running with the code that wrote it), and only new scenarios are written. A change
+to the case workflow that alters the command sequence of a kept history goes behind
+``workflow.patched(...)``; to record the new behaviour, add a scenario under a new name.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ async def record() -> list[Path]:
     env = await start_test_env()
     try:
         for number, (name, scenario) in enumerate(SCENARIOS.items(), start=1):
+            if (HISTORIES / f"{name}.json").exists():
+                continue  # kept: recordings are added, never replaced
             # a reference of its own per scenario: its contact runs are named after it
             desk = Desk(env, RecordingActivities(case_ref=f"VIG-{number:06d}"))
             async with desk.worker():
@@ -44,6 +47,8 @@ async def record() -> list[Path]:
                     histories.append((f"{name}.contact-{run}", history))
             for stem, history in histories:
                 path = HISTORIES / f"{stem}.json"
+                if path.exists():
+                    continue
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                 written.append(path)
     finally:

@@ -66,3 +66,20 @@ def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
         for key in compose()["services"][name]["environment"]:
             if key.startswith("VIGIE_") or key == "DATABASE_URL":
                 assert key in known, f"{name}: {key} is not a setting"
+
+
+def test_the_case_search_attributes_are_registered_before_the_desk_starts() -> None:
+    """Each case workflow upserts them: a worker started before they exist would fail its
+    cases' workflow tasks, so the desk waits for the one-shot that creates them."""
+    from workflows.search import NAMES
+
+    services = compose()["services"]
+    setup = services["temporal-search-attributes"]
+    script = " ".join(setup["command"])
+    assert "temporal operator search-attribute create --type Keyword" in script
+    for name in NAMES:
+        assert f"--name {name}" in script, name
+    assert setup["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    for name in ("worker", "intake", "console"):
+        waits = services[name]["depends_on"]["temporal-search-attributes"]
+        assert waits["condition"] == "service_completed_successfully"

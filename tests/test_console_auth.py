@@ -153,7 +153,7 @@ def test_the_api_needs_a_caller_except_the_health_check(desk: Desk) -> None:
 
 
 def test_api_tokens_act_with_their_users_role_and_can_be_revoked(desk: Desk) -> None:
-    mine = add_case(desk.engine, desk.clients["client-a"])
+    mine = add_case(desk.engine, desk.clients["client-a"], criticality="minor")
     other = add_case(desk.engine, desk.clients["client-b"])
     token = create_api_token(desk.engine, "client-a", "portal sync")
     http = desk.client()
@@ -222,9 +222,10 @@ def test_roles_matrix(engine: Engine, tmp_path: Path, role: str) -> None:
 
 
 def test_a_client_user_sees_only_its_own_company(desk: Desk) -> None:
-    mine = add_case(desk.engine, desk.clients["client-a"], title="chez nous")
+    mine = add_case(desk.engine, desk.clients["client-a"], title="chez nous", criticality="minor")
     closed = add_case(
-        desk.engine, desk.clients["client-a"], state="closed", closed=True, title="ancien cas"
+        desk.engine, desk.clients["client-a"], state="closed", closed=True, title="ancien cas",
+        criticality="significant",
     )
     theirs = add_case(desk.engine, desk.clients["client-b"], title="chez les voisins")
     http, _ = desk.signed_in("client")

@@ -34,6 +34,7 @@ from tests.conftest import TEMPORAL_CLI, fresh_id
 from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
+from workflows.search import DEV_SERVER_ARGS
 from workflows.shared import CaseView
 
 pytestmark = pytest.mark.slow
@@ -284,7 +285,8 @@ async def test_stopping_temporal_during_a_burst_delays_routing_but_loses_nothing
     def start_temporal() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [TEMPORAL_CLI, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-             "--port", str(port), "--db-filename", str(db_file), "--log-level", "error"],
+             "--port", str(port), "--db-filename", str(db_file), "--log-level", "error",
+             *DEV_SERVER_ARGS],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         assert wait_port("127.0.0.1", port, 60)

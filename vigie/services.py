@@ -31,10 +31,14 @@ async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) ->
 
 
 async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
-    from vigie.temporal import build_worker, connect
+    from vigie.temporal import build_worker, connect, register_search_attributes
 
     engine = engine_for(settings.db_url)
     client = await connect(settings)
+    try:  # a case upserts them: without them its workflow tasks would fail until they exist
+        await register_search_attributes(client)
+    except Exception:
+        log.exception("worker: attributs de recherche non enregistrés (CaseRef, ...)")
     if settings.schedules_enabled:
         from vigie.schedules import ensure_schedules
 

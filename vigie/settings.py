@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default", description="Temporal namespace")
     temporal_ui_port: int = Field(default=8233, description="Dev server web UI port (up only)")
     task_queue: str = Field(default="vigie", description="Temporal task queue")
+    temporal_ui_url: str = Field(
+        default="http://127.0.0.1:8233",
+        description="Temporal web UI base URL (the case page links each case's workflow)",
+    )
 
     smtp_host: str = Field(default="127.0.0.1", description="Intake listen address")
     smtp_port: int = Field(default=2525, description="Intake listen port")
@@ -70,6 +74,11 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, description="Window of the sign-in limit")
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
+    )
+    portal_cases: Literal["triaged", "triaged_with_no_impact", "all"] = Field(
+        default="triaged",
+        description="Cases client users see: triaged (minor, significant, major), "
+        "triaged_with_no_impact, or all (untriaged alerts too)",
     )
     demo_password: str = Field(
         default="", description="Password of the demo users; empty: generated once into var/"

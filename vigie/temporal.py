@@ -70,3 +70,41 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=16,
     )
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register the case search attributes (Keyword) that the namespace lacks; returns the
+    names added. Idempotent; used by the worker at start and by the test servers (the
+    time-skipping one cannot list them, so it is simply asked to add them all)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows.search import NAMES
+
+    missing = list(NAMES)
+    try:
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = [n for n in NAMES if n not in known.custom_attributes]
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+    if not missing:
+        return []
+    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace, search_attributes={n: keyword for n in missing}
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    log.info("Temporal: attributs de recherche enregistrés : %s", ", ".join(missing))
+    return missing

@@ -15,7 +15,8 @@ style), attached to a separate :class:`CaseModel`; read them first, they are the
 * major: register a Demande, phone the client, run the level-1 diagnosis, and past its
   deadline (one business hour by default) escalate to level 2, by the timer or by a person;
 * any open case can be resolved; resolved cases close (by a person or after a delay) and can
-  be reopened; assign, note and unsuccessful contacts are recorded without a state change.
+  be reopened; assign, note and unsuccessful contacts are recorded without a state change;
+  the first person to act on an unassigned case is assigned it (a line of its own).
 
 Client communication is decided here too, as intents carried out after the event's ledger
 line: the "Demande enregistrée" mail when a significant case enters demande_registered, the
@@ -161,6 +162,7 @@ RECOVERY_REASON = "rétablissement reçu"
 REPEAT_REOPEN_REASON = "nouvelle alerte sur un cas résolu"
 L1_TIMEOUT_REASON = "diagnostic N1 non abouti dans le délai"
 AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la résolution"
+AUTO_ASSIGN_REASON = "attribué à la première personne qui agit sur le cas"
 REMEMBERED_EVENTS = 256  # event ids kept to ignore a redelivered alert (router contract)
 
 STATE_LABELS: dict[str, str] = {
@@ -253,6 +255,12 @@ NEXT_STEPS: dict[tuple[str, str | None], list[NextStep]] = {
     ],
 }
 CONFIRM_RECOVERY = NextStep("resolve", "Confirmer le rétablissement et résoudre", "3.2.2")
+# A major case's first contact is a person on the phone (3.2.3 "appel téléphonique"): the
+# fallback mail after unanswered calls tells the client, it does not stop that clock.
+CALL_AFTER_FALLBACK = NextStep(
+    "record_contact", "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler "
+    "le client ; le premier contact n'est tenu qu'une fois une personne jointe au téléphone",
+    CLAUSE[Criticality.MAJOR])
 
 
 # --- intents: what the workflow must carry out, in order -----------------------------------
@@ -799,30 +807,48 @@ class CaseCore:
             )
         return None
 
-    def act(self, action: str, inp: ActionInput, at: datetime) -> list[Intent]:
-        """Carry out a person's action that :meth:`check` accepted."""
+    def act(self, action: str, inp: ActionInput, at: datetime, *,
+            auto_assign: bool = True) -> list[Intent]:
+        """Carry out a person's action that :meth:`check` accepted.
+
+        ``auto_assign``: the first person to act on an unassigned case becomes its assignee
+        (an ``assign`` line of its own, before the action; after it for a reopening), so
+        "my cases" lists what one has touched. The workflow turns it off for histories
+        recorded before the rule existed.
+        """
         reason = self.check(action, inp)
         if reason is not None:
             raise ValueError(reason)
         trigger = PERSON_ACTIONS[action]
+        claim = auto_assign and trigger != "assign" and self.model.assignee is None
+        if claim and self.state in OPEN:
+            self._claim(inp.actor, at)
+            claim = False
         if trigger == "register_demande":
             # The state changes only once the Demande exists (see demande_registered).
             return [
+                *self.model.take_intents(),
                 RegisterDemande(
                     actor=inp.actor,
                     reason=inp.reason,
                     at=at,
                     summary=self.input.title,
                     external_ref=inp.demande_ref,
-                )
+                ),
             ]
         if trigger == "record_contact" and inp.outcome in (ContactOutcome.REACHED,
                                                            ContactOutcome.SENT):
             self.model.client_contacted = True
         self._fire(trigger, inp, at)
+        if claim and self.state in OPEN:
+            self._claim(inp.actor, at)
         if self.state == S.REOPENED:
             self._preset_triage(at)
         return self.model.take_intents()
+
+    def _claim(self, actor: str, at: datetime) -> None:
+        self._fire("assign", ActionInput(actor=actor, reason=AUTO_ASSIGN_REASON,
+                                         assignee=actor), at)
 
     def demande_registered(self, request: RegisterDemande, demande_ref: str) -> list[Intent]:
         """The support request exists: the case moves on, and the ledger names the Demande."""
@@ -919,6 +945,9 @@ class CaseCore:
     def next_steps(self) -> list[NextStep]:
         state, crit = self.state, self.criticality
         steps = NEXT_STEPS.get((state, crit)) or NEXT_STEPS.get((state, None)) or []
+        if (state == S.DEMANDE_REGISTERED and crit == Criticality.MAJOR
+                and self.model.contact_runs and self.model.contact_active is None):
+            steps = [CALL_AFTER_FALLBACK]  # the automated calls reached nobody
         if self.model.recovered and state in OPEN and state not in AUTO_RESOLVABLE:
             return [CONFIRM_RECOVERY, *(s for s in steps if s.action != "resolve")]
         return list(steps)
@@ -994,6 +1023,8 @@ class CaseCore:
             extra = {"criticality": inp.criticality, "previous": self.criticality or ""}
         elif trigger == "record_contact":
             extra = {"channel": inp.channel or "", "outcome": inp.outcome or ""}
+            if inp.text.strip():
+                extra["text"] = inp.text.strip()  # the call report typed by the technician
         elif trigger == "send_instructions":
             extra = {"channel": inp.channel or "", "text": inp.text}
         elif trigger == "assign":

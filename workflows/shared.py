@@ -268,6 +268,7 @@ class CarriedState:
     contact_runs: int = 0  # automated contact runs (ContactWorkflow) started so far
     contact_active: str | None = None  # the step whose contact run is still going
     client_contacted: bool = False  # the client heard from us (resolution mail is due)
+    client_code: str = ""  # kept for the ``ClientCode`` search attribute
 
 
 # --- activity inputs and results -------------------------------------------------------------
@@ -284,6 +285,7 @@ class OpenCaseInput:
 class OpenCaseResult:
     case_id: int
     ref: str
+    client_code: str = ""  # the client's code (search attribute ``ClientCode``)
 
 
 @dataclass(frozen=True)
