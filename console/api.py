@@ -1,7 +1,9 @@
 """The JSON API: read cases through ``models``, act on them only through workflow updates.
 
 Every route but ``/api/healthz`` requires a caller (session cookie or bearer token, see
-``console.auth``); a client user sees its own company's cases only and may not act.
+``console.auth``; each route's role policy is declared in ``console.access``). A client user
+sees its own company's cases only, through the portal's own serializer
+(``console.client_view``): the API shows a client exactly what its portal page shows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from console.auth import Principal, require
+from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services, TemporalUnavailable
 from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
@@ -75,8 +78,9 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "degraded", **result}, 200 if ok else 503)
 
 
-@router.get("/openapi.json", include_in_schema=False)
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require("queue"))])
 async def openapi(request: Request) -> JSONResponse:
+    """The route list is the desk's map: staff only."""
     return JSONResponse(request.app.openapi())
 
 
@@ -101,8 +105,11 @@ def get_cases(
         assignee=assignee,
         include_closed=all,
     )
+    scope = request.state.client_scope
     with Session(svc_of(request).engine) as s:
-        rows = queue_page(s, flt, request.state.client_scope, offset=offset, limit=limit)
+        rows = queue_page(s, flt, scope, offset=offset, limit=limit)
+    if scope is not None:  # a client: the portal's lines, nothing more
+        return [jsonable(client_case_summary(c)) for c, _ in rows]
     return [case_summary(c, name) for c, name in rows]
 
 
@@ -175,10 +182,21 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     return out
 
 
+def _read_client_case(svc: Services, case_id: int, scope: int) -> dict[str, Any]:
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, scope)
+        if found is None:
+            raise HTTPException(404, "Cas introuvable")
+        return client_case_detail(s, *found)
+
+
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
-    out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    scope = request.state.client_scope
+    if scope is not None:  # a client: exactly the portal's case page
+        return jsonable(await asyncio.to_thread(_read_client_case, svc, case_id, scope))
+    out = await asyncio.to_thread(_read_case, svc, case_id, None)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from intake.matching import normalize_host
+from intake.sources import SourceVerifier
 from models.db import session_scope
-from models.tables import AlertEventRow, Client, Outbox, Server, ServerAlias
+from models.tables import AlertEventRow, Client, Outbox, RawMessage, Server, ServerAlias
 from parsers import AlertEvent
 
 
@@ -65,6 +66,10 @@ def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, act
         )
         ev.client_id = srv.client_id
         ev.server_id = server_id
+        raw = s.get(RawMessage, ev.raw_message_id)
+        if raw is not None:  # judged again as speaking for the client it is attached to
+            verdict = SourceVerifier.load(s).verify(raw, srv.client_id)
+            ev.source_check, ev.source_detail = verdict.method, verdict.detail[:300]
         ev.fingerprint = event.fingerprint(client.code)
         ev.triage = "attached"
         ev.extra = {**(ev.extra or {}), "attached_by": actor}
