@@ -67,7 +67,7 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
 
 
 def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
-                verifier: SourceVerifier | None = None) -> None:
+                verifier: SourceVerifier | None = None, ref_key: bytes | None = None) -> None:
     """Step 1: turn a stored message into event rows (skipped if already done).
 
     Each event records how its source was verified (``intake.sources``). An event from a
@@ -77,7 +77,7 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
     """
     if raw.parsed_at is not None:
         return
-    if attach_reply(s, raw):  # a client answering one of the desk's mails: no parser
+    if attach_reply(s, raw, ref_key):  # a client answering the desk's mails: no parser
         return
     verifier = verifier if verifier is not None else SourceVerifier.load(s, strict=check_ip)
     try:
@@ -268,6 +268,7 @@ class Router:
         batch: int = 200,
         policy: CasePolicy = CasePolicy(),
         dkim_dns: Any = None,
+        ref_key: bytes | None = None,
     ) -> None:
         """``check_ip``: strict source checking (``VIGIE_CHECK_SOURCE_IP``): a client with no
         registered source is unverified too. ``dkim_dns``: dkimpy's resolver hook (tests)."""
@@ -278,6 +279,7 @@ class Router:
         self.batch = batch
         self.policy = policy
         self.dkim_dns = dkim_dns
+        self.ref_key = ref_key  # None: vigie.refkey's, from the environment
         self.wake = asyncio.Event()
 
     # --- database side (runs in a thread) ------------------------------------------------
@@ -313,7 +315,7 @@ class Router:
                 raw = s.get(RawMessage, ob.raw_message_id)
                 if raw is None:
                     continue
-                materialize(s, raw, matcher, self.check_ip, verifier)
+                materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key)
                 s.flush()
                 rows = s.exec(
                     select(AlertEventRow)
