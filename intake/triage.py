@@ -82,6 +82,38 @@ def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, act
             s.add(ob)
 
 
+def attach_reply(engine: Engine, event_id: int, actor: str) -> str:
+    """A technician vouches for a client reply held in triage (unverified sender): it joins
+    the case it names, and the router tells the case as for any verified reply. Returns the
+    case reference."""
+    from models.tables import Case
+
+    with session_scope(engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None or ev.family != "client_reply":
+            raise TriageError("Réponse introuvable")
+        if ev.triage != "pending":
+            raise TriageError("Cette réponse n'est plus en attente de tri")
+        extra = dict(ev.extra or {})
+        case = s.exec(select(Case).where(Case.ref == str(extra.get("case_ref", "")))).first()
+        if case is None:
+            raise TriageError("Le cas nommé par cette réponse n'existe pas")
+        ev.case_id, ev.client_id, ev.server_id = case.id, case.client_id, case.server_id
+        ev.fingerprint = case.fingerprint
+        ev.triage = "attached"
+        ev.source_check = "technician"
+        ev.source_detail = f"rattachée par {actor} (expéditeur non vérifié)"[:300]
+        extra.update(workflow_id=case.workflow_id, attached_by=actor)
+        ev.extra = extra
+        ev.routed_at = None if not case.closed and extra.get("channel") != "sms" else ev.routed_at
+        s.add(ev)
+        ob = s.exec(select(Outbox).where(Outbox.raw_message_id == ev.raw_message_id)).first()
+        if ob is not None and ev.routed_at is None:
+            ob.done_at, ob.next_attempt_at, ob.attempts = None, None, 0
+            s.add(ob)
+        return case.ref
+
+
 def dismiss(engine: Engine, event_id: int, actor: str) -> None:
     with session_scope(engine) as s:
         ev = s.get(AlertEventRow, event_id)
