@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dkim
 import pytest
@@ -175,7 +174,7 @@ def test_a_webhook_token_of_another_client_does_not_verify(sqlite_engine: Engine
     assert normalize_ip("::ffff:192.0.2.7") == normalize_ip("192.0.2.7")
 
 
-# --- DKIM and SPF, with the packages' own resolver hooks ----------------------------------------
+# --- DKIM and SPF, with the packages' own resolver hooks ----------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +259,7 @@ def test_without_dns_dkim_and_spf_simply_do_not_verify(
     assert row.source_check == "unverified"
 
 
-# --- the case itself ------------------------------------------------------------------------------
+# --- the case itself ----------------------------------------------------------------------
 
 
 def _input(**kw: object) -> CaseInput:
@@ -290,7 +289,7 @@ def test_the_case_core_never_acts_on_an_unverified_recovery() -> None:
     assert core.model.timeline[0].data["source"] == "non vérifiée"
 
 
-# --- with Temporal: a forged recovery does not end a real case --------------------------------------
+# --- with Temporal: a forged recovery does not end a real case ------------------------------
 
 
 @pytest.fixture
