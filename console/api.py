@@ -32,6 +32,7 @@ from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sla import effective_policy, sla_for
 from models.tables import AuditEvent, Case, Server
 from models.types import utcnow
+from vigie.refkey import reference_key
 from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
 
 public = APIRouter(prefix="/api")
@@ -109,7 +110,8 @@ def get_cases(
     with Session(svc_of(request).engine) as s:
         rows = queue_page(s, flt, scope, offset=offset, limit=limit)
     if scope is not None:  # a client: the portal's lines, nothing more
-        return [jsonable(client_case_summary(c)) for c, _ in rows]
+        key = reference_key(svc_of(request).settings)
+        return [jsonable(client_case_summary(c, key)) for c, _ in rows]
     return [case_summary(c, name) for c, name in rows]
 
 
@@ -187,7 +189,7 @@ def _read_client_case(svc: Services, case_id: int, scope: int) -> dict[str, Any]
         found = load_case(s, case_id, scope)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
-        return client_case_detail(s, *found)
+        return client_case_detail(s, *found, reference_key(svc.settings))
 
 
 @router.get("/cases/{case_id}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from domain.refs import client_ref
 from models.tables import AuditEvent, Case, Client, Communication
 from workflows.shared import CommStep
 
@@ -29,11 +30,12 @@ SUMMARY_FIELDS = ("id", "ref", "title", "criticality", "state", "closed", "opene
 DETAIL_FIELDS = (*SUMMARY_FIELDS, "history", "messages")
 
 
-def client_case_summary(c: Case) -> dict[str, Any]:
-    """A line of the portal's lists."""
+def client_case_summary(c: Case, key: bytes) -> dict[str, Any]:
+    """A line of the portal's lists; the reference as the desk's mails write it (tagged,
+    ``domain/refs.py``), so a mail quoting it is recognised."""
     return {
         "id": c.id,
-        "ref": c.ref,
+        "ref": client_ref(c.ref, key) if c.ref else c.ref,
         "title": c.title,
         "criticality": c.criticality,
         "state": c.state,
@@ -43,7 +45,7 @@ def client_case_summary(c: Case) -> dict[str, Any]:
     }
 
 
-def client_case_detail(s: Session, c: Case, client: Client | None = None) -> dict[str, Any]:
+def client_case_detail(s: Session, c: Case, client: Client | None, key: bytes) -> dict[str, Any]:
     """The portal's case page: what happened to the case, when, and the messages sent."""
     history = [
         {"at": a.at, "action": a.action, "from_state": a.from_state, "to_state": a.to_state}
@@ -63,4 +65,4 @@ def client_case_detail(s: Session, c: Case, client: Client | None = None) -> dic
         ).all()
         if m.step not in INTERNAL_STEPS
     ]
-    return {**client_case_summary(c), "history": history, "messages": messages}
+    return {**client_case_summary(c, key), "history": history, "messages": messages}

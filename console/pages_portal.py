@@ -17,6 +17,7 @@ from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
 from console.web import render
+from vigie.refkey import reference_key
 
 router = APIRouter(prefix="/portal")
 
@@ -28,14 +29,15 @@ def svc_of(request: Request) -> Services:
 @router.get("")
 def portal(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
     scope = principal.client_scope
+    key = reference_key(svc_of(request).settings)
     raw_page = request.query_params.get("page", "1")
     page = max(1, int(raw_page)) if raw_page.isdigit() else 1
     with Session(svc_of(request).engine) as s:
-        open_rows = [client_case_summary(c) for c, _ in queue_page(s, QueueFilter(), scope,
+        open_rows = [client_case_summary(c, key) for c, _ in queue_page(s, QueueFilter(), scope,
                                                                   limit=200)]
         past_filter = QueueFilter(finished_only=True)
         past = [
-            client_case_summary(c)
+            client_case_summary(c, key)
             for c, _ in queue_page(
                 s,
                 past_filter,
@@ -65,7 +67,7 @@ def portal_case(
         found = load_case(s, case_id, principal.client_scope)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
-        view = client_case_detail(s, *found)
+        view = client_case_detail(s, *found, reference_key(svc_of(request).settings))
     return render(request, principal, "portal_case.html", c=view)
 
 
