@@ -20,7 +20,7 @@ def test_there_are_recorded_histories_for_every_path() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"minor_closed_by_itself", "major_escalated_by_timer", "reopened_by_new_alert",
             "continued_as_new", "significant_mailed", "major_confirmed_on_the_phone",
-            "major_confirmed_on_the_phone.contact-1"} <= names
+            "major_confirmed_on_the_phone.contact-1", "unverified_source"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
