@@ -105,10 +105,12 @@ def attach_reply(engine: Engine, event_id: int, actor: str) -> str:
         ev.source_detail = f"rattachée par {actor} (expéditeur non vérifié)"[:300]
         extra.update(workflow_id=case.workflow_id, attached_by=actor)
         ev.extra = extra
-        ev.routed_at = None if not case.closed and extra.get("channel") != "sms" else ev.routed_at
         s.add(ev)
-        ob = s.exec(select(Outbox).where(Outbox.raw_message_id == ev.raw_message_id)).first()
-        if ob is not None and ev.routed_at is None:
+        if not case.closed:  # the router tells the case (a closed case hears nothing more)
+            ev.routed_at = None
+            ob = s.exec(select(Outbox).where(Outbox.raw_message_id == ev.raw_message_id)).first()
+            if ob is None:  # an SMS reply: stored by the console, never queued before
+                ob = Outbox(raw_message_id=ev.raw_message_id)
             ob.done_at, ob.next_attempt_at, ob.attempts = None, None, 0
             s.add(ob)
         return case.ref

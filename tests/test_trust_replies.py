@@ -193,3 +193,8 @@ async def test_an_sms_from_an_unknown_number_is_not_attached(
     again = await post({"From": "+33 4 50 00 00 11", "Body": f"{seeded.ref} c'est fait",
                         "MessageSid": "SMok"})  # Twilio delivering it twice
     assert again.status_code == 200 and len(signals) == 1
+    # the technician who called the stranger back may still attach the held SMS
+    assert triage.attach_reply(sqlite_engine, row.id or 0, "tech") == seeded.ref
+    _, routes = routed(sqlite_engine)
+    assert [(r.workflow_id, r.signal_name, r.signal.channel) for r in routes] == [
+        (seeded.workflow_id, "client_reply", "sms")]
