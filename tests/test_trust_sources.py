@@ -347,3 +347,58 @@ async def test_a_forged_recovery_does_not_end_a_real_case(
         pass
     await _until(engine, lambda s: s.exec(select(Case).where(
         Case.target == target, Case.state == "resolved")).first(), "genuine recovery")
+
+
+# --- shown to the technician ------------------------------------------------------------------
+
+
+def test_the_case_page_shows_how_each_source_was_verified(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    from tests.browser.support import add_case, make_desk
+
+    desk = make_desk(sqlite_engine, tmp_path)
+    case_id = add_case(desk.engine, desk.clients["client-b"], title="SRV-DC01 — forgé")
+    with session_scope(desk.engine) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.source_verified = False
+        s.add(case)
+        raw = RawMessage(sha256="c" * 64, data=b"Subject: x\r\n\r\nx\r\n", peer_ip=ATTACKER)
+        s.add(raw)
+        s.flush()
+        s.add(AlertEventRow(raw_message_id=raw.id or 0, family="service", status="recovery",
+                            check="service", summary="forged recovery", case_id=case_id,
+                            source_check="unverified", extra={"ignored": "source non vérifiée"},
+                            source_detail=f"source {ATTACKER} (enveloppe attacker@evil.example)"
+                            " non enregistrée pour ce client"))
+    http, _ = desk.signed_in("technician")
+    page = http.get(f"/cases/{case_id}").text
+    assert 'id="case-source"' in page and "source non vérifiée" in page
+    assert "Vérification de la source" in page and ATTACKER in page
+    assert "ignoré (source non vérifiée)" in page
+    assert "source non vérifiée" in http.get("/queue").text
+    english = http.get(f"/cases/{case_id}?lang=en").text
+    assert "unverified source" in english and "Source verification" in english
+
+
+def test_an_administrator_registers_the_sources_of_a_client(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    from tests.browser.support import make_desk
+
+    desk = make_desk(sqlite_engine, tmp_path)
+    b = desk.clients["client-b"]
+    http, token = desk.signed_in("admin")
+    for kind, value in (("relay", "198.51.100.7"), ("sender", "@client-b.example"),
+                        ("dkim", "relay.client-b.example"), ("ip", "not-an-ip")):
+        http.post(f"/admin/clients/{b}/sources",
+                  data={"kind": kind, "value": value, "csrf_token": token})
+    with Session(desk.engine) as s:
+        rules = {(r.kind, r.value) for r in s.exec(select(SourceRule)).all()}
+    assert rules == {("relay", "198.51.100.7"), ("sender", "@client-b.example"),
+                     ("dkim", "relay.client-b.example")}  # the bad address was refused
+    page = http.get(f"/admin/clients/{b}").text
+    assert "198.51.100.7" in page and "contrôle actif" in page
+    verifier = SourceVerifier.load(Session(desk.engine))
+    assert verifier.rules[b].enforced
