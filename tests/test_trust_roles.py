@@ -231,3 +231,18 @@ def test_the_registry_names_only_known_policies() -> None:
                                             "/static"} == {
         "/api/cases", "/api/cases/{case_id}", "/portal", "/portal/cases/{case_id}",
         "/portal/documents"}
+
+
+def test_the_registry_itself_is_the_gate(
+    planted: tuple[Desk, int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry is enforced before any route code: tightening a route's policy there is
+    enough to close it, whatever the route's own dependencies say."""
+    desk, case_id, base = planted
+    tech = {"Authorization": f"Bearer {create_api_token(desk.engine, 'tech', 'gate')}"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get(f"/api/cases/{case_id}", headers=tech).status_code == 200
+        monkeypatch.setitem(ROUTE_POLICY, ("GET", "/api/cases/{case_id}"), "admin")
+        assert http.get(f"/api/cases/{case_id}", headers=tech).status_code == 403
+        monkeypatch.delitem(ROUTE_POLICY, ("GET", "/api/cases/{case_id}"))
+        assert http.get(f"/api/cases/{case_id}", headers=tech).status_code == 403
