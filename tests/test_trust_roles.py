@@ -208,6 +208,9 @@ def test_a_client_reads_through_the_api_exactly_its_portal_page(
         assert [m["subject"] for m in body["messages"]] == ["Consignes pour votre serveur"]
         for marker in STAFF_ONLY:
             assert marker not in mine.text
+        # filtering on a staff-only field tells nothing either
+        assert http.get(f"/api/cases?assignee={ASSIGNEE}", headers=client).json() == http.get(
+            "/api/cases?assignee=personne", headers=client).json()
         listed = http.get("/api/cases?all=true", headers=client).json()
         assert [set(c) for c in listed] == [set(SUMMARY_FIELDS)]
         assert ASSIGNEE not in str(listed)
