@@ -134,6 +134,8 @@ class SourceVerifier:
     rules: dict[int, ClientRules] = field(default_factory=dict)
     strict: bool = False
     dkim_dns: DkimDns | None = None
+    # DKIM key lookups of this batch: a flood of forged signatures costs one lookup per key
+    _dns_cache: dict[bytes, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, s: Session, *, strict: bool = False,
@@ -220,16 +222,23 @@ class SourceVerifier:
             d = dkim.DKIM(data, timeout=DNS_TIMEOUT)
             count = len([h for h in d.headers if h[0].lower() == b"dkim-signature"])
             for idx in range(count):
-                kwargs: dict[str, Any] = {"idx": idx}
-                if self.dkim_dns is not None:
-                    kwargs["dnsfunc"] = self.dkim_dns
-                ok = d.verify(**kwargs)
+                ok = d.verify(idx=idx, dnsfunc=self._dkim_lookup)
                 domain = (d.domain or b"").decode("ascii", "replace").lower()
                 if ok and _domain_matches(domain, domains):
                     return domain
         except Exception as exc:  # a malformed signature or no DNS: simply not verified
             log.info("sources: DKIM check failed: %s", exc)
         return None
+
+    def _dkim_lookup(self, name: bytes, timeout: int = DNS_TIMEOUT) -> Any:
+        """dkimpy's resolver (or the one handed in), remembered for the batch."""
+        if name not in self._dns_cache:
+            if self.dkim_dns is not None:
+                lookup = self.dkim_dns
+            else:
+                from dkim.dnsplug import get_txt as lookup
+            self._dns_cache[name] = lookup(name, timeout=timeout)
+        return self._dns_cache[name]
 
     def _spf(self, raw: RawMessage, envelope: str) -> bool:
         """pyspf's verdict for (peer, envelope sender, HELO); only ``pass`` counts."""
