@@ -639,6 +639,8 @@ class _Sweep:
         for c in s.exec(select(Case).where(
                 col(Case.client_id).in_(client_ids), Case.family == "link",
                 Case.closed == False,  # noqa: E712
+                # a link case opened by an unverified source never mutes anything
+                Case.source_verified == True,  # noqa: E712
                 col(Case.state).not_in(CLOSED_CASE_STATES)).order_by(col(Case.opened_at))):
             self.links[c.client_id or 0].append(c)
             if c.server_id is not None:

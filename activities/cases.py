@@ -74,6 +74,7 @@ class CaseActivities:
                 check=c.check,
                 target=c.target,
                 title=c.title,
+                source_verified=c.source_verified,
                 opened_at=c.opened_at,
                 last_seen=c.opened_at,
                 updated_at=utcnow(),

@@ -28,6 +28,7 @@ from console import (
     pages_sla,
     twilio_hooks,
 )
+from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
 from console.web import HERE, redirect, render
@@ -111,7 +112,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(csrf_protect)],
+        # every route's declared role policy (console/access.py), then CSRF
+        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect)],
     )
     app.state.services = Services(settings=settings, engine=engine)
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
@@ -171,6 +173,7 @@ def create_app(
             detail="Requête invalide",
         )
 
+    check_policies(app.routes)  # a route without a declared policy: the console won't start
     return app
 
 

@@ -682,6 +682,56 @@ EN.update({
 })
 
 
+# How an event's source was verified (intake/sources.py, intake/replies.py; issue 11).
+SOURCE_LABELS: dict[str, tuple[str, str]] = {
+    "ip": ("adresse IP du client", "client's IP address"),
+    "relay": ("relais enregistré", "registered relay"),
+    "sender": ("expéditeur déclaré (seul)", "declared sender (alone)"),
+    "token": ("jeton de webhook", "webhook token"),
+    "dkim": ("signature DKIM", "DKIM signature"),
+    "spf": ("SPF", "SPF"),
+    "unchecked": ("non contrôlée (aucune source enregistrée)",
+                  "not checked (no source registered)"),
+    "unverified": ("source non vérifiée", "unverified source"),
+    "message_id": ("réponse à un message du desk", "answer to a desk message"),
+    "contact": ("contact du client", "client's contact"),
+    "technician": ("rattachée par un technicien", "attached by a technician"),
+}
+RULE_KIND_LABELS: dict[str, tuple[str, str]] = {
+    "ip": ("adresse ou réseau du client", "client's address or network"),
+    "relay": ("relais (avec les expéditeurs ci-dessous)", "relay (with the senders below)"),
+    "sender": ("expéditeur d'enveloppe", "envelope sender"),
+    "dkim": ("domaine DKIM", "DKIM domain"),
+    "spf": ("domaine SPF", "SPF domain"),
+}
+EN.update({
+    "source non vérifiée": "unverified source",
+    "expéditeur non vérifié": "unverified sender",
+    "nomme le cas": "names case",
+    "Rattacher au cas": "Attach to case",
+    "ignoré (source non vérifiée)": "ignored (unverified source)",
+    "Vérification de la source": "Source verification",
+    "Sources autorisées": "Allowed sources",
+    "Ces sources peuvent parler pour ce client : une alerte d'une autre source ouvre un cas "
+    "« source non vérifiée », jamais classé d'office, et ne résout, ne ferme ni ne met en "
+    "sourdine rien. Le contrôle est actif dès qu'une adresse, un relais, un domaine DKIM ou "
+    "SPF est enregistré (les adresses IP fixes du client comptent).": (
+        "These sources may speak for this client: an alert from any other source opens an "
+        '"unverified source" case, never classified by a preset, and resolves, closes or '
+        "mutes nothing. Checking is on as soon as an address, a relay, a DKIM or SPF domain "
+        "is registered (the client's fixed IP addresses count)."
+    ),
+    "contrôle actif": "checking on",
+    "contrôle inactif (aucune source enregistrée)": "checking off (no source registered)",
+    "Type": "Type",
+    "Valeur": "Value",
+    "Note": "Note",
+    "Ajouter": "Add",
+    "Retirer": "Remove",
+    "Aucune.": "None.",
+})
+
+
 def gettext(lang: str, text: str) -> str:
     if lang == "en":
         return EN.get(text, text)

@@ -431,6 +431,22 @@ def unmatched_attach(
     return redirect("/unmatched")
 
 
+@router.post("/unmatched/{event_id}/attach-reply")
+def unmatched_attach_reply(
+    request: Request, event_id: int, principal: Principal = Depends(require("triage"))
+) -> Response:
+    """A technician who checked an unverified client reply (called the client back, say)
+    attaches it to the case it names (``intake.triage.attach_reply``)."""
+    svc = svc_of(request)
+    try:
+        ref = triage.attach_reply(svc.engine, event_id, principal.username)
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
+    set_flash(svc, principal, f"ok:Réponse rattachée au cas {ref}.")
+    return redirect("/unmatched")
+
+
 @router.post("/unmatched/{event_id}/dismiss")
 def unmatched_dismiss(
     request: Request, event_id: int, principal: Principal = Depends(require("triage"))

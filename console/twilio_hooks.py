@@ -31,9 +31,12 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from activities.comms import IN_FLIGHT, add_event, set_status
+from domain.refs import client_ref
+from intake.replies import judge_sms, store_sms_reply
 from models.db import session_scope
-from models.tables import Case, Communication
+from models.tables import Communication
 from models.types import utcnow
+from vigie.refkey import reference_key
 from workflows.shared import (
     Channel,
     ClientReplySignal,
@@ -65,7 +68,6 @@ CALL_FINAL = {
 # the activity's own mark), or the voicemail the answering-machine detection noted.
 SETTLEABLE = frozenset({*IN_FLIGHT, "sending", CommStatus.VOICEMAIL})
 SMS_REPLY = re.compile(r"(?:(VIG-\d{6})\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\b", re.I)
-CASE_REF = re.compile(r"VIG-\d{6}", re.I)
 
 Signaller = Callable[[str, str, Any], Awaitable[None]]
 
@@ -373,16 +375,25 @@ async def sms_incoming(request: Request, form: FormData = Depends(verified_form)
             await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
         resp.message(f"Vigie : merci, votre confirmation pour le cas {ref} est enregistrée.")
         return _twiml(resp)
-    ref_match = CASE_REF.search(body)
-    case = _open_case(engine, ref_match.group(0).upper()) if ref_match else None
-    if case is not None:
-        try:
-            await send(case.workflow_id, "client_reply", ClientReplySignal(
-                event_id=None, received_at=utcnow(), sender=sender, summary=body[:500],
-                channel=Channel.SMS))
-        except Exception:
-            log.exception("twilio: réponse SMS non signalée au cas %s", case.ref)
-        resp.message(f"Vigie : votre message est joint au cas {case.ref}.")
+    # Attached only from a contact of the case's client (intake/replies.py); a stranger's
+    # message naming a case waits in the triage queue, and is not told it was attached.
+    key = reference_key(request.app.state.services.settings)
+    with session_scope(engine) as s:
+        judged = judge_sms(s, sender, body, key)
+        event_id = store_sms_reply(s, judged, sender, body, sid) if judged else None
+    if judged is not None and judged.attached and event_id is not None:
+        case = judged.case
+        if event_id > 0 and not case.closed:
+            try:
+                await send(case.workflow_id, "client_reply", ClientReplySignal(
+                    event_id=event_id, received_at=utcnow(), sender=sender,
+                    summary=body[:500], channel=Channel.SMS))
+            except Exception:
+                log.exception("twilio: réponse SMS non signalée au cas %s", case.ref)
+        resp.message(f"Vigie : votre message est joint au cas {client_ref(case.ref, key)}.")
+        return _twiml(resp)
+    if judged is not None:
+        resp.message("Vigie : message reçu ; un technicien le traitera.")
         return _twiml(resp)
     resp.message("Vigie : message non compris. Répondez OK suivi du code à 4 chiffres reçu.")
     return _twiml(resp)
@@ -413,12 +424,6 @@ def _settle_sms(engine: Engine, row: Communication) -> bool:
         fresh.updated_at = utcnow()
         s.add(fresh)
     return True
-
-
-def _open_case(engine: Engine, ref: str) -> Case | None:
-    with session_scope(engine) as s:
-        case = s.exec(select(Case).where(Case.ref == ref)).first()
-    return case if case is not None and not case.closed else None
 
 
 def _digits(number: str) -> str:

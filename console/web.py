@@ -127,6 +127,8 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "crit_label": lambda c: i18n.criticality_label(lang, c),
         "role_label": lambda r: i18n.pair_label(i18n.ROLE_LABELS, lang, r),
         "family_label": lambda f: i18n.pair_label(i18n.FAMILY_LABELS, lang, f),
+        "source_label": lambda k: i18n.pair_label(i18n.SOURCE_LABELS, lang, k),
+        "rule_kind_label": lambda k: i18n.pair_label(i18n.RULE_KIND_LABELS, lang, k),
         "action_label": lambda a: i18n.pair_label(i18n.ACTION_LABELS, lang, a),
         "channel_label": lambda c: i18n.pair_label(i18n.CHANNEL_LABELS, lang, c),
         "outcome_label": lambda o: i18n.pair_label(i18n.OUTCOME_LABELS, lang, o),

@@ -12,8 +12,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from intake.matching import normalize_host
+from intake.sources import SourceVerifier
 from models.db import session_scope
-from models.tables import AlertEventRow, Client, Outbox, SenderDomain, Server, ServerAlias
+from models.tables import (
+    AlertEventRow,
+    Client,
+    Outbox,
+    RawMessage,
+    SenderDomain,
+    Server,
+    ServerAlias,
+)
 from parsers import AlertEvent
 
 HOSTNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,254}")
@@ -75,6 +84,10 @@ def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, act
         )
         ev.client_id = srv.client_id
         ev.server_id = server_id
+        raw = s.get(RawMessage, ev.raw_message_id)
+        if raw is not None:  # judged again as speaking for the client it is attached to
+            verdict = SourceVerifier.load(s).verify(raw, srv.client_id)
+            ev.source_check, ev.source_detail = verdict.method, verdict.detail[:300]
         ev.fingerprint = event.fingerprint(client.code)
         ev.triage = "attached"
         ev.extra = {**(ev.extra or {}), "attached_by": actor}
@@ -85,6 +98,40 @@ def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, act
             ob.next_attempt_at = None
             ob.attempts = 0
             s.add(ob)
+
+
+def attach_reply(engine: Engine, event_id: int, actor: str) -> str:
+    """A technician vouches for a client reply held in triage (unverified sender): it joins
+    the case it names, and the router tells the case as for any verified reply. Returns the
+    case reference."""
+    from models.tables import Case
+
+    with session_scope(engine) as s:
+        ev = s.get(AlertEventRow, event_id)
+        if ev is None or ev.family != "client_reply":
+            raise TriageError("Réponse introuvable")
+        if ev.triage != "pending":
+            raise TriageError("Cette réponse n'est plus en attente de tri")
+        extra = dict(ev.extra or {})
+        case = s.exec(select(Case).where(Case.ref == str(extra.get("case_ref", "")))).first()
+        if case is None:
+            raise TriageError("Le cas nommé par cette réponse n'existe pas")
+        ev.case_id, ev.client_id, ev.server_id = case.id, case.client_id, case.server_id
+        ev.fingerprint = case.fingerprint
+        ev.triage = "attached"
+        ev.source_check = "technician"
+        ev.source_detail = f"rattachée par {actor} (expéditeur non vérifié)"[:300]
+        extra.update(workflow_id=case.workflow_id, attached_by=actor)
+        ev.extra = extra
+        s.add(ev)
+        if not case.closed:  # the router tells the case (a closed case hears nothing more)
+            ev.routed_at = None
+            ob = s.exec(select(Outbox).where(Outbox.raw_message_id == ev.raw_message_id)).first()
+            if ob is None:  # an SMS reply: stored by the console, never queued before
+                ob = Outbox(raw_message_id=ev.raw_message_id)
+            ob.done_at, ob.next_attempt_at, ob.attempts = None, None, 0
+            s.add(ob)
+        return case.ref
 
 
 def dismiss(engine: Engine, event_id: int, actor: str) -> None:

@@ -1,6 +1,9 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories
+    python -m tests.record_histories [SCENARIO ...]
+
+With scenario names, only those are recorded (to ADD a recording without replacing the old
+ones); without, every scenario is.
 
 Recordings are only ever added: a history file that exists is kept as it is (it stands for
 the cases running with the code that wrote it), and only new scenarios are written. A change
@@ -24,12 +27,14 @@ from workflows.shared import contact_workflow_id
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
-async def record() -> list[Path]:
+async def record(only: frozenset[str] = frozenset()) -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
     env = await start_test_env()
     try:
         for number, (name, scenario) in enumerate(SCENARIOS.items(), start=1):
+            if only and name not in only:
+                continue
             if (HISTORIES / f"{name}.json").exists():
                 continue  # kept: recordings are added, never replaced
             # a reference of its own per scenario: its contact runs are named after it
@@ -57,7 +62,7 @@ async def record() -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in asyncio.run(record()):
+    for p in asyncio.run(record(frozenset(sys.argv[1:]))):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

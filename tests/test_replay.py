@@ -23,7 +23,9 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "major_confirmed_on_the_phone.contact-1",
             # with the search attributes and the first-actor assignment (issue 10)
             "minor_instructed_from_vigie", "major_nobody_reached_by_phone",
-            "major_nobody_reached_by_phone.contact-1", "continued_as_new_searchable"} <= names
+            "major_nobody_reached_by_phone.contact-1", "continued_as_new_searchable",
+            # a source that failed verification (issue 11)
+            "unverified_source"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -447,6 +447,26 @@ async def major_case_nobody_reached_by_phone(desk: Desk) -> WorkflowHandle:
     return handle
 
 
+async def unverified_source_case(desk: Desk) -> WorkflowHandle:
+    """Issue 11: a case opened by a source that failed verification is flagged and never
+    preset; its forged recovery is linked and ignored; a verified one resolves it."""
+    handle = await desk.open(
+        AlertSignal(event_id=501, status="problem", received_at=await desk.now(),
+                    opening=True, verified=False),
+        source_verified=False, source_check="unverified", preset_criticality=Criticality.MAJOR)
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=502, status="recovery", received_at=await desk.now(), verified=False))
+    await desk.act(handle, "add_note", text="récupération d'une source non vérifiée ignorée")
+    view = await desk.view(handle)
+    assert view.state == "new" and not view.recovered and view.criticality is None
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=503, status="recovery", received_at=await desk.now()))
+    await desk.until(handle, lambda v: v.state == "resolved")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "minor_closed_by_itself": minor_case_closed_by_itself,
     "major_escalated_by_timer": major_case_escalated_by_the_timer,
@@ -458,4 +478,5 @@ SCENARIOS: dict[str, Scenario] = {
     "minor_instructed_from_vigie": minor_case_instructed_from_vigie,
     "major_nobody_reached_by_phone": major_case_nobody_reached_by_phone,
     "continued_as_new_searchable": case_continued_as_new,
+    "unverified_source": unverified_source_case,
 }

@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=10 * 1024 * 1024, description="Intake size limit")
     tls_cert: str = Field(default="", description="PEM certificate enabling STARTTLS")
     tls_key: str = Field(default="", description="PEM key for STARTTLS")
-    check_source_ip: bool = Field(default=False, description="Flag mail not from the client's IP")
+    check_source_ip: bool = Field(
+        default=False,
+        description="Strict source check: a client with no registered IP, relay, DKIM or SPF "
+        "domain is unverified too (off: checked once a client has one)",
+    )
 
     console_host: str = Field(default="127.0.0.1", description="Console listen address")
     console_port: int = Field(default=8000, description="Console listen port")

@@ -160,6 +160,7 @@ AUTO_RESOLVABLE = frozenset({S.NEW, S.REOPENED, S.ACKNOWLEDGED})
 SYSTEM = "system"
 RECOVERY_REASON = "rétablissement reçu"
 REPEAT_REOPEN_REASON = "nouvelle alerte sur un cas résolu"
+UNVERIFIED_SOURCE = "non vérifiée"  # the ``source`` of an open line whose sender failed checks
 L1_TIMEOUT_REASON = "diagnostic N1 non abouti dans le délai"
 AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la résolution"
 AUTO_ASSIGN_REASON = "attribué à la première personne qui agit sur le cas"
@@ -741,7 +742,10 @@ class CaseCore:
         model = CaseModel(policy)
         model.last_seen = inp.opened_at
         core = cls(model, inp, S.NEW)
-        model.audit(inp.opened_at, "open", SYSTEM, None, S.NEW, inp.title)
+        data = None
+        if not inp.source_verified:
+            data = {"source": UNVERIFIED_SOURCE, "source_check": inp.source_check}
+        model.audit(inp.opened_at, "open", SYSTEM, None, S.NEW, inp.title, data)
         core._preset_triage(inp.opened_at)
         model.save_if_changed()
         return core, model.take_intents()
@@ -867,6 +871,9 @@ class CaseCore:
             model.seen_event_ids = [*model.seen_event_ids, sig.event_id][-REMEMBERED_EVENTS:]
             model.intents.append(LinkEvent(sig.event_id))
         data = {"event_id": str(sig.event_id)} if sig.event_id is not None else {}
+        if not sig.verified and sig.status != "problem":
+            # a recovery from a source that failed verification: linked, never acted upon
+            return model.take_intents()
         if not model.opening_linked:
             model.opening_linked = True
             if sig.status == "problem" and sig.opening:
@@ -999,8 +1006,8 @@ class CaseCore:
         """Sources whose class is known in advance (a missing heartbeat is major) triage
         themselves, at opening and again at reopening."""
         preset = self.input.preset_criticality
-        if preset is None or self.state not in UNTRIAGED:
-            return
+        if preset is None or self.state not in UNTRIAGED or not self.input.source_verified:
+            return  # an unverified source is never auto-classified
         reason = self.input.preset_reason or "criticité fixée d'office pour cette source"
         self._fire("classify", _system(reason, criticality=preset), at,
                    {"criticality": preset, "previous": ""})
