@@ -152,7 +152,7 @@ def test_the_api_shows_a_client_user_no_more_than_the_portal_page(
     ])  # fmt: skip
     http, _ = desk.signed_in("client")
     api = http.get(f"/api/cases/{case_id}").json()
-    assert [line["action"] for line in api["timeline"]] == ["open", "classify", "record_contact"]
+    assert [line["action"] for line in api["history"]] == ["open", "classify", "record_contact"]
     body = str(api)
     for secret in ("pénible", "compte rendu interne", "tech", "sla", "ledger"):
         assert secret not in body, secret

@@ -84,7 +84,7 @@ def planted(sqlite_engine: Engine, tmp_path: Path) -> Iterator[tuple[Desk, int, 
     desk = make_desk(sqlite_engine, tmp_path)
     case_id = add_case(
         desk.engine, desk.clients["client-a"], title="SRV-DC01 — disque plein",
-        assignee=ASSIGNEE,
+        assignee=ASSIGNEE, criticality="minor",  # triaged: the portal shows it
         ledger=[(5, "add_note", {"text": NOTE}), (6, "assign", {"assignee": ASSIGNEE}),
                 (7, "classify", {"criticality": "minor"})],
     )
