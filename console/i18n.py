@@ -41,6 +41,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "planner": ("planificateur", "planner"),
     "admin": ("administrateur", "administrator"),
     "client": ("client (lecture seule)", "client (read only)"),
+    "consultant": ("consultant (visites)", "consultant (visits)"),
 }
 FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "hardware": ("matériel", "hardware"),
@@ -53,6 +54,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "link": ("liaison multi-site", "site link"),
     "antivirus": ("antivirus", "antivirus"),
     "unknown": ("inconnu", "unknown"),
+    "visit": ("visite sur site", "on-site visit"),
 }
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
