@@ -454,6 +454,11 @@ EN: dict[str, str] = {
 }
 
 
+from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
+
+EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
+
+
 def gettext(lang: str, text: str) -> str:
     if lang == "en":
         return EN.get(text, text)
