@@ -56,7 +56,7 @@
       }
       throw new Error("server " + r.status);
     }).catch(function () {
-      mark(key, "en attente du réseau", "pending");
+      Object.keys(load()).forEach(function (k) { mark(k, "en attente du réseau", "pending"); });
       return false;
     }).then(function (progressed) {
       sending = false;
