@@ -1,6 +1,7 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories
+    python -m tests.record_histories            # the case workflow's histories
+    python -m tests.record_histories --visits   # adds the visit workflow's (never replaces)
 
 Run it only when a change to the case workflow is meant to be incompatible with running cases
 (before the first deployment, or together with a versioning plan): the replay test exists to
@@ -51,8 +52,19 @@ async def record() -> list[Path]:
     return written
 
 
+async def record_visit_histories() -> list[Path]:
+    from tests.visit_histories import record_visits
+
+    env = await start_test_env()
+    try:
+        return await record_visits(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
-    for p in asyncio.run(record()):
+    job = record_visit_histories() if "--visits" in sys.argv[1:] else record()
+    for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown
