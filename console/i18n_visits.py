@@ -118,6 +118,13 @@ EN_VISITS: dict[str, str] = {
     "une journée au plus": "one day at most",
     "ven.": "Fri",
     "À proposer au client": "To propose to the client",
+    "Suggestion de planning": "Planning suggestion",
+    "au plus tôt (glouton)": "earliest (greedy)",
+    "optimisé (CP-SAT)": "optimised (CP-SAT)",
+    "Jours ouvrés du site, un consultant par jour au plus, aucun congé ; hors fenêtre": "Site business days, one visit a day per consultant, no leave; outside the window",
+    "règles non respectées": "rules broken",
+    "aucune date possible": "no possible date",
+    "Proposer ces dates": "Propose these dates",
     # flash messages and refusals
     "Action enregistrée.": "Action recorded.",
     "Check-list enregistrée.": "Checklist saved.",

@@ -230,3 +230,39 @@ def ics_feed(request: Request, user_id: int, sig: str) -> Response:
 def site_names(s: Session, visit: Visit) -> str:
     site = s.get(Site, visit.site_id) if visit.site_id else None
     return site.name if site else ""
+
+
+@router.get("/planning/suggest")
+async def suggest_page(request: Request, principal: Principal = Depends(require("visit.plan"))
+                       ) -> Response:
+    """The suggester's plan for the visits still to propose: each with its date, its
+    consultant and two other free days, ready to be sent to the client in one click."""
+    from planning import suggest as sg
+    from planning.suggest_db import problem_from_db
+
+    svc = svc_of(request)
+    today = today_local(svc)
+    year = int(request.query_params.get("year") or today.year)
+    method = "cpsat" if request.query_params.get("method") == "cpsat" else "greedy"
+
+    def run() -> dict[str, Any]:
+        with Session(svc.engine, expire_on_commit=False) as s:
+            problem = problem_from_db(s, year, today)
+            plan = sg.greedy(problem)
+            if method == "cpsat" and problem.visits and problem.consultants:
+                plan = sg.cpsat(problem, time_limit_s=8.0, hint=plan)
+            names = {u.id: u.full_name or u.username for u in consultants(s)}
+            rows = []
+            for need in sorted(problem.visits, key=lambda n: n.end):
+                b = plan.bookings.get(need.key)
+                client = s.get(Client, need.client_id)
+                rows.append({"need": need, "booking": b, "client": client,
+                             "consultant": names.get(b.consultant) if b else None,
+                             "others": sg.alternatives(problem, plan, need.key)})
+            return {"rows": rows, "violations": sg.violations(problem, plan),
+                    "out_of_window": sg.out_of_window(problem, plan),
+                    "solve_s": plan.solve_s}
+
+    data = await asyncio.to_thread(run)
+    return render(request, principal, "planning_suggest.html", year=year, method=method,
+                  ref=visit_ref, **data)
