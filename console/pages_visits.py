@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -310,8 +311,9 @@ def techdoc_diagram(request: Request, client_id: int,
         doc = techdoc.latest(s, client_id)
     if doc is None or not doc.diagram:
         raise HTTPException(404, "Aucun schéma")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", doc.diagram_name or "schema")[:120]
     return Response(doc.diagram, media_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{doc.diagram_name or "schema"}"'})
+        "Content-Disposition": f'attachment; filename="{safe}"'})
 
 
 def days_left(visit: Visit, today: dt.date) -> int:
