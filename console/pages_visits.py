@@ -38,6 +38,13 @@ def svc_of(request: Request) -> Services:
     return request.app.state.services
 
 
+def visit_action(lang: str, action: str) -> str:
+    from console.i18n import pair_label
+    from console.i18n_visits import VISIT_ACTION_LABELS
+
+    return pair_label(VISIT_ACTION_LABELS, lang, action)
+
+
 def state_name(lang: str, state: str) -> str:
     pair = STATE_LABELS.get(state)
     return (pair[1] if lang == "en" else pair[0]) if pair else state
@@ -81,7 +88,7 @@ async def visit_page(request: Request, visit_id: int,
     view = await live_view(svc, visit_id)
     data = await asyncio.to_thread(_page_data, svc, visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
-                  state_name=state_name, today=today_local(svc),
+                  state_name=state_name, visit_action=visit_action, today=today_local(svc),
                   history=list(view.history) if view else [], **data)
 
 
