@@ -125,6 +125,8 @@ EN_VISITS: dict[str, str] = {
     "règles non respectées": "rules broken",
     "aucune date possible": "no possible date",
     "Proposer ces dates": "Propose these dates",
+    "option": "option",
+    "Annuler": "Cancel",
     # flash messages and refusals
     "Action enregistrée.": "Action recorded.",
     "Check-list enregistrée.": "Checklist saved.",

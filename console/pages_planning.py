@@ -73,6 +73,12 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
         people = consultants(s)
         visits = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
                         .where(col(Visit.date) >= month, col(Visit.date) <= last)).all()
+        # dates offered and not answered yet show as options on the consultant's calendar
+        waiting = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
+                         .where(col(Visit.state).in_([VisitState.PROPOSED,
+                                                      VisitState.AWAITING_CLIENT]))).all()
+        options = [(dt.date.fromisoformat(d), v, c) for v, c in waiting
+                   for d in v.proposed_dates if month.isoformat() <= d <= last.isoformat()]
         leave = s.exec(select(ConsultantLeave).where(col(ConsultantLeave.day) >= month,
                                                      col(ConsultantLeave.day) <= last)).all()
         weeks = pycal.Calendar().monthdatescalendar(month.year, month.month)
@@ -80,11 +86,15 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
         calendars = []
         for person in [*people, None]:
             mine = [(v, c) for v, c in visits if v.consultant_id == (person.id if person else None)]
-            if person is None and not mine:
+            if person is None and not mine and not any(
+                    v.consultant_id is None for _, v, _ in options):
                 continue
             by_day: dict[dt.date, list[Any]] = {}
             for v, c in mine:
-                by_day.setdefault(v.date, []).append((v, c))
+                by_day.setdefault(v.date, []).append((v, c, False))
+            for day, v, c in options:
+                if v.consultant_id == (person.id if person else None) and v.date != day:
+                    by_day.setdefault(day, []).append((v, c, True))
             off = {lv.day for lv in leave if person and lv.user_id == person.id}
             calendars.append({"person": person, "by_day": by_day, "leave": off})
         year_visits = s.exec(select(Visit).where(Visit.contract_year == year)).all()

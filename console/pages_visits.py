@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
-from console.web import redirect, render
+from console.web import redirect, render, safe_next
 from models.tables import Case, Client, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -126,7 +126,7 @@ async def visit_act(request: Request, visit_id: int, action: str,
     ok, message = await run_visit_action(svc, principal, visit_id, action, form)
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
-    return redirect(f"/visits/{visit_id}")
+    return redirect(safe_next(form.get("next"), f"/visits/{visit_id}"))
 
 
 @router.post("/visits/{visit_id:int}/start-workflow")

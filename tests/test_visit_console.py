@@ -132,3 +132,21 @@ def test_the_portal_shows_no_other_company_s_visits(desk: Desk) -> None:
     assert page.status_code == 200 and f'data-visit="{theirs_id}"' not in page.text
     assert http.get(f"/visits/{theirs_id}/report").status_code in (403, 404)
     assert http.get(f"/visits/{theirs_id}").status_code == 403
+
+
+def test_quick_actions_from_the_planning_page_come_back_to_it(desk: Desk) -> None:
+    visit = a_visit(desk)
+    http, token = desk.signed_in("planner")
+    page = http.get("/planning")
+    assert f'action="/visits/{visit.id}/act/assign"' in page.text
+    r = http.post(f"/visits/{visit.id}/act/cancel",
+                  data={"reason": "client parti", "next": "/planning", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/planning"
+    # Temporal is away here: the refusal says so on the page it comes back to
+    assert "Temporal" in http.get("/planning").text
+    r = http.post(f"/visits/{visit.id}/act/cancel",
+                  data={"reason": "x", "next": "//evil.example/", "csrf_token": token})
+    assert r.headers["location"] == f"/visits/{visit.id}"
+    # the manager reads the page but gets no action forms
+    manager, _ = desk.signed_in("manager")
+    assert f'/visits/{visit.id}/act/assign' not in manager.get("/planning").text
