@@ -95,7 +95,7 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
             for day, v, c in options:
                 if v.consultant_id == (person.id if person else None) and v.date != day:
                     by_day.setdefault(day, []).append((v, c, True))
-            off = {lv.day for lv in leave if person and lv.user_id == person.id}
+            off = {lv.day: lv.note for lv in leave if person and lv.user_id == person.id}
             calendars.append({"person": person, "by_day": by_day, "leave": off})
         year_visits = s.exec(select(Visit).where(Visit.contract_year == year)).all()
         load = [{"person": p,

@@ -150,3 +150,13 @@ def test_quick_actions_from_the_planning_page_come_back_to_it(desk: Desk) -> Non
     # the manager reads the page but gets no action forms
     manager, _ = desk.signed_in("manager")
     assert f'/visits/{visit.id}/act/assign' not in manager.get("/planning").text
+
+
+def test_a_leave_day_and_its_note_show_on_the_consultant_s_month(desk: Desk) -> None:
+    http, token = desk.signed_in("planner")
+    r = http.post("/planning/leave", data={"user_id": str(consultant_id(desk)),
+                                           "start": "2027-03-08", "end": "2027-03-10",
+                                           "note": "formation Veeam", "csrf_token": token})
+    assert r.status_code == 303
+    page = http.get("/planning?month=2027-03").text
+    assert page.count("formation Veeam") >= 3 and 'data-day="2027-03-09"' in page
