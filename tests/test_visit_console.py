@@ -160,3 +160,33 @@ def test_a_leave_day_and_its_note_show_on_the_consultant_s_month(desk: Desk) -> 
     assert r.status_code == 303
     page = http.get("/planning?month=2027-03").text
     assert page.count("formation Veeam") >= 3 and 'data-day="2027-03-09"' in page
+
+
+def test_the_technical_document_is_versioned_with_its_diagram(desk: Desk) -> None:
+    cid = desk.clients["client-a"]
+    http, token = desk.signed_in("consultant")
+    r = http.post(f"/clients/{cid}/techdoc",
+                  data={"network": "LAN 192.168.10.0/24, passerelle .254", "csrf_token": token},
+                  files={"diagram": ("schéma réseau\".png", b"\x89PNG fake", "image/png")})
+    assert r.status_code == 303
+    page = http.get(f"/clients/{cid}/techdoc").text
+    assert "Version 1" in page and "SRV-DC01" in page  # servers from the inventory
+    assert "192.168.10.0/24" in page
+    got = http.get(f"/clients/{cid}/techdoc/diagram")
+    assert got.content == b"\x89PNG fake"
+    assert '"' not in got.headers["content-disposition"].split("filename=")[1].strip('"')
+    # saving the same text again writes no new version; a change does
+    http.post(f"/clients/{cid}/techdoc", data={"network": "LAN 192.168.10.0/24, passerelle "
+                                               ".254", "csrf_token": token})
+    same = http.get(f"/clients/{cid}/techdoc").text
+    assert "Version 1" in same and "Version 2" not in same
+    http.post(f"/clients/{cid}/techdoc", data={"network": "LAN 192.168.20.0/24",
+                                               "csrf_token": token})
+    assert "Version 2" in http.get(f"/clients/{cid}/techdoc").text
+    # the client reads its own in the portal, not another company's diagram
+    client, _ = desk.signed_in("client")
+    assert "192.168.20.0/24" in client.get("/portal/documents").text
+    assert client.get(f"/clients/{cid}/techdoc/diagram").status_code == 200
+    other = desk.clients["client-b"]
+    assert client.get(f"/clients/{other}/techdoc/diagram").status_code == 404
+    assert client.get(f"/clients/{cid}/techdoc").status_code == 403
