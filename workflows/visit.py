@@ -7,8 +7,8 @@ mails) and carries out the intents it returns, in order, under one lock (Tempora
 background task outside the lock (as the case's), so a slow relay never holds a planner's
 update; each outcome comes back to the core like any event. Timers follow
 ``updatable_timer``: the main loop waits on a condition with the earliest armed deadline as
-timeout. Business days come from the client
-site's calendar (``domain.calendar``, with its Alsace-Moselle subdivision).
+timeout. Business days come from the client site's calendar (``domain.calendar``, with its
+Alsace-Moselle subdivision).
 """
 
 from __future__ import annotations
