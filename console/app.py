@@ -24,9 +24,12 @@ from console import (
     pages_auth,
     pages_backups,
     pages_cases,
+    pages_planning,
     pages_portal,
     pages_sla,
+    pages_visits,
     twilio_hooks,
+    visit_links,
 )
 from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
@@ -132,6 +135,9 @@ def create_app(
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_portal.router)
+    app.include_router(pages_visits.router)
+    app.include_router(pages_planning.router)
+    app.include_router(visit_links.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:

@@ -43,6 +43,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "planner": ("planificateur", "planner"),
     "admin": ("administrateur", "administrator"),
     "client": ("client (lecture seule)", "client (read only)"),
+    "consultant": ("consultant (visites)", "consultant (visits)"),
 }
 FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "hardware": ("matériel", "hardware"),
@@ -55,6 +56,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "link": ("liaison multi-site", "site link"),
     "antivirus": ("antivirus", "antivirus"),
     "unknown": ("inconnu", "unknown"),
+    "visit": ("visite sur site", "on-site visit"),
 }
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
@@ -730,6 +732,11 @@ EN.update({
     "Retirer": "Remove",
     "Aucune.": "None.",
 })
+
+
+from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
+
+EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
 
 
 def gettext(lang: str, text: str) -> str:

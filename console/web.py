@@ -33,6 +33,8 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/backups", "Sauvegardes", "queue"),
     ("/sla", "SLA", "sla"),
     ("/planning", "Planification", "planning"),
+    ("/visits/mine", "Mes visites", "visit.run"),
+    ("/entitlements", "Droits de visite", "entitlement"),
     ("/admin", "Administration", "admin"),
     ("/portal", "Mes cas", "portal"),
 )

@@ -1,6 +1,7 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories [SCENARIO ...]
+    python -m tests.record_histories [SCENARIO ...]   # the case workflow's histories
+    python -m tests.record_histories --visits         # adds the visit workflow's
 
 With scenario names, only those are recorded (to ADD a recording without replacing the old
 ones); without, every scenario is.
@@ -61,8 +62,20 @@ async def record(only: frozenset[str] = frozenset()) -> list[Path]:
     return written
 
 
+async def record_visit_histories() -> list[Path]:
+    from tests.visit_histories import record_visits
+
+    env = await start_test_env()
+    try:
+        return await record_visits(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
-    for p in asyncio.run(record(frozenset(sys.argv[1:]))):
+    args = sys.argv[1:]
+    job = record_visit_histories() if "--visits" in args else record(frozenset(args))
+    for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
+from workflows.visit import VisitWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
@@ -26,11 +27,14 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "major_nobody_reached_by_phone.contact-1", "continued_as_new_searchable",
             # a source that failed verification (issue 11)
             "unverified_source"} <= names
+    assert {"visit_confirmed_reported_and_sent",
+            "visit_unanswered_rescheduled_cancelled"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
-    result = await Replayer(workflows=[CaseWorkflow, ContactWorkflow]).replay_workflow(history)
+    replayer = Replayer(workflows=[CaseWorkflow, ContactWorkflow, VisitWorkflow])
+    result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

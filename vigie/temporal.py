@@ -33,8 +33,10 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.visit import VisitWorkflow
 
-    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
+    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
+            VisitWorkflow]
 
 
 def activities(engine: Engine) -> list:
@@ -43,6 +45,7 @@ def activities(engine: Engine) -> list:
     from activities.comms import CommsActivities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
+    from activities.visits import VisitActivities, visit_mail_config
     from vigie.settings import get_settings
 
     settings = get_settings()
@@ -53,6 +56,8 @@ def activities(engine: Engine) -> list:
         *CommsActivities(engine).all(),
         *MailActivities(engine, MailConfig.from_settings(settings)).all(),
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
+        *VisitActivities(engine, MailConfig.from_settings(settings),
+                         visit_mail_config(settings)).all(),
     ]
 
 
