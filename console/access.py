@@ -12,8 +12,9 @@ Policies:
 * ``signed_in``: any signed-in role; reads are scoped to the caller's client at the data layer
   (``Principal.client_scope``) and a client gets the portal's serializer
   (``console.client_view``), never the staff's;
-* ``twilio`` / ``source_token``: machine callers authenticated by the route itself (Twilio's
-  request signature, a webhook source token), never by a session;
+* ``twilio`` / ``source_token`` / ``signed_link``: callers authenticated by the route itself
+  (Twilio's request signature, a webhook source token, a signed and expiring link in a mail
+  or a calendar feed URL), never by a session;
 * any permission of ``console.auth.PERMISSIONS`` (``queue``, ``case.act``, ``triage``,
   ``sla``, ``planning``, ``admin``, ``portal``): the roles holding it.
 """
@@ -31,7 +32,8 @@ PUBLIC = "public"
 SIGNED_IN = "signed_in"
 TWILIO = "twilio"
 SOURCE_TOKEN = "source_token"
-MACHINE = frozenset({TWILIO, SOURCE_TOKEN})
+SIGNED_LINK = "signed_link"  # the URL carries its own signature (a client's answer, a feed)
+MACHINE = frozenset({TWILIO, SOURCE_TOKEN, SIGNED_LINK})
 POLICIES = frozenset({PUBLIC, SIGNED_IN, *MACHINE, *PERMISSIONS})
 
 G, P = "GET", "POST"
@@ -121,6 +123,27 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/admin/expectations-import"): "admin",
     (G, "/admin/import"): "admin",
     (P, "/admin/import"): "admin",
+    # preventive visits (console/pages_visits.py, console/pages_planning.py)
+    (G, "/visits/report.css"): PUBLIC,  # the report's stylesheet
+    (G, "/visits/mine"): "visit.run",
+    (G, "/visits/{visit_id:int}"): "visit.read",
+    (P, "/visits/{visit_id:int}/act/{action}"): "visit.read",  # per action in visit_actions
+    (P, "/visits/{visit_id:int}/start-workflow"): "visit.plan",
+    (P, "/api/visits/{visit_id:int}/checklist/{key}"): "visit.run",
+    (P, "/visits/{visit_id:int}/checklist"): "visit.run",
+    (P, "/visits/{visit_id:int}/checklist/{key}/open"): "visit.run",
+    (G, "/visits/{visit_id:int}/report.pdf"): SIGNED_IN,  # a client: its own visits only
+    (G, "/visits/{visit_id:int}/report"): SIGNED_IN,
+    (G, "/clients/{client_id:int}/techdoc"): "visit.read",
+    (P, "/clients/{client_id:int}/techdoc"): "visit.read",
+    (G, "/clients/{client_id:int}/techdoc/diagram"): SIGNED_IN,  # a client: its own only
+    (P, "/planning/plan-year"): "visit.plan",
+    (P, "/planning/leave"): "visit.plan",
+    (G, "/planning/suggest"): "visit.plan",
+    (G, "/entitlements"): "entitlement",
+    (G, "/calendar/{user_id:int}/{sig}.ics"): SIGNED_LINK,
+    (G, "/visits/answer/{token}"): SIGNED_LINK,
+    (P, "/visits/answer/{token}"): SIGNED_LINK,
     # the client portal
     (G, "/portal"): "portal",
     (G, "/portal/cases/{case_id}"): "portal",
