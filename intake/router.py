@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.absence import note_report, observe_backup_run
+from contracts.store import unmonitored_client_ids
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from intake.silences import SILENCED, record_hit, silence_event
@@ -42,6 +43,7 @@ CASE_WORKFLOW = "CaseWorkflow"
 RPC_TIMEOUT = timedelta(seconds=5)
 DISPATCH_CONCURRENCY = 32
 UNMATCHED = "unmatched"
+OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in service
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,13 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
     return list(parsed.events), parsed.envelope.sender
 
 
-def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -> None:
-    """Step 1: turn a stored message into event rows (skipped if already done)."""
+def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
+                unmonitored: frozenset[int] = frozenset()) -> None:
+    """Step 1: turn a stored message into event rows (skipped if already done).
+
+    Events of a client whose contract is not in service (onboarding, terminated: see
+    ``contracts.store.unmonitored_client_ids``) are stored and flagged ``out_of_contract``:
+    they open no case and move no expectation."""
     if raw.parsed_at is not None:
         return
     if attach_reply(s, raw):  # a client answering one of the desk's mails: no parser
@@ -81,6 +88,9 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
         triage = "none"
         if ev.family == "unknown" or not m.matched:
             triage = "pending"
+        monitored = m.client_id is None or m.client_id not in unmonitored
+        if not monitored:
+            triage = OUT_OF_CONTRACT
         ip_ok = None
         if check_ip and m.client_ips:
             ip_ok = raw.peer_ip in m.client_ips
@@ -107,11 +117,13 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
             source_ip_ok=ip_ok,
             triage=triage,
         )
-        silence = silence_event(s, row)  # inside a maintenance window: recorded, not routed
+        silence = silence_event(s, row) if monitored else None  # maintenance window
         s.add(row)
         s.flush()
         if silence is not None:
             record_hit(s, silence, event_id=row.id, summary=row.summary)
+        if not monitored:
+            continue
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -173,7 +185,7 @@ class CasePolicy:
 
 def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | None:
     """Step 2's decision for one event row; None when no case is concerned."""
-    if row.triage in ("pending", SILENCED) or row.routed_at is not None:
+    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT) or row.routed_at is not None:
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
@@ -259,6 +271,7 @@ class Router:
         with session_scope(self.engine) as s:
             matcher = Matcher.load(s)
             policy = self.policy.in_effect(s)
+            unmonitored = unmonitored_client_ids(s)
             for oid in outbox_ids:
                 ob = s.get(Outbox, oid)
                 if ob is None or ob.done_at is not None:
@@ -266,7 +279,7 @@ class Router:
                 raw = s.get(RawMessage, ob.raw_message_id)
                 if raw is None:
                     continue
-                materialize(s, raw, matcher, self.check_ip)
+                materialize(s, raw, matcher, self.check_ip, unmonitored)
                 s.flush()
                 rows = s.exec(
                     select(AlertEventRow)

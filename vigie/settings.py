@@ -133,6 +133,19 @@ class Settings(BaseSettings):
         default=60, description="A re-sent problem silent this long (at least) is flagged"
     )
 
+    # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)
+    notice_days: int = Field(
+        default=20, description="Calendar days between a formal notice's receipt and termination"
+    )
+    notice_receipt_day_counts: bool = Field(
+        default=False,
+        description="Day of receipt of a formal notice counts as day 1 (default: the next day)",
+    )
+    data_retention_days: int = Field(
+        default=365,
+        description="Days a terminated client's personal data is kept before erasure",
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

@@ -33,14 +33,18 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.onboarding import OnboardingWorkflow
+    from workflows.termination import TerminationWorkflow
 
-    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
+    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
+            OnboardingWorkflow, TerminationWorkflow]
 
 
 def activities(engine: Engine) -> list:
     from activities.absence import AbsenceActivities, AbsencePolicy
     from activities.cases import CaseActivities
     from activities.comms import CommsActivities
+    from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
     from vigie.settings import get_settings
@@ -53,6 +57,7 @@ def activities(engine: Engine) -> list:
         *CommsActivities(engine).all(),
         *MailActivities(engine, MailConfig.from_settings(settings)).all(),
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
+        *contract_activities(engine, settings.timezone),
     ]
 
 
