@@ -24,6 +24,7 @@ from console import (
     pages_auth,
     pages_backups,
     pages_cases,
+    pages_contracts,
     pages_portal,
     pages_sla,
     twilio_hooks,
@@ -129,6 +130,8 @@ def create_app(
     app.include_router(pages_backups.router)
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_contracts.router)
+    app.include_router(pages_contracts.api)
     app.include_router(pages_portal.router)
 
     @app.exception_handler(LoginRequired)

@@ -32,8 +32,11 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/backups", "Sauvegardes", "queue"),
     ("/sla", "SLA", "sla"),
     ("/planning", "Planification", "planning"),
+    ("/contracts", "Contrats", "contracts"),
+    ("/privacy/access", "Accès aux données", "privacy"),
     ("/admin", "Administration", "admin"),
     ("/portal", "Mes cas", "portal"),
+    ("/portal/contract", "Mon contrat", "portal"),
 )
 
 
