@@ -133,6 +133,43 @@ class Settings(BaseSettings):
         default=60, description="A re-sent problem silent this long (at least) is flagged"
     )
 
+    # preventive visits (planning/, workflows/visit.py)
+    visit_counting: Literal["start", "max"] = Field(
+        default="start",
+        description="Servers counted for a contract year's visits: start (in scope on the "
+        "period's first day) or max (most servers in scope at any time of the period)",
+    )
+    contract_year_start: str = Field(
+        default="01-01", description="First day (MM-DD) of every client's contract year"
+    )
+    visit_reminder_hours: str = Field(
+        default="48,96",
+        description="Comma-separated delays (hours after the proposal) of the reminders to "
+        "a client who has not answered",
+    )
+    visit_answer_hours: int = Field(
+        default=168, description="The client's answer deadline (hours after the proposal)"
+    )
+    visit_day_before_at: str = Field(
+        default="10:00", description="Time (timezone) of the day-before visit reminders"
+    )
+    visit_link_secret: str = Field(
+        default="",
+        description="Key signing the clients' answer links (secret, env only); empty: "
+        "VIGIE_SECRET_KEY, else one generated once into var/",
+    )
+    public_url: str = Field(
+        default="",
+        description="Console address as clients reach it (links in mail); empty: "
+        "http://VIGIE_CONSOLE_HOST:VIGIE_CONSOLE_PORT",
+    )
+    planner_email: str = Field(
+        default="", description="Planners' address (no answer, none of the dates suit)"
+    )
+    visit_report_email: str = Field(
+        default="", description="Where visit reports go; empty: VIGIE_TEAM_EMAIL"
+    )
+
     # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)
     notice_days: int = Field(
         default=20, description="Calendar days between a formal notice's receipt and termination"

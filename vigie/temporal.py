@@ -35,9 +35,10 @@ def workflows() -> list[type]:
     from workflows.contact import ContactWorkflow
     from workflows.onboarding import OnboardingWorkflow
     from workflows.termination import TerminationWorkflow
+    from workflows.visit import VisitWorkflow
 
     return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
-            OnboardingWorkflow, TerminationWorkflow]
+            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow]
 
 
 def activities(engine: Engine) -> list:
@@ -47,6 +48,7 @@ def activities(engine: Engine) -> list:
     from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
+    from activities.visits import VisitActivities, visit_mail_config
     from vigie.settings import get_settings
 
     settings = get_settings()
@@ -57,6 +59,8 @@ def activities(engine: Engine) -> list:
         *CommsActivities(engine).all(),
         *MailActivities(engine, MailConfig.from_settings(settings)).all(),
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
+        *VisitActivities(engine, MailConfig.from_settings(settings),
+                         visit_mail_config(settings)).all(),
         *contract_activities(engine, settings.timezone),
     ]
 

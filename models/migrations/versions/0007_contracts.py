@@ -1,7 +1,7 @@
 """contracts
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 Create Date: 2026-12-01 10:57:20.606678
 """
 
@@ -15,7 +15,7 @@ import models.types
 
 
 revision: str = '0007'
-down_revision: str | None = '0001'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
