@@ -9,7 +9,7 @@ are skipped, and erasure of data already erased changes nothing.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ from contracts import privacy, store
 from models.contracts import Contract
 from models.db import session_scope
 from models.expectations import Expectation
-from models.tables import BackupJob, Client
+from models.tables import BackupJob, Client, Server
 from models.types import utcnow
 from workflows.contract_shared import (
     CancelVisitsInput,
@@ -108,6 +108,47 @@ def stop_monitoring(engine: Engine, client_id: int) -> int:
         return len(rows)
 
 
+def first_entitlement(engine: Engine, client_id: int, today: date) -> int:
+    """The visits owed for the contract year the service starts in (3.2.4): computed and
+    stored by the visits' entitlement module, so the planner sees it at once."""
+    from vigie.settings import get_settings
+
+    settings = get_settings()
+    try:
+        from planning import entitlement as ent
+    except ImportError:  # the visits' entitlement module is not there yet: the same rule
+        return _entitlement_here(engine, client_id, today, settings.contract_year_start)
+    year = today.year
+    if today < ent.period_of(year, settings.contract_year_start)[0]:
+        year -= 1
+    with session_scope(engine) as s:
+        row = ent.entitlement_for(s, client_id, year, settings.visit_counting,
+                                  settings.contract_year_start)
+        return row.owed
+
+
+def _entitlement_here(engine: Engine, client_id: int, today: date, start_mmdd: str) -> int:
+    from models.visits import VisitEntitlement
+
+    month, day = (int(x) for x in start_mmdd.split("-"))
+    start = date(today.year, month, day)
+    if today < start:
+        start = date(today.year - 1, month, day)
+    end = date(start.year + 1, month, day) - timedelta(days=1)
+    with session_scope(engine) as s:
+        servers = len(s.exec(select(Server.id).where(Server.client_id == client_id)).all())
+        owed = 2 + max(0, servers - 1)
+        row = s.exec(select(VisitEntitlement).where(
+            VisitEntitlement.client_id == client_id,
+            VisitEntitlement.contract_year == start.year)).first()
+        row = row or VisitEntitlement(client_id=client_id, contract_year=start.year,
+                                      period_start=start, period_end=end)
+        row.servers, row.owed = servers, owed
+        row.explanation = f"2 + ({servers} − 1) = {owed}" if servers > 1 else f"2 = {owed}"
+        s.add(row)
+        return owed
+
+
 class ContractActivities:
     def __init__(self, engine: Engine, *, timezone: str = "Europe/Paris") -> None:
         self.engine = engine
@@ -117,7 +158,7 @@ class ContractActivities:
         return [self.facts, self.event, self.save_sizing, self.blockers,
                 self.schedule_onboarding, self.plan_sensors, self.technical_document,
                 self.expectations, self.set_status, self.stop_monitoring, self.cancel_visits,
-                self.erase]
+                self.erase, self.entitlement]
 
     @activity.defn(name=ContractActivity.FACTS)
     def facts(self, contract_id: int) -> ContractFacts:
@@ -191,7 +232,8 @@ class ContractActivities:
             fields["activated_at"] = inp.at
         if inp.notice_workflow_id:
             fields["notice_workflow_id"] = inp.notice_workflow_id
-            fields["notice_received_on"] = inp.notice_received_on
+            fields["notice_received_on"] = (date.fromisoformat(inp.notice_received_on)
+                                            if inp.notice_received_on else None)
             fields["notice_effective_at"] = inp.notice_effective_at
         if inp.terminated:
             fields["terminated_at"] = inp.at
@@ -239,6 +281,10 @@ class ContractActivities:
                            inp.actor, reason=f"Contrat résilié : visites annulées — {listed}",
                            data={"visits": ",".join(str(v) for v in cancelled)})
         return cancelled
+
+    @activity.defn(name=ContractActivity.ENTITLEMENT)
+    def entitlement(self, inp: ExpectationsInput) -> int:
+        return first_entitlement(self.engine, inp.client_id, utcnow().astimezone(self.tz).date())
 
     @activity.defn(name=ContractActivity.ERASE)
     def erase(self, inp: EraseInput) -> str:

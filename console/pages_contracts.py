@@ -279,7 +279,8 @@ async def _start_termination(svc: Services, contract: Contract, principal: Princ
         return False, "Une mise en demeure est en cours : attendez son issue"
     s = svc.settings
     inp = TerminationInput(contract.id or 0, contract.client_id, kind, principal.username,
-                           reason.strip()[:2000], received_on, s.notice_days,
+                           reason.strip()[:2000],
+                           received_on.isoformat() if received_on else None, s.notice_days,
                            s.notice_receipt_day_counts, s.timezone, s.data_retention_days)
     refused = TerminationCore.validate_input(inp)
     if refused is not None:

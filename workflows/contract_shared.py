@@ -7,7 +7,7 @@ as is), like ``workflows.shared`` for cases.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 ONBOARDING_WORKFLOW = "OnboardingWorkflow"
@@ -32,6 +32,7 @@ class ContractActivity(StrEnum):
     STOP_MONITORING = "contract_stop_monitoring"  # StopInput -> int
     CANCEL_VISITS = "contract_cancel_visits"  # CancelVisitsInput -> list[int]
     ERASE = "contract_erase"  # EraseInput -> str
+    ENTITLEMENT = "contract_entitlement"  # ExpectationsInput -> int (visits owed)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class StatusInput:
     reason: str = ""
     activated: bool = False
     terminated: bool = False
-    notice_received_on: date | None = None
+    notice_received_on: str | None = None  # ISO date
     notice_effective_at: datetime | None = None
     notice_workflow_id: str = ""
 
@@ -165,7 +166,7 @@ class TerminationInput:
     kind: str
     actor: str
     reason: str  # the breach described, or the unsupported version
-    received_on: date | None = None  # date the formal notice was received
+    received_on: str | None = None  # ISO date the formal notice was received
     notice_days: int = 20
     receipt_day_counts: bool = False
     timezone: str = "Europe/Paris"

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         CreateDocument,
         Intent,
         OnboardingCore,
+        OpenEntitlement,
         PlanSensors,
         Record,
         SaveSizing,
@@ -161,6 +162,10 @@ class OnboardingWorkflow:
                                      DocumentInput(inp.contract_id, inp.client_id, intent.actor))
             case SetUpExpectations():
                 await self._activity(ContractActivity.EXPECTATIONS,
+                                     ExpectationsInput(inp.contract_id, inp.client_id,
+                                                       intent.actor))
+            case OpenEntitlement():
+                await self._activity(ContractActivity.ENTITLEMENT,
                                      ExpectationsInput(inp.contract_id, inp.client_id,
                                                        intent.actor))
             case SetStatus():

@@ -11,7 +11,8 @@ order, as activities (``workflows.onboarding``). The flow, as data for ``transit
   is activated from here only, and only when no mandatory 3.1 item is open (the workflow
   asks the checklist at that moment; a manager's waiver counts as lifted);
 * ``active``: the first technical document, the client's expectations (heartbeat, backup
-  jobs), and the contract status *active* were carried out on entering it;
+  jobs), the contract status *active* and the first year's visit entitlement were carried
+  out on entering it;
 * ``cancelled``: the contract ended before service started.
 """
 
@@ -39,7 +40,8 @@ STATES: list[dict[str, Any]] = [
     {"name": "awaiting_decision"},
     {"name": "scheduling", "on_enter": ["save_sizing", "schedule_visit"]},
     {"name": "installing", "on_enter": "plan_sensors"},
-    {"name": "active", "on_enter": ["create_document", "set_up_expectations", "go_active"]},
+    {"name": "active", "on_enter": ["create_document", "set_up_expectations", "go_active",
+                                    "open_entitlement"]},
     {"name": "cancelled"},
 ]
 TRANSITIONS: list[dict[str, Any]] = [
@@ -104,6 +106,11 @@ class SetUpExpectations:
 
 
 @dataclass(frozen=True)
+class OpenEntitlement:
+    actor: str
+
+
+@dataclass(frozen=True)
 class SetStatus:
     status: str
     at: datetime
@@ -112,7 +119,7 @@ class SetStatus:
 
 
 Intent = Record | SaveSizing | ScheduleVisit | PlanSensors | CreateDocument | SetUpExpectations \
-    | SetStatus
+    | SetStatus | OpenEntitlement
 
 
 class OnboardingModel:
@@ -159,6 +166,9 @@ class OnboardingModel:
 
     def set_up_expectations(self, ev: EventData) -> None:
         self.intents.append(SetUpExpectations(ev.kwargs["actor"]))
+
+    def open_entitlement(self, ev: EventData) -> None:
+        self.intents.append(OpenEntitlement(ev.kwargs["actor"]))
 
     def go_active(self, ev: EventData) -> None:
         self.intents.append(SetStatus(ContractStatus.ACTIVE, ev.kwargs["at"],

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from transitions import EventData, Machine
@@ -107,7 +107,8 @@ class TerminationModel:
     def status_notice(self, ev: EventData) -> None:
         inp = self.inp
         assert inp.received_on is not None
-        self.effective_at = notice_effective_at(inp.received_on, inp.timezone, inp.notice_days,
+        self.effective_at = notice_effective_at(date.fromisoformat(inp.received_on),
+                                                inp.timezone, inp.notice_days,
                                                 inp.receipt_day_counts)
         self.intents.append(SetStatus(ContractStatus.NOTICE, ev.kwargs["at"], ev.kwargs["actor"],
                                       ev.kwargs.get("reason") or ""))
@@ -180,8 +181,11 @@ class TerminationCore:
         if not inp.reason.strip():
             return ("Décrivez le manquement" if inp.kind == TerminationKind.NOTICE
                     else "Indiquez la version non supportée")
-        if inp.kind == TerminationKind.NOTICE and inp.received_on is None:
-            return "Date de réception de la mise en demeure obligatoire"
+        if inp.kind == TerminationKind.NOTICE:
+            try:
+                date.fromisoformat(inp.received_on or "")
+            except ValueError:
+                return "Date de réception de la mise en demeure obligatoire"
         if inp.kind not in (TerminationKind.NOTICE, TerminationKind.IMMEDIATE):
             return f"Type de résiliation inconnu : {inp.kind}"
         return None
@@ -209,7 +213,9 @@ class TerminationCore:
 
     def timer_fired(self, kind: str, at: datetime) -> list[Intent]:
         if kind == TIMER_NOTICE and self.state == "notice":
-            return self._fire("terminate", at, "system", NOTICE_EXPIRED)
+            # in effect at 00:00 of day 20, whatever the timer's own latency
+            return self._fire("terminate", self.model.effective_at or at, "system",
+                              NOTICE_EXPIRED)
         if kind == TIMER_ERASE and self.state == "terminated":
             return self._fire("retention_over", at, "system",
                               f"durée de conservation ({self.inp.retention_days} j) écoulée")
