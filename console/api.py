@@ -27,6 +27,7 @@ from console.deps import Services, TemporalUnavailable
 from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sla import effective_policy, sla_for
+from contracts.privacy import record_access
 from models.tables import AuditEvent, Case, Server
 from models.types import utcnow
 from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
@@ -179,6 +180,10 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
     out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    principal = request.state.principal
+    await asyncio.to_thread(record_access, svc.engine, username=principal.username,
+                            role=principal.role, client_id=out["_case"].client_id,
+                            subject="case", subject_id=case_id, path=request.url.path)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

@@ -480,3 +480,14 @@ def pair_label(table: dict[str, tuple[str, str]], lang: str, key: str | None) ->
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+def _fold_contract_strings() -> None:
+    """The contract pages' English lives in ``console.i18n_contracts`` (merge-friendly)."""
+    from console.i18n_contracts import EN as CONTRACT_EN
+
+    for key, value in CONTRACT_EN.items():
+        EN.setdefault(key, value)
+
+
+_fold_contract_strings()

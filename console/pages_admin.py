@@ -35,6 +35,7 @@ from console.inventory_csv import COLUMNS, import_inventory
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import redirect, render
+from contracts.privacy import record_access
 from domain.calendar import BusinessHours
 from intake import silences
 from intake.matching import normalize_host
@@ -188,6 +189,8 @@ def client_page(
             "contacts": of(Contact, col(Contact.rank), col(Contact.id)),
             "jobs": of(BackupJob, col(BackupJob.id)),
         }
+    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
+                  client_id=client_id, subject="contacts", path=request.url.path)
     return _render(request, principal, "admin/client.html", **data)
 
 

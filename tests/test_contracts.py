@@ -83,7 +83,7 @@ def test_activation_is_refused_with_an_open_mandatory_prerequisite_and_allowed_w
                              by="manager", role="manager")
     with Session(engine) as s:
         assert store.activation_blockers(s, cid) == []
-        waived = [p for p in store.prerequisites(s, cid) if p.status == "waived"][0]
+        waived = next(p for p in store.prerequisites(s, cid) if p.status == "waived")
         assert waived.waived_by == "manager" and "GSM" in waived.waiver_reason
         assert any(e.action == "prerequisite_waived" for e in store.timeline(s, cid))
     intents = core.activate("admin", [], T0)
@@ -161,7 +161,7 @@ def test_a_flagged_size_waits_for_the_planners_decision_recorded_with_its_author
     assert core.check("decide", "planner", 0) is not None
     intents = core.decide("planner", 2, "3 serveurs à installer, 2 jours", T0)
     assert core.state == "scheduling"
-    saved = [i for i in intents if type(i).__name__ == "SaveSizing"][0]
+    saved = next(i for i in intents if type(i).__name__ == "SaveSizing")
     assert saved.days == 2 and saved.decided_by == "planner"  # type: ignore[union-attr]
     assert "planificateur (planner)" in saved.rule  # type: ignore[union-attr]
     assert [i.days for i in intents if type(i).__name__ == "ScheduleVisit"] == [2]  # type: ignore[union-attr]
