@@ -25,9 +25,12 @@ from console import (
     pages_backups,
     pages_cases,
     pages_contracts,
+    pages_planning,
     pages_portal,
     pages_sla,
+    pages_visits,
     twilio_hooks,
+    visit_links,
 )
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
@@ -133,6 +136,9 @@ def create_app(
     app.include_router(pages_contracts.router)
     app.include_router(pages_contracts.api)
     app.include_router(pages_portal.router)
+    app.include_router(pages_visits.router)
+    app.include_router(pages_planning.router)
+    app.include_router(visit_links.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:

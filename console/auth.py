@@ -38,8 +38,10 @@ from models.db import session_scope
 from models.tables import User
 from models.types import utcnow
 
-ROLES: tuple[str, ...] = ("technician", "level2", "manager", "planner", "admin", "client")
-STAFF = frozenset({"technician", "level2", "manager", "planner", "admin"})
+ROLES: tuple[str, ...] = (
+    "technician", "level2", "manager", "planner", "admin", "client", "consultant"
+)
+STAFF = frozenset({"technician", "level2", "manager", "planner", "admin", "consultant"})
 
 # What each role may do; the roles matrix of the console in one place.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -59,6 +61,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "contract.end": frozenset({"manager", "admin"}),  # notice, remedied, immediate end
     "privacy": frozenset({"manager", "admin"}),  # access log, export
     "privacy.erase": frozenset({"admin"}),
+    # preventive visits (console/pages_visits.py)
+    "visit.read": frozenset({"planner", "manager", "admin", "consultant"}),
+    "visit.plan": frozenset({"planner", "admin"}),  # propose, confirm, assign, reschedule, cancel
+    "visit.run": frozenset({"consultant", "admin"}),  # start, checklist, report, no access
+    "entitlement": frozenset({"manager", "admin"}),  # the entitlement dashboard
 }
 ROLE_HOME: dict[str, str] = {
     "technician": "/queue",
@@ -67,6 +74,7 @@ ROLE_HOME: dict[str, str] = {
     "planner": "/planning",
     "admin": "/queue",
     "client": "/portal",
+    "consultant": "/visits/mine",
 }
 
 SESSION_COOKIE = "vigie_session"

@@ -41,6 +41,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "planner": ("planificateur", "planner"),
     "admin": ("administrateur", "administrator"),
     "client": ("client (lecture seule)", "client (read only)"),
+    "consultant": ("consultant (visites)", "consultant (visits)"),
 }
 FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "hardware": ("matériel", "hardware"),
@@ -53,6 +54,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "link": ("liaison multi-site", "site link"),
     "antivirus": ("antivirus", "antivirus"),
     "unknown": ("inconnu", "unknown"),
+    "visit": ("visite sur site", "on-site visit"),
 }
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
@@ -450,6 +452,11 @@ EN: dict[str, str] = {
     "à mettre à jour": "to update",
     "mis à jour": "updated",
 }
+
+
+from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
+
+EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
 
 
 def gettext(lang: str, text: str) -> str:

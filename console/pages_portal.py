@@ -89,5 +89,9 @@ def portal_case(
 
 @router.get("/documents")
 def documents(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
-    """Visit reports and the technical document come with the visits issue; said plainly."""
-    return render(request, principal, "portal_documents.html")
+    """The client's visits, their reports once sent, proposals waiting for an answer, and
+    the current technical document (``console.portal_visits``)."""
+    from console.portal_visits import documents_context
+
+    return render(request, principal, "portal_documents.html",
+                  **documents_context(svc_of(request), principal.client_scope))

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from console import charts
 from console.auth import Principal, require
@@ -38,8 +37,8 @@ from console.slacache import (
     refresh_for_view,
     summarize,
 )
-from console.web import duration, lang_of, render
-from models.tables import Client, Server
+from console.web import lang_of, render
+from models.tables import Client
 from models.types import utcnow
 
 router = APIRouter()
@@ -345,27 +344,3 @@ def sla_pdf(request: Request, principal: Principal = Depends(require("sla"))) ->
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-# --- planning (visits come with a later issue) -------------------------------------------------
-
-
-@router.get("/planning")
-def planning(request: Request, principal: Principal = Depends(require("planning"))) -> Response:
-    """Visits owed per client this year: two, plus one per server beyond the first (3.2.4).
-
-    Scheduling and visit reports are a later issue; this page gives planners the counts.
-    """
-    with Session(svc_of(request).engine) as s:
-        rows = s.exec(
-            select(Client.id, Client.name, Client.code, func.count(col(Server.id)))
-            .join(Server, col(Server.client_id) == Client.id, isouter=True)
-            .where(col(Client.active).is_(True))
-            .group_by(col(Client.id), col(Client.name), col(Client.code))
-            .order_by(col(Client.name))
-        ).all()
-    visits = [
-        {"id": cid, "name": name, "code": code, "servers": n, "visits": 2 + max(0, n - 1)}
-        for cid, name, code, n in rows
-    ]
-    return render(request, principal, "planning.html", visits=visits, duration=duration)

@@ -34,6 +34,8 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/planning", "Planification", "planning"),
     ("/contracts", "Contrats", "contracts"),
     ("/privacy/access", "Accès aux données", "privacy"),
+    ("/visits/mine", "Mes visites", "visit.run"),
+    ("/entitlements", "Droits de visite", "entitlement"),
     ("/admin", "Administration", "admin"),
     ("/portal", "Mes cas", "portal"),
     ("/portal/contract", "Mon contrat", "portal"),

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.tables import Site
@@ -61,6 +61,8 @@ async def start_visit_workflow(
             id=wid,
             task_queue=task_queue or settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # a finished visit (report sent, cancelled) is never started again
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(wid)
@@ -68,3 +70,18 @@ async def start_visit_workflow(
 
 def visit_handle(client: Client, visit_id: int) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(visit_workflow_id(visit_id))
+
+
+async def ensure_visit_workflows(client: Client, engine: Engine, settings: Any) -> int:
+    """Starts the workflow of every open visit row that has none running (rows created by
+    the demo, or while Temporal was down); already running ones are kept as they are."""
+    from sqlmodel import col, select
+
+    from workflows.visit_types import FINAL_STATES
+
+    with Session(engine) as s:
+        ids = list(s.exec(select(Visit.id).where(
+            col(Visit.state).not_in(list(FINAL_STATES)))).all())
+    for vid in ids:
+        await start_visit_workflow(client, engine, vid or 0, settings)
+    return len(ids)

@@ -45,6 +45,12 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         worker = build_worker(client, engine, settings.task_queue, pool)
         async with worker:
+            try:
+                from planning.launch import ensure_visit_workflows
+
+                await ensure_visit_workflows(client, engine, settings)
+            except Exception:  # the visits' rows stay; the next start tries again
+                log.exception("worker: workflows des visites non démarrés")
             log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
 

@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.calendar import BusinessCalendar, BusinessHours
+    from domain.calendar import site_calendar
     from workflows.visit_machine import (
         Act,
         Audit,
@@ -71,7 +71,7 @@ class VisitWorkflow:
 
     @workflow.init
     def __init__(self, inp: VisitInput) -> None:
-        calendar = BusinessCalendar(BusinessHours(tz=inp.timezone, subdiv=inp.site_subdiv))
+        calendar = site_calendar(inp.site_subdiv, inp.timezone)
         self._core, intents = VisitCore.open(inp, calendar, workflow.now())
         self._pending: deque[Intent] = deque(intents)
         self._lock = asyncio.Lock()
