@@ -1,6 +1,7 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories
+    python -m tests.record_histories            # the case workflow's scenarios
+    python -m tests.record_histories contracts  # contract workflows: adds missing names only
 
 Run it only when a change to the case workflow is meant to be incompatible with running cases
 (before the first deployment, or together with a versioning plan): the replay test exists to
@@ -51,8 +52,21 @@ async def record() -> list[Path]:
     return written
 
 
+async def record_contracts() -> list[Path]:
+    """The contract workflows' scenarios (``tests.contract_histories``), new names only."""
+    from tests.contract_histories import record as record_contract_histories
+
+    env = await start_test_env()
+    try:
+        return await record_contract_histories(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
-    for p in asyncio.run(record()):
+    # ``python -m tests.record_histories contracts`` adds the contract recordings only
+    job = record_contracts if sys.argv[1:] == ["contracts"] else record
+    for p in asyncio.run(job()):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

@@ -12,6 +12,8 @@ from temporalio.worker import Replayer
 
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
+from workflows.onboarding import OnboardingWorkflow
+from workflows.termination import TerminationWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
@@ -21,11 +23,15 @@ def test_there_are_recorded_histories_for_every_path() -> None:
     assert {"minor_closed_by_itself", "major_escalated_by_timer", "reopened_by_new_alert",
             "continued_as_new", "significant_mailed", "major_confirmed_on_the_phone",
             "major_confirmed_on_the_phone.contact-1"} <= names
+    assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
+            "contract_notice_terminated", "contract_notice_remedied"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
-    result = await Replayer(workflows=[CaseWorkflow, ContactWorkflow]).replay_workflow(history)
+    result = await Replayer(
+        workflows=[CaseWorkflow, ContactWorkflow, OnboardingWorkflow, TerminationWorkflow]
+    ).replay_workflow(history)
     assert result.replay_failure is None
