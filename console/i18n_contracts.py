@@ -111,4 +111,5 @@ EN: dict[str, str] = {
     "contacts": "contacts",
     "export": "export",
     "effacement": "erasure",
+    "Avis au planificateur": "Notices to the planner",
 }

@@ -26,7 +26,7 @@ from console.deps import Services, TemporalUnavailable
 from console.web import lang_of, redirect, render
 from contracts import privacy, store
 from domain.contract import OPTIONS, SIZING_RULES, ContractStatus, notice_effective_date
-from models.contracts import Contract
+from models.contracts import Contract, ContractEvent
 from models.tables import Client
 from models.types import utcnow
 from workflows.contract_shared import (
@@ -117,7 +117,10 @@ def contracts_page(request: Request,
                    principal: Principal = Depends(require("contracts"))) -> Response:
     with Session(svc_of(request).engine) as s:
         rows = contract_rows(s)
-    return render(request, principal, "contracts.html", rows=rows,
+        notices = list(s.exec(select(ContractEvent).where(
+            ContractEvent.action == "planner_notice")
+            .order_by(col(ContractEvent.at).desc()).limit(20)).all())
+    return render(request, principal, "contracts.html", rows=rows, notices=notices,
                   without=[r["client"] for r in rows if r["contract"] is None],
                   options=list(OPTIONS), option_label=lambda k: option_label(k, lang_of(request)),
                   today=utcnow().date().isoformat(), rules=SIZING_RULES)
