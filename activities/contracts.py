@@ -262,23 +262,29 @@ class ContractActivities:
             visits = [(v.id or 0, v.kind, v.due_start) for v in open_visits(s, inp.client_id)]
         client = activity.client()
         cancelled: list[int] = []
+        refused: list[str] = []
         for visit_id, _kind, _due in visits:
             activity.heartbeat(visit_id)
             try:
                 await visit_handle(client, visit_id).execute_update(
                     "cancel", CancelVisit(inp.actor, inp.reason))
             except WorkflowUpdateFailedError as exc:  # already past cancelling: say so
-                log.info("visit %s not cancelled: %s", visit_id, exc.cause or exc)
+                refused.append(f"n°{visit_id} : {getattr(exc.cause, 'message', exc)}")
                 continue
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
+                refused.append(f"n°{visit_id} : aucun processus de visite en cours")
                 continue
             cancelled.append(visit_id)
-        listed = ", ".join(f"n°{v} ({k}, {d:%d/%m/%Y})" for v, k, d in visits) or "aucune"
+        listed = ", ".join(f"n°{v} ({k}, {d:%d/%m/%Y})" for v, k, d in visits
+                           if v in cancelled) or "aucune"
+        reason = f"Contrat résilié : visites annulées — {listed}"
+        if refused:
+            reason += " ; à reprendre à la main — " + " ; ".join(refused)
         store.append_event(self.engine, inp.contract_id, f"contract:{inp.contract_id}:"
                            f"planner-notice:{inp.at.isoformat()}", inp.at, "planner_notice",
-                           inp.actor, reason=f"Contrat résilié : visites annulées — {listed}",
+                           inp.actor, reason=reason,
                            data={"visits": ",".join(str(v) for v in cancelled)})
         return cancelled
 

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from contracts import store
 from models.db import make_engine, migrate
-from tests.test_contract_workflows import PARIS, ContractDesk, contract_desk, view_of
+from tests.test_contract_workflows import PARIS, ContractDesk, contract_desk, skip, view_of
 from tests.test_contracts import meet_all
 from workflows.contract_shared import Activate, DecideDuration, Remedied, TerminationView
 from workflows.onboarding import OnboardingWorkflow
@@ -52,7 +52,7 @@ async def notice_terminated(desk: ContractDesk) -> list[str]:
     received = (await desk.now()).astimezone(PARIS).date()
     handle = await desk.notice(contract, received, False)
     await desk.status(contract.id or 0, "notice")
-    await desk.env.sleep(dt.timedelta(days=21))
+    await skip(desk.env, dt.timedelta(days=21))
     await view_of(handle, "terminated", TerminationView)
     return [handle.id]
 
@@ -62,7 +62,7 @@ async def notice_remedied(desk: ContractDesk) -> list[str]:
     received = (await desk.now()).astimezone(PARIS).date()
     handle = await desk.notice(contract, received, True)
     await desk.status(contract.id or 0, "notice")
-    await desk.env.sleep(dt.timedelta(days=12))
+    await skip(desk.env, dt.timedelta(days=12))
     await handle.signal(TerminationWorkflow.remedied, Remedied("manager", "corrigé"))
     await handle.result()
     return [handle.id]

@@ -217,7 +217,7 @@ class TerminationCore:
             return self._fire("terminate", self.model.effective_at or at, "system",
                               NOTICE_EXPIRED)
         if kind == TIMER_ERASE and self.state == "terminated":
-            return self._fire("retention_over", at, "system",
+            return self._fire("retention_over", self.model.erase_at or at, "system",
                               f"durée de conservation ({self.inp.retention_days} j) écoulée")
         return []
 
