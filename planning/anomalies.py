@@ -32,7 +32,7 @@ class CaseLine:
     title: str
     criticality: str
     state: str
-    sla: str  # "dans les délais" | "hors délai : ..." | "en cours"
+    sla: str  # "dans les délais" | "hors délai : <figures>" | "non mesurable"
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,8 @@ def sla_outcome(rows: list[AuditEvent]) -> str:
     except ValueError:
         return "non mesurable"
     if figures.breaches:
-        return "hors délai : " + ", ".join(figures.breaches)
-    if any(f.start is not None and f.end is None for f in figures.figures()
-           if f.name != "time_to_resolution"):
-        return "en cours"
+        labels = {f.name: f.label for f in figures.figures()}
+        return "hors délai : " + ", ".join(labels.get(b, b) for b in figures.breaches)
     return "dans les délais"
 
 

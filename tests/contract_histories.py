@@ -1,4 +1,4 @@
-"""The contract workflows' recorded scenarios (``python -m tests.record_histories contracts``
+"""The contract workflows' recorded scenarios (``python -m tests.record_histories --contracts``
 writes their histories, ``tests/test_replay.py`` replays them): the real activities on a
 throw-away SQLite database, on the time-skipping server."""
 

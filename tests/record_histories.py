@@ -1,7 +1,8 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories            # the case workflow's scenarios
-    python -m tests.record_histories contracts  # contract workflows: adds missing names only
+    python -m tests.record_histories               # the case workflow's histories
+    python -m tests.record_histories --visits      # adds the visit workflow's (never replaces)
+    python -m tests.record_histories --contracts   # adds the contract workflows' (same rule)
 
 Run it only when a change to the case workflow is meant to be incompatible with running cases
 (before the first deployment, or together with a versioning plan): the replay test exists to
@@ -52,6 +53,16 @@ async def record() -> list[Path]:
     return written
 
 
+async def record_visit_histories() -> list[Path]:
+    from tests.visit_histories import record_visits
+
+    env = await start_test_env()
+    try:
+        return await record_visits(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 async def record_contracts() -> list[Path]:
     """The contract workflows' scenarios (``tests.contract_histories``), new names only."""
     from tests.contract_histories import record as record_contract_histories
@@ -64,9 +75,10 @@ async def record_contracts() -> list[Path]:
 
 
 if __name__ == "__main__":
-    # ``python -m tests.record_histories contracts`` adds the contract recordings only
-    job = record_contracts if sys.argv[1:] == ["contracts"] else record
-    for p in asyncio.run(job()):
+    args = sys.argv[1:]
+    job = (record_visit_histories() if "--visits" in args
+           else record_contracts() if "--contracts" in args else record())
+    for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

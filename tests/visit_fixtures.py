@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import random
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +67,7 @@ class VisitDesk:
             vid = visit.id or 0
         handle = await start_visit_workflow(self.client, self.engine, vid, self.settings,
                                             self.queue)
+        await self.wait_for(handle, "planned")  # its first task ran: updates are taken
         return vid, handle
 
     async def business_days(self, vid: int, n: int = 3, skip: int = 0) -> list[str]:
@@ -140,6 +142,14 @@ async def visit_desk(env: Any, engine: Engine, var_dir: Any, **changes: Any
             s.flush()
             s.add(ConsultantProfile(user_id=user.id or 0, email="camille@desk.example"))
         consultant_id = user.id or 0
+        # workflow ids are visit-{id} in one Temporal namespace shared by every test: a
+        # cancelled placeholder row makes this database's ids start at a fresh offset
+        # (SQLite gives the next row max(id) + 1)
+        from models.visits import Visit
+
+        s.add(Visit(id=random.randrange(10**5, 10**8), client_id=clients["client-a"],
+                    contract_year=2000, due_start=dt.date(2000, 1, 1),
+                    due_end=dt.date(2000, 1, 1), state="cancelled"))
     cfg = VisitMailConfig(secret=SECRET, base_url=BASE, planner_email="planning@desk.example",
                           report_email="equipe@desk.example")
     acts = VisitActivities(engine, MailConfig(transport="capture"), cfg)
