@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from activities.visits import VisitActivities
 from contracts import store
 from domain.contract import notice_effective_at
 from models.contracts import Contract
+from models.db import session_scope
 from models.expectations import Expectation
 from models.visits import Visit, VisitEntitlement
 from planning.launch import start_visit_workflow
@@ -150,10 +152,20 @@ async def view_of(handle: WorkflowHandle[Any, Any], state: str, kind: type = Onb
     raise AssertionError(f"still {view.state if view else '?'}, not {state}")
 
 
+def fresh_visit_ids(engine: Engine, client_id: int) -> None:
+    """Workflow ids are ``visit-{id}`` in one namespace shared by every test: a cancelled
+    placeholder row makes this database's visit ids start at an offset of their own."""
+    with session_scope(engine) as s:
+        s.add(Visit(id=random.randrange(10**5, 10**8), client_id=client_id, contract_year=2000,
+                    due_start=dt.date(2000, 1, 1), due_end=dt.date(2000, 1, 1),
+                    state="cancelled"))
+
+
 @asynccontextmanager
 async def contract_desk(env: Any, engine: Engine) -> AsyncIterator[ContractDesk]:
     queue = fresh_id("contracts")
     clients = load_demo_clients(engine)
+    fresh_visit_ids(engine, clients["client-a"])
     visits = VisitActivities(engine, MailConfig(transport="capture"),
                              VisitMailConfig(secret="s", base_url="https://desk.example",
                                              planner_email="planning@desk.example"))
@@ -169,8 +181,6 @@ async def contract_desk(env: Any, engine: Engine) -> AsyncIterator[ContractDesk]
                 await desk.end_all()
 
 
-# First in the module: visit workflow ids (``visit-{id}``) restart at the same numbers in
-# every test database, and the time-skipping server is shared by the session.
 async def test_termination_cancels_the_planned_visits_and_tells_the_planner(
     time_env: Any, sqlite_engine: Engine
 ) -> None:

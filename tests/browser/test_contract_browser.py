@@ -20,9 +20,11 @@ from console.app import create_app
 from models.contracts import Contract
 from models.db import make_engine, migrate, session_scope
 from models.tables import Client, Server, Site
+from models.visits import Visit
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.browser.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ConsoleServer
 from tests.conftest import fresh_id
+from tests.test_contract_workflows import fresh_visit_ids
 from vigie.settings import Settings
 from vigie.temporal import build_worker
 
@@ -43,7 +45,7 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
     url = f"sqlite:///{var / 'vigie.sqlite3'}"
     migrate(url)
     engine = make_engine(url)
-    load_demo_clients(engine)
+    fresh_visit_ids(engine, load_demo_clients(engine)["client-a"])
     with session_scope(engine) as s:  # a new client: 5 users, one server (1 day on site)
         client = Client(code="client-e", name="Boulangerie Martin", users=5)
         s.add(client)
@@ -62,6 +64,16 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
         async with build_worker(env_client, engine, queue, pool):
             with ConsoleServer(create_app(settings, engine)) as base:
                 yield Stack(base, engine, client_id)
+            # workflow ids are per database (``visit-{id}``) and the dev server is shared by
+            # the session: what this module started ends with it
+            with Session(engine) as s:
+                ids = [v.workflow_id for v in s.exec(select(Visit))]
+                ids += [c.onboarding_workflow_id for c in s.exec(select(Contract))]
+            for wid in ids:
+                try:
+                    await env_client.get_workflow_handle(wid).terminate("end of module")
+                except Exception:
+                    pass
     engine.dispose()
 
 
