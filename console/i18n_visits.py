@@ -118,6 +118,15 @@ EN_VISITS: dict[str, str] = {
     "une journée au plus": "one day at most",
     "ven.": "Fri",
     "À proposer au client": "To propose to the client",
+    "Suggestion de planning": "Planning suggestion",
+    "au plus tôt (glouton)": "earliest (greedy)",
+    "optimisé (CP-SAT)": "optimised (CP-SAT)",
+    "Jours ouvrés du site, un consultant par jour au plus, aucun congé ; hors fenêtre": "Site business days, one visit a day per consultant, no leave; outside the window",
+    "règles non respectées": "rules broken",
+    "aucune date possible": "no possible date",
+    "Proposer ces dates": "Propose these dates",
+    "option": "option",
+    "Annuler": "Cancel",
     # flash messages and refusals
     "Action enregistrée.": "Action recorded.",
     "Check-list enregistrée.": "Checklist saved.",
@@ -140,4 +149,27 @@ EN_VISITS: dict[str, str] = {
     "calendrier": "calendar",
     "contrat": "contract",
     "cas": "cases",
+}
+
+# The visit ledger's actions, as the timeline shows them (French, English).
+VISIT_ACTION_LABELS: dict[str, tuple[str, str]] = {
+    "plan": ("planifiée", "planned"),
+    "propose": ("dates proposées", "dates proposed"),
+    "proposal_sent": ("proposition envoyée", "proposal sent"),
+    "client_answer": ("réponse du client", "client's answer"),
+    "client_answer_refused": ("réponse du client refusée", "client's answer refused"),
+    "confirm": ("date confirmée", "date confirmed"),
+    "remind": ("relance du client", "client reminded"),
+    "deadline": ("échéance de réponse", "answer deadline"),
+    "day_before": ("rappels de la veille", "day-before reminders"),
+    "assign": ("consultant affecté", "consultant assigned"),
+    "start": ("visite commencée", "visit started"),
+    "day_over": ("fin de la journée", "end of the day"),
+    "write_report": ("fiche rédigée", "report written"),
+    "report_built": ("fiche produite (HTML, PDF)", "report built (HTML, PDF)"),
+    "send_report": ("fiche envoyée", "report sent"),
+    "no_access": ("accès impossible", "no access"),
+    "reschedule": ("à replanifier", "rescheduled"),
+    "cancel": ("annulée", "cancelled"),
+    "mail_outcome": ("mail", "mail"),
 }

@@ -74,6 +74,12 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
         people = consultants(s)
         visits = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
                         .where(col(Visit.date) >= month, col(Visit.date) <= last)).all()
+        # dates offered and not answered yet show as options on the consultant's calendar
+        waiting = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
+                         .where(col(Visit.state).in_([VisitState.PROPOSED,
+                                                      VisitState.AWAITING_CLIENT]))).all()
+        options = [(dt.date.fromisoformat(d), v, c) for v, c in waiting
+                   for d in v.proposed_dates if month.isoformat() <= d <= last.isoformat()]
         leave = s.exec(select(ConsultantLeave).where(col(ConsultantLeave.day) >= month,
                                                      col(ConsultantLeave.day) <= last)).all()
         weeks = pycal.Calendar().monthdatescalendar(month.year, month.month)
@@ -81,12 +87,16 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
         calendars = []
         for person in [*people, None]:
             mine = [(v, c) for v, c in visits if v.consultant_id == (person.id if person else None)]
-            if person is None and not mine:
+            if person is None and not mine and not any(
+                    v.consultant_id is None for _, v, _ in options):
                 continue
             by_day: dict[dt.date, list[Any]] = {}
             for v, c in mine:
-                by_day.setdefault(v.date, []).append((v, c))
-            off = {lv.day for lv in leave if person and lv.user_id == person.id}
+                by_day.setdefault(v.date, []).append((v, c, False))
+            for day, v, c in options:
+                if v.consultant_id == (person.id if person else None) and v.date != day:
+                    by_day.setdefault(day, []).append((v, c, True))
+            off = {lv.day: lv.note for lv in leave if person and lv.user_id == person.id}
             calendars.append({"person": person, "by_day": by_day, "leave": off})
         year_visits = s.exec(select(Visit).where(Visit.contract_year == year)).all()
         load = [{"person": p,
@@ -234,3 +244,39 @@ def ics_feed(request: Request, user_id: int, sig: str) -> Response:
 def site_names(s: Session, visit: Visit) -> str:
     site = s.get(Site, visit.site_id) if visit.site_id else None
     return site.name if site else ""
+
+
+@router.get("/planning/suggest")
+async def suggest_page(request: Request, principal: Principal = Depends(require("visit.plan"))
+                       ) -> Response:
+    """The suggester's plan for the visits still to propose: each with its date, its
+    consultant and two other free days, ready to be sent to the client in one click."""
+    from planning import suggest as sg
+    from planning.suggest_db import problem_from_db
+
+    svc = svc_of(request)
+    today = today_local(svc)
+    year = int(request.query_params.get("year") or today.year)
+    method = "cpsat" if request.query_params.get("method") == "cpsat" else "greedy"
+
+    def run() -> dict[str, Any]:
+        with Session(svc.engine, expire_on_commit=False) as s:
+            problem = problem_from_db(s, year, today)
+            plan = sg.greedy(problem)
+            if method == "cpsat" and problem.visits and problem.consultants:
+                plan = sg.cpsat(problem, time_limit_s=8.0, hint=plan)
+            names = {u.id: u.full_name or u.username for u in consultants(s)}
+            rows = []
+            for need in sorted(problem.visits, key=lambda n: n.end):
+                b = plan.bookings.get(need.key)
+                client = s.get(Client, need.client_id)
+                rows.append({"need": need, "booking": b, "client": client,
+                             "consultant": names.get(b.consultant) if b else None,
+                             "others": sg.alternatives(problem, plan, need.key)})
+            return {"rows": rows, "violations": sg.violations(problem, plan),
+                    "out_of_window": sg.out_of_window(problem, plan),
+                    "solve_s": plan.solve_s}
+
+    data = await asyncio.to_thread(run)
+    return render(request, principal, "planning_suggest.html", year=year, method=method,
+                  ref=visit_ref, **data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -19,7 +20,7 @@ from sqlmodel import Session, col, select
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
-from console.web import redirect, render
+from console.web import redirect, render, safe_next
 from models.tables import Case, Client, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -35,6 +36,13 @@ router = APIRouter()
 
 def svc_of(request: Request) -> Services:
     return request.app.state.services
+
+
+def visit_action(lang: str, action: str) -> str:
+    from console.i18n import pair_label
+    from console.i18n_visits import VISIT_ACTION_LABELS
+
+    return pair_label(VISIT_ACTION_LABELS, lang, action)
 
 
 def state_name(lang: str, state: str) -> str:
@@ -80,7 +88,7 @@ async def visit_page(request: Request, visit_id: int,
     view = await live_view(svc, visit_id)
     data = await asyncio.to_thread(_page_data, svc, visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
-                  state_name=state_name, today=today_local(svc),
+                  state_name=state_name, visit_action=visit_action, today=today_local(svc),
                   history=list(view.history) if view else [], **data)
 
 
@@ -118,7 +126,7 @@ async def visit_act(request: Request, visit_id: int, action: str,
     ok, message = await run_visit_action(svc, principal, visit_id, action, form)
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
-    return redirect(f"/visits/{visit_id}")
+    return redirect(safe_next(form.get("next"), f"/visits/{visit_id}"))
 
 
 @router.post("/visits/{visit_id:int}/start-workflow")
@@ -310,8 +318,9 @@ def techdoc_diagram(request: Request, client_id: int,
         doc = techdoc.latest(s, client_id)
     if doc is None or not doc.diagram:
         raise HTTPException(404, "Aucun schéma")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", doc.diagram_name or "schema")[:120]
     return Response(doc.diagram, media_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{doc.diagram_name or "schema"}"'})
+        "Content-Disposition": f'attachment; filename="{safe}"'})
 
 
 def days_left(visit: Visit, today: dt.date) -> int:

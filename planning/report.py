@@ -24,6 +24,7 @@ from models.visits import Visit, VisitReport
 from planning import checklist, techdoc
 from planning.anomalies import Anomalies, anomalies_for
 from planning.notify import consultant_address, day_label, visit_ref
+from workflows.case_machine import CRITICALITY_LABELS, STATE_LABELS
 from workflows.visit_types import ReportResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -76,6 +77,8 @@ def render_html(s: Session, visit: Visit, tz: str, anomalies: Anomalies | None =
         "window_start": local(found.start),
         "window_end": local(found.end),
         "local": local,
+        "crit_label": lambda c: CRITICALITY_LABELS.get(c, "non classé") if c else "non classé",
+        "case_state": lambda st: STATE_LABELS.get(st, st),
         "advice": visit.advice,
         "questions": visit.questions,
         "techdoc_before": visit.techdoc_before,

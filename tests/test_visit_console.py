@@ -132,3 +132,61 @@ def test_the_portal_shows_no_other_company_s_visits(desk: Desk) -> None:
     assert page.status_code == 200 and f'data-visit="{theirs_id}"' not in page.text
     assert http.get(f"/visits/{theirs_id}/report").status_code in (403, 404)
     assert http.get(f"/visits/{theirs_id}").status_code == 403
+
+
+def test_quick_actions_from_the_planning_page_come_back_to_it(desk: Desk) -> None:
+    visit = a_visit(desk)
+    http, token = desk.signed_in("planner")
+    page = http.get("/planning")
+    assert f'action="/visits/{visit.id}/act/assign"' in page.text
+    r = http.post(f"/visits/{visit.id}/act/cancel",
+                  data={"reason": "client parti", "next": "/planning", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/planning"
+    # Temporal is away here: the refusal says so on the page it comes back to
+    assert "Temporal" in http.get("/planning").text
+    r = http.post(f"/visits/{visit.id}/act/cancel",
+                  data={"reason": "x", "next": "//evil.example/", "csrf_token": token})
+    assert r.headers["location"] == f"/visits/{visit.id}"
+    # the manager reads the page but gets no action forms
+    manager, _ = desk.signed_in("manager")
+    assert f'/visits/{visit.id}/act/assign' not in manager.get("/planning").text
+
+
+def test_a_leave_day_and_its_note_show_on_the_consultant_s_month(desk: Desk) -> None:
+    http, token = desk.signed_in("planner")
+    r = http.post("/planning/leave", data={"user_id": str(consultant_id(desk)),
+                                           "start": "2027-03-08", "end": "2027-03-10",
+                                           "note": "formation Veeam", "csrf_token": token})
+    assert r.status_code == 303
+    page = http.get("/planning?month=2027-03").text
+    assert page.count("formation Veeam") >= 3 and 'data-day="2027-03-09"' in page
+
+
+def test_the_technical_document_is_versioned_with_its_diagram(desk: Desk) -> None:
+    cid = desk.clients["client-a"]
+    http, token = desk.signed_in("consultant")
+    r = http.post(f"/clients/{cid}/techdoc",
+                  data={"network": "LAN 192.168.10.0/24, passerelle .254", "csrf_token": token},
+                  files={"diagram": ("schéma réseau\".png", b"\x89PNG fake", "image/png")})
+    assert r.status_code == 303
+    page = http.get(f"/clients/{cid}/techdoc").text
+    assert "Version 1" in page and "SRV-DC01" in page  # servers from the inventory
+    assert "192.168.10.0/24" in page
+    got = http.get(f"/clients/{cid}/techdoc/diagram")
+    assert got.content == b"\x89PNG fake"
+    assert '"' not in got.headers["content-disposition"].split("filename=")[1].strip('"')
+    # saving the same text again writes no new version; a change does
+    http.post(f"/clients/{cid}/techdoc", data={"network": "LAN 192.168.10.0/24, passerelle "
+                                               ".254", "csrf_token": token})
+    same = http.get(f"/clients/{cid}/techdoc").text
+    assert "Version 1" in same and "Version 2" not in same
+    http.post(f"/clients/{cid}/techdoc", data={"network": "LAN 192.168.20.0/24",
+                                               "csrf_token": token})
+    assert "Version 2" in http.get(f"/clients/{cid}/techdoc").text
+    # the client reads its own in the portal, not another company's diagram
+    client, _ = desk.signed_in("client")
+    assert "192.168.20.0/24" in client.get("/portal/documents").text
+    assert client.get(f"/clients/{cid}/techdoc/diagram").status_code == 200
+    other = desk.clients["client-b"]
+    assert client.get(f"/clients/{other}/techdoc/diagram").status_code == 404
+    assert client.get(f"/clients/{cid}/techdoc").status_code == 403

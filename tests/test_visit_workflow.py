@@ -221,3 +221,36 @@ async def test_a_visit_ends_with_its_day_and_lists_the_items_left_open(
         with Session(desk.engine) as s:
             report = s.exec(select(VisitReport).where(VisitReport.visit_id == vid)).one()
             assert report.pdf and report.pdf.startswith(b"%PDF")
+
+
+async def test_the_worker_starts_the_workflow_of_every_open_visit_row_once(
+    time_env: Any, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    from planning.launch import ensure_visit_workflows
+    from workflows.visit_types import VisitView
+
+    async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
+        from planning.entitlement import plan_year
+
+        with Session(desk.engine) as s:  # rows without workflows (as the demo leaves them)
+            for v in s.exec(select(Visit).where(Visit.state == "planned")).all():
+                s.delete(v)  # the demo's, numbered from 1: other tests' ids here
+            s.flush()
+            ids = [v.id or 0 for v in plan_year(s, desk.clients["client-a"], 2031)]
+            s.commit()
+        assert len(ids) == 4  # 2 + (3 − 1)
+        started = await ensure_visit_workflows(desk.client, desk.engine, desk.settings)
+        assert started == len(ids)
+        views = [await desk.client.get_workflow_handle(f"visit-{vid}").query(
+            "view", result_type=VisitView) for vid in ids]
+        assert {v.state for v in views} == {"planned"}
+        # again (next worker start): the same runs, nothing restarted
+        runs = [(await desk.client.get_workflow_handle(f"visit-{vid}").describe()).run_id
+                for vid in ids]
+        await ensure_visit_workflows(desk.client, desk.engine, desk.settings)
+        again = [(await desk.client.get_workflow_handle(f"visit-{vid}").describe()).run_id
+                 for vid in ids]
+        assert runs == again
+        for vid in ids:
+            await desk.client.get_workflow_handle(f"visit-{vid}").execute_update(
+                "cancel", CancelVisit("planner", "fin du test"))

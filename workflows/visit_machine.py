@@ -410,6 +410,8 @@ class VisitModel:
         transition = event.transition
         assert transition is not None
         data = dict(event.kwargs.get("data", {}))
+        if act.advice or act.questions:  # what the consultant typed reaches the ledger
+            data.update(advice=act.advice[:2000], questions=act.questions[:2000])
         self.audit(event.kwargs["at"], event.event.name, act.actor, transition.source,
                    transition.dest, act.reason, data)
         self.save_if_changed()

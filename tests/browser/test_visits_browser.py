@@ -28,7 +28,7 @@ from console.app import create_app
 from domain.calendar import site_business_days
 from models.db import make_engine, migrate
 from models.tables import Communication, Site
-from models.visits import ChecklistAnswer, Visit
+from models.visits import ChecklistAnswer, Visit, VisitEvent
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.browser.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ConsoleServer
 from tests.conftest import fresh_id
@@ -260,3 +260,8 @@ async def test_a_visit_from_the_proposal_to_the_report_in_the_portal(
 
     sent = await eventually(team_mail)
     assert sent.recipient == "equipe@desk.example" and "application/pdf" in sent.raw
+    with Session(stack.engine) as s:  # what the consultant typed is in the visit's ledger
+        line = s.exec(select(VisitEvent).where(VisitEvent.visit_id == visit.id,
+                                               VisitEvent.action == "write_report")).one()
+    assert line.data["advice"] == "Remplacer la batterie de l'onduleur"
+    assert line.actor == ROLE_USERS["consultant"]
