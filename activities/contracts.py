@@ -8,8 +8,12 @@ are skipped, and erasure of data already erased changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import smtplib
 from datetime import date, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -19,6 +23,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.absence import expect_defaults
+from activities.comms import Draft, begin_send, find, finish, record, release
+from activities.mail import MailConfig, UncertainSend, relay_send
 from contracts import privacy, store
 from models.contracts import Contract
 from models.db import session_scope
@@ -38,6 +44,7 @@ from workflows.contract_shared import (
     StatusInput,
     StopInput,
 )
+from workflows.shared import Channel, CommStatus
 
 log = logging.getLogger(__name__)
 ONBOARDING_WINDOW_DAYS = 30  # the onboarding visit is due within a month of the start
@@ -149,10 +156,43 @@ def _entitlement_here(engine: Engine, client_id: int, today: date, start_mmdd: s
         return owed
 
 
+def mail_planner(engine: Engine, cfg: MailConfig, recipient: str, contract_id: int,
+                 key: str, subject: str, body: str) -> str:
+    """The planners' mail about a terminated contract, at most once (the row is written
+    before the send, like every client mail): captured, or through the relay."""
+    row = find(engine, key) or record(engine, Draft(
+        key=key, case_id=None, channel=Channel.EMAIL, step="contract_planner_notice",
+        attempt="1", transport=cfg.transport, recipient=recipient, subject=subject, body=body,
+        message_id=make_msgid(f"contract-{contract_id}", domain=cfg.domain)))
+    if row.status not in ("pending", "sending") or not begin_send(engine, row.id or 0):
+        return row.status
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = cfg.mail_from, recipient, subject
+    msg["Message-ID"] = row.message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(body)
+    if cfg.transport != "smtp":
+        return finish(engine, row.id or 0, CommStatus.SENT, raw=msg.as_string(),
+                      source="capture", evidence="conservé par la boîte de capture").status
+    try:
+        answer = relay_send(cfg, recipient, msg.as_bytes())
+    except UncertainSend as exc:
+        return finish(engine, row.id or 0, CommStatus.UNKNOWN, raw=msg.as_string(),
+                      evidence=f"connexion perdue pendant DATA : {exc}").status
+    except (OSError, smtplib.SMTPException) as exc:
+        release(engine, row.id or 0, f"relais indisponible : {exc}")
+        raise
+    return finish(engine, row.id or 0, CommStatus.SENT, raw=msg.as_string(), source="relay",
+                  evidence=answer).status
+
+
 class ContractActivities:
-    def __init__(self, engine: Engine, *, timezone: str = "Europe/Paris") -> None:
+    def __init__(self, engine: Engine, *, timezone: str = "Europe/Paris",
+                 mail: MailConfig | None = None, planner_email: str = "") -> None:
         self.engine = engine
         self.tz = ZoneInfo(timezone)
+        self.mail = mail or MailConfig(transport="capture")
+        self.planner_email = planner_email
 
     def all(self) -> list:
         return [self.facts, self.event, self.save_sizing, self.blockers,
@@ -282,10 +322,18 @@ class ContractActivities:
         reason = f"Contrat résilié : visites annulées — {listed}"
         if refused:
             reason += " ; à reprendre à la main — " + " ; ".join(refused)
-        store.append_event(self.engine, inp.contract_id, f"contract:{inp.contract_id}:"
-                           f"planner-notice:{inp.at.isoformat()}", inp.at, "planner_notice",
+        key = f"contract:{inp.contract_id}:planner-notice:{inp.at.isoformat()}"
+        store.append_event(self.engine, inp.contract_id, key, inp.at, "planner_notice",
                            inp.actor, reason=reason,
                            data={"visits": ",".join(str(v) for v in cancelled)})
+        if self.planner_email:
+            with Session(self.engine) as s:
+                client = s.get(Client, inp.client_id)
+            name = client.name if client is not None else str(inp.client_id)
+            await asyncio.to_thread(
+                mail_planner, self.engine, self.mail, self.planner_email, inp.contract_id, key,
+                f"[Vigie] Contrat résilié : {name} — visites annulées",
+                f"Le contrat de {name} est résilié ({inp.reason}).\n\n{reason}\n")
         return cancelled
 
     @activity.defn(name=ContractActivity.ENTITLEMENT)
@@ -299,6 +347,8 @@ class ContractActivities:
         return summary.describe()
 
 
-def contract_activities(engine: Engine, timezone: str = "Europe/Paris") -> list:
-    return ContractActivities(engine, timezone=timezone).all()
+def contract_activities(engine: Engine, timezone: str = "Europe/Paris",
+                        mail: MailConfig | None = None, planner_email: str = "") -> list:
+    return ContractActivities(engine, timezone=timezone, mail=mail,
+                              planner_email=planner_email).all()
 

@@ -30,6 +30,7 @@ from domain.contract import notice_effective_at
 from models.contracts import Contract
 from models.db import session_scope
 from models.expectations import Expectation
+from models.tables import Communication
 from models.visits import Visit, VisitEntitlement
 from planning.launch import start_visit_workflow
 from planning.notify import VisitMailConfig
@@ -172,7 +173,9 @@ async def contract_desk(env: Any, engine: Engine) -> AsyncIterator[ContractDesk]
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         async with Worker(env.client, task_queue=queue,
                           workflows=[VisitWorkflow, OnboardingWorkflow, TerminationWorkflow],
-                          activities=[*visits.all(), *contract_activities(engine)],
+                          activities=[*visits.all(), *contract_activities(
+                              engine, mail=MailConfig(transport="capture"),
+                              planner_email="planning@desk.example")],
                           activity_executor=pool, max_concurrent_activities=8):
             desk = ContractDesk(env, engine, queue, clients)
             try:
@@ -227,6 +230,11 @@ async def test_termination_cancels_the_planned_visits_and_tells_the_planner(
             exps = s.exec(select(Expectation).where(
                 Expectation.client_id == contract.client_id)).all()
         assert len(notices) == 1 and all(f"n°{i}" in notices[0].reason for i in ids)
+        with Session(desk.engine) as s:
+            mail = s.exec(select(Communication).where(
+                Communication.step == "contract_planner_notice")).one()
+        assert mail.recipient == "planning@desk.example" and mail.status == "sent"
+        assert all(f"n°{i}" in mail.body for i in ids)
         assert exps and {e.state for e in exps} == {"disabled"}
 
 

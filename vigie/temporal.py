@@ -61,7 +61,8 @@ def activities(engine: Engine) -> list:
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
         *VisitActivities(engine, MailConfig.from_settings(settings),
                          visit_mail_config(settings)).all(),
-        *contract_activities(engine, settings.timezone),
+        *contract_activities(engine, settings.timezone, MailConfig.from_settings(settings),
+                             settings.planner_email or settings.team_email),
     ]
 
 
