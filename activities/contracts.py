@@ -226,32 +226,37 @@ class ContractActivities:
     async def schedule_onboarding(self, inp: ScheduleInput) -> int:
         """Books the onboarding like a visit (``kind='onboarding'``, N days), once."""
         from planning.launch import start_visit_workflow
-        from planning.visits import VisitError, create_visit
         from vigie.settings import get_settings
 
-        with session_scope(self.engine) as s:
-            contract = _contract(s, inp.contract_id)
-            visit_id = contract.onboarding_visit_id
-            if visit_id is None:
-                start = max(contract.start_date, utcnow().astimezone(self.tz).date())
-                try:
-                    visit = create_visit(s, inp.client_id, "onboarding", start,
-                                         start + timedelta(days=ONBOARDING_WINDOW_DAYS),
-                                         days=inp.days)
-                except VisitError as exc:
-                    store._event(s, contract, f"contract:{inp.contract_id}:visit-refused",
-                                 utcnow(), "onboarding_visit_refused", "system",
-                                 reason=f"{exc} : à planifier à la main ({inp.days} jours)")
-                    contract.onboarding_visit_id = 0
-                    s.add(contract)
-                    return 0
-                visit_id = visit.id or 0
-                contract.onboarding_visit_id = visit_id
-                s.add(contract)
+        visit_id = await asyncio.to_thread(self._book_onboarding, inp)
         if visit_id:
             await start_visit_workflow(activity.client(), self.engine, visit_id, get_settings(),
                                        activity.info().task_queue)
         return visit_id
+
+    def _book_onboarding(self, inp: ScheduleInput) -> int:
+        """The visit row and its id on the contract, in one transaction (0: not bookable)."""
+        from planning.visits import VisitError, create_visit
+
+        with session_scope(self.engine) as s:
+            contract = _contract(s, inp.contract_id)
+            if contract.onboarding_visit_id is not None:
+                return contract.onboarding_visit_id
+            start = max(contract.start_date, utcnow().astimezone(self.tz).date())
+            try:
+                visit = create_visit(s, inp.client_id, "onboarding", start,
+                                     start + timedelta(days=ONBOARDING_WINDOW_DAYS),
+                                     days=inp.days)
+            except VisitError as exc:
+                store._event(s, contract, f"contract:{inp.contract_id}:visit-refused",
+                             utcnow(), "onboarding_visit_refused", "system",
+                             reason=f"{exc} : à planifier à la main ({inp.days} jours)")
+                contract.onboarding_visit_id = 0
+                s.add(contract)
+                return 0
+            contract.onboarding_visit_id = visit.id or 0
+            s.add(contract)
+            return contract.onboarding_visit_id
 
     @activity.defn(name=ContractActivity.PLAN_SENSORS)
     def plan_sensors(self, contract_id: int) -> int:
@@ -298,8 +303,11 @@ class ContractActivities:
         from planning.visits import open_visits
         from workflows.visit_types import CancelVisit
 
-        with Session(self.engine) as s:
-            visits = [(v.id or 0, v.kind, v.due_start) for v in open_visits(s, inp.client_id)]
+        def listed_visits() -> list[tuple[int, str, date]]:
+            with Session(self.engine) as s:
+                return [(v.id or 0, v.kind, v.due_start) for v in open_visits(s, inp.client_id)]
+
+        visits = await asyncio.to_thread(listed_visits)
         client = activity.client()
         cancelled: list[int] = []
         refused: list[str] = []
@@ -323,13 +331,11 @@ class ContractActivities:
         if refused:
             reason += " ; à reprendre à la main — " + " ; ".join(refused)
         key = f"contract:{inp.contract_id}:planner-notice:{inp.at.isoformat()}"
-        store.append_event(self.engine, inp.contract_id, key, inp.at, "planner_notice",
-                           inp.actor, reason=reason,
-                           data={"visits": ",".join(str(v) for v in cancelled)})
+        await asyncio.to_thread(
+            store.append_event, self.engine, inp.contract_id, key, inp.at, "planner_notice",
+            inp.actor, reason=reason, data={"visits": ",".join(str(v) for v in cancelled)})
         if self.planner_email:
-            with Session(self.engine) as s:
-                client = s.get(Client, inp.client_id)
-            name = client.name if client is not None else str(inp.client_id)
+            name = await asyncio.to_thread(self._client_name, inp.client_id)
             await asyncio.to_thread(
                 mail_planner, self.engine, self.mail, self.planner_email, inp.contract_id, key,
                 f"[Vigie] Contrat résilié : {name} — visites annulées",
@@ -339,6 +345,11 @@ class ContractActivities:
     @activity.defn(name=ContractActivity.ENTITLEMENT)
     def entitlement(self, inp: ExpectationsInput) -> int:
         return first_entitlement(self.engine, inp.client_id, utcnow().astimezone(self.tz).date())
+
+    def _client_name(self, client_id: int) -> str:
+        with Session(self.engine) as s:
+            client = s.get(Client, client_id)
+            return client.name if client is not None else str(client_id)
 
     @activity.defn(name=ContractActivity.ERASE)
     def erase(self, inp: EraseInput) -> str:

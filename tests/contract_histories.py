@@ -10,12 +10,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 
 from contracts import store
 from models.db import make_engine, migrate
+from planning.launch import start_visit_workflow
+from planning.visits import create_visit
 from tests.test_contract_workflows import PARIS, ContractDesk, contract_desk, skip, view_of
 from tests.test_contracts import meet_all
+from vigie.settings import Settings
 from workflows.contract_shared import Activate, DecideDuration, Remedied, TerminationView
 from workflows.onboarding import OnboardingWorkflow
 from workflows.termination import TerminationWorkflow
@@ -68,11 +72,34 @@ async def notice_remedied(desk: ContractDesk) -> list[str]:
     return [handle.id]
 
 
+async def immediate_termination_cancels_visits(desk: ContractDesk) -> list[str]:
+    contract = await desk.active_contract("client-b")
+    today = (await desk.now()).astimezone(PARIS).date()
+    with Session(desk.engine) as s:
+        visit = create_visit(s, contract.client_id, "preventive",
+                             today + dt.timedelta(days=20), today + dt.timedelta(days=80))
+        s.commit()
+        vid = visit.id or 0
+    await start_visit_workflow(desk.env.client, desk.engine, vid,
+                               Settings(task_queue=desk.queue), desk.queue)
+    handle = await desk.notice(contract, today, False, kind="immediate",
+                               reason="Windows Server 2003")
+    await desk.status(contract.id or 0, "terminated")
+    await desk.until(lambda: any(e.action == "planner_notice" for e in _timeline(desk, contract)))
+    return [handle.id]
+
+
+def _timeline(desk: ContractDesk, contract: Any) -> list[Any]:
+    with Session(desk.engine) as s:
+        return store.timeline(s, contract.id or 0)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "contract_onboarding_activated": onboarding_activated,
     "contract_onboarding_planner_decision": onboarding_planner_decision,
     "contract_notice_terminated": notice_terminated,
     "contract_notice_remedied": notice_remedied,
+    "contract_immediate_termination": immediate_termination_cancels_visits,
 }
 
 

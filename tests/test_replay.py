@@ -27,7 +27,8 @@ def test_there_are_recorded_histories_for_every_path() -> None:
     assert {"visit_confirmed_reported_and_sent",
             "visit_unanswered_rescheduled_cancelled"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
-            "contract_notice_terminated", "contract_notice_remedied"} <= names
+            "contract_notice_terminated", "contract_notice_remedied",
+            "contract_immediate_termination"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
