@@ -81,3 +81,30 @@ def test_who_viewed_which_clients_data_is_logged_and_readable_by_managers(desk: 
     names = zipfile.ZipFile(io.BytesIO(blob.content)).namelist()
     assert {"contacts.csv", "messages.json", "communications.json", "access_log.csv"} <= set(
         names)
+
+
+def test_the_planner_tracks_sensor_deployment_per_monitored_element(desk: Desk) -> None:
+    a = desk.clients["client-a"]
+    contract = store.create_contract(desk.engine, a, dt.date(2026, 12, 1), by="admin",
+                                     options=["antivirus"])
+    planned = store.plan_sensors(desk.engine, contract.id or 0)
+    assert store.plan_sensors(desk.engine, contract.id or 0) == 0  # once per element
+    with Session(desk.engine) as s:
+        lines = store.sensors(s, contract.id or 0)
+        servers = {d.server_id for d in lines}
+    assert planned == len(lines) == 4 * len(servers)  # agent, hardware, backup, antivirus
+    planner, token = desk.signed_in("planner")
+    done = planner.post(f"/contracts/{contract.id}/sensors/{lines[0].id}",
+                        data={"status": "installed", "note": "HP Event Notifier 7.2",
+                              "csrf_token": token})
+    assert done.status_code == 303
+    page = planner.get(f"/contracts/{contract.id}").text
+    assert "Sondes à déployer" in page and str(len(lines) - 1) in page
+    with Session(desk.engine) as s:
+        first = store.sensors(s, contract.id or 0)[0]
+        events = [e.action for e in store.timeline(s, contract.id or 0)]
+    assert (first.status, first.by) == ("installed", "planner") and "sensor_installed" in events
+    client, ctoken = desk.signed_in("client")
+    refused = client.post(f"/contracts/{contract.id}/sensors/{lines[1].id}",
+                          data={"status": "installed", "csrf_token": ctoken})
+    assert refused.status_code == 403
