@@ -3,9 +3,12 @@
 The rules live in :mod:`workflows.visit_machine`; this module feeds it events (the planner's
 and consultant's updates, the client's answer signal, its own timers, the outcomes of its
 mails) and carries out the intents it returns, in order, under one lock (Temporal's
-``safe_message_handlers`` pattern). Timers follow ``updatable_timer``: the main loop waits on
-a condition with the earliest armed deadline as timeout. Business days come from the client
-site's calendar (``domain.calendar``, with its Alsace-Moselle subdivision).
+``safe_message_handlers`` pattern). Mails go through a queue of their own, sent one by one by a
+background task outside the lock (as the case's), so a slow relay never holds a planner's
+update; each outcome comes back to the core like any event. Timers follow
+``updatable_timer``: the main loop waits on a condition with the earliest armed deadline as
+timeout. Business days come from the client site's calendar (``domain.calendar``, with its
+Alsace-Moselle subdivision).
 """
 
 from __future__ import annotations
@@ -76,9 +79,11 @@ class VisitWorkflow:
         self._pending: deque[Intent] = deque(intents)
         self._lock = asyncio.Lock()
         self._timers: dict[str, datetime] = {}
+        self._mails: deque[SendVisitMail] = deque()  # sent in order by _send_mails
 
     @workflow.run
     async def run(self, inp: VisitInput) -> VisitView:
+        self._sender = asyncio.create_task(self._send_mails())
         while True:
             async with self._lock:
                 await self._drain()
@@ -214,9 +219,7 @@ class VisitWorkflow:
                     finished_at=intent.finished_at, advice=intent.advice,
                     questions=intent.questions, open_items=intent.open_items))
             case SendVisitMail():
-                result = await self._send(intent)
-                return self._core.mail_outcome(intent.step, result.status, result.recipient,
-                                               result.detail, workflow.now())
+                self._mails.append(intent)  # sent by _send_mails, outside the lock
             case BuildReport():
                 built = await workflow.execute_activity(
                     VisitActivity.BUILD_REPORT,
@@ -233,6 +236,17 @@ class VisitWorkflow:
             case ClearTimer():
                 self._timers.pop(intent.kind, None)
         return []
+
+    async def _send_mails(self) -> None:
+        """Send queued mails one at a time; each outcome goes to the core, whose ledger line
+        the main loop then writes in order."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._mails))
+            intent = self._mails[0]
+            result = await self._send(intent)
+            self._mails.popleft()
+            self._pending.extend(self._core.mail_outcome(
+                intent.step, result.status, result.recipient, result.detail, workflow.now()))
 
     async def _send(self, intent: SendVisitMail) -> VisitMailResult:
         req = VisitMailRequest(
@@ -270,4 +284,4 @@ class VisitWorkflow:
             self._pending.extend(self._core.timer_fired(kind, workflow.now()))
 
     def _idle(self) -> bool:
-        return not self._pending and workflow.all_handlers_finished()
+        return not self._pending and not self._mails and workflow.all_handlers_finished()
