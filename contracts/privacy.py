@@ -10,9 +10,11 @@
   from it belongs to that client (or its webhook token names it), so nothing of another
   client can ride along.
 * **Erasure** after termination and the retention delay: contacts deleted; message bodies,
-  communications' recipients and texts, free-text reasons and evidence blanked; the client's
-  name and code replaced by a number. The ledger lines (times, actions, classes, outcomes)
-  stay, so the SLA figures recompute identically, anonymized.
+  communications' recipients and texts (visit mails included), free-text reasons and
+  evidence, the visits' questions, advice and reports, and the contacts section of every
+  technical-document version blanked; the client's name and code replaced by a number.
+  The ledger lines (times, actions, classes, outcomes) stay, so the SLA figures recompute
+  identically, anonymized.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from models.tables import (
     User,
 )
 from models.types import utcnow
+from models.visits import TechDocVersion, Visit, VisitReport
 
 SUBJECTS = ("case", "raw_message", "contacts", "export", "erasure")
 # Free-text keys of ledger lines that may carry personal data (never used by SLA figures).
@@ -102,11 +105,20 @@ def client_case_ids(s: Session, client_id: int) -> list[int]:
     return [i for i in s.exec(select(Case.id).where(Case.client_id == client_id)).all() if i]
 
 
+def client_visits(s: Session, client_id: int) -> list[Visit]:
+    return list(s.exec(select(Visit).where(Visit.client_id == client_id)).all())
+
+
 def client_communications(s: Session, client_id: int) -> list[Communication]:
     case_ids = client_case_ids(s, client_id)
     contact_ids = [i for i in s.exec(select(Contact.id).where(Contact.client_id == client_id))
                    .all() if i]
     rows: dict[int, Communication] = {}
+    visit_workflows = [v.workflow_id for v in client_visits(s, client_id) if v.workflow_id]
+    if visit_workflows:  # the visits' mails (proposals, reminders, reports)
+        for c in s.exec(select(Communication).where(
+                col(Communication.workflow_id).in_(visit_workflows))):
+            rows[c.id or 0] = c
     if case_ids:
         for c in s.exec(select(Communication).where(col(Communication.case_id).in_(case_ids))):
             rows[c.id or 0] = c
@@ -280,6 +292,16 @@ def erase_client(engine: Engine, client_id: int, *, by: str, at: datetime | None
             for d in s.exec(select(Demande).where(col(Demande.case_id).in_(case_ids))):
                 d.summary, d.transfer_reason = "", ""
                 s.add(d)
+        for v in client_visits(s, client_id):  # what the client said, what was written
+            v.questions, v.advice, v.reason = "", "", ""
+            s.add(v)
+            report = s.exec(select(VisitReport).where(VisitReport.visit_id == v.id)).first()
+            if report is not None:
+                report.html, report.pdf = "", None
+                s.add(report)
+        for doc in s.exec(select(TechDocVersion).where(TechDocVersion.client_id == client_id)):
+            doc.sections = {**doc.sections, "contacts": ""}  # names, mails and phones
+            s.add(doc)
         for u in s.exec(select(User).where(User.client_id == client_id)).all():
             u.full_name, u.active, u.password_hash = "", False, ""
             u.username = f"efface-{u.id}"

@@ -28,6 +28,8 @@ from intake.store import accept
 from models.contracts import Contract, DataAccess
 from models.db import session_scope
 from models.tables import AlertEventRow, AuditEvent, Client, Communication, Contact, RawMessage
+from planning import techdoc
+from planning.visits import create_visit
 from tests.browser.support import add_case, load_demo_clients
 from vigie.settings import Settings
 from workflows.onboarding_machine import OnboardingCore
@@ -276,6 +278,12 @@ def test_erasure_after_termination_keeps_the_sla_figures(engine: Engine) -> None
     ])
     _comm(engine, case_id, "paul@client-a.example")
     _route(engine, "erase-me")
+    with session_scope(engine) as s:  # a visit mail and a technical document name Paul too
+        visit = create_visit(s, a, "preventive", date(2027, 1, 4), date(2027, 6, 30))
+        s.add(Communication(key=f"VIS-{visit.id:05d}:visit_proposal:1", case_id=None,
+                            workflow_id=visit.workflow_id, recipient="paul@client-a.example",
+                            body="Bonjour Paul Petit, voici les dates proposées"))
+        techdoc.save_version(s, a, {"network": "IP fixe 203.0.113.7"}, "admin")
     policy = env_policy(Settings(var_dir="/tmp"))
 
     def figures() -> dict[str, object]:
@@ -294,7 +302,7 @@ def test_erasure_after_termination_keeps_the_sla_figures(engine: Engine) -> None
         privacy.erase_client(engine, a, by="admin", retention_days=30, at=T0 + timedelta(days=3))
     summary = privacy.erase_client(engine, a, by="admin", retention_days=30,
                                    at=T0 + timedelta(days=31))
-    assert summary.contacts >= 1 and summary.messages == 1 and summary.communications == 1
+    assert summary.contacts >= 1 and summary.messages == 1 and summary.communications == 2
     assert figures() == before
     with Session(engine) as s:
         assert s.exec(select(Contact).where(Contact.client_id == a)).all() == []
@@ -303,6 +311,11 @@ def test_erasure_after_termination_keeps_the_sla_figures(engine: Engine) -> None
         texts = " ".join(f"{x.reason} {x.data}" for x in s.exec(
             select(AuditEvent).where(AuditEvent.case_id == case_id)))
         assert "Paul" not in texts and "06 12" not in texts
+        mails = " ".join(f"{c.recipient} {c.body}" for c in s.exec(select(Communication)))
+        assert "Paul" not in mails and "paul@" not in mails
+        doc = techdoc.latest(s, a)
+        assert doc is not None and "Paul" not in str(doc.sections)
+        assert "203.0.113.7" in doc.sections["network"]  # the technical part is kept
         assert s.get(Client, a).name.startswith("Client effacé")  # type: ignore[union-attr]
         assert s.exec(select(DataAccess).where(DataAccess.subject == "erasure")).one()
     again = privacy.erase_client(engine, a, by="admin", retention_days=30,
