@@ -17,6 +17,7 @@ COPY intake intake
 COPY vigie vigie
 COPY documents documents
 COPY planning planning
+COPY contracts contracts
 COPY worker.py ingest.py ./
 RUN pip install --no-cache-dir .
 USER nobody

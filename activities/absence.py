@@ -35,6 +35,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import MailConfig, relay_send
+from contracts.store import unmonitored_client_ids
 from domain.absence import (
     CASE_STATUSES,
     DEFAULT_GRACE_MINUTES,
@@ -980,8 +981,10 @@ def audit_backup_days(engine: Engine, days: list[date], at: datetime,
                          col(BackupDay.silence_id).is_(None))),
             ).distinct()).all()
             days = sorted(set(days) | set(again))
-        jobs = s.exec(select(BackupJob).where(BackupJob.confirmed == True)  # noqa: E712
-                      .order_by(col(BackupJob.id))).all()
+        ended = unmonitored_client_ids(s)  # contract not in service: not audited
+        jobs = [j for j in s.exec(select(BackupJob).where(BackupJob.confirmed == True)  # noqa: E712
+                                  .order_by(col(BackupJob.id))).all()
+                if j.client_id not in ended]
         plans: list[tuple[BackupJob, Window]] = []
         for job in jobs:
             for day in days:

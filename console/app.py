@@ -24,6 +24,7 @@ from console import (
     pages_auth,
     pages_backups,
     pages_cases,
+    pages_contracts,
     pages_planning,
     pages_portal,
     pages_sla,
@@ -134,6 +135,8 @@ def create_app(
     app.include_router(pages_backups.router)
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_contracts.router)
+    app.include_router(pages_contracts.api)
     app.include_router(pages_portal.router)
     app.include_router(pages_visits.router)
     app.include_router(pages_planning.router)

@@ -52,6 +52,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "planning": frozenset({"planner", "manager", "admin"}),
     "admin": frozenset({"admin"}),
     "portal": frozenset({"client"}),
+    # contracts (console/pages_contracts.py): who sees, checks, waives, plans, ends
+    "contracts": frozenset({"planner", "manager", "admin"}),
+    "contract.check": frozenset({"admin"}),  # records the 3.1 items with their evidence
+    "contract.waive": frozenset({"manager", "admin"}),  # a waiver with its reason
+    "contract.plan": frozenset({"planner", "admin"}),  # onboarding length, sensors
+    "contract.activate": frozenset({"manager", "admin"}),
+    "contract.end": frozenset({"manager", "admin"}),  # notice, remedied, immediate end
+    "privacy": frozenset({"manager", "admin"}),  # access log, export
+    "privacy.erase": frozenset({"admin"}),
     # preventive visits (console/pages_visits.py)
     "visit.read": frozenset({"planner", "manager", "admin", "consultant"}),
     "visit.plan": frozenset({"planner", "admin"}),  # propose, confirm, assign, reschedule, cancel

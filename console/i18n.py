@@ -905,3 +905,14 @@ def actor_label(lang: str, actor: str | None) -> str:
     pair = ACTOR_LABELS.get(actor)
     return actor if pair is None else pair[1 if lang == "en" else 0]
 
+
+
+def _fold_contract_strings() -> None:
+    """The contract pages' English lives in ``console.i18n_contracts`` (merge-friendly)."""
+    from console.i18n_contracts import EN as CONTRACT_EN
+
+    for key, value in CONTRACT_EN.items():
+        EN.setdefault(key, value)
+
+
+_fold_contract_strings()

@@ -35,6 +35,7 @@ from console.inventory_csv import COLUMNS, import_inventory
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import redirect, render
+from contracts.privacy import record_access
 from domain.calendar import BusinessHours
 from intake import silences
 from intake.matching import normalize_host
@@ -192,6 +193,8 @@ def client_page(
             "sources": of(SourceRule, col(SourceRule.kind), col(SourceRule.value)),
             "rule_kinds": RULE_KINDS,
         }
+    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
+                  client_id=client_id, subject="contacts", path=request.url.path)
     return _render(request, principal, "admin/client.html", **data)
 
 

@@ -24,6 +24,7 @@ from console.deps import Services, TemporalUnavailable
 from console.pages_visits import consultants, state_name
 from console.visit_actions import today_local
 from console.web import redirect, render
+from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
 from models.tables import Client, Site, User
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
@@ -126,8 +127,11 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
 def _entitlement_rows(s: Session, svc: Services, year: int, today: dt.date
                       ) -> list[dict[str, Any]]:
     rows = []
+    not_in_service = unmonitored_client_ids(s)  # onboarding or terminated: nothing owed
     for client in s.exec(select(Client).where(col(Client.active).is_(True))
                          .order_by(col(Client.name))).all():
+        if client.id in not_in_service:
+            continue
         stored = ent.entitlement_for(s, client.id or 0, year, svc.settings.visit_counting,
                                      svc.settings.contract_year_start)
         rows.append({"client": client, "ent": stored,

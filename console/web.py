@@ -33,10 +33,13 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/backups", "Sauvegardes", "queue"),
     ("/sla", "SLA", "sla"),
     ("/planning", "Planification", "planning"),
+    ("/contracts", "Contrats", "contracts"),
+    ("/privacy/access", "Accès aux données", "privacy"),
     ("/visits/mine", "Mes visites", "visit.run"),
     ("/entitlements", "Droits de visite", "entitlement"),
     ("/admin", "Administration", "admin"),
     ("/portal", "Mes cas", "portal"),
+    ("/portal/contract", "Mon contrat", "portal"),
 )
 
 

@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.absence import note_report, observe_backup_run
+from contracts.store import unmonitored_client_ids
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from intake.silences import SILENCED, record_hit, silence_event
@@ -44,6 +45,7 @@ CASE_WORKFLOW = "CaseWorkflow"
 RPC_TIMEOUT = timedelta(seconds=5)
 DISPATCH_CONCURRENCY = 32
 UNMATCHED = "unmatched"
+OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in service
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,18 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
 
 
 def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
-                verifier: SourceVerifier | None = None, ref_key: bytes | None = None) -> None:
+                verifier: SourceVerifier | None = None, ref_key: bytes | None = None,
+                unmonitored: frozenset[int] = frozenset()) -> None:
     """Step 1: turn a stored message into event rows (skipped if already done).
 
     Each event records how its source was verified (``intake.sources``). An event from a
     source that failed verification is recorded like any other, but changes no state: no
     heartbeat time, no backup run, no absence due time; only a problem may open a case
     (flagged), and its recoveries are never routed (``route_for``).
+
+    Events of a client whose contract is not in service (onboarding, terminated: see
+    ``contracts.store.unmonitored_client_ids``) are stored and flagged ``out_of_contract``:
+    they open no case and move no expectation.
     """
     if raw.parsed_at is not None:
         return
@@ -92,6 +99,9 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
         triage = "none"
         if ev.family == "unknown" or not m.matched:
             triage = "pending"
+        monitored = m.client_id is None or m.client_id not in unmonitored
+        if not monitored:
+            triage = OUT_OF_CONTRACT
         ip_ok = None
         if check_ip and m.client_ips:
             ip_ok = raw.peer_ip in m.client_ips
@@ -129,13 +139,13 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             row.case_id = _open_case_id(s, row.fingerprint)
             s.add(row)
             continue
-        silence = silence_event(s, row)  # inside a maintenance window: recorded, not routed
+        silence = silence_event(s, row) if monitored else None  # maintenance window
         s.add(row)
         s.flush()
         if silence is not None:
             record_hit(s, silence, event_id=row.id, summary=row.summary)
-        if not verdict.verified:
-            continue  # a problem from an unverified source: its case only, no other state
+        if not verdict.verified or not monitored:
+            continue  # unverified: its case only, no other state; out of contract: nothing
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -209,7 +219,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
     An event whose source failed verification may open a case (flagged, never preset) or
     repeat one; anything else from it (recovery, heartbeat, successful backup) is not sent.
     """
-    if row.triage in ("pending", SILENCED) or row.routed_at is not None:
+    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT) or row.routed_at is not None:
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
@@ -308,6 +318,7 @@ class Router:
             matcher = Matcher.load(s)
             verifier = SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns)
             policy = self.policy.in_effect(s)
+            unmonitored = unmonitored_client_ids(s)
             for oid in outbox_ids:
                 ob = s.get(Outbox, oid)
                 if ob is None or ob.done_at is not None:
@@ -315,7 +326,7 @@ class Router:
                 raw = s.get(RawMessage, ob.raw_message_id)
                 if raw is None:
                     continue
-                materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key)
+                materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key, unmonitored)
                 s.flush()
                 rows = s.exec(
                     select(AlertEventRow)

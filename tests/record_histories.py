@@ -2,6 +2,7 @@
 
     python -m tests.record_histories [SCENARIO ...]   # the case workflow's histories
     python -m tests.record_histories --visits         # adds the visit workflow's
+    python -m tests.record_histories --contracts      # adds the contract workflows'
 
 With scenario names, only those are recorded (to ADD a recording without replacing the old
 ones); without, every scenario is.
@@ -72,9 +73,21 @@ async def record_visit_histories() -> list[Path]:
         await env.shutdown()
 
 
+async def record_contracts() -> list[Path]:
+    """The contract workflows' scenarios (``tests.contract_histories``), new names only."""
+    from tests.contract_histories import record as record_contract_histories
+
+    env = await start_test_env()
+    try:
+        return await record_contract_histories(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    job = record_visit_histories() if "--visits" in args else record(frozenset(args))
+    job = (record_visit_histories() if "--visits" in args
+           else record_contracts() if "--contracts" in args else record(frozenset(args)))
     for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()

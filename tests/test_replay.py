@@ -12,6 +12,8 @@ from temporalio.worker import Replayer
 
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
+from workflows.onboarding import OnboardingWorkflow
+from workflows.termination import TerminationWorkflow
 from workflows.visit import VisitWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
@@ -29,12 +31,16 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "unverified_source"} <= names
     assert {"visit_confirmed_reported_and_sent",
             "visit_unanswered_rescheduled_cancelled"} <= names
+    assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
+            "contract_notice_terminated", "contract_notice_remedied",
+            "contract_immediate_termination"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
-    replayer = Replayer(workflows=[CaseWorkflow, ContactWorkflow, VisitWorkflow])
+    replayer = Replayer(workflows=[CaseWorkflow, ContactWorkflow, VisitWorkflow,
+                                   OnboardingWorkflow, TerminationWorkflow])
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

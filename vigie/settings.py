@@ -195,6 +195,19 @@ class Settings(BaseSettings):
         default="", description="Where visit reports go; empty: VIGIE_TEAM_EMAIL"
     )
 
+    # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)
+    notice_days: int = Field(
+        default=20, description="Calendar days between a formal notice's receipt and termination"
+    )
+    notice_receipt_day_counts: bool = Field(
+        default=False,
+        description="Day of receipt of a formal notice counts as day 1 (default: the next day)",
+    )
+    data_retention_days: int = Field(
+        default=365,
+        description="Days a terminated client's personal data is kept before erasure",
+    )
+
     @property
     def embedded(self) -> bool:
         """The one-machine desk of ``make up``: SQLite under ``var/``, not production."""

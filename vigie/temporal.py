@@ -33,16 +33,19 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.onboarding import OnboardingWorkflow
+    from workflows.termination import TerminationWorkflow
     from workflows.visit import VisitWorkflow
 
     return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
-            VisitWorkflow]
+            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow]
 
 
 def activities(engine: Engine) -> list:
     from activities.absence import AbsenceActivities, AbsencePolicy
     from activities.cases import CaseActivities
     from activities.comms import CommsActivities
+    from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
     from activities.visits import VisitActivities, visit_mail_config
@@ -58,6 +61,8 @@ def activities(engine: Engine) -> list:
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
         *VisitActivities(engine, MailConfig.from_settings(settings),
                          visit_mail_config(settings)).all(),
+        *contract_activities(engine, settings.timezone, MailConfig.from_settings(settings),
+                             settings.planner_email or settings.team_email),
     ]
 
 
