@@ -54,6 +54,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "portal": frozenset({"client"}),
     # contracts (console/pages_contracts.py): who sees, checks, waives, plans, ends
     "contracts": frozenset({"planner", "manager", "admin"}),
+    "contract.read": frozenset({"planner", "manager", "admin", "client"}),  # the API; a client
+    # reads its own contract only (scoped in console.contracts_view)
     "contract.check": frozenset({"admin"}),  # records the 3.1 items with their evidence
     "contract.waive": frozenset({"manager", "admin"}),  # a waiver with its reason
     "contract.plan": frozenset({"planner", "admin"}),  # onboarding length, sensors

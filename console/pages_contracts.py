@@ -412,10 +412,10 @@ def portal_contract(request: Request, principal: Principal = Depends(require("po
 
 
 @api.get("/contracts")
-def api_contracts(request: Request, principal: Principal = Depends(require())) -> JSONResponse:
+def api_contracts(
+    request: Request, principal: Principal = Depends(require("contract.read"))
+) -> JSONResponse:
     scope = principal.client_scope
-    if scope is None and not principal.can("contracts"):
-        raise HTTPException(403, "Accès refusé")
     out = []
     with Session(svc_of(request).engine) as s:
         q = select(Contract).order_by(col(Contract.id))
@@ -430,10 +430,8 @@ def api_contracts(request: Request, principal: Principal = Depends(require())) -
 
 @api.get("/contracts/{contract_id}")
 def api_contract(request: Request, contract_id: int,
-                 principal: Principal = Depends(require())) -> JSONResponse:
+                 principal: Principal = Depends(require("contract.read"))) -> JSONResponse:
     scope = principal.client_scope
-    if scope is None and not principal.can("contracts"):
-        raise HTTPException(403, "Accès refusé")
     with Session(svc_of(request).engine) as s:
         page = load_contract(s, contract_id, scope)
     if page is None:
