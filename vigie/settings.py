@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     call_attempts: int = Field(default=2, description="Calls per contact before the next one")
     call_retry_seconds: int = Field(default=300, description="Delay between two calls")
     call_ring_seconds: int = Field(default=30, description="How long a call rings")
+    sms_code_max_tries: int = Field(
+        default=3, description="Wrong SMS confirmation codes before an SMS's code expires"
+    )
     call_answer_wait_seconds: int = Field(
         default=600, description="Longest wait for a call's final status before moving on"
     )
