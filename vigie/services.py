@@ -11,6 +11,7 @@ import concurrent.futures
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from models.db import engine_for
 from vigie.settings import Settings
@@ -99,19 +100,36 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
         await server.wait_closed()
 
 
+def trusted_proxies(settings: Settings) -> list[str]:
+    return [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+
+
+def console_config(settings: Settings, app: Any) -> Any:
+    """uvicorn's configuration of the console.
+
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``VIGIE_TRUSTED_PROXIES`` (uvicorn's
+    ``forwarded_allow_ips``); by default from nobody, so the address the sign-in limit counts
+    is the peer's own and cannot be chosen by the caller."""
+    import uvicorn
+
+    proxies = trusted_proxies(settings)
+    return uvicorn.Config(
+        app,
+        host=settings.console_host,
+        port=settings.console_port,
+        log_level="warning",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+    )
+
+
 async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
     from console.app import create_app
 
     app = create_app(settings, engine_for(settings.db_url))
-    config = uvicorn.Config(
-        app,
-        host=settings.console_host,
-        port=settings.console_port,
-        log_level="warning",
-        proxy_headers=True,
-    )
+    config = console_config(settings, app)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
