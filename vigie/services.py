@@ -53,7 +53,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
 async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     """SMTP first (mail is accepted even while Temporal is down), then the router."""
     from intake.router import CasePolicy, Router
-    from intake.smtp import IntakeHandler, make_smtp_factory, tls_context_from
+    from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory, tls_context_from
     from vigie.temporal import connect
 
     engine = engine_for(settings.db_url)
@@ -68,6 +68,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
         handler,
         max_bytes=settings.max_message_bytes,
         tls_context=tls_context_from(settings.tls_cert, settings.tls_key),
+        limits=SmtpLimits.from_settings(settings),
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, settings.smtp_host, settings.smtp_port)
