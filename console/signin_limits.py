@@ -22,6 +22,7 @@ sign-in; the back-off's ceiling bounds that, and the lock-outs page shows who di
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ from models.auth import SignInAttempt
 from models.db import session_scope
 from models.signin import SignInLockout
 from models.types import utcnow
+
+log = logging.getLogger(__name__)
 
 FAILURES = ("bad_password", "unknown_user", "inactive")
 BACKOFF_MEMORY = timedelta(hours=24)
@@ -103,6 +106,8 @@ def after_failure(svc: Services, username: str, ip: str) -> list[SignInLockout]:
         with session_scope(svc.engine) as s:
             for row in tripped:
                 s.add(row)
+                log.warning("connexion : verrouillage %s de %s pour %s s après %s échecs",
+                            row.scope, row.subject, row.seconds, row.failures)
     return tripped
 
 
