@@ -20,6 +20,7 @@ up: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-chromium
+	bash scripts/ensure-tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

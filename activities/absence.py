@@ -35,6 +35,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import MailConfig, relay_send
+from contracts.store import unmonitored_client_ids
 from domain.absence import (
     CASE_STATUSES,
     DEFAULT_GRACE_MINUTES,
@@ -44,6 +45,7 @@ from domain.absence import (
     MULTI_RULES,
     STATUS_LABELS,
     BackupReport,
+    CellDetail,
     ReportRow,
     RunSeen,
     SilenceScope,
@@ -57,8 +59,9 @@ from domain.absence import (
     guess_schedule,
     heartbeat_fingerprint,
     heartbeat_next_due,
+    known_on,
     link_target_names_site,
-    matrix_statuses,
+    matrix_verdicts,
     render_backup_report,
     repeats_stopped,
     report_days,
@@ -207,7 +210,7 @@ def observe_backup_run(s: Session, run: BackupRun, at: datetime) -> BackupJob | 
             return job
     job = BackupJob(client_id=run.client_id, server_id=run.server_id, name=run.job_name,
                     product=run.product, schedule=guess_schedule(run.occurred_at or at),
-                    confirmed=False, proposed_at=at)
+                    confirmed=False, proposed_at=at, created_at=at)
     s.add(job)
     return job
 
@@ -637,6 +640,8 @@ class _Sweep:
         for c in s.exec(select(Case).where(
                 col(Case.client_id).in_(client_ids), Case.family == "link",
                 Case.closed == False,  # noqa: E712
+                # a link case opened by an unverified source never mutes anything
+                Case.source_verified == True,  # noqa: E712
                 col(Case.state).not_in(CLOSED_CASE_STATES)).order_by(col(Case.opened_at))):
             self.links[c.client_id or 0].append(c)
             if c.server_id is not None:
@@ -976,13 +981,15 @@ def audit_backup_days(engine: Engine, days: list[date], at: datetime,
                          col(BackupDay.silence_id).is_(None))),
             ).distinct()).all()
             days = sorted(set(days) | set(again))
-        jobs = s.exec(select(BackupJob).where(BackupJob.confirmed == True)  # noqa: E712
-                      .order_by(col(BackupJob.id))).all()
+        ended = unmonitored_client_ids(s)  # contract not in service: not audited
+        jobs = [j for j in s.exec(select(BackupJob).where(BackupJob.confirmed == True)  # noqa: E712
+                                  .order_by(col(BackupJob.id))).all()
+                if j.client_id not in ended]
         plans: list[tuple[BackupJob, Window]] = []
         for job in jobs:
             for day in days:
                 w = backup_window(day, job.schedule, job.tz, job.grace_minutes)
-                if w is not None:
+                if w is not None and known_on(w, job.created_at):  # nothing owed before
                     plans.append((job, w))
         if not plans:
             return AuditSummary(days=[d.isoformat() for d in days]), []
@@ -1090,11 +1097,14 @@ def _backup_case_input(fp: str, job: BackupJob, srv: Server, title: str, at: dat
 def backup_report(engine: Engine, last_day: date, days: int = 7,
                   now: datetime | None = None) -> BackupReport:
     """The client x job x day matrix (success, warning, failed, not received ...), computed
-    from the results with the audit's own rules, so the console and the mail agree."""
+    from the results with the audit's own rules, so the console and the mail agree. Each
+    cell says what was received (the chosen result's time, its event and case); days due
+    before the job was known are blank; jobs the desk proposed (not audited yet) show what
+    they received, so a failure that came today is in the matrix too."""
     now = now or utcnow()
     span = report_days(last_day, days)
     with Session(engine) as s:
-        jobs = s.exec(select(BackupJob).where(BackupJob.confirmed == True)).all()  # noqa: E712
+        jobs = s.exec(select(BackupJob).order_by(col(BackupJob.id))).all()
         clients = {c.id: c for c in s.exec(select(Client)).all()}
         servers = {v.id: v for v in s.exec(select(Server).where(
             col(Server.id).in_({j.server_id for j in jobs}))).all()} if jobs else {}
@@ -1104,16 +1114,31 @@ def backup_report(engine: Engine, last_day: date, days: int = 7,
         runs = _runs_by_server(s, {j.server_id for j in jobs},
                                min(w.start for w in bounds), max(w.end for w in bounds)
                                ) if bounds else {}
+        by_id = {r.id: r for rs in runs.values() for r in rs}
+        events = {e.id: e for e in s.exec(select(AlertEventRow).where(
+            col(AlertEventRow.id).in_({r.event_id for r in by_id.values()})))} if by_id else {}
     rows = []
     for j in jobs:
         client, srv = clients.get(j.client_id), servers.get(j.server_id)
         if client is None or srv is None:
             continue
-        cells = matrix_statuses(windows[j.id], _job_runs(j, runs.get(j.server_id, [])), now,
-                                j.multi_result)
+        seen = _job_runs(j, runs.get(j.server_id, []))
+        verdicts = matrix_verdicts(windows[j.id], seen, now, j.multi_result,
+                                   known_since=j.created_at, audited=j.confirmed)
+        if not j.confirmed and all(v.run_id is None for v in verdicts):
+            continue  # a proposal with nothing to show in these days
+        details = []
+        for v in verdicts:
+            run = by_id.get(v.run_id) if v.run_id is not None else None
+            ev = events.get(run.event_id) if run is not None else None
+            details.append(CellDetail(
+                at=run_time(run) if run is not None else None, runs=v.runs, run_id=v.run_id,
+                event_id=ev.id if ev is not None else None,
+                case_id=ev.case_id if ev is not None else None))
         rows.append(ReportRow(client.code, client.name, srv.display_name or srv.hostname,
-                              j.name or j.product or "-", j.id or 0, cells))
-    rows.sort(key=lambda r: (r.client_code, r.host.lower(), r.job.lower()))
+                              j.name or j.product or "-", j.id or 0,
+                              [v.status for v in verdicts], details, j.confirmed))
+    rows.sort(key=lambda r: (not r.confirmed, r.client_code, r.host.lower(), r.job.lower()))
     return BackupReport(days=span, rows=rows)
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from models.db import session_scope
-from models.tables import AlertEventRow, AuditEvent, Case, Demande
+from models.tables import AlertEventRow, AuditEvent, Case, Client, Demande
 from models.types import utcnow
 from workflows.shared import (
     ActivityName,
@@ -58,9 +58,10 @@ class CaseActivities:
     @activity.defn(name=ActivityName.OPEN_CASE)
     def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
         with session_scope(self.engine) as s:
+            code = _client_code(s, inp.case.client_id)
             found = _case_by_run(s, inp.workflow_id, inp.run_id)
             if found is not None:
-                return OpenCaseResult(case_id=found.id or 0, ref=found.ref)
+                return OpenCaseResult(case_id=found.id or 0, ref=found.ref, client_code=code)
             c = inp.case
             row = Case(
                 workflow_id=inp.workflow_id,
@@ -73,6 +74,7 @@ class CaseActivities:
                 check=c.check,
                 target=c.target,
                 title=c.title,
+                source_verified=c.source_verified,
                 opened_at=c.opened_at,
                 last_seen=c.opened_at,
                 updated_at=utcnow(),
@@ -84,10 +86,10 @@ class CaseActivities:
                 s.rollback()
                 found = _case_by_run(s, inp.workflow_id, inp.run_id)
                 assert found is not None
-                return OpenCaseResult(case_id=found.id or 0, ref=found.ref)
+                return OpenCaseResult(case_id=found.id or 0, ref=found.ref, client_code=code)
             row.ref = case_ref(row.id or 0)
             log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
-            return OpenCaseResult(case_id=row.id or 0, ref=row.ref)
+            return OpenCaseResult(case_id=row.id or 0, ref=row.ref, client_code=code)
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)
     def append_audit(self, inp: AuditInput) -> None:
@@ -175,6 +177,11 @@ class CaseActivities:
             d.transferred_by = inp.by
             d.transfer_reason = inp.reason
             s.add(d)
+
+
+def _client_code(s: Session, client_id: int | None) -> str:
+    client = s.get(Client, client_id) if client_id is not None else None
+    return client.code if client is not None else ""
 
 
 def _case_by_run(s: Session, workflow_id: str, run_id: str) -> Case | None:

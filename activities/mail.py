@@ -50,8 +50,10 @@ from activities.comms import (
     still_in_flight,
     thread_id_for,
 )
+from domain.refs import client_ref
 from models.db import session_scope
 from models.tables import Case, Client, Communication, Contact
+from vigie.refkey import reference_key
 from workflows.shared import ActivityName, Channel, CommStatus, MailRequest, SendResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
@@ -74,6 +76,8 @@ class MailConfig:
     reply_to: str = ""
     level2_email: str = ""
     timezone: str = "Europe/Paris"
+    # key of the references' unguessable tags (domain/refs.py); empty: vigie.refkey's own
+    ref_key: bytes = b""
 
     @classmethod
     def from_settings(cls, settings: Any) -> MailConfig:
@@ -90,11 +94,16 @@ class MailConfig:
             reply_to=reply_to,
             level2_email=settings.level2_email,
             timezone=settings.timezone,
+            ref_key=reference_key(settings),
         )
 
     @property
     def domain(self) -> str:
         return self.mail_from.rsplit("@", 1)[-1] or "desk.example"
+
+    def shown_ref(self, case_ref: str) -> str:
+        """The reference as the client sees it, with its unguessable tag."""
+        return client_ref(case_ref, self.ref_key or reference_key())
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -148,7 +157,7 @@ def build_message(row: Communication, cfg: MailConfig, case_ref: str) -> EmailMe
     msg["Subject"] = row.subject
     msg["Date"] = format_datetime(row.created_at)
     msg["Message-ID"] = row.message_id
-    msg["References"] = thread_id_for(case_ref, cfg.domain)
+    msg["References"] = thread_id_for(cfg.shown_ref(case_ref), cfg.domain)
     if cfg.reply_to:
         msg["Reply-To"] = cfg.reply_to
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies in loops
@@ -282,7 +291,7 @@ class MailActivities:
                                          req.contact_id)
                 recipient = mailbox(contact.name, contact.email) if contact else ""
             context = {
-                "ref": req.case_ref,
+                "ref": self.cfg.shown_ref(req.case_ref),
                 "title": (case.title if case else "") or req.title,
                 "host": (case.host or "") if case else "",
                 "opened_at": local_time(case.opened_at if case else req.at, self.cfg.timezone),
@@ -308,7 +317,9 @@ class MailActivities:
             contact_id=contact.id if contact else None,
             subject=subject,
             body=body,
-            message_id=message_id_for(req.case_ref, req.step, req.attempt, self.cfg.domain),
+            # tagged: a reply quoting it proves the sender saw this very mail
+            message_id=message_id_for(self.cfg.shown_ref(req.case_ref), req.step, req.attempt,
+                                      self.cfg.domain),
         )
 
 

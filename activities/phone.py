@@ -46,8 +46,10 @@ from activities.comms import (
 )
 from activities.mail import choose_contact
 from domain.calendar import default_calendar
+from domain.refs import client_ref
 from models.db import session_scope
 from models.tables import Case, Client, Communication, Contact
+from vigie.refkey import reference_key
 from workflows.shared import (
     ActivityName,
     CallMode,
@@ -225,7 +227,8 @@ class PhoneActivities:
                 attempt=req.attempt, transport=self.cfg.transport, workflow_id=req.workflow_id,
                 recipient=contact.phone if contact else "",
                 contact_id=contact.id if contact else None, subject="SMS",
-                body=sms_body(req.case_ref, req.text, code), code=code))
+                body=sms_body(client_ref(req.case_ref, reference_key()), req.text, code),
+                code=code))
         return self._send(row, lambda client: client.messages.create(
             to=row.recipient, from_=self.cfg.from_number, body=row.body,
             status_callback=f"{self.cfg.callback_base}/twilio/status/sms/{row.id}"))

@@ -1,7 +1,9 @@
 """The JSON API: read cases through ``models``, act on them only through workflow updates.
 
 Every route but ``/api/healthz`` requires a caller (session cookie or bearer token, see
-``console.auth``); a client user sees its own company's cases only and may not act.
+``console.auth``; each route's role policy is declared in ``console.access``). A client user
+sees its own company's cases only, through the portal's own serializer
+(``console.client_view``): the API shows a client exactly what its portal page shows.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from console.auth import Principal, require
+from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services, TemporalUnavailable
 from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
+from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
-from models.tables import AuditEvent, Case, Server
+from contracts.privacy import record_access
+from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
+from vigie.refkey import reference_key
 from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
 
 log = logging.getLogger("vigie.console")
@@ -78,8 +84,9 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "degraded", **result}, 200 if ok else 503)
 
 
-@router.get("/openapi.json", include_in_schema=False)
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require("queue"))])
 async def openapi(request: Request) -> JSONResponse:
+    """The route list is the desk's map: staff only."""
     return JSONResponse(request.app.openapi())
 
 
@@ -96,6 +103,8 @@ def get_cases(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Open cases (``all=true``: closed ones too), most urgent first, then oldest."""
+    if request.state.client_scope is not None:
+        assignee = None  # a staff-only field: no filter on it either (no oracle on names)
     flt = QueueFilter(
         client_id=client_id,
         criticality=criticality,
@@ -103,9 +112,14 @@ def get_cases(
         family=family,
         assignee=assignee,
         include_closed=all,
+        client_view=svc_of(request).settings.portal_cases,
     )
+    scope = request.state.client_scope
     with Session(svc_of(request).engine) as s:
-        rows = queue_page(s, flt, request.state.client_scope, offset=offset, limit=limit)
+        rows = queue_page(s, flt, scope, offset=offset, limit=limit)
+    if scope is not None:  # a client: the portal's lines, nothing more
+        key = reference_key(svc_of(request).settings)
+        return [jsonable(client_case_summary(c, key)) for c, _ in rows]
     return [case_summary(c, name) for c, name in rows]
 
 
@@ -151,7 +165,7 @@ async def case_view(svc: Services, c: Case) -> CaseView | None:
 
 def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]:
     with Session(svc.engine) as s:
-        found = load_case(s, case_id, scope)
+        found = load_case(s, case_id, scope, svc.settings.portal_cases)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
         c, client = found
@@ -162,6 +176,26 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     out["_case"] = c
     out["server"] = (server.display_name or server.hostname) if server else None
     out["sla"] = sla_for(ledger, policy, utcnow())
+    if scope is None:  # staff only: a client user never reads the desk's mail through here
+        with Session(svc.engine) as s:
+            comms = s.exec(
+                select(Communication)
+                .where(Communication.case_id == case_id)
+                .order_by(col(Communication.created_at), col(Communication.id))
+            ).all()
+        out["communications"] = [
+            {
+                "id": m.id,
+                "channel": m.channel,
+                "step": m.step,
+                "status": m.status,
+                "recipient": m.recipient,
+                "subject": m.subject,
+                "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                **sent_dict(m),
+            }
+            for m in comms
+        ]
     out["ledger"] = [
         {
             "seq": a.seq,
@@ -178,10 +212,25 @@ def _read_case(svc: Services, case_id: int, scope: int | None) -> dict[str, Any]
     return out
 
 
+def _read_client_case(svc: Services, case_id: int, scope: int) -> dict[str, Any]:
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, scope, svc.settings.portal_cases)
+        if found is None:
+            raise HTTPException(404, "Cas introuvable")
+        return client_case_detail(s, *found, reference_key(svc.settings))
+
+
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
-    out = await asyncio.to_thread(_read_case, svc, case_id, request.state.client_scope)
+    scope = request.state.client_scope
+    if scope is not None:  # a client: exactly the portal's case page
+        return jsonable(await asyncio.to_thread(_read_client_case, svc, case_id, scope))
+    out = await asyncio.to_thread(_read_case, svc, case_id, None)
+    principal = request.state.principal
+    await asyncio.to_thread(record_access, svc.engine, username=principal.username,
+                            role=principal.role, client_id=out["_case"].client_id,
+                            subject="case", subject_id=case_id, path=request.url.path)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

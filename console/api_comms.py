@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
+from console.sent import sent_dict
 from models.tables import Case, Communication, CommunicationEvent
 from workflows.shared import ActionInput, ActionResult, Channel
 
@@ -52,6 +53,7 @@ def comm_dict(row: Communication, *, full: bool = False) -> dict[str, Any]:
     if full:
         out["body"] = row.body
         out["raw"] = row.raw
+        out.update(sent_dict(row))  # headers and text, as the case page shows them
     return out
 
 

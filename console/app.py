@@ -24,10 +24,15 @@ from console import (
     pages_auth,
     pages_backups,
     pages_cases,
+    pages_contracts,
+    pages_planning,
     pages_portal,
     pages_sla,
+    pages_visits,
     twilio_hooks,
+    visit_links,
 )
+from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
 from console.web import HERE, redirect, render
@@ -111,7 +116,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(csrf_protect)],
+        # every route's declared role policy (console/access.py), then CSRF
+        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect)],
     )
     app.state.services = Services(settings=settings, engine=engine)
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
@@ -129,7 +135,12 @@ def create_app(
     app.include_router(pages_backups.router)
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_contracts.router)
+    app.include_router(pages_contracts.api)
     app.include_router(pages_portal.router)
+    app.include_router(pages_visits.router)
+    app.include_router(pages_planning.router)
+    app.include_router(visit_links.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:
@@ -171,6 +182,7 @@ def create_app(
             detail="Requête invalide",
         )
 
+    check_policies(app.routes)  # a route without a declared policy: the console won't start
     return app
 
 

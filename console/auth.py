@@ -38,8 +38,10 @@ from models.db import session_scope
 from models.tables import User
 from models.types import utcnow
 
-ROLES: tuple[str, ...] = ("technician", "level2", "manager", "planner", "admin", "client")
-STAFF = frozenset({"technician", "level2", "manager", "planner", "admin"})
+ROLES: tuple[str, ...] = (
+    "technician", "level2", "manager", "planner", "admin", "client", "consultant"
+)
+STAFF = frozenset({"technician", "level2", "manager", "planner", "admin", "consultant"})
 
 # What each role may do; the roles matrix of the console in one place.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -50,6 +52,22 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "planning": frozenset({"planner", "manager", "admin"}),
     "admin": frozenset({"admin"}),
     "portal": frozenset({"client"}),
+    # contracts (console/pages_contracts.py): who sees, checks, waives, plans, ends
+    "contracts": frozenset({"planner", "manager", "admin"}),
+    "contract.read": frozenset({"planner", "manager", "admin", "client"}),  # the API; a client
+    # reads its own contract only (scoped in console.contracts_view)
+    "contract.check": frozenset({"admin"}),  # records the 3.1 items with their evidence
+    "contract.waive": frozenset({"manager", "admin"}),  # a waiver with its reason
+    "contract.plan": frozenset({"planner", "admin"}),  # onboarding length, sensors
+    "contract.activate": frozenset({"manager", "admin"}),
+    "contract.end": frozenset({"manager", "admin"}),  # notice, remedied, immediate end
+    "privacy": frozenset({"manager", "admin"}),  # access log, export
+    "privacy.erase": frozenset({"admin"}),
+    # preventive visits (console/pages_visits.py)
+    "visit.read": frozenset({"planner", "manager", "admin", "consultant"}),
+    "visit.plan": frozenset({"planner", "admin"}),  # propose, confirm, assign, reschedule, cancel
+    "visit.run": frozenset({"consultant", "admin"}),  # start, checklist, report, no access
+    "entitlement": frozenset({"manager", "admin"}),  # the entitlement dashboard
 }
 ROLE_HOME: dict[str, str] = {
     "technician": "/queue",
@@ -58,6 +76,7 @@ ROLE_HOME: dict[str, str] = {
     "planner": "/planning",
     "admin": "/queue",
     "client": "/portal",
+    "consultant": "/visits/mine",
 }
 
 SESSION_COOKIE = "vigie_session"

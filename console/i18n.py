@@ -9,6 +9,8 @@ the workflow calls a state.
 
 from __future__ import annotations
 
+import re
+
 from workflows.case_machine import CRITICALITY_LABELS, STATE_LABELS
 
 LANGS = ("fr", "en")
@@ -41,6 +43,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "planner": ("planificateur", "planner"),
     "admin": ("administrateur", "administrator"),
     "client": ("client (lecture seule)", "client (read only)"),
+    "consultant": ("consultant (visites)", "consultant (visits)"),
 }
 FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "hardware": ("matériel", "hardware"),
@@ -53,6 +56,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "link": ("liaison multi-site", "site link"),
     "antivirus": ("antivirus", "antivirus"),
     "unknown": ("inconnu", "unknown"),
+    "visit": ("visite sur site", "on-site visit"),
 }
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
@@ -93,6 +97,140 @@ FIGURE_LABELS: dict[str, tuple[str, str]] = {
     "time_to_demande": ("Délai d'enregistrement de la demande", "Time to registered request"),
     "l1_duration": ("Durée du diagnostic N1", "L1 diagnosis duration"),
     "time_to_resolution": ("Délai de résolution", "Time to resolution"),
+}
+
+COMM_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "pending": ("en attente", "pending"),
+    "sending": ("en cours d'envoi", "sending"),
+    "sent": ("envoyé", "sent"),
+    "delivered": ("remis", "delivered"),
+    "confirmed": ("confirmé par le client", "confirmed by the client"),
+    "answered": ("décroché", "answered"),
+    "queued": ("transmis à l'opérateur", "handed to the carrier"),
+    "no_answer": ("sans réponse", "no answer"),
+    "no_confirmation": ("décroché sans confirmation", "answered, not confirmed"),
+    "busy": ("occupé", "busy"),
+    "voicemail": ("messagerie", "voicemail"),
+    "failed": ("échec", "failed"),
+    "unknown": ("à vérifier (envoi interrompu)", "to check (sending interrupted)"),
+    "dry_run": ("simulé (rien n'est parti)", "simulated (nothing left)"),
+    "no_recipient": ("aucun destinataire", "no recipient"),
+    "problem": ("problème", "problem"),
+}
+COMM_STEP_LABELS: dict[str, tuple[str, str]] = {
+    "instructions": ("consignes au client", "instructions to the client"),
+    "demande_registered": ("demande prise en charge", "request taken in charge"),
+    "l1_call": ("appel pour le diagnostic N1", "call for the L1 diagnosis"),
+    "l1_call_fallback": (
+        "mail faute d'avoir joint le client",
+        "mail as the client was not reached",
+    ),
+    "l2_transfer": ("passage au niveau 2 (client)", "handover to level 2 (client)"),
+    "l2_handover": ("passage au niveau 2 (équipe)", "handover to level 2 (team)"),
+    "resolution": ("résolution", "resolution"),
+    "backup_report": ("rapport des sauvegardes", "backup report"),
+}
+TRANSPORT_LABELS: dict[str, tuple[str, str]] = {
+    "smtp": ("relais SMTP", "SMTP relay"),
+    "capture": ("boîte de capture locale", "local capture mailbox"),
+    "twilio": ("Twilio", "Twilio"),
+    "dry-run": ("simulation", "simulation"),
+}
+SEVERITY_LABELS: dict[str, tuple[str, str]] = {
+    "critical": ("critique", "critical"),
+    "major": ("majeure", "major"),
+    "minor": ("mineure", "minor"),
+    "warning": ("avertissement", "warning"),
+    "info": ("information", "information"),
+}
+EVENT_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "problem": ("problème", "problem"),
+    "recovery": ("rétablissement", "recovery"),
+    "info": ("information", "information"),
+}
+CONTACT_ROLE_LABELS: dict[str, tuple[str, str]] = {
+    "primary": ("contact principal", "main contact"),
+    "backup": ("suppléant", "deputy"),
+    "after_hours": ("astreinte (hors heures ouvrées)", "on call (out of hours)"),
+}
+HEADER_LABELS: dict[str, tuple[str, str]] = {
+    "From": ("De", "From"),
+    "To": ("À", "To"),
+    "Cc": ("Copie", "Cc"),
+    "Reply-To": ("Répondre à", "Reply to"),
+    "Subject": ("Objet", "Subject"),
+    "Date": ("Date", "Date"),
+    "Message-ID": ("Identifiant du message", "Message ID"),
+}
+BACKUP_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "success": ("succès", "success"),
+    "warning": ("avertissement", "warning"),
+    "incomplete": ("incomplète", "incomplete"),
+    "cancelled": ("annulée", "cancelled"),
+    "failed": ("échec", "failed"),
+    "not_received": ("non reçue", "not received"),
+    "pending": ("en attente", "pending"),
+    "none": ("non prévue", "not scheduled"),
+    "unknown_job": ("avant le suivi", "before tracking"),
+}
+INTAKE_LABELS: dict[str, tuple[str, str]] = {
+    "smtp": ("mail (SMTP)", "mail (SMTP)"),
+    "webhook": ("webhook", "webhook"),
+    "alertmanager": ("Alertmanager", "Alertmanager"),
+}
+EXPECTATION_KIND_LABELS: dict[str, tuple[str, str]] = {
+    "heartbeat": ("battement horaire", "heartbeat"),
+    "disk_report": ("rapport disque quotidien", "daily disk report"),
+    "backup_job": ("sauvegarde", "backup"),
+    "client": ("client", "client"),
+    "sender": ("expéditeur", "sender"),
+    "site": ("site", "site"),
+    "server": ("serveur", "server"),
+    "contact": ("contact", "contact"),
+}
+EXPECTATION_STATE_LABELS: dict[str, tuple[str, str]] = {
+    "ok": ("à l'heure", "on time"),
+    "proposed": ("proposée (à confirmer)", "proposed (to confirm)"),
+    "missing": ("absente", "missing"),
+    "disabled": ("désactivée", "disabled"),
+    "pending": ("en attente du premier envoi", "waiting for the first report"),
+    "muted": ("suspendue (cas ouvert)", "muted (case open)"),
+    "silenced": ("sous silence", "silenced"),
+}
+SIGNIN_LABELS: dict[str, tuple[str, str]] = {
+    "ok": ("connecté", "signed in"),
+    "signed_out": ("déconnecté", "signed out"),
+    "bad_password": ("mot de passe incorrect", "wrong password"),
+    "unknown_user": ("utilisateur inconnu", "unknown user"),
+    "inactive": ("compte désactivé", "account disabled"),
+    "throttled": ("trop de tentatives", "too many attempts"),
+    "csrf": ("formulaire expiré", "form expired"),
+}
+# What the ledger's data fields are called on a page (never their key).
+DATA_KEY_LABELS: dict[str, tuple[str, str]] = {
+    "criticality": ("criticité", "criticality"),
+    "previous": ("précédente", "previous"),
+    "channel": ("canal", "channel"),
+    "outcome": ("résultat", "outcome"),
+    "text": ("texte", "text"),
+    "report": ("compte rendu", "report"),
+    "assignee": ("attribué à", "assigned to"),
+    "demande_ref": ("demande", "request"),
+    "by": ("par", "by"),
+    "event_id": ("événement", "event"),
+    "severity": ("sévérité", "severity"),
+    "status": ("statut", "status"),
+    "step": ("étape", "step"),
+    "communication_id": ("communication", "communication"),
+    "recipient": ("destinataire", "recipient"),
+    "sender": ("expéditeur", "sender"),
+    "reason": ("motif", "reason"),
+    "server_id": ("serveur", "server"),
+}
+# Actors that are not people.
+ACTOR_LABELS: dict[str, tuple[str, str]] = {
+    "system": ("Vigie (automatique)", "Vigie (automatic)"),
+    "timer": ("échéance (automatique)", "deadline (automatic)"),
 }
 
 # English for the French texts of the templates and messages (the French is the key).
@@ -245,6 +383,54 @@ EN: dict[str, str] = {
     "Hôte": "Host",
     "non rattaché": "unmatched",
     "Cas": "Case",
+    # next steps of a case (workflows.case_machine.NEXT_STEPS: the workflow's own French)
+    "Fixer la criticité selon l'impact sur l'activité du client": (
+        "Set the criticality from the impact on the client's business"
+    ),
+    "Ajuster si besoin la console de supervision (seuil, silence), puis résoudre ; aucune "
+    "communication client": (
+        "Adjust the monitoring console if needed (threshold, silence), then resolve; no client "
+        "communication"
+    ),
+    "Envoyer au client, par mail ou téléphone, les consignes de résolution ou de "
+    "contournement": (
+        "Send the client, by mail or phone, the instructions to fix or work around the problem"
+    ),
+    "Envoyer les consignes depuis Vigie (mail, SMS ou appel automatisé), avec accusé de "
+    "réception": (
+        "Send the instructions from Vigie (mail, SMS or automated call), with acknowledgement"
+    ),
+    "Enregistrer une demande au support": "Register a request with the support desk",
+    "Informer le client par mail de l'enregistrement de la demande et de sa prise en charge "
+    "par le support": (
+        "Tell the client by mail that the request is registered and taken in charge by support"
+    ),
+    "Appeler le contact principal du client pour organiser le diagnostic N1": (
+        "Call the client's main contact to set up the L1 diagnosis"
+    ),
+    "Résoudre une fois les consignes appliquées par le client": (
+        "Resolve once the client has applied the instructions"
+    ),
+    "Résoudre quand le support a traité la demande": (
+        "Resolve when support has handled the request"
+    ),
+    "Démarrer le diagnostic de niveau 1 (moins d'une heure)": (
+        "Start the level-1 diagnosis (under one hour)"
+    ),
+    "Résoudre si le diagnostic N1 aboutit avant l'échéance": (
+        "Resolve if the L1 diagnosis succeeds before the deadline"
+    ),
+    "Transférer la demande au niveau 2 (automatique à l'échéance du diagnostic N1)": (
+        "Transfer the request to level 2 (automatic at the L1 diagnosis deadline)"
+    ),
+    "Résoudre quand le niveau 2 a terminé le dépannage": (
+        "Resolve when level 2 has finished the repair"
+    ),
+    "Clôturer le cas (automatique après le délai sans nouvelle alerte)": (
+        "Close the case (automatic after the delay with no new alert)"
+    ),
+    "Rouvrir le cas si le problème persiste": "Reopen the case if the problem persists",
+    "Confirmer le rétablissement et résoudre": "Confirm the recovery and resolve",
     # unmatched
     "Messages non rattachés ou inconnus": "Unmatched or unknown messages",
     "Rattachez l'événement à un serveur (et apprenez l'alias ou l'expéditeur pour les "
@@ -260,6 +446,14 @@ EN: dict[str, str] = {
     "Écarter": "Dismiss",
     "Rien à trier.": "Nothing to sort.",
     "Message écarté.": "Message dismissed.",
+    "client de l'expéditeur": "the sender's client",
+    "Autres clients": "Other clients",
+    "Serveur créé depuis ce message": "Server created from this message",
+    "Rattaché par": "Attached by",
+    "par": "by",
+    "Créer ce serveur": "Create this server",
+    "Créer et rattacher": "Create and attach",
+    "client…": "client…",
     # SLA
     "Regrouper par": "Group by",
     "technicien": "technician",
@@ -284,7 +478,23 @@ EN: dict[str, str] = {
     "par semaine": "per week",
     "par mois": "per month",
     "cas": "cases",
+    "SLA": "SLA",
     "Cas derrière le chiffre": "Cases behind the number",
+    "Chaque case montre le résultat reçu et son heure, avec un lien vers le cas ou le message ; "
+    "une case vide : la tâche n'était pas encore connue ce jour-là.": (
+        "Each cell shows the result received and its time, with a link to the case or the "
+        "message; an empty cell: the job was not known yet that day."
+    ),
+    "proposée, à confirmer": "proposed, to confirm",
+    "résultats": "results",
+    "valeurs de l'environnement": "values from the environment",
+    "n°": "no.",
+    "Preuve": "Evidence",
+    "Message": "Message",
+    "médiane / p90": "median / p90",
+    "Période": "Period",
+    "du": "from",
+    "Édité le": "Printed on",
     "mesure": "measure",
     "retour à la vue SLA": "back to the SLA view",
     "Technicien": "Technician",
@@ -380,11 +590,12 @@ EN: dict[str, str] = {
     "heures ouvrées": "business hours",
     "diagnostic N1": "L1 diagnosis",
     "clôture automatique après": "automatic closure after",
-    "« env » : valeurs de l'environnement (VIGIE_BUSINESS_START…). Une nouvelle version "
-    "recalcule les indicateurs SLA.": (
-        '"env": values from the environment (VIGIE_BUSINESS_START…). A new version recomputes '
-        "the SLA figures."
+    "Version « environnement » : les valeurs des variables d'environnement "
+    "(VIGIE_BUSINESS_START…). Une nouvelle version recalcule les indicateurs SLA.": (
+        '"Environment" version: the values of the environment variables '
+        "(VIGIE_BUSINESS_START…). A new version recomputes the SLA figures."
     ),
+    "environnement": "environment",
     "Chaque nouveau cas est ouvert avec la version en vigueur (heures ouvrées, échéance N1, "
     "clôture automatique) et la garde jusqu'à sa clôture.": (
         "Each new case opens under the version in effect (business hours, L1 deadline, "
@@ -460,6 +671,82 @@ EN: dict[str, str] = {
     "mis à jour": "updated",
 }
 
+# The technician's steps, the Temporal link, the major first-contact line (issue 10).
+EN.update({
+    "— choisir —": "— choose —",
+    "Consignes au client": "Instructions to the client",
+    "mail": "mail",
+    "SMS (300 caractères au plus)": "SMS (300 characters at most)",
+    "appel automatisé (puis mail)": "automated call (then mail)",
+    "diagnostic N1 terminé": "L1 diagnosis ended",
+    "en": "in",
+    "Workflow Temporal": "Temporal workflow",
+    "toutes ses exécutions": "all its runs",
+    "Cas majeurs sans personne jointe par téléphone (premier contact non tenu, mail de repli "
+    "compris)": "Major cases where nobody was reached by phone (first contact not met, "
+    "fallback mail included)",
+    # the workflow's guided step after unanswered calls (workflows.case_machine)
+    "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler le client ; le "
+    "premier contact n'est tenu qu'une fois une personne jointe au téléphone":
+    "Nobody was reached by phone (fallback mail sent): call the client; the first contact is "
+    "met only once a person is reached on the phone",
+})
+
+
+# How an event's source was verified (intake/sources.py, intake/replies.py; issue 11).
+SOURCE_LABELS: dict[str, tuple[str, str]] = {
+    "ip": ("adresse IP du client", "client's IP address"),
+    "relay": ("relais enregistré", "registered relay"),
+    "sender": ("expéditeur déclaré (seul)", "declared sender (alone)"),
+    "token": ("jeton de webhook", "webhook token"),
+    "dkim": ("signature DKIM", "DKIM signature"),
+    "spf": ("SPF", "SPF"),
+    "unchecked": ("non contrôlée (aucune source enregistrée)",
+                  "not checked (no source registered)"),
+    "unverified": ("source non vérifiée", "unverified source"),
+    "message_id": ("réponse à un message du desk", "answer to a desk message"),
+    "contact": ("contact du client", "client's contact"),
+    "technician": ("rattachée par un technicien", "attached by a technician"),
+}
+RULE_KIND_LABELS: dict[str, tuple[str, str]] = {
+    "ip": ("adresse ou réseau du client", "client's address or network"),
+    "relay": ("relais (avec les expéditeurs ci-dessous)", "relay (with the senders below)"),
+    "sender": ("expéditeur d'enveloppe", "envelope sender"),
+    "dkim": ("domaine DKIM", "DKIM domain"),
+    "spf": ("domaine SPF", "SPF domain"),
+}
+EN.update({
+    "source non vérifiée": "unverified source",
+    "expéditeur non vérifié": "unverified sender",
+    "nomme le cas": "names case",
+    "Rattacher au cas": "Attach to case",
+    "ignoré (source non vérifiée)": "ignored (unverified source)",
+    "Vérification de la source": "Source verification",
+    "Sources autorisées": "Allowed sources",
+    "Ces sources peuvent parler pour ce client : une alerte d'une autre source ouvre un cas "
+    "« source non vérifiée », jamais classé d'office, et ne résout, ne ferme ni ne met en "
+    "sourdine rien. Le contrôle est actif dès qu'une adresse, un relais, un domaine DKIM ou "
+    "SPF est enregistré (les adresses IP fixes du client comptent).": (
+        "These sources may speak for this client: an alert from any other source opens an "
+        '"unverified source" case, never classified by a preset, and resolves, closes or '
+        "mutes nothing. Checking is on as soon as an address, a relay, a DKIM or SPF domain "
+        "is registered (the client's fixed IP addresses count)."
+    ),
+    "contrôle actif": "checking on",
+    "contrôle inactif (aucune source enregistrée)": "checking off (no source registered)",
+    "Type": "Type",
+    "Valeur": "Value",
+    "Note": "Note",
+    "Ajouter": "Add",
+    "Retirer": "Remove",
+    "Aucune.": "None.",
+})
+
+
+from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
+
+EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
+
 
 def gettext(lang: str, text: str) -> str:
     if lang == "en":
@@ -489,3 +776,152 @@ def pair_label(table: dict[str, tuple[str, str]], lang: str, key: str | None) ->
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+LABEL_TABLES: dict[str, dict[str, tuple[str, str]]] = {
+    "role": ROLE_LABELS,
+    "family": FAMILY_LABELS,
+    "action": ACTION_LABELS,
+    "channel": CHANNEL_LABELS,
+    "outcome": OUTCOME_LABELS,
+    "figure": FIGURE_LABELS,
+    "comm_status": COMM_STATUS_LABELS,
+    "comm_step": COMM_STEP_LABELS,
+    "transport": TRANSPORT_LABELS,
+    "severity": SEVERITY_LABELS,
+    "event_status": EVENT_STATUS_LABELS,
+    "contact_role": CONTACT_ROLE_LABELS,
+    "header": HEADER_LABELS,
+    "backup_status": BACKUP_STATUS_LABELS,
+    "data_key": DATA_KEY_LABELS,
+    "intake": INTAKE_LABELS,
+    "expectation_kind": EXPECTATION_KIND_LABELS,
+    "expectation_state": EXPECTATION_STATE_LABELS,
+    "signin": SIGNIN_LABELS,
+    "actor": ACTOR_LABELS,
+}
+# How each data field's value reads (a class, a channel...): the table that labels it.
+DATA_VALUE_TABLES: dict[str, str] = {
+    "channel": "channel",
+    "outcome": "outcome",
+    "severity": "severity",
+    "status": "comm_status",
+    "step": "comm_step",
+    "by": "actor",
+}
+
+
+def data_items(
+    lang: str, data: dict[str, object] | None, skip: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    """A ledger entry's data as (label, value) a person reads: keys named, classes, channels
+    and outcomes labelled, empty values dropped; never ``key=value``. ``skip``: keys the page
+    shows in a place of their own (a call report's text)."""
+    items: list[tuple[str, str]] = []
+    for key, raw in (data or {}).items():
+        if key in skip:
+            continue
+        value = "" if raw is None else str(raw)
+        if not value:
+            continue
+        if key in ("criticality", "previous"):
+            shown = criticality_label(lang, value)
+        elif key in DATA_VALUE_TABLES:
+            table = LABEL_TABLES[DATA_VALUE_TABLES[key]]
+            shown = pair_label(table, lang, value) if value in table else value
+        else:
+            shown = value
+        items.append((pair_label(DATA_KEY_LABELS, lang, key), shown))
+    return items
+
+
+# The SLA derivation sentences of ``domain.sla`` (French, built from a fixed vocabulary):
+# English by phrase, longest first, so "dépassé de" goes before "dépassé".
+_EXPLAIN_EN: tuple[tuple[str, str], ...] = (
+    (r"\bDu signalement n° ", "From report no. "),
+    (r"\bDu début du diagnostic N1 n° ", "From L1 diagnosis start no. "),
+    (r"\bà la classification n° ", "to classification no. "),
+    (r"\bau premier contact client n° ", "to first client contact no. "),
+    (r"\bà l'enregistrement de la demande n° ", "to request registration no. "),
+    (r"\bà l'escalade en niveau 2 n° ", "to level-2 escalation no. "),
+    (r"\bà la résolution n° ", "to resolution no. "),
+    (r"\bà la clôture n° ", "to closure no. "),
+    (r"\bà l'entrée n° ", "to entry no. "),
+    (r"\bavant la résolution n° ", "before resolution no. "),
+    (r"\bavant la clôture n° ", "before closure no. "),
+    (r"\bpar la minuterie\b", "automatically at the deadline"),
+    (r"\bcriticité non encore définie\b", "criticality not set yet"),
+    (r"\bcriticité non définie\b", "criticality not set"),
+    (r"\bsans communication client\b", "no client communication"),
+    (r"\baucune classification\b", "no classification"),
+    (r"\baucun contact client\b", "no client contact"),
+    (r"\baucune demande enregistrée\b", "no request registered"),
+    (r"\bsans demande\b", "no request"),
+    (r"\bdiagnostic N1 jamais démarré\b", "L1 diagnosis never started"),
+    (r"\bdiagnostic N1 non démarré\b", "L1 diagnosis not started"),
+    (r"\bsans diagnostic N1\b", "no L1 diagnosis"),
+    (r"\bni escalade ni résolution\b", "neither escalation nor resolution"),
+    (r"\bnon atteinte\b", "not reached"),
+    (r"\bdépassé de\b", "exceeded by"),
+    (r"\bdépassé\b", "exceeded"),
+    (r"\brespecté\b", "met"),
+    (r"\bobjectif\b", "target"),
+    (r"\béchéance\b", "deadline"),
+    (r"\ben cours\b", "running"),
+    (r"\bouvrées\b", "business"),
+    (r"\bcalendaires\b", "calendar"),
+    (r"\bavant\b", "before"),
+    (r"\bau (?=\w+\. \d)", "at "),
+    (r"\bpar\b", "by"),
+    (r"\bsans impact\b", "no impact"),
+    (r"\bmineur\b", "minor"),
+    (r"\bsignificatif\b", "significant"),
+    (r"\bmajeur\b", "major"),
+    (r"\btéléphone\b", "phone"),
+    (r"\bjoint\b", "reached"),
+    (r"\benvoyé\b", "sent"),
+    (r"\bremis\b", "delivered"),
+    (r"\bsans réponse\b", "no answer"),
+    (r"\boccupé\b", "busy"),
+    (r"\bmessagerie\b", "voicemail"),
+    (r"\béchec\b", "failed"),
+    (r"\blun\.", "Mon"),
+    (r"\bmar\.", "Tue"),
+    (r"\bmer\.", "Wed"),
+    (r"\bjeu\.", "Thu"),
+    (r"\bven\.", "Fri"),
+    (r"\bsam\.", "Sat"),
+    (r"\bdim\.", "Sun"),
+    (r"(\d) j (\d)", r"\1 d \2"),
+    (r"n° ", "no. "),
+)
+_EXPLAIN_RE = tuple((re.compile(p), r) for p, r in _EXPLAIN_EN)
+
+
+def explain(lang: str, text: str) -> str:
+    """An SLA derivation sentence in the page's language (``domain.sla`` writes French)."""
+    if lang != "en" or not text:
+        return text
+    for pattern, repl in _EXPLAIN_RE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def actor_label(lang: str, actor: str | None) -> str:
+    """Who acted: a person's user name as is, the desk's automatic actors by name."""
+    if not actor:
+        return "—"
+    pair = ACTOR_LABELS.get(actor)
+    return actor if pair is None else pair[1 if lang == "en" else 0]
+
+
+
+def _fold_contract_strings() -> None:
+    """The contract pages' English lives in ``console.i18n_contracts`` (merge-friendly)."""
+    from console.i18n_contracts import EN as CONTRACT_EN
+
+    for key, value in CONTRACT_EN.items():
+        EN.setdefault(key, value)
+
+
+_fold_contract_strings()

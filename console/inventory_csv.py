@@ -39,6 +39,7 @@ from sqlmodel import Session, select
 from domain.calendar import BusinessHours
 from intake.matching import normalize_host
 from models.tables import BackupJob, Client, Contact, SenderDomain, Server, ServerAlias, Site
+from models.types import utcnow
 
 COLUMNS = (
     "type", "client", "name", "hostname", "site", "kind", "role", "aliases", "email", "phone",
@@ -296,7 +297,9 @@ class _Importer:
             )
         ).first()
         created = found is None
-        job = found or BackupJob(client_id=client.id or 0, server_id=srv.id or 0, name=name)
+        job = found or BackupJob(
+            client_id=client.id or 0, server_id=srv.id or 0, name=name, created_at=utcnow()
+        )
         job.product = row.get("product") or job.product
         job.schedule = schedule
         self.s.add(job)

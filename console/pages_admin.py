@@ -36,9 +36,11 @@ from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import redirect, render
+from contracts.privacy import record_access
 from domain.calendar import BusinessHours
 from intake import silences
 from intake.matching import normalize_host
+from intake.sources import parse_network
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
 from models.db import session_scope
 from models.tables import (
@@ -51,6 +53,7 @@ from models.tables import (
     Site,
     User,
 )
+from models.trust import RULE_KINDS, SourceRule
 from models.types import utcnow
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
@@ -188,7 +191,11 @@ def client_page(
             "aliases": of(ServerAlias, col(ServerAlias.alias)),
             "contacts": of(Contact, col(Contact.rank), col(Contact.id)),
             "jobs": of(BackupJob, col(BackupJob.id)),
+            "sources": of(SourceRule, col(SourceRule.kind), col(SourceRule.value)),
+            "rule_kinds": RULE_KINDS,
         }
+    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
+                  client_id=client_id, subject="contacts", path=request.url.path)
     return _render(request, principal, "admin/client.html", **data)
 
 
@@ -305,12 +312,49 @@ def _add_job(s: Session, client_id: int, form: dict[str, str]) -> str:
             product=form.get("product", ""),
             schedule=schedule,
             grace_minutes=_int(form, "grace_minutes", 360),
+            created_at=utcnow(),
         )
     )
     return "Sauvegarde attendue ajoutée."
 
 
+_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
+
+
+def _add_source_rule(s: Session, client_id: int, form: dict[str, str]) -> str:
+    """Who may speak for the client (issue 11): checked by the router on every message."""
+    kind = form.get("kind", "")
+    if kind not in RULE_KINDS:
+        raise Invalid("Type de source inconnu")
+    value = _required(form, "value", "valeur").strip().lower()
+    if kind in ("ip", "relay"):
+        net = parse_network(value)
+        if net is None:
+            raise Invalid(f"Adresse ou réseau invalide : {value}")
+        if net.num_addresses > 65536:
+            raise Invalid("Réseau trop large (au plus /16 en IPv4)")
+        value = str(net) if net.num_addresses > 1 else str(net.network_address)
+    elif kind == "sender":
+        address = value.removeprefix("@")
+        if not (re.match(r"^[^@\s]+@[^@\s]+$", value) or _DOMAIN.match(address)):
+            raise Invalid("Expéditeur : une adresse ou un domaine (@client.example)")
+        value = value if "@" in value and not value.startswith("@") else f"@{address}"
+    elif not _DOMAIN.match(value.removeprefix("@")):
+        raise Invalid(f"Domaine invalide : {value}")
+    else:
+        value = value.removeprefix("@")
+    exists = s.exec(select(SourceRule).where(SourceRule.client_id == client_id,
+                                             SourceRule.kind == kind,
+                                             SourceRule.value == value)).first()
+    if exists is not None:
+        raise Invalid("Cette source est déjà enregistrée")
+    s.add(SourceRule(client_id=client_id, kind=kind, value=value,
+                     note=form.get("note", "")[:300]))
+    return f"Source autorisée ajoutée : {value}."
+
+
 ADDERS: dict[str, Callable[[Session, int, dict[str, str]], str]] = {
+    "sources": _add_source_rule,
     "senders": _add_sender,
     "sites": _add_site,
     "servers": _add_server,
@@ -319,6 +363,7 @@ ADDERS: dict[str, Callable[[Session, int, dict[str, str]], str]] = {
     "jobs": _add_job,
 }
 DELETABLE: dict[str, tuple[type[SQLModel], str]] = {
+    "sources": (SourceRule, "id"),
     "senders": (SenderDomain, "domain"),
     "sites": (Site, "id"),
     "servers": (Server, "id"),

@@ -9,7 +9,7 @@ as the workflow's own French sentence, shown as is.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -35,6 +35,7 @@ from console.queries import (
 )
 from console.sla import case_sla, effective_policy
 from console.web import lang_of, redirect, render, render_fragment
+from contracts.privacy import record_access
 from domain.sla import CaseSla
 from intake import triage
 from models.db import session_scope
@@ -84,11 +85,16 @@ def _page_number(request: Request) -> int:
 
 
 def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
+    """Rows, their total, the tabs' counts under the same filters (all but the class, which
+    the tabs choose: each tab's count is the rows it would list) and the desk-wide counts of
+    the title."""
     with Session(svc.engine) as s:
         rows = queue_page(s, flt, None, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
         total = queue_total(s, flt, None)
         counts = open_counts(s, None)
-    return {"rows": rows, "total": total, "counts": counts}
+        tabs = counts if flt == QueueFilter(criticality=flt.criticality) else open_counts(
+            s, None, replace(flt, criticality=None))
+    return {"rows": rows, "total": total, "counts": counts, "tabs": tabs}
 
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
@@ -134,7 +140,7 @@ def queue_live(request: Request, principal: Principal = Depends(require("queue")
         {
             "title": queue_title(data["counts"], lang_of(request)),
             "total": data["total"],
-            "counts": data["counts"],
+            "counts": data["tabs"],
             "rows": rows_html,
         }
     )
@@ -229,6 +235,10 @@ async def case_page(
 ) -> Response:
     svc = svc_of(request)
     data = await asyncio.to_thread(load_case_data, svc, case_id, None)
+    await asyncio.to_thread(  # the page shows the client's messages and contacts
+        record_access, svc.engine, username=principal.username, role=principal.role,
+        client_id=data.case.client_id, subject="case", subject_id=case_id,
+        path=request.url.path)
     view = await case_view(svc, data.case)
     timeline: list[Any] = list(view.timeline) if view is not None else data.ledger
     return await asyncio.to_thread(
@@ -248,6 +258,8 @@ async def case_page(
         channels=[c.value for c in Channel],
         outcomes=[o.value for o in ContactOutcome],
         temporal_configured=svc.temporal_configured,
+        temporal_ui=svc.settings.temporal_ui_url.rstrip("/"),
+        temporal_ns=svc.settings.temporal_namespace,
     )
 
 
@@ -298,6 +310,9 @@ def event_page(
             raise HTTPException(404, "Événement introuvable")
         raw = s.get(RawMessage, ev.raw_message_id)
         client = s.get(Client, ev.client_id) if ev.client_id is not None else None
+    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
+                  client_id=ev.client_id, subject="raw_message", subject_id=ev.raw_message_id,
+                  path=request.url.path)
     return render(
         request,
         principal,
@@ -312,27 +327,47 @@ def event_page(
 # --- unmatched and unknown messages -------------------------------------------------------------
 
 
-def _server_choices(s: Session) -> list[tuple[int, str, str]]:
+def _server_choices(s: Session) -> list[tuple[int, str, str, int]]:
     rows = s.exec(
-        select(Server.id, Server.hostname, Client.name)
+        select(Server.id, Server.hostname, Client.name, Client.id)
         .join(Client, col(Client.id) == Server.client_id)
         .order_by(col(Client.name), col(Server.hostname))
     ).all()
-    return [(sid or 0, host, name) for sid, host, name in rows]
+    return [(sid or 0, host, name, cid or 0) for sid, host, name, cid in rows]
+
+
+@dataclass(frozen=True)
+class UnmatchedRow:
+    """One message to sort, with the client its sender belongs to when that is known: that
+    client's servers are offered first, and "create this server" files it there."""
+
+    ev: AlertEventRow
+    mail_from: str
+    channel: str
+    sender_client_id: int | None
+
+    @property
+    def host_suggestion(self) -> str:
+        return triage.suggested_hostname(self.ev.host)
 
 
 @router.get("/unmatched")
 def unmatched(request: Request, principal: Principal = Depends(require("triage"))) -> Response:
     page = _page_number(request)
     with Session(svc_of(request).engine) as s:
-        rows = s.exec(
-            select(AlertEventRow, RawMessage.mail_from, RawMessage.channel)
+        found = s.exec(
+            select(AlertEventRow, RawMessage.mail_from, RawMessage.channel,
+                   RawMessage.client_hint_id)
             .join(RawMessage, col(RawMessage.id) == AlertEventRow.raw_message_id)
             .where(AlertEventRow.triage == "pending")
             .order_by(col(AlertEventRow.received_at).desc(), col(AlertEventRow.id).desc())
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         ).all()
+        rows = [
+            UnmatchedRow(ev, mail_from, channel, triage.sender_client(s, ev, mail_from, hint))
+            for ev, mail_from, channel, hint in found
+        ]
         total = int(
             s.exec(
                 select(func.count())
@@ -404,6 +439,22 @@ def unmatched_attach(
     return redirect("/unmatched")
 
 
+@router.post("/unmatched/{event_id}/attach-reply")
+def unmatched_attach_reply(
+    request: Request, event_id: int, principal: Principal = Depends(require("triage"))
+) -> Response:
+    """A technician who checked an unverified client reply (called the client back, say)
+    attaches it to the case it names (``intake.triage.attach_reply``)."""
+    svc = svc_of(request)
+    try:
+        ref = triage.attach_reply(svc.engine, event_id, principal.username)
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
+    set_flash(svc, principal, f"ok:Réponse rattachée au cas {ref}.")
+    return redirect("/unmatched")
+
+
 @router.post("/unmatched/{event_id}/dismiss")
 def unmatched_dismiss(
     request: Request, event_id: int, principal: Principal = Depends(require("triage"))
@@ -415,4 +466,33 @@ def unmatched_dismiss(
         set_flash(svc, principal, f"err:{exc}")
         return redirect("/unmatched")
     set_flash(svc, principal, "ok:Message écarté.")
+    return redirect("/unmatched")
+
+
+@router.post("/unmatched/{event_id}/create-server")
+def unmatched_create_server(
+    request: Request,
+    event_id: int,
+    client_id: int = Form(...),
+    hostname: str = Form(...),
+    display_name: str = Form(""),
+    kind: str = Form("physical"),
+    role: str = Form(""),
+    principal: Principal = Depends(require("triage")),
+) -> Response:
+    """The message names a server the inventory lacks: create it in the chosen client's
+    inventory (the sender's, by default) and attach the message to it."""
+    svc = svc_of(request)
+    try:
+        server_id = triage.create_server(
+            svc.engine, event_id, client_id, hostname, display_name=display_name, kind=kind,
+            role=role, actor=principal.username,
+        )  # fmt: skip
+    except triage.TriageError as exc:
+        set_flash(svc, principal, f"err:{exc}")
+        return redirect("/unmatched")
+    with Session(svc.engine) as s:
+        srv = s.get(Server, server_id)
+    host = srv.hostname if srv is not None else hostname
+    set_flash(svc, principal, f"ok:Serveur {host} créé ; l'événement y est rattaché.")
     return redirect("/unmatched")

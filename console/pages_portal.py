@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from console.auth import Principal, require
+from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
 from console.web import render
-from models.tables import AuditEvent, Communication
+from vigie.refkey import reference_key
 
 router = APIRouter(prefix="/portal")
-
-# Ledger actions a client is shown (no notes, assignments or internal repeats).
-CLIENT_VISIBLE = frozenset(
-    {"open", "classify", "record_contact", "register_demande", "start_l1", "escalate_l2",
-     "recovery", "resolve", "close", "reopen"}
-)  # fmt: skip
 
 
 def svc_of(request: Request) -> Services:
@@ -34,19 +29,28 @@ def svc_of(request: Request) -> Services:
 @router.get("")
 def portal(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
     scope = principal.client_scope
+    key = reference_key(svc_of(request).settings)
     raw_page = request.query_params.get("page", "1")
     page = max(1, int(raw_page)) if raw_page.isdigit() else 1
-    with Session(svc_of(request).engine) as s:
-        open_rows = queue_page(s, QueueFilter(), scope, limit=200)
-        past_filter = QueueFilter(finished_only=True)
-        past = queue_page(
-            s,
-            past_filter,
-            scope,
-            offset=(page - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-            newest_first=True,
-        )
+    svc = svc_of(request)
+    rule = svc.settings.portal_cases
+    with Session(svc.engine) as s:
+        open_rows = [
+            client_case_summary(c, key)
+            for c, _ in queue_page(s, QueueFilter(client_view=rule), scope, limit=200)
+        ]
+        past_filter = QueueFilter(finished_only=True, client_view=rule)
+        past = [
+            client_case_summary(c, key)
+            for c, _ in queue_page(
+                s,
+                past_filter,
+                scope,
+                offset=(page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                newest_first=True,
+            )
+        ]
         total = queue_total(s, past_filter, scope)
     return render(
         request,
@@ -63,31 +67,20 @@ def portal(request: Request, principal: Principal = Depends(require("portal"))) 
 def portal_case(
     request: Request, case_id: int, principal: Principal = Depends(require("portal"))
 ) -> Response:
-    with Session(svc_of(request).engine) as s:
-        found = load_case(s, case_id, principal.client_scope)
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        found = load_case(s, case_id, principal.client_scope, svc.settings.portal_cases)
         if found is None:
             raise HTTPException(404, "Cas introuvable")
-        c, client = found
-        history = [
-            a
-            for a in s.exec(
-                select(AuditEvent)
-                .where(AuditEvent.case_id == case_id)
-                .order_by(col(AuditEvent.at), col(AuditEvent.seq))
-            ).all()
-            if a.action in CLIENT_VISIBLE
-        ]
-        comms = s.exec(
-            select(Communication)
-            .where(Communication.case_id == case_id)
-            .order_by(col(Communication.created_at))
-        ).all()
-    return render(
-        request, principal, "portal_case.html", c=c, client=client, history=history, comms=comms
-    )
+        view = client_case_detail(s, *found, reference_key(svc.settings))
+    return render(request, principal, "portal_case.html", c=view)
 
 
 @router.get("/documents")
 def documents(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
-    """Visit reports and the technical document come with the visits issue; said plainly."""
-    return render(request, principal, "portal_documents.html")
+    """The client's visits, their reports once sent, proposals waiting for an answer, and
+    the current technical document (``console.portal_visits``)."""
+    from console.portal_visits import documents_context
+
+    return render(request, principal, "portal_documents.html",
+                  **documents_context(svc_of(request), principal.client_scope))

@@ -15,18 +15,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from console import charts
 from console.auth import Principal, require
 from console.csv_export import csv_stream
 from console.deps import Services
 from console.i18n import FIGURE_LABELS, criticality_label
-from console.pdf import table_pdf
 from console.slacache import (
     DIMENSIONS,
     FIGURES,
+    MAJOR_UNREACHED,
     SUMMARY_FIGURES,
     Group,
     Period,
@@ -34,11 +33,13 @@ from console.slacache import (
     cases_behind,
     distribution,
     iter_case_rows,
+    major_unreached,
     refresh_for_view,
     summarize,
 )
-from console.web import duration, lang_of, render
-from models.tables import Client, Server
+from console.web import context, environment, lang_of, render
+from documents import template_to_pdf
+from models.tables import Client
 from models.types import utcnow
 
 router = APIRouter()
@@ -158,42 +159,52 @@ def _report(request: Request) -> dict[str, Any]:
         "clients": clients,
         "now": now,
         "fresh": fresh,
+        "major_unreached": major_unreached(svc.engine, sel),
+        "major_unreached_metric": MAJOR_UNREACHED,
+    }
+
+
+BY_LABELS: dict[str, tuple[str, str]] = {
+    "client": ("client", "client"),
+    "technician": ("technicien", "technician"),
+    "criticality": ("criticité", "criticality"),
+    "month": ("mois", "month"),
+    "week": ("semaine", "week"),
+}
+
+
+def _view_context(request: Request) -> dict[str, Any]:
+    """What the SLA page shows, and its printed copy prints: the same figures and charts."""
+    rep = _report(request)
+    sel: Selection = rep["sel"]
+    by: str = rep["by"]
+    lang = lang_of(request)
+    en = lang == "en"
+    triage_dist = distribution(rep["total"].values["time_to_triage"], TRIAGE_EDGES_MIN)
+    title_dist = "Time to triage distribution" if en else "Distribution du délai de classification"
+    title_trend = "Cases and cases in breach per period" if en else (
+        "Cas et cas hors délai par période"
+    )
+    words = ("cases", "in breach") if en else ("cas", "hors délai")
+    return {
+        "dims": DIMENSIONS,
+        "figures": SUMMARY_FIGURES,
+        "chart_dist": charts.bars(title_dist, triage_dist),
+        "chart_trend": charts.trend(
+            title_trend, [(g.label, g.count, g.breached_cases) for g in rep["trend"]], words
+        ),
+        "params": lambda **kw: sel_params(sel, **kw),
+        "group_params": lambda grp: group_params(sel, by, grp),
+        "title_dist": title_dist,
+        "title_trend": title_trend,
+        "by_label": BY_LABELS[by][1 if en else 0],
+        **rep,
     }
 
 
 @router.get("/sla")
 def sla_view(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
-    rep = _report(request)
-    sel: Selection = rep["sel"]
-    by: str = rep["by"]
-    lang = lang_of(request)
-    triage_dist = distribution(rep["total"].values["time_to_triage"], TRIAGE_EDGES_MIN)
-    title_dist = (
-        "Distribution du délai de classification"
-        if lang != "en"
-        else ("Time to triage distribution")
-    )
-    title_trend = (
-        "Cas et cas hors délai par période"
-        if lang != "en"
-        else ("Cases and cases in breach per period")
-    )
-    return render(
-        request,
-        principal,
-        "sla.html",
-        dims=DIMENSIONS,
-        figures=SUMMARY_FIGURES,
-        chart_dist=charts.bars(title_dist, triage_dist),
-        chart_trend=charts.trend(
-            title_trend, [(g.label, g.count, g.breached_cases) for g in rep["trend"]]
-        ),
-        params=lambda **kw: sel_params(sel, **kw),
-        group_params=lambda grp: group_params(sel, by, grp),
-        title_dist=title_dist,
-        title_trend=title_trend,
-        **rep,
-    )
+    return render(request, principal, "sla.html", **_view_context(request))
 
 
 @router.get("/sla/cases")
@@ -233,8 +244,19 @@ def group_table(rep: dict[str, Any], lang: str) -> tuple[list[str], list[list[st
     header = ["Groupe" if lang != "en" else "Group", "Cas" if lang != "en" else "Cases"]
     for name in SUMMARY_FIGURES:
         label = FIGURE_LABELS[name][1 if lang == "en" else 0]
-        header += [f"{label} — médiane (min)", f"{label} — p90 (min)", f"{label} — hors délai"]
-    header += ["Escaladés N2 (%)", "Cas hors délai"]
+        if lang == "en":
+            header += [f"{label} — median (min)", f"{label} — p90 (min)", f"{label} — breaches"]
+        else:
+            header += [
+                f"{label} — médiane (min)",
+                f"{label} — p90 (min)",
+                f"{label} — hors délai",
+            ]
+    header += (
+        ["Escalated to L2 (%)", "Cases in breach"]
+        if lang == "en"
+        else ["Escaladés N2 (%)", "Cas hors délai"]
+    )
     rows = []
     for grp in [*rep["groups"], rep["total"]]:
         label = grp.label or ("Total" if grp is rep["total"] else "")
@@ -264,7 +286,11 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
     if request.query_params.get("detail") == "cases":
         refresh_for_view(svc.engine, svc.settings)
         clients = _client_names(svc)
-        header = ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
+        header = (
+            ["case", "client", "technician", "criticality", "opened (UTC)", "escalated to L2"]
+            if lang == "en"
+            else ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
+        )
         header += [f"{n} (min)" for n in FIGURES]
         names = list(FIGURES)
 
@@ -276,7 +302,9 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
                     r.technician,
                     r.criticality or "",
                     r.opened_at.isoformat(),
-                    "oui" if r.escalated else "non",
+                    ("yes" if r.escalated else "no")
+                    if lang == "en"
+                    else ("oui" if r.escalated else "non"),
                     *(_minutes(getattr(r, FIGURES[n][0])) for n in names),
                 ]
 
@@ -294,35 +322,16 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
 
 @router.get("/sla/export.pdf")
 def sla_pdf(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
+    """The page's own template and figures, printed (A4 landscape, numbered pages): the
+    table with median and p90, both charts, the period and the filters."""
+    view = _view_context(request)
+    sel: Selection = view["sel"]
     lang = lang_of(request)
-    rep = _report(request)
-    sel: Selection = rep["sel"]
-    header, rows = group_table(rep, lang)
-    # The PDF keeps medians and breaches (p90 columns would not fit a printed page).
-    keep = (
-        [0, 1]
-        + [2 + 3 * i for i in range(len(SUMMARY_FIGURES))]
-        + [4 + 3 * i for i in range(len(SUMMARY_FIGURES))]
-        + [len(header) - 2, len(header) - 1]
-    )
-    keep = sorted(set(keep))
-    short = {
-        "time_to_triage": "Classif.",
-        "time_to_first_contact": "1er contact",
-        "time_to_demande": "Demande",
-        "l1_duration": "Diag. N1",
-    }
-    names = ["Groupe", "Cas"]
-    for n in SUMMARY_FIGURES:
-        names += [f"{short[n]} méd. (min)", f"{short[n]} hors délai"]
-    names += ["Escal. N2 %", "Cas hors délai"]
-    body = table_pdf(
-        "Vigie — rapport SLA",
-        f"Période du {sel.period.start:%d/%m/%Y} au {sel.period.end:%d/%m/%Y}, "
-        f"par {rep['by']} ; durées en minutes ouvrées",
-        names,
-        [[row[i] for i in keep] for row in rows],
-        widths=[3] + [1.2] * (len(names) - 1),
+    link_base = str(request.base_url).rstrip("/")
+    title = "Vigie — SLA report" if lang == "en" else "Vigie — rapport SLA"
+    ctx = context(request, principal, doc_title=title, link_base=link_base, **view)
+    body = template_to_pdf(
+        environment(), "print/sla.html", ctx, base_url=link_base + "/", landscape=True
     )
     filename = f"vigie-sla-{sel.period.start}-{sel.period.end}.pdf"
     return Response(
@@ -330,27 +339,3 @@ def sla_pdf(request: Request, principal: Principal = Depends(require("sla"))) ->
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-# --- planning (visits come with a later issue) -------------------------------------------------
-
-
-@router.get("/planning")
-def planning(request: Request, principal: Principal = Depends(require("planning"))) -> Response:
-    """Visits owed per client this year: two, plus one per server beyond the first (3.2.4).
-
-    Scheduling and visit reports are a later issue; this page gives planners the counts.
-    """
-    with Session(svc_of(request).engine) as s:
-        rows = s.exec(
-            select(Client.id, Client.name, Client.code, func.count(col(Server.id)))
-            .join(Server, col(Server.client_id) == Client.id, isouter=True)
-            .where(col(Client.active).is_(True))
-            .group_by(col(Client.id), col(Client.name), col(Client.code))
-            .order_by(col(Client.name))
-        ).all()
-    visits = [
-        {"id": cid, "name": name, "code": code, "servers": n, "visits": 2 + max(0, n - 1)}
-        for cid, name, code, n in rows
-    ]
-    return render(request, principal, "planning.html", visits=visits, duration=duration)

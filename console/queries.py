@@ -31,6 +31,25 @@ CRITICALITIES = ("major", "significant", "minor", "no_impact")
 UNCLASSIFIED = "unclassified"
 PAGE_SIZE = 50
 
+# Which of its cases a client user sees (``VIGIE_PORTAL_CASES``): by default only those a
+# technician has triaged into a class with impact; a raw alert nobody judged yet (an
+# antivirus hit, "non classé") or a case without impact stays on the desk's side.
+PORTAL_TRIAGED = "triaged"
+PORTAL_WITH_NO_IMPACT = "triaged_with_no_impact"
+PORTAL_ALL = "all"
+PORTAL_RULES = (PORTAL_TRIAGED, PORTAL_WITH_NO_IMPACT, PORTAL_ALL)
+
+
+def client_visible(client_view: str) -> Any:
+    """The SQL condition of the cases a client user may see under ``client_view`` (None:
+    all of the company's cases)."""
+    if client_view == PORTAL_ALL:
+        return None
+    shown = ["minor", "significant", "major"]
+    if client_view == PORTAL_WITH_NO_IMPACT:
+        shown.append("no_impact")
+    return col(Case.criticality).in_(shown)
+
 
 @dataclass(frozen=True)
 class QueueFilter:
@@ -43,6 +62,7 @@ class QueueFilter:
     assignee: str | None = None
     include_closed: bool = False
     finished_only: bool = False  # resolved or closed cases only (the portal's history)
+    client_view: str = PORTAL_TRIAGED  # what a client user sees (only when ``scope`` is set)
 
     def apply(self, q: Any, scope: int | None) -> Any:
         if self.finished_only:
@@ -54,6 +74,9 @@ class QueueFilter:
                 q = q.where(col(Case.state) != "resolved")
         if scope is not None:
             q = q.where(col(Case.client_id) == scope)
+            visible = client_visible(self.client_view)
+            if visible is not None:
+                q = q.where(visible)
         if self.client_id is not None:
             q = q.where(col(Case.client_id) == self.client_id)
         if self.criticality == UNCLASSIFIED:
@@ -119,10 +142,13 @@ def queue_total(s: Session, flt: QueueFilter, scope: int | None) -> int:
     return int(s.exec(q).one())
 
 
-def open_counts(s: Session, scope: int | None) -> dict[str, int]:
-    """Open cases by class (``unclassified`` for untriaged), for the title and the tabs."""
+def open_counts(
+    s: Session, scope: int | None, flt: QueueFilter | None = None
+) -> dict[str, int]:
+    """Open cases by class (``unclassified`` for untriaged), for the title and the tabs;
+    ``flt`` (without a class) narrows them to what the queue's other filters list."""
     q = (
-        QueueFilter()
+        (flt or QueueFilter())
         .apply(select(Case.criticality, func.count()).select_from(Case), scope)
         .group_by(col(Case.criticality))
     )
@@ -131,11 +157,20 @@ def open_counts(s: Session, scope: int | None) -> dict[str, int]:
     return counts
 
 
-def load_case(s: Session, case_id: int, scope: int | None) -> tuple[Case, Client | None] | None:
-    """The case if the caller may see it (None otherwise: the route answers 404)."""
+def load_case(
+    s: Session, case_id: int, scope: int | None, client_view: str = PORTAL_TRIAGED
+) -> tuple[Case, Client | None] | None:
+    """The case if the caller may see it (None otherwise: the route answers 404); a client
+    user sees it only under the portal rule (``client_view``), like in its lists."""
     c = s.get(Case, case_id)
     if c is None or (scope is not None and c.client_id != scope):
         return None
+    if scope is not None and client_view != PORTAL_ALL:
+        shown = {"minor", "significant", "major"}
+        if client_view == PORTAL_WITH_NO_IMPACT:
+            shown.add("no_impact")
+        if c.criticality not in shown:
+            return None
     client = s.get(Client, c.client_id) if c.client_id is not None else None
     return c, client
 

@@ -21,6 +21,10 @@ from models.auth import Policy
 from models.tables import AuditEvent
 from vigie.settings import Settings
 
+# Version of the rules in ``domain.sla``: a change of rule recomputes every cached figure
+# (2: a major case's first contact is a person reached by phone).
+SLA_RULES = 2
+
 
 @dataclass(frozen=True)
 class EffectivePolicy:
@@ -38,7 +42,7 @@ class EffectivePolicy:
         """Everything a cached figure depends on: a change of any of it recomputes them all."""
         return (
             f"{self.version}|{self.timezone}|{self.business_start}-{self.business_end}"
-            f"|{self.l1_minutes}"
+            f"|{self.l1_minutes}|rules{SLA_RULES}"
         )
 
     @property

@@ -345,12 +345,28 @@ class Selection:
         return and_(*cond)
 
 
+# Major cases whose first contact never happened: nobody was reached by phone (a fallback
+# mail does not count, see ``domain.sla``), whether the case is still open or not.
+MAJOR_UNREACHED = "major_unreached"
+
+
+def major_unreached(engine: Engine, sel: Selection) -> int:
+    """How many major cases of the selection have nobody reached by phone."""
+    with engine.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(SlaCase.__table__)  # type: ignore[arg-type]
+            .where(and_(sel.where(), metric_condition(MAJOR_UNREACHED, utcnow())))
+        ).scalar() or 0)
+
+
 def metric_condition(metric: str, now: datetime) -> Any:
     """SQL condition of the cases behind one number of the view."""
     if metric in ("", "count"):
         return None
     if metric == "escalated":
         return T.escalated.is_(True)
+    if metric == MAJOR_UNREACHED:
+        return and_(T.criticality == "major", T.contact_s.is_(None))
     if metric == "breached":
         return or_(*(breach_condition(name, now) for name in FIGURES if FIGURES[name][1]))
     name, _, kind = metric.partition(":")

@@ -24,9 +24,11 @@ from models.db import session_scope
 from models.tables import Communication, CommunicationEvent
 from workflows.shared import Channel, CommStatus
 
-# The whole message: an optional case reference, an optional "OK", the four digits.
+# The whole message: an optional case reference (tagged or not, see domain/refs.py: the code
+# is the secret here, and the number it comes from), an optional "OK", the four digits.
 CODE_ATTEMPT = re.compile(
-    r"^\W*(?:(VIG-\d{6})\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\W*$", re.I
+    r"^\W*(?:(VIG-\d{6})(?:-[a-z0-9]{1,16})?\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\W*$",
+    re.I,
 )
 WRONG_CODE = "wrong_code"
 SOURCE = "sms_reply"
@@ -52,17 +54,20 @@ def _expired_ids(s: Session, ids: list[int]) -> set[int]:
         CommunicationEvent.status == CommStatus.CODE_EXPIRED)).all())
 
 
-def awaiting(engine: Engine, sender: str, ref: str | None) -> tuple[list[Communication], bool]:
-    """SMS sent to ``sender`` (of case ``ref`` if named) whose code may still confirm, newest
-    first; and whether some other such SMS had its code expired."""
-    with session_scope(engine) as s:
+def candidates(engine: Engine, sender: str, ref: str | None) -> tuple[list[Communication], bool]:
+    """SMS with a code sent to ``sender`` (of case ``ref`` if named) whose code has not
+    expired, newest first (confirmed ones included: a second "OK" is no wrong try); and
+    whether some other such SMS had its code expired."""
+    number = _digits(sender)
+    if not number:
+        return [], False
+    with Session(engine) as s:
         rows = s.exec(
             select(Communication)
-            .where(Communication.channel == Channel.SMS, Communication.code != "",
-                   Communication.status != CommStatus.CONFIRMED)
+            .where(Communication.channel == Channel.SMS, Communication.code != "")
             .order_by(col(Communication.id).desc())
         ).all()
-        mine = [r for r in rows if _digits(r.recipient) == _digits(sender) and _digits(sender)
+        mine = [r for r in rows if _digits(r.recipient) == number
                 and (ref is None or r.key.startswith(ref + ":"))]
         expired = _expired_ids(s, [r.id or 0 for r in mine])
     return [r for r in mine if r.id not in expired], bool(expired)

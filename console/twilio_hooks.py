@@ -24,7 +24,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
@@ -32,9 +31,12 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from activities.comms import IN_FLIGHT, add_event, set_status
 from console import sms_codes
+from domain.refs import client_ref
+from intake.replies import judge_sms, store_sms_reply
 from models.db import session_scope
-from models.tables import Case, Communication
+from models.tables import Communication
 from models.types import utcnow
+from vigie.refkey import reference_key
 from workflows.shared import (
     Channel,
     ClientReplySignal,
@@ -68,7 +70,6 @@ SETTLEABLE = frozenset({*IN_FLIGHT, "sending", CommStatus.VOICEMAIL})
 CODE_WRONG = "Vigie : code incorrect. Répondez OK suivi du code à 4 chiffres reçu."
 CODE_EXPIRED_SAY = ("Vigie : trop de codes erronés, ce code a expiré. Un technicien va vous "
                     "recontacter.")
-CASE_REF = re.compile(r"VIG-\d{6}", re.I)
 
 Signaller = Callable[[str, str, Any], Awaitable[None]]
 
@@ -369,22 +370,32 @@ async def sms_incoming(request: Request, form: FormData = Depends(verified_form)
     engine = _engine(request)
     sender = str(form.get("From") or "")
     body = str(form.get("Body") or "").strip()
+    sid = str(form.get("MessageSid") or "")
     attempt = sms_codes.parse_attempt(body)
     if attempt is not None:
         answered = await _code_attempt(request, send, form, body, *attempt)
         if answered is not None:
             return answered
     resp = MessagingResponse()
-    ref_match = CASE_REF.search(body)
-    case = _open_case(engine, ref_match.group(0).upper()) if ref_match else None
-    if case is not None:
-        try:
-            await send(case.workflow_id, "client_reply", ClientReplySignal(
-                event_id=None, received_at=utcnow(), sender=sender, summary=body[:500],
-                channel=Channel.SMS))
-        except Exception:
-            log.exception("twilio: réponse SMS non signalée au cas %s", case.ref)
-        resp.message(f"Vigie : votre message est joint au cas {case.ref}.")
+    # Attached only from a contact of the case's client (intake/replies.py); a stranger's
+    # message naming a case waits in the triage queue, and is not told it was attached.
+    key = reference_key(request.app.state.services.settings)
+    with session_scope(engine) as s:
+        judged = judge_sms(s, sender, body, key)
+        event_id = store_sms_reply(s, judged, sender, body, sid) if judged else None
+    if judged is not None and judged.attached and event_id is not None:
+        case = judged.case
+        if event_id > 0 and not case.closed:
+            try:
+                await send(case.workflow_id, "client_reply", ClientReplySignal(
+                    event_id=event_id, received_at=utcnow(), sender=sender,
+                    summary=body[:500], channel=Channel.SMS))
+            except Exception:
+                log.exception("twilio: réponse SMS non signalée au cas %s", case.ref)
+        resp.message(f"Vigie : votre message est joint au cas {client_ref(case.ref, key)}.")
+        return _twiml(resp)
+    if judged is not None:
+        resp.message("Vigie : message reçu ; un technicien le traitera.")
         return _twiml(resp)
     resp.message("Vigie : message non compris. Répondez OK suivi du code à 4 chiffres reçu.")
     return _twiml(resp)
@@ -397,25 +408,28 @@ async def _code_attempt(request: Request, send: Signaller, form: FormData, body:
     number awaits a code (the message goes on as any other)."""
     engine = _engine(request)
     sender, sid = str(form.get("From") or ""), str(form.get("MessageSid") or "")
-    rows, some_expired = sms_codes.awaiting(engine, sender, ref)
+    rows, some_expired = sms_codes.candidates(engine, sender, ref)
     resp = MessagingResponse()
     row = next((r for r in rows if r.code == code), None)
-    if row is not None:
+    if row is not None:  # also an SMS confirmed already: the same answer again
         fresh = add_event(engine, row.id or 0, "sms_reply", CommStatus.CONFIRMED, body,
                           dedupe=sid or None, payload=dict(form))
         if fresh and _settle_sms(engine, row):
             await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
-        resp.message(f"Vigie : merci, votre confirmation pour le cas {_case_ref(row)} est "
-                     "enregistrée.")
+        key = reference_key(request.app.state.services.settings)
+        resp.message(f"Vigie : merci, votre confirmation pour le cas "
+                     f"{client_ref(_case_ref(row), key)} est enregistrée.")
         return _twiml(resp)
+    rows = [r for r in rows if r.status != CommStatus.CONFIRMED]
     if rows:
         tries = _services(request).settings.sms_code_max_tries
         for gone in sms_codes.wrong_try(engine, rows, sid, body, tries):
             await _tell(send, gone, CommStatus.CODE_EXPIRED,
                         f"code SMS expiré après {tries} codes erronés (dernier « {body[:40]} »)"
                         " : rappeler le client")
-        still, _ = sms_codes.awaiting(engine, sender, ref)
-        resp.message(CODE_WRONG if still else CODE_EXPIRED_SAY)
+        still, _ = sms_codes.candidates(engine, sender, ref)
+        waiting = [r for r in still if r.status != CommStatus.CONFIRMED]
+        resp.message(CODE_WRONG if waiting else CODE_EXPIRED_SAY)
         return _twiml(resp)
     if some_expired:
         resp.message(CODE_EXPIRED_SAY)
@@ -432,12 +446,6 @@ def _settle_sms(engine: Engine, row: Communication) -> bool:
         fresh.updated_at = utcnow()
         s.add(fresh)
     return True
-
-
-def _open_case(engine: Engine, ref: str) -> Case | None:
-    with session_scope(engine) as s:
-        case = s.exec(select(Case).where(Case.ref == ref)).first()
-    return case if case is not None and not case.closed else None
 
 
 def _digits(number: str) -> str:

@@ -21,6 +21,7 @@ from markupsafe import Markup
 from console import i18n
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
+from console.sent import sent_view
 from models.types import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -32,8 +33,13 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/backups", "Sauvegardes", "queue"),
     ("/sla", "SLA", "sla"),
     ("/planning", "Planification", "planning"),
+    ("/contracts", "Contrats", "contracts"),
+    ("/privacy/access", "Accès aux données", "privacy"),
+    ("/visits/mine", "Mes visites", "visit.run"),
+    ("/entitlements", "Droits de visite", "entitlement"),
     ("/admin", "Administration", "admin"),
     ("/portal", "Mes cas", "portal"),
+    ("/portal/contract", "Mon contrat", "portal"),
 )
 
 
@@ -126,10 +132,18 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "crit_label": lambda c: i18n.criticality_label(lang, c),
         "role_label": lambda r: i18n.pair_label(i18n.ROLE_LABELS, lang, r),
         "family_label": lambda f: i18n.pair_label(i18n.FAMILY_LABELS, lang, f),
+        "source_label": lambda k: i18n.pair_label(i18n.SOURCE_LABELS, lang, k),
+        "rule_kind_label": lambda k: i18n.pair_label(i18n.RULE_KIND_LABELS, lang, k),
         "action_label": lambda a: i18n.pair_label(i18n.ACTION_LABELS, lang, a),
         "channel_label": lambda c: i18n.pair_label(i18n.CHANNEL_LABELS, lang, c),
         "outcome_label": lambda o: i18n.pair_label(i18n.OUTCOME_LABELS, lang, o),
         "figure_label": lambda f: i18n.pair_label(i18n.FIGURE_LABELS, lang, f),
+        # any other label table by name (comm_status, contact_role, header, ...)
+        "label": lambda kind, key: i18n.pair_label(i18n.LABEL_TABLES[kind], lang, key),
+        "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
+        "explain": lambda text: i18n.explain(lang, text),
+        "actor": lambda a: i18n.actor_label(lang, a),
+        "sent": sent_view,
         "csrf_field": Markup(
             f'<input type="hidden" name="{CSRF_FIELD}" value="{principal.csrf}">'
             if principal is not None and principal.csrf

@@ -131,11 +131,13 @@ STATUS_LABELS: dict[str, str] = {
     "not_received": "non reçue",
     "pending": "en attente",
     "none": "non prévue",
+    "before": "",  # the job was not known yet that day: nothing was expected
 }
 # The report's four colours (3.2.2: failed, incomplete, cancelled, not received are problems).
 CATEGORY: dict[str, str] = {
     "success": "success", "warning": "warning", "incomplete": "failed", "cancelled": "failed",
     "failed": "failed", "not_received": "not_received", "pending": "pending", "none": "none",
+    "before": "before",
 }
 MULTI_RULES = ("worst", "last")
 
@@ -319,6 +321,17 @@ def repeats_stopped(*, family: str, opened_at: datetime, last_seen: datetime | N
 
 
 @dataclass(frozen=True)
+class CellDetail:
+    """What one day of the matrix received: the chosen result's time and where to read it."""
+
+    at: datetime | None = None  # when the chosen result happened (UTC)
+    runs: int = 0
+    run_id: int | None = None
+    event_id: int | None = None
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ReportRow:
     client_code: str
     client_name: str
@@ -326,6 +339,8 @@ class ReportRow:
     job: str  # the job's name, or its product when the source names no job
     job_id: int
     cells: list[str]  # one status per report day, "none" when not scheduled
+    details: list[CellDetail] = field(default_factory=list)
+    confirmed: bool = True  # False: proposed by the desk, not audited yet
 
 
 @dataclass(frozen=True)
@@ -346,11 +361,16 @@ class BackupReport:
             "rows": [
                 {
                     "client": r.client_code, "client_name": r.client_name, "host": r.host,
-                    "job": r.job, "job_id": r.job_id,
+                    "job": r.job, "job_id": r.job_id, "confirmed": r.confirmed,
                     "cells": [
                         {"day": d.isoformat(), "status": s, "category": CATEGORY[s],
-                         "label": STATUS_LABELS[s]}
-                        for d, s in zip(self.days, r.cells, strict=True)
+                         "label": STATUS_LABELS[s],
+                         "at": det.at.isoformat() if det.at else None, "runs": det.runs,
+                         "run_id": det.run_id, "event_id": det.event_id,
+                         "case_id": det.case_id}
+                        for d, s, det in zip(self.days, r.cells,
+                                             r.details or [CellDetail()] * len(r.cells),
+                                             strict=True)
                     ],
                 }
                 for r in self.rows
@@ -360,9 +380,9 @@ class BackupReport:
 
 _WEEKDAYS = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")
 _SYMBOL = {"success": "OK", "warning": "AV", "failed": "KO", "not_received": "NR",
-           "pending": "..", "none": "-"}
+           "pending": "..", "none": "-", "before": ""}
 _HTML_COLOUR = {"success": "#1e7b34", "warning": "#b26a00", "failed": "#b00020",
-                "not_received": "#6a1b9a", "pending": "#555", "none": "#999"}
+                "not_received": "#6a1b9a", "pending": "#555", "none": "#999", "before": "#999"}
 
 
 def day_label(d: date) -> str:
@@ -433,3 +453,27 @@ def matrix_statuses(windows: Sequence[Window | None], runs: Sequence[RunSeen], n
                     rule: str) -> list[str]:
     """One report row's cells: each day's verdict, ``none`` when not scheduled."""
     return ["none" if w is None else decide_day(w, runs, now, rule).status for w in windows]
+
+
+def known_on(window: Window, known_since: datetime | None) -> bool:
+    """Was the job known when that day's backup was due? A job created on Wednesday at 10:00
+    says nothing about Tuesday: that day is blank, not "not received"."""
+    return known_since is None or window.first_slot >= _aware(known_since)
+
+
+def matrix_verdicts(windows: Sequence[Window | None], runs: Sequence[RunSeen], now: datetime,
+                    rule: str, known_since: datetime | None = None, audited: bool = True
+                    ) -> list[DayVerdict]:
+    """Each day's verdict with the result it chose: ``none`` when not scheduled, ``before``
+    when nothing came on a day the job was not known (or, for a job not audited, any day
+    without a result); what was received is always shown."""
+    out = []
+    for w in windows:
+        if w is None:
+            out.append(DayVerdict("none", None, 0))
+            continue
+        verdict = decide_day(w, runs, now, rule)
+        if verdict.run_id is None and (not audited or not known_on(w, known_since)):
+            verdict = DayVerdict("before", None, 0)
+        out.append(verdict)
+    return out

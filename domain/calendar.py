@@ -54,6 +54,8 @@ __all__ = [
     "BusinessCalendar",
     "BusinessHours",
     "default_calendar",
+    "site_business_days",
+    "site_calendar",
 ]
 
 MON_FRI: frozenset[int] = frozenset(range(5))
@@ -400,3 +402,27 @@ def calendar_for(tz: str, start: str, end: str) -> BusinessCalendar:
     return BusinessCalendar(
         BusinessHours(tz=tz, start=time.fromisoformat(start), end=time.fromisoformat(end))
     )
+
+
+# --------------------------------------------------------------------- client sites' calendars
+
+
+def site_calendar(subdiv: str | None = None, tz: str = "Europe/Paris") -> BusinessCalendar:
+    """The calendar of a client's site: its own holidays (Alsace-Moselle sites, ``"57"`` or
+    ``"6AE"``, also close on Good Friday and 26 December), Monday to Friday. Visits are
+    offered only on its business days (3.2.4)."""
+    return BusinessCalendar(BusinessHours(tz=tz, subdiv=subdiv or None))
+
+
+def site_business_days(
+    subdiv: str | None, start: date, end: date, tz: str = "Europe/Paris"
+) -> list[date]:
+    """Business days of a site from ``start`` to ``end`` included, in order."""
+    cal = site_calendar(subdiv, tz)
+    out: list[date] = []
+    day = start
+    while day <= end:
+        if cal.is_business_day(day):
+            out.append(day)
+        day += timedelta(days=1)
+    return out

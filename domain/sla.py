@@ -27,6 +27,10 @@ Rules (the contract's words in ``docs/domain.md``, "Handling an alert"):
   which is the contract working, not a breach. Figures are shown to the minute anyway.
 * A required step that never happened is measured up to the end of the case (its last
   resolution or closure): breached if the deadline passed before that end.
+* A major case's first client contact is a **phone call that reached a person** (automated
+  call confirmed by a keypress, or a call a technician records as reached); a mail, even
+  the fallback mail sent after unanswered calls, does not stop that clock. Other classes
+  count any message that reached the client.
 """
 
 from __future__ import annotations
@@ -182,6 +186,28 @@ class LedgerEntry:
             return (self.data.get("status") == "delivered"
                     or self.data.get("outcome") in CONTACT_OUTCOMES)
         return False
+
+    @property
+    def counts_as_phone_contact(self) -> bool:
+        """True when a person was reached by phone: an automated call answered and
+        confirmed by a keypress, or a call a technician recorded as reached. What a major
+        case's first contact must be (3.2.3 Majeur/étendu: "appel téléphonique")."""
+        if self.data.get("channel") != "phone":
+            return False
+        if self.action == Action.RECORD_CONTACT:
+            return self.data.get("outcome") == "reached"
+        if self.action == Action.COMMUNICATION:
+            return self.data.get("outcome") == "reached" or self.data.get("status") in (
+                "confirmed", "answered")
+        return False
+
+    def counts_as_contact_for(self, criticality: Criticality) -> bool:
+        """The first-contact rule of a class: a major case needs a person on the phone (a
+        fallback mail after unanswered calls is sent and recorded, but does not stop the
+        clock); the other classes count any message that reached the client."""
+        if criticality is Criticality.MAJOR:
+            return self.counts_as_phone_contact
+        return self.counts_as_client_contact
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (ISO datetime)."""
@@ -565,13 +591,14 @@ def compute(
             "time_to_first_contact", opening, f"sans communication client ({criticality.label})"
         )
     else:
-        first_contact = next((e for e in life if e.counts_as_client_contact), None)
+        first_contact = next((e for e in life if e.counts_as_contact_for(criticality)), None)
         contact = _measure(
             "time_to_first_contact",
             opening,
             first_contact,
             targets.first_contact_for(criticality),
-            "aucun contact client",
+            "aucune personne jointe par téléphone" if criticality is Criticality.MAJOR
+            else "aucun contact client",
             ctx,
         )
 

@@ -17,6 +17,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -25,12 +26,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.absence import note_report, observe_backup_run
+from contracts.store import unmonitored_client_ids
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from intake.silences import SILENCED, record_hit, silence_event
+from intake.sources import UNVERIFIED, SourceVerifier, Verdict
 from models.auth import Policy
 from models.db import session_scope
-from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
+from models.tables import AlertEventRow, BackupRun, Case, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
 from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
@@ -42,6 +45,7 @@ CASE_WORKFLOW = "CaseWorkflow"
 RPC_TIMEOUT = timedelta(seconds=5)
 DISPATCH_CONCURRENCY = 32
 UNMATCHED = "unmatched"
+OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in service
 
 
 @dataclass(frozen=True)
@@ -64,26 +68,46 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
     return list(parsed.events), parsed.envelope.sender
 
 
-def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -> None:
-    """Step 1: turn a stored message into event rows (skipped if already done)."""
+def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
+                verifier: SourceVerifier | None = None, ref_key: bytes | None = None,
+                unmonitored: frozenset[int] = frozenset()) -> None:
+    """Step 1: turn a stored message into event rows (skipped if already done).
+
+    Each event records how its source was verified (``intake.sources``). An event from a
+    source that failed verification is recorded like any other, but changes no state: no
+    heartbeat time, no backup run, no absence due time; only a problem may open a case
+    (flagged), and its recoveries are never routed (``route_for``).
+
+    Events of a client whose contract is not in service (onboarding, terminated: see
+    ``contracts.store.unmonitored_client_ids``) are stored and flagged ``out_of_contract``:
+    they open no case and move no expectation.
+    """
     if raw.parsed_at is not None:
         return
-    if attach_reply(s, raw):  # a client answering one of the desk's mails: no parser
+    if attach_reply(s, raw, ref_key):  # a client answering the desk's mails: no parser
         return
+    verifier = verifier if verifier is not None else SourceVerifier.load(s, strict=check_ip)
     try:
         events, sender = events_from_raw(raw)
     except Exception as exc:  # a webhook body that no longer validates: keep it visible
         raw.parse_error = f"{type(exc).__name__}: {exc}"[:2000]
         events, sender = [], None
     now = utcnow()
+    verdicts: dict[int | None, Verdict] = {}
     for idx, ev in enumerate(events):
         m = matcher.match(sender, ev.host, raw.client_hint_id)
         triage = "none"
         if ev.family == "unknown" or not m.matched:
             triage = "pending"
+        monitored = m.client_id is None or m.client_id not in unmonitored
+        if not monitored:
+            triage = OUT_OF_CONTRACT
         ip_ok = None
         if check_ip and m.client_ips:
             ip_ok = raw.peer_ip in m.client_ips
+        if m.client_id not in verdicts:
+            verdicts[m.client_id] = verifier.verify(raw, m.client_id)
+        verdict = verdicts[m.client_id]
         row = AlertEventRow(
             raw_message_id=raw.id or 0,
             idx=idx,
@@ -105,13 +129,23 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool) -
             client_id=m.client_id,
             server_id=m.server_id,
             source_ip_ok=ip_ok,
+            source_check=verdict.method,
+            source_detail=verdict.detail[:300],
             triage=triage,
         )
-        silence = silence_event(s, row)  # inside a maintenance window: recorded, not routed
+        if not verdict.verified and row.status != "problem" and triage == "none":
+            # recorded, shown on the open case it names, and ignored for state
+            row.extra = {**row.extra, "ignored": "source non vérifiée"}
+            row.case_id = _open_case_id(s, row.fingerprint)
+            s.add(row)
+            continue
+        silence = silence_event(s, row) if monitored else None  # maintenance window
         s.add(row)
         s.flush()
         if silence is not None:
             record_hit(s, silence, event_id=row.id, summary=row.summary)
+        if not verdict.verified or not monitored:
+            continue  # unverified: its case only, no other state; out of contract: nothing
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -171,19 +205,35 @@ class CasePolicy:
         )
 
 
+def _open_case_id(s: Session, fingerprint: str) -> int | None:
+    found = s.exec(
+        select(Case.id).where(Case.fingerprint == fingerprint, Case.closed == False)  # noqa: E712
+        .order_by(col(Case.id).desc()).limit(1)
+    ).first()
+    return found
+
+
 def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | None:
-    """Step 2's decision for one event row; None when no case is concerned."""
-    if row.triage in ("pending", SILENCED) or row.routed_at is not None:
+    """Step 2's decision for one event row; None when no case is concerned.
+
+    An event whose source failed verification may open a case (flagged, never preset) or
+    repeat one; anything else from it (recovery, heartbeat, successful backup) is not sent.
+    """
+    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT) or row.routed_at is not None:
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
         return Route(row.id or 0, told[0], told[1], None, REPLY_SIGNAL) if told else None
+    verified = row.source_check != UNVERIFIED
+    if not verified and row.status != "problem":
+        return None
     signal = AlertSignal(
         event_id=row.id,
         status="problem" if row.status == "problem" else "recovery",
         received_at=row.received_at,
         summary=row.summary,
         severity=row.severity,
+        verified=verified,
     )
     wid = case_workflow_id(row.fingerprint)
     if row.status == "problem":
@@ -205,6 +255,8 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             business_start=policy.business_start,
             business_end=policy.business_end,
             policy_version=policy.version,
+            source_verified=verified,
+            source_check=row.source_check,
         )
         return Route(row.id or 0, wid, signal, start)
     if row.status == "recovery" or row.family in ("heartbeat", "backup"):
@@ -225,13 +277,19 @@ class Router:
         check_ip: bool = False,
         batch: int = 200,
         policy: CasePolicy = CasePolicy(),
+        dkim_dns: Any = None,
+        ref_key: bytes | None = None,
     ) -> None:
+        """``check_ip``: strict source checking (``VIGIE_CHECK_SOURCE_IP``): a client with no
+        registered source is unverified too. ``dkim_dns``: dkimpy's resolver hook (tests)."""
         self.engine = engine
         self.client = client
         self.task_queue = task_queue
         self.check_ip = check_ip
         self.batch = batch
         self.policy = policy
+        self.dkim_dns = dkim_dns
+        self.ref_key = ref_key  # None: vigie.refkey's, from the environment
         self.wake = asyncio.Event()
 
     # --- database side (runs in a thread) ------------------------------------------------
@@ -258,7 +316,9 @@ class Router:
         out: list[tuple[int, list[Route]]] = []
         with session_scope(self.engine) as s:
             matcher = Matcher.load(s)
+            verifier = SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns)
             policy = self.policy.in_effect(s)
+            unmonitored = unmonitored_client_ids(s)
             for oid in outbox_ids:
                 ob = s.get(Outbox, oid)
                 if ob is None or ob.done_at is not None:
@@ -266,7 +326,7 @@ class Router:
                 raw = s.get(RawMessage, ob.raw_message_id)
                 if raw is None:
                     continue
-                materialize(s, raw, matcher, self.check_ip)
+                materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key, unmonitored)
                 s.flush()
                 rows = s.exec(
                     select(AlertEventRow)

@@ -66,6 +66,9 @@ class IntakeHandler:
         data = envelope.original_content or envelope.content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
+        # The TCP peer as the kernel saw it (aiosmtpd takes it from the transport; no PROXY
+        # protocol or XCLIENT is enabled, so no client can claim another address). It is
+        # stored with the message: source verification (intake/sources.py) judges it.
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             result = await self.store.accept(
@@ -74,6 +77,7 @@ class IntakeHandler:
                     mail_from=envelope.mail_from or "",
                     rcpt_to=",".join(envelope.rcpt_tos),
                     peer_ip=peer,
+                    helo=str(session.host_name or ""),
                 )
             )
         except Exception:  # any storage failure must be retryable by the sender

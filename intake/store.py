@@ -39,6 +39,7 @@ class Incoming:
     peer_ip: str = ""
     channel: str = "smtp"
     client_hint_id: int | None = None
+    helo: str = ""  # HELO/EHLO name the SMTP client gave (SPF checks it for bounces)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def accept_batch(engine: Engine, items: list[Incoming]) -> list[Accepted]:
 
 _INSERT_RAW = (
     "INSERT INTO raw_message (message_id, sha256, received_at, peer_ip, mail_from, rcpt_to,"
-    " size, channel, client_hint_id, data, parse_error) VALUES ({p})"
+    " size, channel, client_hint_id, helo, data, parse_error) VALUES ({p})"
     " ON CONFLICT (sha256, message_id) DO NOTHING RETURNING id"
 )
 _INSERT_OUTBOX = (
@@ -99,10 +100,10 @@ def _insert(engine: Engine, items: list[Incoming], keys: list[tuple[str, str]]) 
                 if key in fresh or key in known:
                     continue
                 cur.execute(
-                    _INSERT_RAW.format(p=", ".join([p] * 11)),
+                    _INSERT_RAW.format(p=", ".join([p] * 12)),
                     (key[1], key[0], received, item.peer_ip, item.mail_from[:998],
                      item.rcpt_to[:2000], len(item.data), item.channel, item.client_hint_id,
-                     blob(item.data), ""),
+                     item.helo[:255], blob(item.data), ""),
                 )
                 row = cur.fetchone()
                 if row is not None:
@@ -140,9 +141,10 @@ def accept(
     peer_ip: str = "",
     channel: str = "smtp",
     client_hint_id: int | None = None,
+    helo: str = "",
 ) -> Accepted:
     """Stores one message and queues it; raises on any storage failure (caller answers 451)."""
-    item = Incoming(data, mail_from, rcpt_to, peer_ip, channel, client_hint_id)
+    item = Incoming(data, mail_from, rcpt_to, peer_ip, channel, client_hint_id, helo)
     return accept_batch(engine, [item])[0]
 
 

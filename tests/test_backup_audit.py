@@ -143,6 +143,25 @@ def test_a_mon_fri_job_is_not_received_on_tuesday_but_not_on_saturday(engine: En
     assert job.id is not None
 
 
+def test_a_job_known_since_tuesday_noon_owes_nothing_for_monday(engine: Engine) -> None:
+    """Imported on Tuesday at noon (Paris), the Mon-Fri 22:00 job is judged from Tuesday's
+    22:00 on: Monday opens no "not received" case, Tuesday does."""
+    inv = make_inventory(engine)
+    job = expect_job(engine, inv)
+    with session_scope(engine) as s:
+        row = s.get(BackupJob, job.id)
+        assert row is not None
+        row.created_at = datetime(2026, 11, 24, 12, 0, tzinfo=PARIS)
+        s.add(row)
+    monday = TUESDAY - timedelta(days=1)
+    summary, orders = audit_backup_days(engine, [monday, TUESDAY], WEDNESDAY_MORNING)
+    assert days_of(engine) == {TUESDAY: "not_received"}  # Monday: not judged at all
+    assert summary.cases_opened == 1 and len(orders) == 1
+    report = backup_report(engine, TUESDAY, days=2, now=WEDNESDAY_MORNING)
+    assert report.rows[0].cells == ["before", "not_received"]
+    assert report.problems([monday, TUESDAY])[0][1] == TUESDAY
+
+
 def test_several_results_the_same_day_worst_wins_unless_the_job_says_last(
     engine: Engine,
 ) -> None:

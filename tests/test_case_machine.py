@@ -79,7 +79,7 @@ def act(core: CaseCore, action: str, at: datetime = MONDAY_10, **fields: object)
 
 def register(core: CaseCore, ref: str = "DEM-000001", at: datetime = MONDAY_10) -> list[Intent]:
     """Both halves of registering a Demande: the request, then the activity's answer."""
-    (request,) = act(core, "register_demande", at)
+    *_claimed, request = act(core, "register_demande", at)  # the auto-assignment first
     assert isinstance(request, RegisterDemande)
     assert core.state == CaseState.CLASSIFIED  # nothing changes until the Demande exists
     return core.demande_registered(request, ref)
@@ -140,7 +140,7 @@ def test_no_impact_is_acknowledged_without_client_communication() -> None:
     core, _ = opened()
     intents = act(core, "classify", criticality=Criticality.NO_IMPACT)
     assert core.state == CaseState.ACKNOWLEDGED
-    assert audits(intents)[0].data["criticality"] == "no_impact"
+    assert audits(intents)[-1].data["criticality"] == "no_impact"
     refusal = core.check("record_contact", ActionInput(
         actor=TECH, channel=Channel.EMAIL, outcome=ContactOutcome.SENT))
     assert refusal is not None and "aucune communication client" in refusal
@@ -549,6 +549,7 @@ def test_the_ledger_is_complete_and_numbered_without_gaps() -> None:
 
 def test_a_note_does_not_resave_the_projection() -> None:
     core, _ = opened()
+    act(core, "assign", assignee=TECH)
     intents = act(core, "add_note", text="vu")
     assert [type(i) for i in intents] == [Audit]
 
@@ -577,3 +578,67 @@ def test_the_alert_a_case_is_opened_with_is_linked_but_not_a_repeat() -> None:
                                    opening=True))
     assert actions(again) == ["repeat"]
     assert core.view().repeat_count == 1
+
+
+# --- the technician's day (issue 10) ---------------------------------------------------------
+
+
+def test_the_first_person_to_act_on_an_unassigned_case_becomes_its_assignee() -> None:
+    core, _ = opened()
+    intents = act(core, "add_note", text="je regarde")
+    assert actions(intents) == ["assign", "note"]
+    claim = audits(intents)[0]
+    assert (claim.actor, claim.data) == (TECH, {"assignee": TECH})
+    assert "première personne" in claim.reason
+    assert core.view().assignee == TECH
+    assert [i.assignee for i in intents if isinstance(i, SaveSnapshot)] == [TECH]
+    # the next person to act does not take it over; reassigning stays possible
+    assert actions(act(core, "classify", actor="bob", criticality=Criticality.MINOR)) == [
+        "classify"]
+    assert core.view().assignee == TECH
+    act(core, "assign", actor="bob", assignee="bob")
+    assert core.view().assignee == "bob"
+
+
+def test_a_reopening_assigns_the_person_who_reopens_after_the_reopen_line() -> None:
+    core, _ = opened()
+    core.act("resolve", ActionInput(actor=TECH), MONDAY_10, auto_assign=False)  # unclaimed
+    intents = act(core, "reopen", actor="bob")
+    assert actions(intents)[:2] == ["reopen", "assign"]
+    assert core.view().assignee == "bob"
+
+
+def test_auto_assignment_can_be_turned_off_for_old_histories() -> None:
+    core, _ = opened()
+    intents = core.act("add_note", ActionInput(actor=TECH, text="vu"), MONDAY_10,
+                       auto_assign=False)
+    assert actions(intents) == ["note"]
+    assert core.view().assignee is None
+
+
+def test_the_call_report_typed_by_the_technician_is_kept_in_the_ledger() -> None:
+    core, _ = opened()
+    act(core, "classify", criticality=Criticality.MINOR)
+    intents = act(core, "record_contact", channel=Channel.PHONE, outcome=ContactOutcome.REACHED,
+                  text="  M. Petit redémarre le spouleur ce soir  ")
+    (line,) = audits(intents)
+    assert line.data == {"channel": "phone", "outcome": "reached",
+                         "text": "M. Petit redémarre le spouleur ce soir"}
+    assert core.view().timeline[-1].data["text"] == "M. Petit redémarre le spouleur ce soir"
+
+
+def test_a_major_case_whose_calls_reached_nobody_still_asks_for_a_call() -> None:
+    core, _ = opened()
+    act(core, "classify", criticality=Criticality.MAJOR)
+    register(core)
+    assert core.view().contact_active == "l1_call"
+    core.communication(CommunicationSignal(
+        55, Channel.EMAIL, "sent", at(20), "aucun contact joint par téléphone ; mail de repli",
+        step="l1_call_fallback", contact_run=1, final=True))
+    # the fallback mail is recorded, and the case still waits for a person on the phone
+    assert core.state == CaseState.DEMANDE_REGISTERED
+    assert core.view().timeline[-1].data["channel"] == "email"
+    (step,) = core.next_steps()
+    assert step.action == "record_contact" and "Personne n'a été joint" in step.label
+    act(core, "record_contact", at(30), channel=Channel.PHONE, outcome=ContactOutcome.REACHED)
+    assert core.state == CaseState.CLIENT_CALLED

@@ -79,9 +79,11 @@ async def test_no_impact_case_is_acknowledged_resolved_and_closed(desk: Desk) ->
     await desk.act(handle, "close")
     final = await handle.result()
     assert final.state == "closed"
-    assert ledger_actions(desk) == ["open", "classify", "resolve", "close"]
-    assert [s.state for s in desk.acts.of(ActivityName.SAVE_CASE)] == [
-        "new", "acknowledged", "resolved", "closed"]
+    # the first person to act becomes the assignee (its own line, and a projection save)
+    assert ledger_actions(desk) == ["open", "assign", "classify", "resolve", "close"]
+    assert [(s.state, s.assignee) for s in desk.acts.of(ActivityName.SAVE_CASE)] == [
+        ("new", None), ("new", "alice"), ("acknowledged", "alice"), ("resolved", "alice"),
+        ("closed", "alice")]
     opened = desk.acts.of(ActivityName.OPEN_CASE)[0]
     assert opened.workflow_id == handle.id
     assert_written_once_in_order(desk)
@@ -118,14 +120,14 @@ async def test_significant_case_is_notified_by_a_delivered_mail(desk: Desk) -> N
     # later delivery news about the same mail is recorded, without a state change
     await desk.signal(handle, "communication", CommunicationSignal(
         communication_id=100, channel=Channel.EMAIL, status="delivered", at=await desk.now()))
-    await desk.until(handle, lambda v: len(v.timeline) == 5)
+    await desk.until(handle, lambda v: len(v.timeline) == 6)
     await desk.act(handle, "resolve")
     await desk.act(handle, "close")
     assert (await handle.result()).state == "closed"
     assert ledger_actions(desk) == [
-        "open", "classify", "register_demande", "communication", "communication", "resolve",
-        "communication", "close"]
-    assert ledger(desk)[2].data == {"demande_ref": "DEM-000001"}
+        "open", "assign", "classify", "register_demande", "communication", "communication",
+        "resolve", "communication", "close"]
+    assert ledger(desk)[3].data == {"demande_ref": "DEM-000001"}
     assert [m.step for m in desk.acts.of(ActivityName.SEND_MAIL)] == [
         "demande_registered", "resolution"]
     assert_written_once_in_order(desk)
@@ -176,7 +178,7 @@ async def test_level2_by_the_timer_then_resolved_and_closed(desk: Desk) -> None:
     handle = await major_case_escalated_by_the_timer(desk)
     assert (await handle.result()).state == "closed"
     assert ledger_actions(desk) == [
-        "open", "classify", "register_demande", "communication", "communication",
+        "open", "assign", "classify", "register_demande", "communication", "communication",
         "record_contact", "start_l1", "escalate_l2", "communication", "notify_level2",
         "resolve", "communication", "close"]
     # the automated call (dry-run) then the fallback mail; the transfer told to both sides
@@ -208,7 +210,7 @@ async def test_reopen_cancels_the_auto_close(desk: Desk) -> None:
 async def test_a_new_problem_reopens_a_resolved_case(desk: Desk) -> None:
     handle = await case_reopened_by_a_new_alert(desk)
     final = await handle.result()
-    assert [(e.action, e.actor) for e in final.timeline][5:] == [
+    assert [(e.action, e.actor) for e in final.timeline][6:] == [
         ("resolve", "alice"), ("communication", "system"), ("repeat", "system"),
         ("reopen", "system"),
         ("classify", "alice"), ("recovery", "system"), ("resolve", "system"),
@@ -247,7 +249,7 @@ async def test_repeats_are_counted_and_a_redelivered_alert_ignored(desk: Desk) -
     view = await desk.view(handle)
     assert (view.repeat_count, view.last_seen) == (2, now + timedelta(minutes=3))
     assert [link.event_id for link in desk.acts.of(ActivityName.LINK_EVENT)] == [1, 2, 3]
-    assert ledger_actions(desk) == ["open", "repeat", "repeat", "note"]
+    assert ledger_actions(desk) == ["open", "repeat", "repeat", "assign", "note"]
 
 
 async def test_recovery_resolves_an_unclassified_case_by_itself(desk: Desk) -> None:
@@ -287,8 +289,9 @@ async def test_continue_as_new_keeps_the_case(desk: Desk) -> None:
     first_run = desk.runs[handle.id]
     assert (await desk.latest(handle).describe()).run_id != first_run  # it did continue as new
     assert final.repeat_count == 12
-    assert [e.seq for e in final.timeline] == list(range(1, 17))
-    assert ledger_actions(desk) == ["open", *["repeat"] * 12, "classify", "resolve", "close"]
+    assert [e.seq for e in final.timeline] == list(range(1, 18))
+    assert ledger_actions(desk) == [
+        "open", *["repeat"] * 12, "assign", "classify", "resolve", "close"]
     assert [e.action for e in final.timeline] == ledger_actions(desk)
     assert_written_once_in_order(desk)
     links = [link.event_id for link in desk.acts.of(ActivityName.LINK_EVENT)]
@@ -322,5 +325,5 @@ async def _restart_scenario(env: WorkflowEnvironment) -> None:
     assert len(desk.acts.of(ActivityName.REGISTER_DEMANDE)) == 1
     snapshots = desk.acts.of(ActivityName.SAVE_CASE)
     assert [s.state for s in snapshots] == [
-        "new", "classified", "demande_registered", "client_called", "l1_diagnosis",
+        "new", "new", "classified", "demande_registered", "client_called", "l1_diagnosis",
         "resolved", "closed"]

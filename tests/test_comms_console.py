@@ -12,8 +12,10 @@ from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
 from console import api_comms, twilio_hooks
 from console.app import create_app
+from domain.refs import client_ref
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import AUTH_TOKEN, signed
+from vigie.refkey import reference_key
 from vigie.settings import Settings
 from workflows.shared import CallMode, CallRequest, MailRequest
 
@@ -48,7 +50,8 @@ def test_the_outbox_shows_captured_mail_and_dry_run_calls(sqlite_engine: Engine,
     (mail,) = captured["items"]
     detail = http.get(f"/api/comms/{mail['id']}", headers=TOKEN).json()
     assert "Videz la corbeille du serveur." in detail["body"]
-    assert f"Message-ID: <{seeded.ref}.instructions.1@desk.example>" in detail["raw"]
+    shown = client_ref(seeded.ref, reference_key())
+    assert f"Message-ID: <{shown}.instructions.1@desk.example>" in detail["raw"]
     assert [e["source"] for e in detail["events"]] == ["capture"]
     refused = http.post(f"/api/cases/{seeded.case_id}/instructions", headers=TOKEN,
                         json={"channel": "email", "text": "x"})

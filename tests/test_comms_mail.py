@@ -14,8 +14,10 @@ from sqlmodel import Session, select
 
 from activities.comms import CRASH_ENV, SimulatedCrash
 from activities.mail import MailActivities, MailConfig, render
+from domain.refs import client_ref
 from models.tables import Communication, CommunicationEvent
 from tests.comms_fixtures import OPENED, Relay, relay_server, seed_case
+from vigie.refkey import reference_key
 from workflows.shared import MailRequest
 
 FROM = "vigie@desk.example"
@@ -66,11 +68,12 @@ def test_the_demande_mail_reaches_the_primary_contact_once(engine: Engine) -> No
     assert envelope.rcpt_tos == ["elodie@client-a.example"]
     msg = parsed(envelope.original_content)
     ref = seeded.ref
+    shown = client_ref(ref, reference_key())  # with its unguessable tag (issue 11)
     assert msg["Subject"] == (
-        f"[{ref}] Demande DEM-000042 enregistrée et prise en charge par le support")
+        f"[{shown}] Demande DEM-000042 enregistrée et prise en charge par le support")
     assert msg["To"] == "Élodie Martin <elodie@client-a.example>"
-    assert msg["Message-ID"] == f"<{ref}.demande_registered.1@desk.example>"
-    assert msg["References"] == f"<{ref}@desk.example>"
+    assert msg["Message-ID"] == f"<{shown}.demande_registered.1@desk.example>"
+    assert msg["References"] == f"<{shown}@desk.example>"
     assert msg["Reply-To"] == "alerts@desk.example"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Vigie-Case"] == ref
@@ -80,13 +83,13 @@ def test_the_demande_mail_reaches_the_primary_contact_once(engine: Engine) -> No
     assert "Elle est prise en charge par notre support" in text
     assert "Serveur     : SRV-DC01" in text
     assert "Détecté le  : 10/03/2025 à 10:15" in text  # Paris time
-    assert f"en conservant la référence {ref} dans l'objet" in text
+    assert f"en conservant la référence {shown} dans l'objet" in text
     (row,) = rows(engine)
     assert (row.key, row.status, row.transport) == (
         f"{ref}:demande_registered:1", "sent", "smtp")
     assert "accepté par le relais" in row.evidence and "250 2.0.0" in row.evidence
     assert row.sent_at is not None and row.sent_at.tzinfo is not None
-    assert row.raw.startswith("From:") and f"Message-ID: <{ref}." in row.raw
+    assert row.raw.startswith("From:") and f"Message-ID: <{shown}." in row.raw
 
 
 def test_every_purpose_has_its_french_template() -> None:
@@ -173,7 +176,8 @@ def test_a_mail_interrupted_after_the_relay_took_it_is_not_sent_again(
         retried = mail.send_mail(request(seeded))
     assert len(relay.messages) == 1
     assert retried.status == "unknown"
-    assert f"Message-ID <{seeded.ref}.demande_registered.1@desk.example>" in retried.detail
+    shown = client_ref(seeded.ref, reference_key())
+    assert f"Message-ID <{shown}.demande_registered.1@desk.example>" in retried.detail
 
 
 def test_the_capture_mailbox_keeps_the_mail_and_sends_nothing(sqlite_engine: Engine) -> None:

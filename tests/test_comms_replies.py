@@ -1,4 +1,6 @@
-"""Client replies quoting a case are attached to it by the intake, not parsed as alerts."""
+"""Client replies quoting a case are attached to it by the intake, not parsed as alerts, when
+they provably come from the client (a Message-ID the desk sent, or the tagged reference from
+a contact); anything else naming a case waits in triage (issue 11)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,31 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from domain.refs import client_ref
 from intake.replies import case_ref_of
 from intake.router import Router
 from intake.store import accept
 from models.db import session_scope
-from models.tables import AlertEventRow, Case, RawMessage
-from tests.comms_fixtures import seed_case
+from models.tables import AlertEventRow, Case, Communication, RawMessage
+from tests.comms_fixtures import Seeded, seed_case
+
+KEY = b"reference-key-of-these-tests"
+
+
+def sent_mail(engine: Engine, seeded: Seeded, step: str = "instructions") -> str:
+    """A mail the desk sent for the case (as activities/mail.py records it); its Message-ID."""
+    msgid = f"<{client_ref(seeded.ref, KEY)}.{step}.1@desk.example>"
+    with session_scope(engine) as s:
+        s.add(Communication(key=f"{seeded.ref}:{step}:1", case_id=seeded.case_id,
+                            channel="email", recipient="elodie@client-a.example",
+                            subject="Consignes", step=step, status="sent", message_id=msgid))
+    return msgid
 
 
 def reply(ref: str, *, subject: str | None = None, in_reply_to: str | None = None,
-          references: str | None = None, n: int = 1) -> bytes:
-    head = ["From: Élodie Martin <elodie@client-a.example>",
+          references: str | None = None, n: int = 1,
+          sender: str = "Élodie Martin <elodie@client-a.example>") -> bytes:
+    head = [f"From: {sender}",
             "To: alerts@desk.example",
             f"Message-ID: <reponse-{n}-{ref}@client-a.example>",
             f"Subject: {subject if subject is not None else f'RE: [{ref}] Consignes'}"]
@@ -58,15 +74,15 @@ def test_the_case_is_found_from_our_message_ids_first_then_the_subject() -> None
 
 async def test_a_reply_is_attached_to_its_open_case_and_signalled(sqlite_engine: Engine) -> None:
     seeded = seed_case(sqlite_engine)
-    accept(sqlite_engine, reply(seeded.ref, in_reply_to=f"<{seeded.ref}.instructions.1@d>"))
+    accept(sqlite_engine, reply(seeded.ref, in_reply_to=sent_mail(sqlite_engine, seeded)))
     temporal = FakeTemporal()
-    router = Router(sqlite_engine, temporal, "vigie")  # type: ignore[arg-type]
+    router = Router(sqlite_engine, temporal, "vigie", ref_key=KEY)  # type: ignore[arg-type]
     assert await router.drain_once() == 1
     with Session(sqlite_engine) as s:
         (row,) = s.exec(select(AlertEventRow)).all()
         raw = s.exec(select(RawMessage)).one()
-    assert (row.family, row.case_id, row.triage, raw.parse_error) == (
-        "client_reply", seeded.case_id, "none", "")
+    assert (row.family, row.case_id, row.triage, raw.parse_error, row.source_check) == (
+        "client_reply", seeded.case_id, "none", "", "message_id")
     assert row.summary.startswith(f"RE: [{seeded.ref}] Consignes — C'est fait")
     assert row.routed_at is not None
     ((workflow_id, name, sig),) = temporal.signals
@@ -81,12 +97,13 @@ async def test_a_reply_to_a_closed_case_stays_attached_unsignalled(sqlite_engine
         assert case is not None
         case.closed, case.state = True, "closed"
         s.add(case)
-    accept(sqlite_engine, reply(seeded.ref))
+    accept(sqlite_engine, reply(client_ref(seeded.ref, KEY)))  # tagged, from a contact
     temporal = FakeTemporal()
-    await Router(sqlite_engine, temporal, "vigie").drain_once()  # type: ignore[arg-type]
+    await Router(sqlite_engine, temporal, "vigie", ref_key=KEY).drain_once()  # type: ignore[arg-type]
     with Session(sqlite_engine) as s:
         (row,) = s.exec(select(AlertEventRow)).all()
     assert row.case_id == seeded.case_id and temporal.signals == []
+    assert row.source_check == "contact"
 
 
 async def test_an_unknown_reference_is_parsed_like_any_message(sqlite_engine: Engine) -> None:

@@ -34,6 +34,7 @@ from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
 from console import twilio_hooks
 from console.deps import Services
+from domain.refs import client_ref
 from intake.router import Router
 from intake.store import accept
 from models.db import make_engine, migrate
@@ -41,6 +42,7 @@ from models.tables import AuditEvent, Communication
 from tests.comms_fixtures import CONTACTS, Relay, relay_server, seed_client
 from tests.conftest import fresh_id
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed
+from vigie.refkey import reference_key
 from vigie.settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
@@ -139,7 +141,8 @@ async def test_no_answer_from_the_primary_then_the_backup_then_email(
             ref = view.ref
             (envelope,) = relay.messages
             assert envelope.rcpt_tos == ["elodie@client-a.example"]
-            assert f"Subject: [{ref}] Incident majeur" in envelope.original_content.decode()
+            shown = client_ref(ref, reference_key())  # tagged in client-facing text
+            assert f"Subject: [{shown}] Incident majeur" in envelope.original_content.decode()
             assert comm_lines(view) == [
                 ("l1_call", "no_answer", "+33450000011"),
                 ("l1_call", "no_answer", "+33450000012"),

@@ -15,9 +15,11 @@ from twilio.base.exceptions import TwilioRestException
 
 from activities.comms import CRASH_ENV, SendInFlight, SimulatedCrash
 from activities.phone import PhoneActivities, PhoneConfig
+from domain.refs import client_ref
 from models.tables import Communication
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from vigie.refkey import reference_key
 from workflows.shared import CallMode, CallRequest, PlanRequest, SmsRequest
 
 BASE = "https://desk.example.com"
@@ -68,7 +70,7 @@ def test_an_sms_goes_through_the_sdk_once(engine: Engine, fake: FakeTwilio) -> N
     assert (post.one("To"), post.one("From")) == ("+33450000011", FROM_NUMBER)
     row = row_of(engine, first.communication_id)
     assert post.one("Body") == (
-        f"Vigie {seeded.ref} : Redémarrez le service d'impression. "
+        f"Vigie {client_ref(seeded.ref, reference_key())} : Redémarrez le service d'impression. "
         f"Répondez OK {row.code} pour confirmer la réception.")
     assert post.one("StatusCallback") == f"{BASE}/twilio/status/sms/{row.id}"
     assert row.provider_id == fake.messages[0]["sid"] and row.provider_id.startswith("SM")

@@ -150,4 +150,4 @@ async def test_minor_instructions_by_sms_count_once_delivered(desk: Desk) -> Non
         100, Channel.SMS, "delivered", await desk.now(), "Twilio : delivered", "instructions"))
     view = await desk.until(handle, lambda v: v.state == "client_instructed")
     assert [e.action for e in view.timeline] == [
-        "open", "classify", "send_instructions", "communication", "communication"]
+        "open", "assign", "classify", "send_instructions", "communication", "communication"]

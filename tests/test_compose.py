@@ -38,9 +38,13 @@ def test_every_desk_command_in_compose_exists_in_the_cli() -> None:
 
 
 def test_the_dockerfile_copies_every_package_the_services_import() -> None:
+    import tomllib
+
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for pkg in ("workflows", "activities", "models", "parsers", "domain", "console", "intake",
-                "vigie"):
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = [p.rstrip("*") for p in found["packages"]["find"]["include"]]
+    assert {"workflows", "activities", "models", "vigie"} <= set(packages)
+    for pkg in packages:  # every package the install picks up is in the image
         assert f"COPY {pkg} {pkg}" in dockerfile, pkg
 
 
@@ -66,3 +70,20 @@ def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
         for key in compose()["services"][name]["environment"]:
             if key.startswith("VIGIE_") or key == "DATABASE_URL":
                 assert key in known, f"{name}: {key} is not a setting"
+
+
+def test_the_case_search_attributes_are_registered_before_the_desk_starts() -> None:
+    """Each case workflow upserts them: a worker started before they exist would fail its
+    cases' workflow tasks, so the desk waits for the one-shot that creates them."""
+    from workflows.search import NAMES
+
+    services = compose()["services"]
+    setup = services["temporal-search-attributes"]
+    script = " ".join(setup["command"])
+    assert "temporal operator search-attribute create --type Keyword" in script
+    for name in NAMES:
+        assert f"--name {name}" in script, name
+    assert setup["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    for name in ("worker", "intake", "console"):
+        waits = services[name]["depends_on"]["temporal-search-attributes"]
+        assert waits["condition"] == "service_completed_successfully"

@@ -153,7 +153,7 @@ def test_the_api_needs_a_caller_except_the_health_check(desk: Desk) -> None:
 
 
 def test_api_tokens_act_with_their_users_role_and_can_be_revoked(desk: Desk) -> None:
-    mine = add_case(desk.engine, desk.clients["client-a"])
+    mine = add_case(desk.engine, desk.clients["client-a"], criticality="minor")
     other = add_case(desk.engine, desk.clients["client-b"])
     token = create_api_token(desk.engine, "client-a", "portal sync")
     http = desk.client()
@@ -194,7 +194,7 @@ def test_the_bootstrap_token_from_the_environment_acts_as_an_administrator(
 
 # (path, roles allowed) — the roles matrix of the console's pages
 MATRIX: list[tuple[str, set[str]]] = [
-    ("/queue", {"technician", "level2", "manager", "planner", "admin"}),
+    ("/queue", {"technician", "level2", "manager", "planner", "admin", "consultant"}),
     ("/unmatched", {"technician", "level2", "admin"}),
     ("/sla", {"manager", "admin"}),
     ("/sla/export.csv", {"manager", "admin"}),
@@ -209,10 +209,14 @@ MATRIX: list[tuple[str, set[str]]] = [
     ("/admin/expectations", {"admin"}),
     ("/portal", {"client"}),
     ("/portal/documents", {"client"}),
+    ("/visits/mine", {"consultant", "admin"}),
+    ("/entitlements", {"manager", "admin"}),
 ]
 
 
-@pytest.mark.parametrize("role", ["technician", "level2", "manager", "planner", "admin", "client"])
+@pytest.mark.parametrize(
+    "role", ["technician", "level2", "manager", "planner", "admin", "client", "consultant"]
+)
 def test_roles_matrix(engine: Engine, tmp_path: Path, role: str) -> None:
     desk = make_desk(engine, tmp_path)
     http, _ = desk.signed_in(role)
@@ -222,9 +226,10 @@ def test_roles_matrix(engine: Engine, tmp_path: Path, role: str) -> None:
 
 
 def test_a_client_user_sees_only_its_own_company(desk: Desk) -> None:
-    mine = add_case(desk.engine, desk.clients["client-a"], title="chez nous")
+    mine = add_case(desk.engine, desk.clients["client-a"], title="chez nous", criticality="minor")
     closed = add_case(
-        desk.engine, desk.clients["client-a"], state="closed", closed=True, title="ancien cas"
+        desk.engine, desk.clients["client-a"], state="closed", closed=True, title="ancien cas",
+        criticality="significant",
     )
     theirs = add_case(desk.engine, desk.clients["client-b"], title="chez les voisins")
     http, _ = desk.signed_in("client")
@@ -297,7 +302,7 @@ def test_demo_users_one_per_role_with_a_password_kept_private(
         with Session(engine) as s:
             users = {u.username: u for u in s.exec(select(User)).all()}
         assert {role for _, role, _, _ in USERS} == {
-            "technician", "level2", "manager", "planner", "admin", "client",
+            "technician", "level2", "manager", "planner", "admin", "client", "consultant",
         }  # fmt: skip
         assert users["client-a"].client_id == ids["client-a"]
         assert check_password(users["admin"], password)

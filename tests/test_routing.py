@@ -79,8 +79,8 @@ def test_a_host_known_to_one_client_only_matches_without_a_known_sender(engine: 
 
 
 def test_a_heartbeat_updates_last_seen_and_opens_no_case(engine: Engine) -> None:
-    load_demo(engine)
-    accept(engine, probe("SRV-DC01", check="heartbeat", status="OK"))
+    load_demo(engine)  # client-a's registered fixed IP is 127.0.0.1: the heartbeat comes from it
+    accept(engine, probe("SRV-DC01", check="heartbeat", status="OK"), peer_ip="127.0.0.1")
     (ev,) = drain_db_step(engine)
     with Session(engine) as s:
         srv = s.get(Server, ev.server_id)
@@ -92,7 +92,7 @@ def test_a_heartbeat_updates_last_seen_and_opens_no_case(engine: Engine) -> None
 def test_backup_results_become_backup_runs_and_failures_open_cases(engine: Engine) -> None:
     load_demo(engine)
     for name in ("030_arcserve_en_success.eml", "031_arcserve_en_failed.eml"):
-        accept(engine, (samples_dir() / name).read_bytes())
+        accept(engine, (samples_dir() / name).read_bytes(), peer_ip="127.0.0.1")
     ok, failed = drain_db_step(engine)
     with Session(engine) as s:
         runs = {r.event_id: r.result for r in s.exec(select(BackupRun)).all()}

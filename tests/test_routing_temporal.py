@@ -34,9 +34,11 @@ from tests.conftest import TEMPORAL_CLI, fresh_id
 from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
+from workflows.search import DEV_SERVER_ARGS
 from workflows.shared import CaseView
 
 pytestmark = pytest.mark.slow
+CLIENT_A_IP = "127.0.0.1"  # client-a's registered fixed IP: its probes come from there
 
 
 def probe(target: str, n: int, status: str = "PROBLEM", host: str = "SRV-DC01") -> bytes:
@@ -90,11 +92,11 @@ async def desk(dev_env, sqlite_engine: Engine) -> AsyncIterator[Desk]:
 
 async def test_a_problem_opens_a_case_and_its_repeats_fold_into_it(desk: Desk) -> None:
     target = fresh_id("svc")
-    accept(desk.engine, probe(target, 1))
+    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
     await desk.drain()
     await until(lambda: any(c.target == target for c in cases(desk.engine)), what="case")
     for n in (2, 3):
-        accept(desk.engine, probe(target, n))
+        accept(desk.engine, probe(target, n), peer_ip=CLIENT_A_IP)
     await desk.drain()
     await until(
         lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [2],
@@ -108,10 +110,10 @@ async def test_a_problem_opens_a_case_and_its_repeats_fold_into_it(desk: Desk) -
 
 async def test_a_recovery_resolves_an_unclassified_case(desk: Desk) -> None:
     target = fresh_id("svc")
-    accept(desk.engine, probe(target, 1))
+    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
     await desk.drain()
     await until(lambda: any(c.target == target for c in cases(desk.engine)), what="case")
-    accept(desk.engine, probe(target, 1, status="RECOVERY"))
+    accept(desk.engine, probe(target, 1, status="RECOVERY"), peer_ip=CLIENT_A_IP)
     await desk.drain()
     await until(
         lambda: [c.state for c in cases(desk.engine) if c.target == target] == ["resolved"],
@@ -121,8 +123,8 @@ async def test_a_recovery_resolves_an_unclassified_case(desk: Desk) -> None:
 
 async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> None:
     target = fresh_id("svc")
-    accept(desk.engine, probe(target, 1))
-    accept(desk.engine, probe(target, 2))
+    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
+    accept(desk.engine, probe(target, 2), peer_ip=CLIENT_A_IP)
     await desk.drain()
     await until(
         lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
@@ -284,7 +286,8 @@ async def test_stopping_temporal_during_a_burst_delays_routing_but_loses_nothing
     def start_temporal() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [TEMPORAL_CLI, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-             "--port", str(port), "--db-filename", str(db_file), "--log-level", "error"],
+             "--port", str(port), "--db-filename", str(db_file), "--log-level", "error",
+             *DEV_SERVER_ARGS],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         assert wait_port("127.0.0.1", port, 60)

@@ -252,9 +252,12 @@ def test_reclassification_changes_the_figures_that_apply_but_not_triage() -> Non
     assert sla.criticality is Criticality.MAJOR
     assert sla.time_to_triage.value == 10 * MIN
     assert sla.time_to_triage.end is not None and sla.time_to_triage.end.seq == 2
-    # Now major: contact is held to the one-hour target, and a Demande is due.
+    # Now major: contact is held to the one-hour target, and must be a person on the phone
+    # (the mail sent while it was minor no longer counts); a Demande is due.
     assert sla.time_to_first_contact.target == HOUR
-    assert sla.time_to_first_contact.breached is True
+    assert sla.time_to_first_contact.end is None
+    later = compute(ledger, CAL, now=paris(2026, 11, 24, 11, 30))
+    assert later.time_to_first_contact.breached is True
     assert sla.time_to_demande.target == 2 * HOUR
     assert sla.l1_duration.explanation == "diagnostic N1 non démarré"
 
@@ -486,3 +489,72 @@ def test_aggregate_of_no_case() -> None:
     summary = aggregate([])
     assert summary["count"] == 0 and summary["escalated_pct"] is None
     assert summary["figures"]["time_to_triage"]["median_seconds"] is None
+
+
+# --------------------------------------------------------------------------- major: by phone
+
+
+def major_called_by_robot(*news: tuple[int, str, str]) -> Ledger:
+    """A major case on Tuesday 24/11/2026: triaged 10:05, Demande 10:10, then the automated
+    calls' news (minutes after 10:10, channel, status) as the workflow records them."""
+    ledger = (
+        Ledger(paris(2026, 11, 24, 10, 0))
+        .classify(paris(2026, 11, 24, 10, 5), "major")
+        .add(paris(2026, 11, 24, 10, 10), Action.REGISTER_DEMANDE, demande_ref="D-9")
+    )
+    outcomes = {"sent": "sent", "confirmed": "reached", "no_answer": "no_answer"}
+    for minutes, channel, status in news:
+        data = {"channel": channel, "status": status, "step": "l1_call"}
+        if status in outcomes:
+            data["outcome"] = outcomes[status]
+        ledger.add(paris(2026, 11, 24, 10, 10) + minutes * MIN, Action.COMMUNICATION,
+                   actor="system", **data)
+    return ledger
+
+
+def test_a_major_fallback_mail_is_no_first_contact_and_the_clock_keeps_running() -> None:
+    ledger = major_called_by_robot(
+        (1, "phone", "no_answer"), (7, "phone", "dry_run"), (8, "email", "sent"))
+    sla = compute(ledger, CAL, now=paris(2026, 11, 24, 11, 30))
+    contact = sla.time_to_first_contact
+    assert contact.end is None  # the mail did not stop it
+    assert contact.value == 90 * MIN and contact.breached is True  # 1 h target for a major
+    assert "en cours" in contact.explanation
+    # the same ledger for a minor case: the mail is the first contact
+    minor = [e if e.action != Action.CLASSIFY else LedgerEntry(
+        e.seq, e.at, e.action, None, None, e.actor, data={"criticality": "minor"})
+        for e in ledger]
+    assert compute(minor, CAL).time_to_first_contact.end.seq == 6
+
+
+def test_a_major_case_closed_without_anybody_on_the_phone_breaches_its_first_contact() -> None:
+    ledger = major_called_by_robot((8, "email", "sent")).contact(
+        paris(2026, 11, 24, 10, 30), channel="email", outcome="sent").add(
+        paris(2026, 11, 24, 12, 0), Action.RESOLVE)
+    contact = compute(ledger, CAL).time_to_first_contact
+    assert contact.end is None and contact.breached is True
+    assert "aucune personne jointe par téléphone avant la résolution" in contact.explanation
+
+
+@pytest.mark.parametrize(
+    ("news", "first"),
+    [
+        ([(3, "phone", "confirmed")], 4),  # an automated call answered with the keypress
+        ([(3, "phone", "answered")], 4),  # the first version of the signal
+        ([(2, "email", "sent"), (5, "phone", "confirmed")], 5),
+    ],
+)
+def test_a_major_first_contact_is_a_person_reached_by_phone(
+    news: list[tuple[int, str, str]], first: int
+) -> None:
+    contact = compute(major_called_by_robot(*news), CAL).time_to_first_contact
+    assert contact.end is not None and contact.end.seq == first
+    assert contact.breached is False
+
+
+def test_a_call_a_technician_records_as_reached_is_the_major_first_contact() -> None:
+    ledger = major_called_by_robot((8, "email", "sent")).contact(
+        paris(2026, 11, 24, 10, 40), channel="phone", outcome="reached")
+    contact = compute(ledger, CAL).time_to_first_contact
+    assert contact.end is not None and contact.end.action == Action.RECORD_CONTACT
+    assert contact.value == 40 * MIN

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
+from vigie.temporal import register_search_attributes
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.shared import (
@@ -64,9 +65,11 @@ TECH = "alice"
 
 
 async def start_test_env() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
+    env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER)
     )
+    await register_search_attributes(env.client)  # the case workflow upserts them
+    return env
 
 
 PRIMARY = ContactInfo(1, "Paul Petit", "primary", 1, "paul@client.example", "+33450000001")
@@ -84,6 +87,7 @@ class RecordingActivities:
     attempts_per_contact: int = 1
     statuses: dict[int, str] = field(default_factory=dict)  # communication_status answers
     case_ref: str = "VIG-000001"  # what open_case answers (contact runs are named after it)
+    client_code: str = ""  # what open_case answers as the client's code (search attribute)
     placed_ids: list[int] = field(default_factory=list)  # communication ids of the calls
 
     def all(self) -> list[Callable[..., Any]]:
@@ -107,7 +111,7 @@ class RecordingActivities:
     @activity.defn(name=ActivityName.OPEN_CASE)
     async def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
         self.calls.append((ActivityName.OPEN_CASE, inp))
-        return OpenCaseResult(case_id=1, ref=self.case_ref)
+        return OpenCaseResult(case_id=1, ref=self.case_ref, client_code=self.client_code)
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)
     async def append_audit(self, inp: AuditInput) -> None:
@@ -408,6 +412,61 @@ async def major_case_confirmed_on_the_phone(desk: Desk) -> WorkflowHandle:
     return handle
 
 
+async def minor_case_instructed_from_vigie(desk: Desk) -> WorkflowHandle:
+    """Minor (issue 10): the first technician to act is assigned, the instructions go by
+    mail from Vigie with their text, a call report is kept; resolved, closed by itself."""
+    desk.acts.client_code = "CLI-A"
+    handle = await desk.open(AlertSignal(event_id=401, status="problem",
+                                         received_at=await desk.now(), opening=True))
+    await desk.act(handle, "classify", criticality=Criticality.MINOR)
+    await desk.act(handle, "send_instructions", channel=Channel.EMAIL,
+                   text="Videz la corbeille du serveur puis relancez la sauvegarde.")
+    await desk.until(handle, lambda v: v.state == "client_instructed")
+    await desk.act(handle, "record_contact", channel=Channel.PHONE,
+                   outcome=ContactOutcome.REACHED, text="Mme Durand a vidé la corbeille")
+    await desk.act(handle, "resolve", reason="sauvegarde repassée")
+    await handle.result()
+    return handle
+
+
+async def major_case_nobody_reached_by_phone(desk: Desk) -> WorkflowHandle:
+    """Major (issue 10): the automated calls reach nobody, the fallback mail is sent, the
+    case waits for a person on the phone, whom a technician then reaches."""
+    desk.acts.contacts = [PRIMARY, BACKUP]
+    handle = await desk.open()
+    await desk.act(handle, "classify", criticality=Criticality.MAJOR)
+    await desk.act(handle, "register_demande")
+    await desk.until(handle, lambda v: v.contact_active is None and any(
+        e.data.get("step") == "l1_call_fallback" for e in v.timeline))
+    await desk.act(handle, "record_contact", channel=Channel.PHONE,
+                   outcome=ContactOutcome.REACHED, text="joint sur son portable")
+    await desk.act(handle, "start_l1")
+    await desk.act(handle, "resolve", reason="onduleur réarmé")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
+async def unverified_source_case(desk: Desk) -> WorkflowHandle:
+    """Issue 11: a case opened by a source that failed verification is flagged and never
+    preset; its forged recovery is linked and ignored; a verified one resolves it."""
+    handle = await desk.open(
+        AlertSignal(event_id=501, status="problem", received_at=await desk.now(),
+                    opening=True, verified=False),
+        source_verified=False, source_check="unverified", preset_criticality=Criticality.MAJOR)
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=502, status="recovery", received_at=await desk.now(), verified=False))
+    await desk.act(handle, "add_note", text="récupération d'une source non vérifiée ignorée")
+    view = await desk.view(handle)
+    assert view.state == "new" and not view.recovered and view.criticality is None
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=503, status="recovery", received_at=await desk.now()))
+    await desk.until(handle, lambda v: v.state == "resolved")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "minor_closed_by_itself": minor_case_closed_by_itself,
     "major_escalated_by_timer": major_case_escalated_by_the_timer,
@@ -415,4 +474,9 @@ SCENARIOS: dict[str, Scenario] = {
     "continued_as_new": case_continued_as_new,
     "significant_mailed": significant_case_mailed_and_resolved,
     "major_confirmed_on_the_phone": major_case_confirmed_on_the_phone,
+    # recorded with the search attributes and the first-actor assignment (issue 10)
+    "minor_instructed_from_vigie": minor_case_instructed_from_vigie,
+    "major_nobody_reached_by_phone": major_case_nobody_reached_by_phone,
+    "continued_as_new_searchable": case_continued_as_new,
+    "unverified_source": unverified_source_case,
 }

@@ -27,6 +27,7 @@ from models.tables import (
     Site,
     User,
 )
+from models.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ USERS: tuple[tuple[str, str, str, str | None], ...] = (
     ("planner", "planner", "Paul Planificateur", None),
     ("admin", "admin", "Ada Administratrice", None),
     ("client-a", "client", "Claire Durand (portail)", "client-a"),
+    ("conseil", "consultant", "Camille Conseil", None),
 )
 CREDENTIALS_FILE = "demo-credentials.txt"
 
@@ -130,7 +132,38 @@ def load_demo(engine: Engine) -> dict[str, int]:
         for dc in CLIENTS:
             ids[dc.code] = _load_client(s, dc)
     load_demo_users(engine, ids)
+    load_demo_visits(engine, ids)
     return ids
+
+
+def load_demo_visits(engine: Engine, client_ids: dict[str, int]) -> None:
+    """The consultant's address, the year's visits of every demo client (their workflows
+    are started by the worker, ``planning.launch.ensure_visit_workflows``), the first one of
+    each client given to the consultant; Strasbourg's site closes on Good Friday and
+    26 December (Alsace), Lyon's has a postcode. Only when no visit exists yet."""
+    from models.tables import Site
+    from models.types import utcnow
+    from models.visits import ConsultantProfile, SitePlace, Visit
+    from planning.entitlement import plan_year
+
+    with session_scope(engine) as s:
+        if s.exec(select(Visit.id)).first() is not None:
+            return
+        consultant = s.exec(select(User).where(User.role == "consultant")).first()
+        if consultant is not None and s.get(ConsultantProfile, consultant.id) is None:
+            s.add(ConsultantProfile(user_id=consultant.id or 0,
+                                    email="camille.conseil@desk.example", postcode="69003"))
+        for code, postcode in (("client-a", "69002"), ("client-b", "67000"),
+                               ("client-c", "74000")):
+            site = s.exec(select(Site).where(Site.client_id == client_ids[code])).first()
+            if site is not None and s.get(SitePlace, site.id) is None:
+                s.add(SitePlace(site_id=site.id or 0, postcode=postcode))
+        year = utcnow().year
+        for code in ("client-a", "client-b", "client-c"):
+            visits = plan_year(s, client_ids[code], year)
+            if visits and consultant is not None:
+                visits[0].consultant_id = consultant.id
+                s.add(visits[0])
 
 
 def demo_password(var_dir: Path) -> tuple[str, str]:
@@ -243,7 +276,12 @@ def _load_client(s: Session, dc: DemoClient) -> int:
     for host, job, product, cron in dc.jobs:
         s.add(
             BackupJob(
-                client_id=cid, server_id=by_host[host], name=job, product=product, schedule=cron
+                client_id=cid,
+                server_id=by_host[host],
+                name=job,
+                product=product,
+                schedule=cron,
+                created_at=utcnow(),
             )
         )
     return cid

@@ -32,10 +32,14 @@ async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) ->
 
 
 async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
-    from vigie.temporal import build_worker, connect
+    from vigie.temporal import build_worker, connect, register_search_attributes
 
     engine = engine_for(settings.db_url)
     client = await connect(settings)
+    try:  # a case upserts them: without them its workflow tasks would fail until they exist
+        await register_search_attributes(client)
+    except Exception:
+        log.exception("worker: attributs de recherche non enregistrés (CaseRef, ...)")
     if settings.schedules_enabled:
         from vigie.schedules import ensure_schedules
 
@@ -46,6 +50,12 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         worker = build_worker(client, engine, settings.task_queue, pool)
         async with worker:
+            try:
+                from planning.launch import ensure_visit_workflows
+
+                await ensure_visit_workflows(client, engine, settings)
+            except Exception:  # the visits' rows stay; the next start tries again
+                log.exception("worker: workflows des visites non démarrés")
             log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default", description="Temporal namespace")
     temporal_ui_port: int = Field(default=8233, description="Dev server web UI port (up only)")
     task_queue: str = Field(default="vigie", description="Temporal task queue")
+    temporal_ui_url: str = Field(
+        default="http://127.0.0.1:8233",
+        description="Temporal web UI base URL (the case page links each case's workflow)",
+    )
 
     smtp_host: str = Field(default="127.0.0.1", description="Intake listen address")
     smtp_port: int = Field(default=2525, description="Intake listen port")
@@ -47,7 +51,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=10 * 1024 * 1024, description="Intake size limit")
     tls_cert: str = Field(default="", description="PEM certificate enabling STARTTLS")
     tls_key: str = Field(default="", description="PEM key for STARTTLS")
-    check_source_ip: bool = Field(default=False, description="Flag mail not from the client's IP")
+    check_source_ip: bool = Field(
+        default=False,
+        description="Strict source check: a client with no registered IP, relay, DKIM or SPF "
+        "domain is unverified too (off: checked once a client has one)",
+    )
     smtp_max_connections: int = Field(
         default=100, description="Intake SMTP connections at once (more: 421, retry later)"
     )
@@ -107,6 +115,11 @@ class Settings(BaseSettings):
     )
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
+    )
+    portal_cases: Literal["triaged", "triaged_with_no_impact", "all"] = Field(
+        default="triaged",
+        description="Cases client users see: triaged (minor, significant, major), "
+        "triaged_with_no_impact, or all (untriaged alerts too)",
     )
     demo_password: str = Field(
         default="", description="Password of the demo users; empty: generated once into var/"
@@ -183,6 +196,56 @@ class Settings(BaseSettings):
     )
     repeat_stale_minutes: int = Field(
         default=60, description="A re-sent problem silent this long (at least) is flagged"
+    )
+
+    # preventive visits (planning/, workflows/visit.py)
+    visit_counting: Literal["start", "max"] = Field(
+        default="start",
+        description="Servers counted for a contract year's visits: start (in scope on the "
+        "period's first day) or max (most servers in scope at any time of the period)",
+    )
+    contract_year_start: str = Field(
+        default="01-01", description="First day (MM-DD) of every client's contract year"
+    )
+    visit_reminder_hours: str = Field(
+        default="48,96",
+        description="Comma-separated delays (hours after the proposal) of the reminders to "
+        "a client who has not answered",
+    )
+    visit_answer_hours: int = Field(
+        default=168, description="The client's answer deadline (hours after the proposal)"
+    )
+    visit_day_before_at: str = Field(
+        default="10:00", description="Time (timezone) of the day-before visit reminders"
+    )
+    visit_link_secret: str = Field(
+        default="",
+        description="Key signing the clients' answer links (secret, env only); empty: "
+        "VIGIE_SECRET_KEY, else one generated once into var/",
+    )
+    public_url: str = Field(
+        default="",
+        description="Console address as clients reach it (links in mail); empty: "
+        "http://VIGIE_CONSOLE_HOST:VIGIE_CONSOLE_PORT",
+    )
+    planner_email: str = Field(
+        default="", description="Planners' address (no answer, none of the dates suit)"
+    )
+    visit_report_email: str = Field(
+        default="", description="Where visit reports go; empty: VIGIE_TEAM_EMAIL"
+    )
+
+    # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)
+    notice_days: int = Field(
+        default=20, description="Calendar days between a formal notice's receipt and termination"
+    )
+    notice_receipt_day_counts: bool = Field(
+        default=False,
+        description="Day of receipt of a formal notice counts as day 1 (default: the next day)",
+    )
+    data_retention_days: int = Field(
+        default=365,
+        description="Days a terminated client's personal data is kept before erasure",
     )
 
     @property

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from vigie.settings import Settings
+from workflows.search import DEV_SERVER_ARGS
 
 
 class CannotStart(SystemExit):
@@ -101,6 +102,7 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
             str(settings.var_dir / "temporal.sqlite3"),
             "--log-level",
             "warn",
+            *DEV_SERVER_ARGS,  # CaseRef, ClientCode, Criticality, CaseState
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

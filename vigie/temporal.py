@@ -33,16 +33,22 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.onboarding import OnboardingWorkflow
+    from workflows.termination import TerminationWorkflow
+    from workflows.visit import VisitWorkflow
 
-    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow]
+    return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
+            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow]
 
 
 def activities(engine: Engine) -> list:
     from activities.absence import AbsenceActivities, AbsencePolicy
     from activities.cases import CaseActivities
     from activities.comms import CommsActivities
+    from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
+    from activities.visits import VisitActivities, visit_mail_config
     from vigie.settings import get_settings
 
     settings = get_settings()
@@ -53,6 +59,10 @@ def activities(engine: Engine) -> list:
         *CommsActivities(engine).all(),
         *MailActivities(engine, MailConfig.from_settings(settings)).all(),
         *PhoneActivities(engine, PhoneConfig.from_settings(settings)).all(),
+        *VisitActivities(engine, MailConfig.from_settings(settings),
+                         visit_mail_config(settings)).all(),
+        *contract_activities(engine, settings.timezone, MailConfig.from_settings(settings),
+                             settings.planner_email or settings.team_email),
     ]
 
 
@@ -70,3 +80,41 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=16,
     )
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register the case search attributes (Keyword) that the namespace lacks; returns the
+    names added. Idempotent; used by the worker at start and by the test servers (the
+    time-skipping one cannot list them, so it is simply asked to add them all)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows.search import NAMES
+
+    missing = list(NAMES)
+    try:
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = [n for n in NAMES if n not in known.custom_attributes]
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+    if not missing:
+        return []
+    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace, search_attributes={n: keyword for n in missing}
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    log.info("Temporal: attributs de recherche enregistrés : %s", ", ".join(missing))
+    return missing

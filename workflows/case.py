@@ -16,6 +16,11 @@ each outcome by signal, and the case cancels it by id when it moves on.
 Timers follow the ``updatable_timer`` pattern: the main loop waits on a condition with the
 earliest armed deadline as timeout, and starts over whenever the armed set changes. The level-1
 deadline is business time (``domain.calendar``); auto-close is plain hours.
+
+Search attributes (``workflows.search``: case reference, client code, class, state) are
+upserted as they change, so a person finds the case in the Temporal UI. Changes that alter
+the command sequence go behind ``workflow.patched`` (the search attributes, the first
+person's assignment), so the histories in tests/histories/ replay unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import calendar_for
+    from workflows import search
     from workflows.case_machine import (
         TIMER_AUTO_CLOSE,
         TIMER_L1,
@@ -96,6 +102,8 @@ COMMS_RETRY = RetryPolicy(
 )
 CONTACT_WORKFLOW = "ContactWorkflow"
 INVALID_ACTION = "InvalidAction"
+# workflow.patched() ids: histories recorded before each change replay without it.
+PATCH_AUTO_ASSIGN = "case-auto-assign-1"
 
 
 @workflow.defn
@@ -119,6 +127,9 @@ class CaseWorkflow:
         self._timers: dict[str, datetime] = {}
         self._opened = inp.carried_state is not None
         self._comms: deque[SendMessage] = deque()  # sent in order by _send_messages
+        carried = inp.carried_state
+        self._client_code = carried.client_code if carried is not None else ""
+        self._searchable: dict[str, str] = {}  # search attributes last upserted
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
@@ -132,7 +143,9 @@ class CaseWorkflow:
                 retry_policy=ACTIVITY_RETRY,
             )
             self._core.opened(case.case_id, case.ref)
+            self._client_code = case.client_code
             self._opened = True
+        self._upsert_search_attributes()
         # Lives as long as the run, which ends only when nothing is left to send.
         self._sender = asyncio.create_task(self._send_messages())
         while True:
@@ -141,7 +154,8 @@ class CaseWorkflow:
             if self._idle() and self._core.state == CaseState.CLOSED:
                 return self._core.view()
             if self._idle() and self._history_is_long():
-                workflow.continue_as_new(replace(inp, carried_state=self._core.carry()))
+                carried = replace(self._core.carry(), client_code=self._client_code)
+                workflow.continue_as_new(replace(inp, carried_state=carried))
             await self._wait_for_work()
 
     # --- signals from the intake, the mail relay and the phone provider ---------------------
@@ -273,7 +287,9 @@ class CaseWorkflow:
         async with self._lock:
             # Checked again: another handler may have changed the case since validation.
             self._validate(action, inp)
-            self._pending.extend(self._core.act(action, inp, workflow.now()))
+            auto_assign = workflow.patched(PATCH_AUTO_ASSIGN)
+            self._pending.extend(
+                self._core.act(action, inp, workflow.now(), auto_assign=auto_assign))
             await self._drain()
         view = self._core.view()
         message = f"État : {view.state}"
@@ -326,6 +342,7 @@ class CaseWorkflow:
                         updated_at=workflow.now(),
                     ),
                 )
+                self._upsert_search_attributes()
             case LinkEvent():
                 await self._activity(
                     ActivityName.LINK_EVENT, LinkEventInput(case_id, intent.event_id)
@@ -376,6 +393,27 @@ class CaseWorkflow:
             case CancelAutoCloseTimer():
                 self._timers.pop(TIMER_AUTO_CLOSE, None)
         return []
+
+    def _upsert_search_attributes(self) -> None:
+        """Keep ``CaseRef``, ``ClientCode``, ``Criticality`` and ``CaseState`` current, so
+        the case can be found in the Temporal UI; only what changed is upserted."""
+        model = self._core.model
+        if model.ref is None or not workflow.patched(search.PATCH):
+            return
+        wanted = {
+            search.CASE_REF.name: model.ref,
+            search.CLIENT_CODE.name: self._client_code,
+            search.CRITICALITY.name: self._core.criticality or "",
+            search.CASE_STATE.name: self._core.state,
+        }
+        updates = [
+            key.value_set(wanted[key.name]) if wanted[key.name] else key.value_unset()
+            for key in search.KEYS
+            if self._searchable.get(key.name) != wanted[key.name]
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._searchable = wanted
 
     async def _start_contact(self, intent: StartContact, case_id: int) -> None:
         ref = self._core.model.ref or str(case_id)

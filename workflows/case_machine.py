@@ -15,7 +15,8 @@ style), attached to a separate :class:`CaseModel`; read them first, they are the
 * major: register a Demande, phone the client, run the level-1 diagnosis, and past its
   deadline (one business hour by default) escalate to level 2, by the timer or by a person;
 * any open case can be resolved; resolved cases close (by a person or after a delay) and can
-  be reopened; assign, note and unsuccessful contacts are recorded without a state change.
+  be reopened; assign, note and unsuccessful contacts are recorded without a state change;
+  the first person to act on an unassigned case is assigned it (a line of its own).
 
 Client communication is decided here too, as intents carried out after the event's ledger
 line: the "Demande enregistrée" mail when a significant case enters demande_registered, the
@@ -159,8 +160,10 @@ AUTO_RESOLVABLE = frozenset({S.NEW, S.REOPENED, S.ACKNOWLEDGED})
 SYSTEM = "system"
 RECOVERY_REASON = "rétablissement reçu"
 REPEAT_REOPEN_REASON = "nouvelle alerte sur un cas résolu"
+UNVERIFIED_SOURCE = "non vérifiée"  # the ``source`` of an open line whose sender failed checks
 L1_TIMEOUT_REASON = "diagnostic N1 non abouti dans le délai"
 AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la résolution"
+AUTO_ASSIGN_REASON = "attribué à la première personne qui agit sur le cas"
 REMEMBERED_EVENTS = 256  # event ids kept to ignore a redelivered alert (router contract)
 
 STATE_LABELS: dict[str, str] = {
@@ -253,6 +256,12 @@ NEXT_STEPS: dict[tuple[str, str | None], list[NextStep]] = {
     ],
 }
 CONFIRM_RECOVERY = NextStep("resolve", "Confirmer le rétablissement et résoudre", "3.2.2")
+# A major case's first contact is a person on the phone (3.2.3 "appel téléphonique"): the
+# fallback mail after unanswered calls tells the client, it does not stop that clock.
+CALL_AFTER_FALLBACK = NextStep(
+    "record_contact", "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler "
+    "le client ; le premier contact n'est tenu qu'une fois une personne jointe au téléphone",
+    CLAUSE[Criticality.MAJOR])
 
 
 # --- intents: what the workflow must carry out, in order -----------------------------------
@@ -733,7 +742,10 @@ class CaseCore:
         model = CaseModel(policy)
         model.last_seen = inp.opened_at
         core = cls(model, inp, S.NEW)
-        model.audit(inp.opened_at, "open", SYSTEM, None, S.NEW, inp.title)
+        data = None
+        if not inp.source_verified:
+            data = {"source": UNVERIFIED_SOURCE, "source_check": inp.source_check}
+        model.audit(inp.opened_at, "open", SYSTEM, None, S.NEW, inp.title, data)
         core._preset_triage(inp.opened_at)
         model.save_if_changed()
         return core, model.take_intents()
@@ -799,30 +811,48 @@ class CaseCore:
             )
         return None
 
-    def act(self, action: str, inp: ActionInput, at: datetime) -> list[Intent]:
-        """Carry out a person's action that :meth:`check` accepted."""
+    def act(self, action: str, inp: ActionInput, at: datetime, *,
+            auto_assign: bool = True) -> list[Intent]:
+        """Carry out a person's action that :meth:`check` accepted.
+
+        ``auto_assign``: the first person to act on an unassigned case becomes its assignee
+        (an ``assign`` line of its own, before the action; after it for a reopening), so
+        "my cases" lists what one has touched. The workflow turns it off for histories
+        recorded before the rule existed.
+        """
         reason = self.check(action, inp)
         if reason is not None:
             raise ValueError(reason)
         trigger = PERSON_ACTIONS[action]
+        claim = auto_assign and trigger != "assign" and self.model.assignee is None
+        if claim and self.state in OPEN:
+            self._claim(inp.actor, at)
+            claim = False
         if trigger == "register_demande":
             # The state changes only once the Demande exists (see demande_registered).
             return [
+                *self.model.take_intents(),
                 RegisterDemande(
                     actor=inp.actor,
                     reason=inp.reason,
                     at=at,
                     summary=self.input.title,
                     external_ref=inp.demande_ref,
-                )
+                ),
             ]
         if trigger == "record_contact" and inp.outcome in (ContactOutcome.REACHED,
                                                            ContactOutcome.SENT):
             self.model.client_contacted = True
         self._fire(trigger, inp, at)
+        if claim and self.state in OPEN:
+            self._claim(inp.actor, at)
         if self.state == S.REOPENED:
             self._preset_triage(at)
         return self.model.take_intents()
+
+    def _claim(self, actor: str, at: datetime) -> None:
+        self._fire("assign", ActionInput(actor=actor, reason=AUTO_ASSIGN_REASON,
+                                         assignee=actor), at)
 
     def demande_registered(self, request: RegisterDemande, demande_ref: str) -> list[Intent]:
         """The support request exists: the case moves on, and the ledger names the Demande."""
@@ -841,6 +871,9 @@ class CaseCore:
             model.seen_event_ids = [*model.seen_event_ids, sig.event_id][-REMEMBERED_EVENTS:]
             model.intents.append(LinkEvent(sig.event_id))
         data = {"event_id": str(sig.event_id)} if sig.event_id is not None else {}
+        if not sig.verified and sig.status != "problem":
+            # a recovery from a source that failed verification: linked, never acted upon
+            return model.take_intents()
         if not model.opening_linked:
             model.opening_linked = True
             if sig.status == "problem" and sig.opening:
@@ -919,6 +952,9 @@ class CaseCore:
     def next_steps(self) -> list[NextStep]:
         state, crit = self.state, self.criticality
         steps = NEXT_STEPS.get((state, crit)) or NEXT_STEPS.get((state, None)) or []
+        if (state == S.DEMANDE_REGISTERED and crit == Criticality.MAJOR
+                and self.model.contact_runs and self.model.contact_active is None):
+            steps = [CALL_AFTER_FALLBACK]  # the automated calls reached nobody
         if self.model.recovered and state in OPEN and state not in AUTO_RESOLVABLE:
             return [CONFIRM_RECOVERY, *(s for s in steps if s.action != "resolve")]
         return list(steps)
@@ -970,8 +1006,8 @@ class CaseCore:
         """Sources whose class is known in advance (a missing heartbeat is major) triage
         themselves, at opening and again at reopening."""
         preset = self.input.preset_criticality
-        if preset is None or self.state not in UNTRIAGED:
-            return
+        if preset is None or self.state not in UNTRIAGED or not self.input.source_verified:
+            return  # an unverified source is never auto-classified
         reason = self.input.preset_reason or "criticité fixée d'office pour cette source"
         self._fire("classify", _system(reason, criticality=preset), at,
                    {"criticality": preset, "previous": ""})
@@ -994,6 +1030,8 @@ class CaseCore:
             extra = {"criticality": inp.criticality, "previous": self.criticality or ""}
         elif trigger == "record_contact":
             extra = {"channel": inp.channel or "", "outcome": inp.outcome or ""}
+            if inp.text.strip():
+                extra["text"] = inp.text.strip()  # the call report typed by the technician
         elif trigger == "send_instructions":
             extra = {"channel": inp.channel or "", "text": inp.text}
         elif trigger == "assign":

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CallRequest,
         Channel,
         CommStatus,
+        CommStep,
         CommunicationSignal,
         ContactInfo,
         ContactPlan,
@@ -58,6 +59,8 @@ COMMS_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
 )
+# A major case's first contact is a person on the phone: the fallback mail does not make it.
+PHONE_STILL_DUE = " ; le premier contact (une personne au téléphone) reste à faire"
 ROLE_LABELS = {"primary": "contact principal", "backup": "contact de secours",
                "after_hours": "contact d'astreinte"}
 
@@ -131,7 +134,8 @@ class ContactWorkflow:
             at=workflow.now(),
             detail=("aucun contact joint par téléphone" if plan.contacts
                     else "aucun contact du client n'a de numéro de téléphone")
-            + f" ; mail de repli{' : ' + mailed.detail if mailed.detail else ''}",
+            + f" ; mail de repli{' : ' + mailed.detail if mailed.detail else ''}"
+            + (PHONE_STILL_DUE if run.step == CommStep.L1_CALL else ""),
             step=run.fallback_step,
             recipient=mailed.recipient,
             contact_run=run.run,

@@ -133,6 +133,10 @@ class CaseInput:
     auto_close_hours: int = 72  # a resolved case closes after this, unless reopened
     max_history_events: int = 5000  # continue-as-new past this history length
     comms_timeout_seconds: int = 30  # one mail, SMS or call request (a retry follows)
+    # False: the opening message's source failed verification (intake/sources.py): the case
+    # is flagged "source non vérifiée" and never triaged by a preset.
+    source_verified: bool = True
+    source_check: str = ""  # how the opening message was verified (ip, relay, token, ...)
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ class AlertSignal:
     # On a case that is already open the router's signal-with-start only signals, and the
     # case counts it as a repeat whatever this says.
     opening: bool = False
+    # False: the source failed verification; such a signal may open or repeat a case but
+    # never resolve, close or mute it (the router does not even send its recoveries).
+    verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -269,6 +276,7 @@ class CarriedState:
     contact_runs: int = 0  # automated contact runs (ContactWorkflow) started so far
     contact_active: str | None = None  # the step whose contact run is still going
     client_contacted: bool = False  # the client heard from us (resolution mail is due)
+    client_code: str = ""  # kept for the ``ClientCode`` search attribute
 
 
 # --- activity inputs and results -------------------------------------------------------------
@@ -285,6 +293,7 @@ class OpenCaseInput:
 class OpenCaseResult:
     case_id: int
     ref: str
+    client_code: str = ""  # the client's code (search attribute ``ClientCode``)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@
           document.title = data.title;
           var total = document.getElementById("queue-total");
           if (total) total.textContent = data.total;
-          Object.keys(data.counts).forEach(function (k) {
-            var el = document.querySelector('[data-count="' + k + '"]');
-            if (el) el.textContent = data.counts[k];
+          // every tab: a class that has no case left is absent from the counts, so 0
+          document.querySelectorAll("[data-count]").forEach(function (el) {
+            el.textContent = data.counts[el.dataset.count] || 0;
           });
         })
         .catch(function () { /* transient: try again at the next tick */ })

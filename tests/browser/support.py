@@ -31,6 +31,7 @@ ROLE_USERS = {
     "planner": "planner",
     "admin": "admin",
     "client": "client-a",
+    "consultant": "conseil",
 }
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Monday 23 November 2026, 09:00 Paris: a working day, business hours all day

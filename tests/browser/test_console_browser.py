@@ -37,6 +37,7 @@ from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.conftest import fresh_id
 from vigie.settings import Settings
 from vigie.temporal import build_worker
+from workflows.shared import ActionInput, Criticality
 
 pytestmark = pytest.mark.browser
 
@@ -123,6 +124,24 @@ class Stack:
             f"vigie-probe@{domain}",
         )
         return await self.case_for(host, check)
+
+    async def classify(self, case_id: int, criticality: str) -> None:
+        """A technician's classification, through the case workflow's update."""
+        with Session(self.engine) as s:
+            case = s.get(Case, case_id)
+            assert case is not None
+            workflow_id = case.workflow_id
+        handle = self.router.client.get_workflow_handle(workflow_id)
+        await handle.execute_update(
+            "classify", ActionInput(actor="tech", criticality=Criticality(criticality)))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with Session(self.engine) as s:
+                case = s.get(Case, case_id)
+                if case is not None and case.criticality == criticality:
+                    return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"case {case_id} never classified {criticality}")
 
     async def case_for(self, host: str, check: str, within: float = 30) -> int:
         deadline = time.monotonic() + within
@@ -268,6 +287,7 @@ async def test_technician_sees_a_new_case_appear_and_runs_the_major_steps(
         ).all()
     assert actions[0][0] == "open"
     assert [a for a, actor in actions if actor == "tech"] == [
+        "assign",  # the first technician to act becomes the assignee
         "classify",
         "register_demande",
         "record_contact",
@@ -306,11 +326,15 @@ async def test_a_client_user_cannot_reach_another_company_or_staff_pages(
     stack: Stack, browser: Browser
 ) -> None:
     own = await stack.probe("client-a.example", "SRV-FILE01", "disk_free", "D:", "D: 3% free")
+    raw = await stack.probe("client-a.example", "SRV-FILE01", "cpu", "_Total", "CPU 99%")
     foreign = await stack.probe("client-b.example", "SRV-APP", "disk_free", "C:", "C: 2% free")
+    for case_id in (own, foreign):  # a client sees its cases once a technician triaged them
+        await stack.classify(case_id, "minor")
     page = await signed_in(browser, stack, "client")
     assert page.url.endswith("/portal")
     await expect(page.locator(f'a[href="/portal/cases/{own}"]')).to_be_visible()
     assert f"/portal/cases/{foreign}" not in await page.content()
+    assert f"/portal/cases/{raw}" not in await page.content()  # the raw, untriaged alert
     response = await page.goto(f"/portal/cases/{own}")
     assert response is not None and response.status == 200
     # changing the id in the URL

@@ -1,7 +1,7 @@
 """sign-in lock-outs (issue 11): the audit of the sign-in limits, and an index per address
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0007
 Create Date: 2026-12-01 11:10:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.types
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,42 @@
+"""What a client user sees of their visits in the portal, scoped to their own company: the
+visits, the reports once sent, the dates to choose (the same signed links as the mail), and
+the current technical document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from console.deps import Services
+from console.pages_visits import state_name
+from models.visits import Visit, VisitReport
+from planning import techdoc
+from planning.links import answer_url, link_secret, sign_answer
+from planning.notify import day_label, visit_ref
+from workflows.visit_types import VisitState
+
+
+def documents_context(svc: Services, client_id: int | None) -> dict[str, Any]:
+    if client_id is None:
+        return {"visits": [], "reports": set(), "proposals": [], "doc": None,
+                "sections": techdoc.SECTIONS, "ref": visit_ref, "state_name": state_name}
+    secret = link_secret(svc.settings)
+    with Session(svc.engine) as s:
+        visits = list(s.exec(select(Visit).where(Visit.client_id == client_id)
+                             .order_by(col(Visit.due_start).desc())).all())
+        sent = {v.id for v in visits if v.state == VisitState.REPORT_SENT}
+        reports = set(s.exec(select(VisitReport.visit_id).where(
+            col(VisitReport.visit_id).in_(list(sent) or [-1]))).all())
+        proposals = []
+        for v in visits:
+            if v.state == VisitState.AWAITING_CLIENT and v.answer_deadline is not None:
+                links = [(day_label(d), answer_url("", sign_answer(
+                    secret, v.id or 0, v.proposal, d, v.answer_deadline)))
+                    for d in v.proposed_dates]
+                links.append(("aucune ne convient", answer_url("", sign_answer(
+                    secret, v.id or 0, v.proposal, None, v.answer_deadline))))
+                proposals.append((v, links))
+        doc = techdoc.latest(s, client_id)
+    return {"visits": visits, "reports": reports, "proposals": proposals, "doc": doc,
+            "sections": techdoc.SECTIONS, "ref": visit_ref, "state_name": state_name}

@@ -1,0 +1,1 @@
+"""Contract lifecycle data layer (checklist, onboarding, notice) and personal data."""

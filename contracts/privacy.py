@@ -1,0 +1,331 @@
+"""The client's personal data, as its data processor must handle it (articles 5-7).
+
+* **Access log**: every time staff read a client's case, a raw message or its contacts, one
+  ``data_access`` row (who, role, which client, what, when); managers read it, and it is in
+  the client's export.
+* **Export**: one ZIP of JSON and CSV files with everything personal the desk holds about
+  one client: contacts, client users, raw messages (bodies as received), communications
+  (mail, SMS, calls as sent), the contract and its checklist, and the access log. Each row is
+  selected by the client's own id: a raw message is included only when every event parsed
+  from it belongs to that client (or its webhook token names it), so nothing of another
+  client can ride along.
+* **Erasure** after termination and the retention delay: contacts deleted; message bodies,
+  communications' recipients and texts (visit mails included), free-text reasons and
+  evidence, the visits' questions, advice and reports, and the contacts section of every
+  technical-document version blanked; the client's name and code replaced by a number.
+  The ledger lines (times, actions, classes, outcomes) stay, so the SLA figures recompute
+  identically, anonymized.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from domain.contract import ContractStatus
+from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
+from models.db import session_scope
+from models.tables import (
+    AlertEventRow,
+    AuditEvent,
+    Case,
+    Client,
+    Communication,
+    CommunicationEvent,
+    Contact,
+    Demande,
+    RawMessage,
+    SenderDomain,
+    User,
+)
+from models.types import utcnow
+from models.visits import TechDocVersion, Visit, VisitReport
+
+SUBJECTS = ("case", "raw_message", "contacts", "export", "erasure")
+# Free-text keys of ledger lines that may carry personal data (never used by SLA figures).
+FREE_TEXT_KEYS = ("text", "recipient", "summary", "detail", "note")
+
+
+class PrivacyError(ValueError):
+    pass
+
+
+# --- access log ----------------------------------------------------------------------------
+
+
+def record_access(engine: Engine, *, username: str, role: str, client_id: int | None,
+                  subject: str, subject_id: int | None = None, path: str = "") -> None:
+    """One line per read of a client's personal data by staff (client users are not logged:
+    they read their own company's data)."""
+    if role == "client" or client_id is None:
+        return
+    with session_scope(engine) as s:
+        s.add(DataAccess(username=username[:120], role=role[:20], client_id=client_id,
+                         subject=subject, subject_id=subject_id, path=path[:300]))
+
+
+def access_log(s: Session, client_id: int | None = None, limit: int = 500) -> list[DataAccess]:
+    q = select(DataAccess).order_by(col(DataAccess.at).desc(), col(DataAccess.id).desc())
+    if client_id is not None:
+        q = q.where(DataAccess.client_id == client_id)
+    return list(s.exec(q.limit(limit)).all())
+
+
+# --- selecting one client's rows --------------------------------------------------------------
+
+
+def client_raw_message_ids(s: Session, client_id: int) -> list[int]:
+    """Raw messages whose every event belongs to the client, or named by its token (and
+    carrying no event of anyone else)."""
+    mine = select(AlertEventRow.raw_message_id).where(AlertEventRow.client_id == client_id)
+    owners: dict[int, set[int | None]] = {}
+    for mid, cid in s.exec(select(AlertEventRow.raw_message_id, AlertEventRow.client_id)
+                           .where(col(AlertEventRow.raw_message_id).in_(mine))).all():
+        owners.setdefault(mid, set()).add(cid)
+    hinted = [h for h in s.exec(select(RawMessage.id).where(
+        RawMessage.client_hint_id == client_id)).all() if h is not None]
+    for mid, cid in s.exec(select(AlertEventRow.raw_message_id, AlertEventRow.client_id)
+                           .where(col(AlertEventRow.raw_message_id).in_(hinted))).all() \
+            if hinted else []:
+        owners.setdefault(mid, set()).add(cid)
+    ids = {mid for mid, who in owners.items() if who == {client_id}}
+    ids |= {h for h in hinted if h not in owners}
+    return sorted(ids)
+
+
+def client_case_ids(s: Session, client_id: int) -> list[int]:
+    return [i for i in s.exec(select(Case.id).where(Case.client_id == client_id)).all() if i]
+
+
+def client_visits(s: Session, client_id: int) -> list[Visit]:
+    return list(s.exec(select(Visit).where(Visit.client_id == client_id)).all())
+
+
+def client_communications(s: Session, client_id: int) -> list[Communication]:
+    case_ids = client_case_ids(s, client_id)
+    contact_ids = [i for i in s.exec(select(Contact.id).where(Contact.client_id == client_id))
+                   .all() if i]
+    rows: dict[int, Communication] = {}
+    visit_workflows = [v.workflow_id for v in client_visits(s, client_id) if v.workflow_id]
+    if visit_workflows:  # the visits' mails (proposals, reminders, reports)
+        for c in s.exec(select(Communication).where(
+                col(Communication.workflow_id).in_(visit_workflows))):
+            rows[c.id or 0] = c
+    if case_ids:
+        for c in s.exec(select(Communication).where(col(Communication.case_id).in_(case_ids))):
+            rows[c.id or 0] = c
+    if contact_ids:
+        for c in s.exec(select(Communication).where(
+                col(Communication.contact_id).in_(contact_ids))):
+            rows[c.id or 0] = c
+    return [rows[k] for k in sorted(rows)]
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def _rows(objs: list[Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{f: _plain(getattr(o, f)) for f in fields} for o in objs]
+
+
+def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), delimiter=";", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if v is None else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+CONTACT_FIELDS = ("id", "name", "email", "phone", "role", "rank")
+USER_FIELDS = ("id", "username", "full_name", "role", "active")
+MESSAGE_FIELDS = ("id", "message_id", "received_at", "peer_ip", "mail_from", "rcpt_to",
+                  "channel", "size", "data")
+COMM_FIELDS = ("id", "key", "case_id", "channel", "recipient", "subject", "body", "status",
+               "created_at", "sent_at", "step", "transport", "message_id", "contact_id")
+ACCESS_FIELDS = ("id", "at", "username", "role", "client_id", "subject", "subject_id", "path")
+PREREQ_FIELDS = ("code", "label", "mandatory", "status", "value", "evidence", "checked_by",
+                 "checked_at", "waiver_reason", "waived_by", "waived_at")
+
+
+def export_client(engine: Engine, client_id: int, *, by: str, role: str) -> bytes:
+    """The client's personal data as a ZIP (JSON and CSV); the export itself is logged."""
+    record_access(engine, username=by, role=role, client_id=client_id, subject="export")
+    with Session(engine) as s:
+        client = s.get(Client, client_id)
+        if client is None:
+            raise PrivacyError(f"Client {client_id} inconnu")
+        contacts = _rows(list(s.exec(select(Contact).where(Contact.client_id == client_id)
+                                     .order_by(col(Contact.id))).all()), CONTACT_FIELDS)
+        users = _rows(list(s.exec(select(User).where(User.client_id == client_id)
+                                  .order_by(col(User.id))).all()), USER_FIELDS)
+        msg_ids = client_raw_message_ids(s, client_id)
+        messages = _rows(list(s.exec(select(RawMessage).where(col(RawMessage.id).in_(msg_ids))
+                                     .order_by(col(RawMessage.id))).all()) if msg_ids else [],
+                         MESSAGE_FIELDS)
+        comms = _rows(client_communications(s, client_id), COMM_FIELDS)
+        access = _rows(access_log(s, client_id, limit=100_000), ACCESS_FIELDS)
+        contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
+        prereqs = (_rows(list(s.exec(select(Prerequisite).where(
+            Prerequisite.contract_id == contract.id)).all()), PREREQ_FIELDS)
+            if contract is not None else [])
+        contract_info = ({k: _plain(v) for k, v in contract.model_dump().items()}
+                         if contract is not None else None)
+    manifest = {
+        "client": {"id": client.id, "code": client.code, "name": client.name},
+        "exported_at": utcnow().isoformat(),
+        "exported_by": by,
+        "files": ["contacts.json", "contacts.csv", "users.json", "messages.json",
+                  "communications.json", "communications.csv", "contract.json",
+                  "access_log.json", "access_log.csv"],
+        "counts": {"contacts": len(contacts), "messages": len(messages),
+                   "communications": len(comms), "access_log": len(access)},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        def put(name: str, data: Any) -> None:
+            z.writestr(name, json.dumps(data, ensure_ascii=False, indent=1))
+
+        put("manifest.json", manifest)
+        put("contacts.json", contacts)
+        z.writestr("contacts.csv", _csv(contacts, CONTACT_FIELDS))
+        put("users.json", users)
+        put("messages.json", messages)
+        put("communications.json", comms)
+        z.writestr("communications.csv", _csv(comms, COMM_FIELDS))
+        put("contract.json", {"contract": contract_info, "prerequisites": prereqs})
+        put("access_log.json", access)
+        z.writestr("access_log.csv", _csv(access, ACCESS_FIELDS))
+    return buf.getvalue()
+
+
+# --- erasure -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureSummary:
+    client_id: int
+    contacts: int = 0
+    messages: int = 0
+    communications: int = 0
+    ledger_lines: int = 0
+    already: bool = False
+
+    def describe(self) -> str:
+        if self.already:
+            return "données déjà effacées"
+        return (f"{self.contacts} contact(s) supprimé(s), {self.messages} message(s) et "
+                f"{self.communications} communication(s) vidés, {self.ledger_lines} ligne(s) "
+                "du journal anonymisées ; chiffres SLA conservés")
+
+
+def erasable_from(contract: Contract, retention_days: int) -> datetime | None:
+    if contract.status != ContractStatus.TERMINATED or contract.terminated_at is None:
+        return None
+    return contract.terminated_at + timedelta(days=retention_days)
+
+
+def erase_client(engine: Engine, client_id: int, *, by: str, at: datetime | None = None,
+                 retention_days: int) -> ErasureSummary:
+    """Erases the client's personal data once its contract is terminated and the retention
+    passed; keeps the ledger's times, actions, classes and outcomes (SLA figures)."""
+    at = at or utcnow()
+    with session_scope(engine) as s:
+        client = s.get(Client, client_id)
+        contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
+        if client is None or contract is None:
+            raise PrivacyError("Client ou contrat introuvable")
+        if contract.erased_at is not None:
+            return ErasureSummary(client_id, already=True)
+        since = erasable_from(contract, retention_days)
+        if since is None:
+            raise PrivacyError("Effacement possible après la résiliation seulement")
+        if at < since:
+            raise PrivacyError(f"Durée de conservation en cours jusqu'au {since:%d/%m/%Y}")
+        contact_ids = [i for i in s.exec(select(Contact.id).where(
+            Contact.client_id == client_id)).all() if i]
+        comms = client_communications(s, client_id)
+        for c in comms:
+            c.recipient = c.subject = c.body = c.raw = c.evidence = c.code = ""
+            c.contact_id = None
+            s.add(c)
+            for ev in s.exec(select(CommunicationEvent).where(
+                    CommunicationEvent.communication_id == c.id)).all():
+                ev.detail, ev.payload = "", {}
+                s.add(ev)
+        s.flush()
+        for cid in contact_ids:
+            row = s.get(Contact, cid)
+            if row is not None:
+                s.delete(row)
+        msg_ids = client_raw_message_ids(s, client_id)
+        for mid in msg_ids:
+            raw = s.get(RawMessage, mid)
+            if raw is not None:
+                raw.data, raw.mail_from, raw.rcpt_to, raw.peer_ip = b"", "", "", ""
+                s.add(raw)
+        lines = 0
+        case_ids = client_case_ids(s, client_id)
+        if case_ids:
+            for a in s.exec(select(AuditEvent).where(col(AuditEvent.case_id).in_(case_ids))):
+                kept = {k: v for k, v in (a.data or {}).items() if k not in FREE_TEXT_KEYS}
+                if a.reason or kept != (a.data or {}):
+                    a.reason, a.data = "", kept
+                    s.add(a)
+                    lines += 1
+            for d in s.exec(select(Demande).where(col(Demande.case_id).in_(case_ids))):
+                d.summary, d.transfer_reason = "", ""
+                s.add(d)
+        for v in client_visits(s, client_id):  # what the client said, what was written
+            v.questions, v.advice, v.reason = "", "", ""
+            s.add(v)
+            report = s.exec(select(VisitReport).where(VisitReport.visit_id == v.id)).first()
+            if report is not None:
+                report.html, report.pdf = "", None
+                s.add(report)
+        for doc in s.exec(select(TechDocVersion).where(TechDocVersion.client_id == client_id)):
+            doc.sections = {**doc.sections, "contacts": ""}  # names, mails and phones
+            s.add(doc)
+        for u in s.exec(select(User).where(User.client_id == client_id)).all():
+            u.full_name, u.active, u.password_hash = "", False, ""
+            u.username = f"efface-{u.id}"
+            s.add(u)
+        for d in s.exec(select(SenderDomain).where(SenderDomain.client_id == client_id)).all():
+            s.delete(d)
+        for p in s.exec(select(Prerequisite).where(Prerequisite.client_id == client_id)).all():
+            p.evidence, p.waiver_reason = "", ""
+            s.add(p)
+        for e in s.exec(select(ContractEvent).where(ContractEvent.client_id == client_id)).all():
+            if e.action.startswith("prerequisite_"):
+                e.reason = ""
+                s.add(e)
+        client.name = f"Client effacé n°{client.id}"
+        client.code = f"efface-{client.id}"
+        client.fixed_ips = ""
+        client.active = False
+        s.add(client)
+        contract.erased_at = at
+        s.add(contract)
+        summary = ErasureSummary(client_id, len(contact_ids), len(msg_ids), len(comms), lines)
+        s.add(ContractEvent(key=f"contract:{contract.id}:erased", contract_id=contract.id or 0,
+                            client_id=client_id, at=at, action="erased", actor=by,
+                            reason=summary.describe()))
+        s.add(DataAccess(username=by[:120], role="system" if by == "system" else "",
+                         client_id=client_id, subject="erasure", at=at))
+    return summary

@@ -1,0 +1,196 @@
+"""Visits owed per contract year (3.2.4): two, plus one per server beyond the first.
+
+Counted from the live inventory: a server counts inside its in-scope dates
+(``server_scope``; a server without dates has always been in scope). The contract is silent
+on a count that changes mid-year, so the rule is a setting (``VIGIE_VISIT_COUNTING``):
+
+* ``start`` (default): the servers in scope on the first day of the contract year;
+* ``max``: the most servers in scope on any one day of the year.
+
+The figure is stored with its explanation ("2 + (3 − 1) = 4, serveurs au 01/01/2027 :
+SRV-DC01, SRV-FILE01, SRV-APP"), so the planner and the manager read why, and a later change
+of the inventory shows as a new computation rather than a silent rewrite.
+
+Due windows are spread over the year: visit *k* of *n* is due in the *k*-th of *n* equal
+slices of the year (two visits: the first half and the second half, ideally around months 3
+and 9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from models.tables import Server
+from models.types import utcnow
+from models.visits import ServerScope, Visit, VisitEntitlement
+from workflows.visit_types import VisitState
+
+COUNTINGS = ("start", "max")
+
+
+@dataclass(frozen=True)
+class ScopedServer:
+    name: str
+    start: dt.date | None  # None: always in scope
+    end: dt.date | None  # None: still in scope
+
+    def in_scope(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    period_start: dt.date
+    period_end: dt.date
+    counting: str
+    servers: int
+    owed: int
+    explanation: str
+    names: tuple[str, ...]
+
+
+def owed_for(servers: int) -> int:
+    return 2 + max(0, servers - 1)
+
+
+def period_of(year: int, start_mmdd: str = "01-01") -> tuple[dt.date, dt.date]:
+    """The contract year ``year`` (it starts in that calendar year on ``MM-DD``)."""
+    month, day = (int(x) for x in start_mmdd.split("-"))
+    start = dt.date(year, month, day)
+    try:
+        nxt = dt.date(year + 1, month, day)
+    except ValueError:  # 29 February
+        nxt = dt.date(year + 1, month, day - 1)
+    return start, nxt - dt.timedelta(days=1)
+
+
+def compute(servers: list[ScopedServer], start: dt.date, end: dt.date,
+            counting: str = "start") -> Entitlement:
+    """The entitlement of one year, pure (the tests feed it directly)."""
+    if counting not in COUNTINGS:
+        raise ValueError(f"règle de comptage inconnue : {counting} (start ou max)")
+    if counting == "start":
+        names = tuple(sorted(s.name for s in servers if s.in_scope(start)))
+        where = f"serveurs au {start:%d/%m/%Y}"
+    else:
+        # the count only changes on a server's first or last day: check those days
+        days = {start} | {s.start for s in servers if s.start and start <= s.start <= end} \
+            | {s.end + dt.timedelta(days=1) for s in servers
+               if s.end and start <= s.end + dt.timedelta(days=1) <= end}
+        best_day, names = start, ()
+        for day in sorted(days):
+            present = tuple(sorted(s.name for s in servers if s.in_scope(day)))
+            if len(present) > len(names):
+                best_day, names = day, present
+        where = f"le plus de serveurs sur la période, au {best_day:%d/%m/%Y}"
+    n = len(names)
+    owed = owed_for(n)
+    explanation = f"2 + ({n} − 1) = {owed}" if n >= 1 else f"2 + 0 = {owed}"
+    explanation += f", {where} : " + (", ".join(names) if names else "aucun")
+    return Entitlement(start, end, counting, n, owed, explanation, names)
+
+
+def scoped_servers(s: Session, client_id: int) -> list[ScopedServer]:
+    rows = s.exec(select(Server, ServerScope)
+                  .join(ServerScope, col(ServerScope.server_id) == Server.id, isouter=True)
+                  .where(Server.client_id == client_id)).all()
+    return [ScopedServer(srv.display_name or srv.hostname.upper(),
+                         scope.in_scope_from if scope else None,
+                         scope.in_scope_to if scope else None) for srv, scope in rows]
+
+
+def entitlement_for(s: Session, client_id: int, year: int, counting: str = "start",
+                    start_mmdd: str = "01-01") -> VisitEntitlement:
+    """Compute and store (insert or update) the client's entitlement for ``year``."""
+    start, end = period_of(year, start_mmdd)
+    ent = compute(scoped_servers(s, client_id), start, end, counting)
+    row = s.exec(select(VisitEntitlement).where(VisitEntitlement.client_id == client_id,
+                                                VisitEntitlement.contract_year == year)).first()
+    row = row or VisitEntitlement(client_id=client_id, contract_year=year, period_start=start,
+                                  period_end=end)
+    row.period_start, row.period_end = start, end
+    row.counting, row.servers, row.owed = counting, ent.servers, ent.owed
+    row.explanation, row.computed_at = ent.explanation, utcnow()
+    s.add(row)
+    s.flush()
+    return row
+
+
+def due_windows(start: dt.date, end: dt.date, n: int) -> list[tuple[dt.date, dt.date]]:
+    """``n`` consecutive windows covering the year, in order."""
+    total = (end - start).days + 1
+    out = []
+    for k in range(n):
+        a = start + dt.timedelta(days=total * k // n)
+        b = start + dt.timedelta(days=total * (k + 1) // n - 1)
+        out.append((a, b))
+    return out
+
+
+def ideal_day(window: tuple[dt.date, dt.date]) -> dt.date:
+    """The middle of a window: months 3 and 9 for two visits a year."""
+    a, b = window
+    return a + (b - a) // 2
+
+
+@dataclass(frozen=True)
+class Counts:
+    owed: int
+    planned: int  # visit rows created (any state but cancelled)
+    proposed: int
+    confirmed: int
+    done: int
+    cancelled: int
+    late: int
+
+    @property
+    def unplanned(self) -> int:
+        return max(0, self.owed - self.planned)
+
+
+def counts(s: Session, client_id: int, year: int, owed: int, today: dt.date) -> Counts:
+    visits = s.exec(select(Visit).where(Visit.client_id == client_id,
+                                        Visit.contract_year == year,
+                                        Visit.kind == "preventive")).all()
+    states = [v.state for v in visits]
+    done_states = (VisitState.REPORT_WRITTEN, VisitState.REPORT_SENT)
+    return Counts(
+        owed=owed,
+        planned=sum(1 for st in states if st != VisitState.CANCELLED),
+        proposed=sum(1 for st in states if st in (VisitState.PROPOSED,
+                                                   VisitState.AWAITING_CLIENT)),
+        confirmed=sum(1 for st in states if st in (VisitState.CONFIRMED,
+                                                    VisitState.IN_PROGRESS)),
+        done=sum(1 for st in states if st in done_states),
+        cancelled=sum(1 for st in states if st == VisitState.CANCELLED),
+        late=sum(1 for v in visits if v.due_end < today and v.state not in
+                 (*done_states, VisitState.CANCELLED)),
+    )
+
+
+def plan_year(s: Session, client_id: int, year: int, counting: str = "start",
+              start_mmdd: str = "01-01") -> list[Visit]:
+    """Creates the visits still owed for ``year``, each with its spread due window; returns
+    the new rows (their workflows are started by the caller after the commit)."""
+    from models.tables import Site
+    from planning.visits import create_visit
+
+    row = entitlement_for(s, client_id, year, counting, start_mmdd)
+    existing = [v for v in s.exec(select(Visit).where(
+        Visit.client_id == client_id, Visit.contract_year == year,
+        Visit.kind == "preventive")).all() if v.state != VisitState.CANCELLED]
+    windows = due_windows(row.period_start, row.period_end, row.owed)
+    taken = {(v.due_start, v.due_end) for v in existing}
+    site = s.exec(select(Site).where(Site.client_id == client_id).order_by(col(Site.id))).first()
+    created = []
+    for window in windows:
+        if len(existing) + len(created) >= row.owed:
+            break
+        if window in taken:
+            continue
+        created.append(create_visit(s, client_id, "preventive", window[0], window[1],
+                                    site_id=site.id if site else None, contract_year=year))
+    return created

@@ -1,0 +1,93 @@
+"""The hard rules of planning, as the planner's actions and the suggester both check them.
+
+* dates only on business days of the **client site's** calendar (``domain.calendar``);
+* inside the visit's due window, in the future;
+* a consultant does at most one visit a day, and none on a leave day;
+* a preventive visit lasts one day at most.
+The workflow's validator checks what it can know itself (window, site calendar, the one-day
+limit); the consultant's other visits and leave live in the database and are checked here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import Session, col, select
+
+from domain.calendar import site_calendar
+from models.tables import Site
+from models.visits import ConsultantLeave, Visit
+from workflows.visit_types import FINAL_STATES, VisitState
+
+# A visit in these states holds its consultant's day.
+HOLDS_DAY = frozenset({VisitState.CONFIRMED, VisitState.IN_PROGRESS,
+                       VisitState.REPORT_WRITTEN, VisitState.REPORT_SENT})
+
+
+def leave_days(s: Session, user_id: int, start: dt.date, end: dt.date) -> set[dt.date]:
+    return set(s.exec(select(ConsultantLeave.day).where(
+        ConsultantLeave.user_id == user_id, col(ConsultantLeave.day) >= start,
+        col(ConsultantLeave.day) <= end)).all())
+
+
+def busy_days(s: Session, user_id: int, start: dt.date, end: dt.date,
+              exclude_visit: int | None = None) -> dict[dt.date, int]:
+    """Days the consultant already has a visit on (booked, or offered to another client and
+    still waiting for its answer), with that visit's id."""
+    rows = s.exec(select(Visit).where(Visit.consultant_id == user_id,
+                                      col(Visit.state).not_in([VisitState.CANCELLED]))).all()
+    out: dict[dt.date, int] = {}
+    for v in rows:
+        if v.id == exclude_visit:
+            continue
+        days: list[dt.date] = []
+        if v.date is not None and v.state in HOLDS_DAY:
+            days.append(v.date)
+        if v.state in (VisitState.PROPOSED, VisitState.AWAITING_CLIENT):
+            days.extend(dt.date.fromisoformat(d) for d in v.proposed_dates)
+        for d in days:
+            if start <= d <= end:
+                out[d] = v.id or 0
+    return out
+
+
+def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: int | None,
+                today: dt.date) -> str | None:
+    """Why these dates cannot be offered for ``visit``, or None."""
+    if visit.kind == "preventive" and visit.days > 1:
+        return "Une visite préventive dure une journée au plus (3.2.4)"
+    if not 2 <= len(dates) <= 3:
+        return "Proposer deux ou trois dates"
+    if len(set(dates)) != len(dates):
+        return "Les dates proposées doivent être différentes"
+    site = s.get(Site, visit.site_id) if visit.site_id else None
+    cal = site_calendar(site.calendar_subdiv if site else None)
+    for d in dates:
+        if d <= today:
+            return f"Le {d:%d/%m/%Y} n'est pas dans le futur"
+        if not visit.due_start <= d <= visit.due_end:
+            return (f"Le {d:%d/%m/%Y} est hors de la fenêtre de la visite "
+                    f"({visit.due_start:%d/%m/%Y} – {visit.due_end:%d/%m/%Y})")
+        if not cal.is_business_day(d):
+            name = cal.holiday_name(d)
+            return f"Le {d:%d/%m/%Y} n'est pas un jour ouvré du site" + (
+                f" ({name})" if name else "")
+    if consultant_id is not None:
+        lo, hi = min(dates), max(dates)
+        off = leave_days(s, consultant_id, lo, hi)
+        busy = busy_days(s, consultant_id, lo, hi, exclude_visit=visit.id)
+        for d in dates:
+            if d in off:
+                return f"Le consultant est en congé le {d:%d/%m/%Y}"
+            if d in busy:
+                return (f"Le consultant a déjà une visite le {d:%d/%m/%Y} "
+                        f"(visite n° {busy[d]}) : une visite par jour au plus")
+    return None
+
+
+def overdue(s: Session, today: dt.date) -> list[Visit]:
+    """Visits whose due window has passed and that are neither done nor cancelled."""
+    return list(s.exec(select(Visit).where(col(Visit.due_end) < today,
+                                           col(Visit.state).not_in(list(FINAL_STATES)),
+                                           col(Visit.state) != VisitState.REPORT_WRITTEN)
+                       .order_by(col(Visit.due_end))).all())

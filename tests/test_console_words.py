@@ -1,0 +1,436 @@
+"""Every page of the console speaks to people: signed in as each role, every GET page of the
+app (enumerated from its routes, path parameters filled from test data) is read in French
+and in English, and fails on:
+
+- a text the page asked to translate that has no English (the catalogue in console.i18n),
+  and a state, class, channel... key that no label table knows (shown raw);
+- an internal token left in the visible text: ``key=value`` pairs, snake_case names,
+  enum values (``primary``, ``after_hours``, ``count``, ``env`` ...), ``\\uXXXX`` escapes;
+- French words left in an English page (accented words and common French words).
+
+What the data says (a client's name, an alert's summary, a host name, a mail's body in a
+``<pre>``) is the data's business, not the console's: the values stored in the test
+database are removed from the text before the checks, and preformatted blocks are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from console import i18n
+from models.db import session_scope
+from models.tables import (
+    AlertEventRow,
+    AuditEvent,
+    BackupJob,
+    BackupRun,
+    Case,
+    Client,
+    Communication,
+    Contact,
+    RawMessage,
+    Server,
+    User,
+)
+from models.types import utcnow
+from tests.browser.support import MONDAY_9H, ROLE_USERS, Desk, add_case, make_desk
+
+SKIPPED_PREFIXES = ("/api/", "/static", "/twilio", "/webhook", "/intake")
+BINARY_PAGES = ("/sla/export.csv", "/sla/export.pdf")
+REDIRECTS = ("/",)  # sends each role to its home page
+EXTRA_QUERIES = {  # the same page in its other shapes
+    "/sla": ["?by=technician", "?by=criticality", "?by=week", "?by=month"],
+    "/sla/cases": ["?metric=time_to_triage:breach", "?metric=escalated", "?metric=count"],
+    "/queue": ["?class=unclassified", "?state=new", "?mine=1"],
+    "/backups": ["?days=14"],
+}
+ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&amp;#|&amp;lt;")
+KEY_VALUE = re.compile(r"\b[a-z][a-z_]*=")
+SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+FRENCH_WORDS = frozenset(
+    "le la les des du une est pour avec sur aux et dans par pas sans cas jour jours heure "
+    "heures semaine mois reçue reçu envoyé envoyée prévue non oui aucun aucune ou être "
+    "été cette ces votre vos nous vous depuis après avant encore".split()
+)
+ACCENTED = re.compile(r"\b\w*[éèêëàâùûîïôçœÉÈÀÇ]\w*\b")
+ENGLISH_WITH_ACCENTS = frozenset({"résumé", "français"})  # the language switch
+
+
+def internal_tokens(lang: str) -> set[str]:
+    """Keys of the label tables whose label differs from the key: seen raw, they leak."""
+    tokens: set[str] = set()
+    for table in (i18n.STATE_EN, i18n.CRITICALITY_EN):
+        tokens |= set(table)
+    for pairs in i18n.LABEL_TABLES.values():
+        for key, (fr, en) in pairs.items():
+            label = en if lang == "en" else fr
+            if key != label and key.lower() != label.lower():
+                tokens.add(key)
+    label_words = {
+        w
+        for pairs in i18n.LABEL_TABLES.values()
+        for fr, en in pairs.values()
+        for w in re.findall(r"\w+", en if lang == "en" else fr)
+    }
+    if lang == "en":
+        label_words |= {w for v in i18n.EN.values() for w in re.findall(r"\w+", v)}
+        label_words |= {w for v in i18n.STATE_EN.values() for w in v.split()}
+        label_words |= {w for v in i18n.CRITICALITY_EN.values() for w in re.findall(r"\w+", v)}
+    else:
+        label_words |= {w for k in i18n.EN for w in re.findall(r"\w+", k)}
+    tokens = {t for t in tokens if t not in label_words or "_" in t}
+    # the leaks the issue saw, always denied
+    tokens |= {"env", "primary", "after_hours", "dry_run"}
+    return tokens | ({"count", "measured"} if lang == "fr" else set())
+
+
+class VisibleText(HTMLParser):
+    """The words a reader sees: text nodes and the attributes shown to people, without
+    scripts, styles and preformatted blocks (mail bodies, raw messages: data)."""
+
+    SKIP = frozenset({"script", "style", "pre", "textarea", "code"})
+    SHOWN_ATTRS = frozenset({"title", "placeholder", "aria-label", "alt", "data-confirm"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        for name, value in attrs:
+            if name in self.SHOWN_ATTRS and value:
+                self.parts.append(value)
+            if tag == "input" and name == "value" and dict(attrs).get("type") == "submit":
+                self.parts.append(value or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return " \n ".join(parser.parts)
+
+
+def routes_of(app: FastAPI) -> Iterator[APIRoute]:
+    """Every route of the app, also inside included routers (FastAPI may keep them lazy)."""
+
+    def walk(routes: list[Any], prefix: str = "") -> Iterator[APIRoute]:
+        for r in routes:
+            if isinstance(r, APIRoute):
+                yield r if not prefix else APIRoute(prefix + r.path, r.endpoint,
+                                                    methods=r.methods)  # fmt: skip
+            elif hasattr(r, "original_router"):
+                ctx = getattr(r, "include_context", None)
+                yield from walk(r.original_router.routes, prefix + getattr(ctx, "prefix", ""))
+
+    yield from walk(list(app.routes))
+
+
+# --- the data every page shows ---------------------------------------------------------------
+
+
+def populate(desk: Desk) -> dict[str, int]:
+    """A case through every step (ledger data of every kind, a mail sent, a call), an
+    unmatched message, backup runs, for every page to have something to say."""
+    engine = desk.engine
+    a = desk.clients["client-a"]
+    at = MONDAY_9H
+    full = add_case(
+        engine, a, criticality="major", state="l2_escalated", assignee="tech",
+        title="SRV-DC01 — disque C: 4 %", ledger=[
+            (5, "classify", {"criticality": "major", "previous": ""}),
+            (6, "assign", {"assignee": "tech"}),
+            (8, "register_demande", {"demande_ref": "DEM-000001"}),
+            (9, "communication", {"status": "sent", "channel": "email", "step": "l1_call_fallback",
+                                  "communication_id": "1", "recipient": "dsi@client-a.example",
+                                  "outcome": "sent", "actor": "system"}),
+            (10, "record_contact", {"channel": "phone", "outcome": "reached"}),
+            (12, "note", {"text": "Disque <C:> plein à 96 % & \"urgent\""}),
+            (13, "send_instructions", {"channel": "email", "text": "Videz la corbeille"}),
+            (14, "client_reply", {"channel": "email", "sender": "dsi@client-a.example"}),
+            (15, "start_l1", {}),
+            (80, "escalate_l2", {"by": "timer", "actor": "system"}),
+            (81, "notify_level2", {"channel": "email"}),
+            (82, "repeat", {"event_id": "1", "severity": "major", "actor": "system"}),
+            (83, "recovery", {"event_id": "1", "actor": "system"}),
+        ],
+    )  # fmt: skip
+    minor = add_case(engine, a, criticality="minor", state="resolved", ledger=[
+        (5, "classify", {"criticality": "minor", "previous": "significant"}),
+        (30, "resolve", {}),
+    ])  # fmt: skip
+    add_case(engine, desk.clients["client-b"], opened_at=at - timedelta(days=2))
+    from activities.absence import expect_defaults, set_expectation_enabled
+
+    expect_defaults(engine, a, "admin")
+    from models.expectations import Expectation
+
+    with Session(engine) as s:
+        first = s.exec(select(Expectation)).first()
+    assert first is not None
+    set_expectation_enabled(engine, first.id or 0, False, "admin")
+    with session_scope(engine) as s:
+        server = s.exec(select(Server).where(Server.client_id == a)).first()
+        assert server is not None
+        raw = RawMessage(
+            message_id="<u1@unknown.example>", sha256="0" * 64, mail_from="probe@unknown.example",
+            rcpt_to="alerts@desk.example", channel="smtp", received_at=at,
+            data=b"From: probe@unknown.example\r\nSubject: SRV-X PROBLEM\r\n\r\nHost: SRV-X\r\n",
+        )  # fmt: skip
+        s.add(raw)
+        s.flush()
+        unmatched = AlertEventRow(raw_message_id=raw.id or 0, family="unknown", status="problem",
+                                  host="srv-x", check="unknown", summary="SRV-X PROBLEM",
+                                  received_at=at, triage="pending")  # fmt: skip
+        linked = AlertEventRow(raw_message_id=raw.id or 0, idx=1, family="disk_space",
+                               status="problem", host=server.hostname, check="disk_free",
+                               severity="major", summary="Disque plein", received_at=at,
+                               client_id=a, server_id=server.id, case_id=full)  # fmt: skip
+        s.add(unmatched)
+        s.add(linked)
+        s.add(Communication(
+            key=f"case-{full}:l1_call_fallback:1", case_id=full, channel="email",
+            recipient="dsi@client-a.example", subject="[VIG] Votre incident", status="sent",
+            step="l1_call_fallback", attempt="1", transport="capture", created_at=at,
+            body="Bonjour,\nNous n'avons pas pu vous joindre.",
+            raw="From: Vigie <desk@vigie.example>\r\nTo: dsi@client-a.example\r\n"
+                "Subject: [VIG] Votre incident\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                "\r\nBonjour,\r\nNous n'avons pas pu vous joindre.\r\n",
+        ))  # fmt: skip
+        s.add(Communication(
+            key=f"case-{full}:l1_call:1", case_id=full, channel="phone",
+            recipient="+33 4 72 00 00 01", status="dry_run", step="l1_call", attempt="1",
+            transport="dry-run", created_at=at, body="Message vocal",
+        ))  # fmt: skip
+        s.flush()
+        jobs = s.exec(select(BackupJob).where(BackupJob.client_id == a)).all()
+        for day, result in ((0, "success"), (1, "failed"), (2, "warning")):
+            ev = AlertEventRow(raw_message_id=raw.id or 0, idx=2 + day, family="backup",
+                               status="problem" if result == "failed" else "info",
+                               host=server.hostname, check="backup", backup_result=result,
+                               received_at=utcnow() - timedelta(days=day), client_id=a,
+                               server_id=jobs[0].server_id if jobs else server.id)  # fmt: skip
+            s.add(ev)
+            s.flush()
+            if jobs:
+                s.add(BackupRun(event_id=ev.id or 0, client_id=a, server_id=jobs[0].server_id,
+                                job_name=jobs[0].name, product=jobs[0].product, result=result,
+                                received_at=ev.received_at))  # fmt: skip
+        return {"case_id": full, "minor_id": minor, "event_id": linked.id or 0,
+                "client_id": a}  # fmt: skip
+
+
+def data_strings(engine: Engine) -> list[str]:
+    """What the test data says: removed from the text before the checks."""
+    found: set[str] = set()
+    with Session(engine) as s:
+        for model, fields in (
+            (Client, ("name", "code")),
+            (Server, ("hostname", "display_name", "role")),
+            (Contact, ("name", "email", "phone")),
+            (Case, ("title", "ref", "host", "check", "target", "assignee", "demande_ref")),
+            (AlertEventRow, ("summary", "host", "check", "target", "product")),
+            (BackupJob, ("name", "product", "schedule")),
+            (User, ("username", "full_name")),
+            (Communication, ("recipient", "subject", "body")),
+            (RawMessage, ("mail_from", "message_id")),
+            (AuditEvent, ("actor",)),
+        ):
+            for row in s.exec(select(model)).all():
+                for f in fields:
+                    value = getattr(row, f, None)
+                    if isinstance(value, str) and value.strip():
+                        found.add(value.strip())
+                        found.update(line.strip() for line in value.splitlines() if line.strip())
+            if model is AuditEvent:
+                for row in s.exec(select(AuditEvent)).all():
+                    for v in row.data.values():
+                        if isinstance(v, str) and v and v not in i18n_keys():
+                            found.add(v)
+        from models.tables import Site
+
+        found.update(n for n in s.exec(select(Site.name)).all() if n)
+    return sorted(found, key=len, reverse=True)
+
+
+def i18n_keys() -> set[str]:
+    keys: set[str] = set(i18n.STATE_EN) | set(i18n.CRITICALITY_EN)
+    for table in i18n.LABEL_TABLES.values():
+        keys |= set(table)
+    return keys
+
+
+def problems_in(text: str, lang: str, data: list[str], tokens: set[str]) -> list[str]:
+    for value in data:
+        if len(value) >= 3:
+            text = text.replace(value, " ")
+    found = []
+    found += [f"escape {m}" for m in ESCAPE.findall(text)]
+    found += [f"key=value {m}" for m in KEY_VALUE.findall(text)]
+    found += [f"snake_case {m}" for m in SNAKE.findall(text)]
+    words = set(re.findall(r"[\w']+", text))
+    found += [f"internal token {w}" for w in sorted(words & tokens)]
+    if lang == "en":
+        lowered = {w.lower() for w in re.findall(r"\w+", text)}
+        found += [f"French word {w}" for w in sorted(lowered & FRENCH_WORDS)]
+        found += [
+            f"French word {w}"
+            for w in sorted(set(ACCENTED.findall(text)))
+            if w.lower() not in ENGLISH_WITH_ACCENTS
+        ]
+    return found
+
+
+@pytest.fixture
+def desk(sqlite_engine: Engine, tmp_path: Path) -> Desk:
+    return make_desk(sqlite_engine, tmp_path)
+
+
+def test_every_page_speaks_french_and_english_without_internal_names(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = populate(desk)
+    params = {"case_id": ids["case_id"], "event_id": ids["event_id"],
+              "client_id": ids["client_id"]}  # fmt: skip
+    untranslated: set[str] = set()
+    unlabelled: set[str] = set()
+    gettext, pair_label = i18n.gettext, i18n.pair_label
+
+    def spy_gettext(lang: str, text: str) -> str:
+        if lang == "en" and text not in i18n.EN:
+            untranslated.add(text)
+        return gettext(lang, text)
+
+    def spy_pair_label(table: dict[str, tuple[str, str]], lang: str, key: str | None) -> str:
+        if key and key not in table:
+            unlabelled.add(key)
+        return pair_label(table, lang, key)
+
+    monkeypatch.setattr(i18n, "gettext", spy_gettext)
+    monkeypatch.setattr(i18n, "pair_label", spy_pair_label)
+
+    pages: list[str] = []
+    for route in routes_of(desk.app):
+        path = route.path
+        if "GET" not in route.methods or path.startswith(SKIPPED_PREFIXES):
+            continue
+        if path in BINARY_PAGES:
+            continue
+        names = re.findall(r"{(\w+)(?::\w+)?}", path)
+        missing = [n for n in names if n not in params]
+        assert not missing, f"no test value for {missing} of {path}: add one to the walk"
+        url = re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(params[m.group(1)]), path)
+        pages += [url, *(url + q for q in EXTRA_QUERIES.get(path, []))]
+    assert len(pages) > 25, pages
+
+    data = data_strings(desk.engine)
+    reached: dict[str, int] = dict.fromkeys(pages, 0)
+    failures: list[str] = []
+    sessions = {role: desk.signed_in(role)[0] for role in ROLE_USERS}
+    sessions["anonymous"] = desk.client()  # the sign-in page
+    for lang in ("fr", "en"):
+        tokens = internal_tokens(lang)
+        for role, http in sessions.items():
+            for url in pages:
+                sep = "&" if "?" in url else "?"
+                # the client's portal case page needs a case of its own company
+                r = http.get(f"{url}{sep}lang={lang}")
+                if r.status_code in (401, 403, 404, 303, 307):
+                    continue
+                assert r.status_code == 200, (role, url, r.status_code, r.text[:500])
+                reached[url] += 1
+                if r.headers["content-type"].startswith("application/json"):
+                    body = r.json()
+                    html = " ".join(str(v) for v in body.values() if isinstance(v, str))
+                else:
+                    html = r.text
+                for problem in problems_in(visible_text(html), lang, data, tokens):
+                    failures.append(f"[{lang}] {url.split('?')[0]}: {problem}")
+    never = [u for u, n in reached.items() if n == 0 and u not in REDIRECTS]
+    assert not never, f"pages no role could open: {never}"
+    failures += [f"no English for: {t}" for t in sorted(untranslated)]
+    failures += [f"no label for key: {k}" for k in sorted(unlabelled)]
+    assert not failures, "\n".join(sorted(set(failures))[:300])
+
+
+def test_the_walk_catches_what_it_is_meant_to_catch() -> None:
+    """The heuristics themselves: each leak of the issue is caught, plain words are not."""
+    en, fr = internal_tokens("en"), internal_tokens("fr")
+    assert problems_in("criticality=major, previous=", "fr", [], fr)
+    assert problems_in("politique env", "fr", [], fr)
+    assert problems_in("mesure : count", "fr", [], fr)
+    assert problems_in("Jean (after_hours)", "fr", [], fr)
+    assert problems_in("Jean (primary)", "fr", [], fr)
+    assert problems_in('{"text": "\\u003c"}', "fr", [], fr)
+    assert problems_in("Next steps: Enregistrer la demande", "en", [], en)
+    assert problems_in("Délai de classification", "en", [], en)
+    assert not problems_in("Time to triage: 0 h 10 (met)", "en", [], en)
+    assert not problems_in("Délai de classification : 0 h 10 (respecté)", "fr", [], fr)
+    assert not problems_in("Cabinet Durand & Associés", "en", ["Cabinet Durand & Associés"], en)
+    assert json.dumps("<")  # the escape the ledger used to show is JSON's
+
+
+def test_every_next_step_of_the_case_workflow_reads_in_english() -> None:
+    """The guided steps come from the workflow (French): each one has its English, so
+    ``?lang=en`` never leaves a next step in French (the walk above runs without Temporal)."""
+    from workflows.case_machine import CONFIRM_RECOVERY, NEXT_STEPS
+
+    labels = {step.label for steps in NEXT_STEPS.values() for step in steps}
+    labels.add(CONFIRM_RECOVERY.label)
+    missing = sorted(label for label in labels if label not in i18n.EN)
+    assert not missing, missing
+
+
+def test_every_sla_derivation_reads_in_english() -> None:
+    """Each figure's explanation (``domain.sla``, French) comes out without a French word."""
+    from domain.calendar import default_calendar
+    from domain.sla import LedgerEntry, compute
+
+    tokens = internal_tokens("en")
+    ledgers = [
+        [(0, "open", {}), (10, "classify", {"criticality": "major"}),
+         (15, "register_demande", {"demande_ref": "DEM-1"}),
+         (20, "record_contact", {"channel": "phone", "outcome": "reached"}),
+         (25, "start_l1", {}), (90, "escalate_l2", {"by": "timer"}), (200, "resolve", {}),
+         (300, "close", {})],
+        [(0, "open", {}), (30, "classify", {"criticality": "minor"}),
+         (45, "communication", {"channel": "email", "status": "sent"})],
+        [(0, "open", {})],
+        [(0, "open", {}), (5, "classify", {"criticality": "significant"}), (9, "resolve", {})],
+        [(0, "open", {}), (5, "classify", {"criticality": "no_impact"})],
+    ]  # fmt: skip
+    for ledger in ledgers:
+        entries = [
+            LedgerEntry(seq=i, at=MONDAY_9H + timedelta(minutes=m, days=3 * (i > 6)),
+                        action=a, from_state=None, to_state=None, actor="alice",
+                        data=d)
+            for i, (m, a, d) in enumerate(ledger, start=1)
+        ]
+        sla = compute(entries, default_calendar(), now=MONDAY_9H + timedelta(days=5))
+        for figure in sla.figures():
+            english = i18n.explain("en", figure.explanation)
+            assert not problems_in(english, "en", ["alice", "DEM-1"], tokens), (
+                figure.explanation,
+                english,
+            )

@@ -1,0 +1,257 @@
+"""What the visit workflow, its activities and the console agree on (standard library only, so
+the workflow sandbox loads it as is), in the manner of ``workflows/shared.py`` for cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class VisitState(StrEnum):
+    """Where a visit stands; the transitions are declared in ``workflows.visit_machine``."""
+
+    PLANNED = "planned"
+    PROPOSED = "proposed"
+    AWAITING_CLIENT = "awaiting_client"
+    CONFIRMED = "confirmed"
+    IN_PROGRESS = "in_progress"
+    REPORT_WRITTEN = "report_written"
+    REPORT_SENT = "report_sent"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    NO_ACCESS = "no_access"
+    MISSED = "missed"
+
+
+FINAL_STATES = frozenset({VisitState.REPORT_SENT, VisitState.CANCELLED})
+OPEN_VISIT_STATES = frozenset(s for s in VisitState if s not in FINAL_STATES)
+
+
+class VisitStep(StrEnum):
+    """Which mail of a visit; part of the communication's idempotency key."""
+
+    PROPOSAL = "visit_proposal"  # to the client: the dates, one signed link each
+    REMINDER = "visit_reminder"  # to the client: the proposal again
+    PLANNER_ALERT = "visit_planner_alert"  # to the planners: no answer, or none suits
+    CONFIRMED = "visit_confirmed"  # to the client: the date is booked
+    DAY_BEFORE_CLIENT = "visit_day_before_client"
+    DAY_BEFORE_CONSULTANT = "visit_day_before_consultant"
+    REPORT = "visit_report"  # to the monitoring team: the visit record
+
+
+class VisitActivity(StrEnum):
+    """Activity names (``activities/visits.py``), so the workflow never imports them."""
+
+    APPEND = "visit_append_event"  # VisitEventInput -> None
+    SAVE = "visit_save"  # VisitSnapshot -> None
+    SEND_MAIL = "visit_send_mail"  # VisitMailRequest -> VisitMailResult
+    BUILD_REPORT = "visit_build_report"  # ReportRequest -> ReportResult
+
+
+def visit_workflow_id(visit_id: int) -> str:
+    return f"visit-{visit_id}"
+
+
+@dataclass(frozen=True)
+class VisitInput:
+    """How a visit workflow starts: the visit row, the site's calendar and the timings."""
+
+    visit_id: int
+    client_id: int
+    kind: str = "preventive"
+    days: int = 1
+    due_start: str = ""  # ISO dates
+    due_end: str = ""
+    site_subdiv: str | None = None
+    timezone: str = "Europe/Paris"
+    reminder_hours: tuple[int, ...] = (48, 96)
+    answer_hours: int = 168
+    day_before_at: str = "10:00"  # local time of the day-before reminder
+    consultant_id: int | None = None
+
+
+# --- the planners' and consultants' actions (updates) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ProposeDates:
+    actor: str
+    dates: tuple[str, ...]  # two or three ISO dates inside the due window
+    consultant_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConfirmDate:
+    """The planner books a date the client agreed to another way (phone)."""
+
+    actor: str
+    date: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AssignConsultant:
+    actor: str
+    consultant_id: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RescheduleVisit:
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelVisit:
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartVisit:
+    actor: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class NoAccess:
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """The consultant ends the visit: advice and answers; open checklist items are listed."""
+
+    actor: str
+    advice: str = ""
+    questions: str = ""
+    open_items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendReport:
+    actor: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class VisitResult:
+    accepted: bool
+    state: str
+    message: str = ""
+
+
+# --- the client's answer (signal, sent by the console once the signed link is verified) ----
+
+
+@dataclass(frozen=True)
+class ClientAnswer:
+    """``date`` is one of the proposal's dates, or None for "none of these suit"."""
+
+    proposal: int
+    date: str | None
+    via: str = "link"  # link | portal
+    contact: str = ""
+
+
+# --- views and activity payloads ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitTimelineEntry:
+    seq: int
+    at: datetime
+    action: str
+    actor: str
+    from_state: str | None
+    to_state: str | None
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VisitView:
+    visit_id: int
+    state: str
+    date: str | None
+    consultant_id: int | None
+    proposal: int
+    proposed_dates: tuple[str, ...]
+    answer_deadline: datetime | None
+    timeline: tuple[VisitTimelineEntry, ...] = ()
+    history: tuple[str, ...] = ()  # earlier dates and proposals, as "proposal 1: ..." lines
+
+
+@dataclass(frozen=True)
+class VisitEventInput:
+    visit_id: int
+    seq: int
+    at: datetime
+    action: str
+    actor: str
+    from_state: str | None
+    to_state: str | None
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VisitSnapshot:
+    visit_id: int
+    state: str
+    date: str | None
+    consultant_id: int | None
+    proposal: int
+    proposed_dates: tuple[str, ...]
+    answer_deadline: datetime | None
+    reason: str
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    advice: str = ""
+    questions: str = ""
+    open_items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VisitMailRequest:
+    """One mail of a visit; ``attempt`` completes the key (visit + step + attempt)."""
+
+    visit_id: int
+    step: str
+    attempt: str
+    workflow_id: str
+    at: datetime
+    proposal: int = 0
+    dates: tuple[str, ...] = ()
+    date: str | None = None
+    deadline: datetime | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class VisitMailResult:
+    communication_id: int
+    status: str
+    recipient: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    visit_id: int
+    at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    visit_id: int
+    techdoc_before: int | None
+    techdoc_after: int | None
+    anomalies: int
+    open_items: tuple[str, ...] = ()
