@@ -416,9 +416,8 @@ async def _code_attempt(request: Request, send: Signaller, form: FormData, body:
                           dedupe=sid or None, payload=dict(form))
         if fresh and _settle_sms(engine, row):
             await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
-        key = reference_key(request.app.state.services.settings)
-        resp.message(f"Vigie : merci, votre confirmation pour le cas "
-                     f"{client_ref(_case_ref(row), key)} est enregistrée.")
+        resp.message(f"Vigie : merci, votre confirmation pour le cas {_case_ref(row)} est "
+                     "enregistrée.")
         return _twiml(resp)
     rows = [r for r in rows if r.status != CommStatus.CONFIRMED]
     if rows:

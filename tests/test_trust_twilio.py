@@ -128,3 +128,16 @@ async def test_a_replayed_sms_delivery_receipt_counts_once(hooks: Hooks) -> None
             CommunicationEvent.status == "delivered")).all()
     assert len(delivered) == 1
     assert hooks.told() == [(seeded.workflow_id, "communication", "delivered")]
+
+
+async def test_a_tagged_reference_and_a_second_ok_are_no_wrong_tries(hooks: Hooks) -> None:  # noqa: F811
+    seeded = seed_case(hooks.engine)
+    row = hooks.comm(seeded, channel="sms", status="delivered", workflow_id=seeded.workflow_id,
+                     code="4821")
+    for n, body in enumerate((f"{seeded.ref}-k3f9qa OK 4821", "OK 4821", "ok 4821"), start=1):
+        r = await hooks.post("/twilio/sms/incoming", {"From": "+33450000011", "Body": body,
+                                                      "MessageSid": f"SM{n}"})
+        assert "votre confirmation" in r.text, body
+    assert hooks.row(row.id).status == "confirmed"
+    assert "wrong_code" not in hooks.events(row.id)
+    assert [s for _, _, s in hooks.told()] == ["confirmed"]
