@@ -19,7 +19,6 @@ from sqlmodel import Session, select
 
 from console import charts
 from console.auth import Principal, require
-from console.csv_export import csv_stream
 from console.deps import Services
 from console.i18n import FIGURE_LABELS, criticality_label
 from console.slacache import (
@@ -39,6 +38,7 @@ from console.slacache import (
 )
 from console.web import context, environment, lang_of, render
 from documents import template_to_pdf
+from domain.csv_export import csv_stream
 from models.tables import Client
 from models.types import utcnow
 
