@@ -20,8 +20,8 @@ so the mail is marked ``unknown`` and *not* resent (at most once, see ``activiti
 
 from __future__ import annotations
 
-import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +109,14 @@ def thread_id_for(case_ref: str, domain: str) -> str:
     return f"<{case_ref}@{domain}>"
 
 
-def reply_code(key: str) -> str:
-    """Four digits the client sends back ("OK 1234") to confirm an SMS: derived from the key
-    so that every attempt has its own, and a replay computes the same one."""
-    return f"{int(hashlib.sha256(key.encode()).hexdigest(), 16) % 9000 + 1000}"
+def reply_code() -> str:
+    """Four digits the client sends back ("OK 1234") to confirm an SMS.
+
+    Random (``secrets``), drawn once when the row is recorded and stored on it: a retried
+    activity finds the row and sends the same body, so no replay needs to recompute it. It
+    used to be a hash of the case reference, which anyone could compute; four digits are
+    only safe with few tries, which ``console.sms_codes`` counts per communication."""
+    return f"{secrets.randbelow(9000) + 1000}"
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ class PhoneActivities:
                 case = s.get(Case, req.case_id)
                 contact = choose_contact(s, case.client_id if case else None, Channel.SMS,
                                          req.contact_id)
-            code = reply_code(key)
+            code = reply_code()
             row = record(self.engine, Draft(
                 key=key, case_id=req.case_id, channel=Channel.SMS, step=req.step,
                 attempt=req.attempt, transport=self.cfg.transport, workflow_id=req.workflow_id,
@@ -252,7 +252,7 @@ class PhoneActivities:
                 contact_id=contact.id if contact else None,
                 subject=CLICK_SUBJECT if req.mode == CallMode.CLICK_TO_CALL
                 else AUTOMATED_SUBJECT,
-                body=script, code=reply_code(key)))
+                body=script, code=reply_code()))
         base = self.cfg.callback_base
         click = row.subject == CLICK_SUBJECT
         params: dict[str, Any] = {

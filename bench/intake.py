@@ -72,7 +72,7 @@ class BareHandler:
 
 
 def serve(mode: str, port: int, db_url: str) -> None:
-    from intake.smtp import IntakeHandler, make_smtp_factory
+    from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory
 
     async def main() -> None:
         if mode == "bare":
@@ -82,7 +82,10 @@ def serve(mode: str, port: int, db_url: str) -> None:
 
             migrate(db_url)
             handler = IntakeHandler(make_engine(db_url), frozenset({"alerts@desk.example"}))
-        factory = make_smtp_factory(handler, max_bytes=10 * 1024 * 1024)  # type: ignore[arg-type]
+        # the bench opens its connections from one address: room for any --connections
+        factory = make_smtp_factory(handler, max_bytes=10 * 1024 * 1024,
+                                    limits=SmtpLimits(max_connections=10_000,
+                                                      max_per_peer=10_000))
         server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", port)
         async with server:
             await server.serve_forever()

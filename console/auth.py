@@ -27,12 +27,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from console.deps import Services
+from console.signin_limits import FAILURES, active_lockout, after_failure
 from models.auth import ApiToken, SignInAttempt, UserSession
 from models.db import session_scope
 from models.tables import User
@@ -399,23 +399,6 @@ async def csrf_protect(request: Request) -> None:
 # --- sign-in attempts: audit and rate limit ---------------------------------------------------
 
 
-def recent_failures(svc: Services, username: str, ip: str) -> int:
-    since = utcnow() - timedelta(minutes=svc.settings.login_window_minutes)
-    with Session(svc.engine) as s:
-        return int(
-            s.exec(
-                select(func.count())
-                .select_from(SignInAttempt)
-                .where(
-                    SignInAttempt.username == username,
-                    SignInAttempt.ip == ip,
-                    col(SignInAttempt.at) >= since,
-                    col(SignInAttempt.outcome).in_(("bad_password", "unknown_user", "inactive")),
-                )
-            ).one()
-        )
-
-
 def record_attempt(svc: Services, username: str, ip: str, user_agent: str, outcome: str) -> None:
     with session_scope(svc.engine) as s:
         s.add(
@@ -428,8 +411,9 @@ def record_attempt(svc: Services, username: str, ip: str, user_agent: str, outco
 def authenticate(
     svc: Services, username: str, password: str, ip: str, user_agent: str
 ) -> tuple[str, User | None]:
-    """Checks the limit, then the password; every attempt is recorded. Returns the outcome."""
-    if recent_failures(svc, username, ip) >= svc.settings.login_max_failures:
+    """Checks the limits (``console.signin_limits``), then the password; every attempt is
+    recorded, and a failure may start a lock-out. Returns the outcome."""
+    if active_lockout(svc, username, ip) is not None:
         record_attempt(svc, username, ip, user_agent, "throttled")
         return "throttled", None
     with Session(svc.engine) as s:
@@ -450,4 +434,6 @@ def authenticate(
                     fresh.password_hash = hash_password(password)
                     s.add(fresh)
     record_attempt(svc, username, ip, user_agent, outcome)
+    if outcome in FAILURES:
+        after_failure(svc, username, ip)
     return outcome, user if outcome == "ok" else None

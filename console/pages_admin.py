@@ -32,6 +32,7 @@ from console.auth import (
 )
 from console.deps import Services
 from console.inventory_csv import COLUMNS, import_inventory
+from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import redirect, render
@@ -551,7 +552,8 @@ def token_revoke(
 def signins(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
     with Session(svc_of(request).engine) as s:
         rows = s.exec(select(SignInAttempt).order_by(col(SignInAttempt.id).desc()).limit(200)).all()
-    return _render(request, principal, "admin/signins.html", rows=rows)
+    return _render(request, principal, "admin/signins.html", rows=rows,
+                   lockouts=recent_lockouts(svc_of(request)), now=utcnow())
 
 
 # --- policies -------------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ figures from the ledger (``/cases/{id}/sla``). Figures come from the ``sla_case`
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -40,6 +38,7 @@ from console.slacache import (
 )
 from console.web import context, environment, lang_of, render
 from documents import template_to_pdf
+from domain.csv_export import csv_stream
 from models.tables import Client
 from models.types import utcnow
 
@@ -277,20 +276,6 @@ def group_table(rep: dict[str, Any], lang: str) -> tuple[list[str], list[list[st
     return header, rows
 
 
-def _csv_bytes(header: list[str], rows: Iterator[list[str]] | list[list[str]]) -> Iterator[bytes]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=";")
-    buf.write("\ufeff")  # so that spreadsheet software reads UTF-8 accents right
-    writer.writerow(header)
-    for i, row in enumerate(rows):
-        writer.writerow(row)
-        if i % 1000 == 999:
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue().encode()
-
-
 @router.get("/sla/export.csv")
 def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
     """The table of the view (``detail=cases``: one line per case with its figures)."""
@@ -323,11 +308,11 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
                     *(_minutes(getattr(r, FIGURES[n][0])) for n in names),
                 ]
 
-        body = _csv_bytes(header, lines())
+        body = csv_stream(header, lines())
         name += "-cas"
     else:
         header, rows = group_table(_report(request), lang)
-        body = _csv_bytes(header, rows)
+        body = csv_stream(header, rows)
     return StreamingResponse(
         body,
         media_type="text/csv; charset=utf-8",

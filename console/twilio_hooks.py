@@ -4,7 +4,7 @@ Mounted as is (no console session): every request must carry a valid ``X-Twilio-
 for the public URL Twilio called (``VIGIE_TWILIO_CALLBACK_BASE`` + path), checked with the
 account's auth token by the SDK's ``RequestValidator``; anything else gets 403 and changes
 nothing. Each piece of news is first recorded as evidence on the communication (deduplicated
-on Twilio's ``I-Twilio-Idempotency-Token``, or SID + status), then signalled to the workflow
+on signed fields: SID + status + ``SequenceNumber``), then signalled to the workflow
 that waits for it (the contact run for calls, the case for SMS). A signal that cannot be
 delivered (Temporal down) is logged: the record holds the outcome, and the contact run reads
 it when it stops waiting.
@@ -24,13 +24,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from activities.comms import IN_FLIGHT, add_event, set_status
+from console import sms_codes
 from domain.refs import client_ref
 from intake.replies import judge_sms, store_sms_reply
 from models.db import session_scope
@@ -67,7 +67,9 @@ CALL_FINAL = {
 # What a final status may replace: a call still going (``sending`` too: the callback can beat
 # the activity's own mark), or the voicemail the answering-machine detection noted.
 SETTLEABLE = frozenset({*IN_FLIGHT, "sending", CommStatus.VOICEMAIL})
-SMS_REPLY = re.compile(r"(?:(VIG-\d{6})\W*)?(?:OK|oui|d'accord|bien reçu)?\W*(\d{4})\b", re.I)
+CODE_WRONG = "Vigie : code incorrect. Répondez OK suivi du code à 4 chiffres reçu."
+CODE_EXPIRED_SAY = ("Vigie : trop de codes erronés, ce code a expiré. Un technicien va vous "
+                    "recontacter.")
 
 Signaller = Callable[[str, str, Any], Awaitable[None]]
 
@@ -129,8 +131,14 @@ def _url(request: Request, path: str) -> str:
     return _services(request).settings.twilio_callback_base.rstrip("/") + path
 
 
-def _dedupe(request: Request, fallback: str) -> str:
-    return request.headers.get("i-twilio-idempotency-token") or fallback
+def _dedupe(form: FormData, sid_field: str, status: str) -> str:
+    """What makes a callback the same news again, from signed parameters only.
+
+    The SID, the status and Twilio's ``SequenceNumber`` are all covered by
+    ``X-Twilio-Signature``; the ``I-Twilio-Idempotency-Token`` header is not (Twilio signs the
+    URL and the form, no header), so anyone replaying a signed callback could change it and
+    have the same news counted twice."""
+    return f"{form.get(sid_field) or ''}:{status}:{form.get('SequenceNumber') or ''}"
 
 
 def _case_ref(row: Communication) -> str:
@@ -260,7 +268,7 @@ async def bridge_done(request: Request, comm_id: int, form: FormData = Depends(v
     row = _comm(engine, comm_id, Channel.PHONE)
     dial_status = str(form.get("DialCallStatus") or "")
     fresh = add_event(engine, comm_id, "twilio", f"dial:{dial_status}", "",
-                      dedupe=_dedupe(request, f"{form.get('CallSid')}:dial"),
+                      dedupe=_dedupe(form, "CallSid", f"dial:{dial_status}"),
                       payload=dict(form))
     outcome = CALL_FINAL.get(dial_status, CommStatus.NO_CONFIRMATION)
     if fresh and _settle(engine, row, outcome):
@@ -311,7 +319,7 @@ async def call_status(request: Request, comm_id: int, form: FormData = Depends(v
     answered_by = str(form.get("AnsweredBy") or "")
     fresh = add_event(engine, comm_id, "twilio", status,
                       f"AnsweredBy={answered_by}" if answered_by else "",
-                      dedupe=_dedupe(request, f"{call_sid}:{status}"), payload=dict(form))
+                      dedupe=_dedupe(form, "CallSid", status), payload=dict(form))
     if not fresh:
         return Response(status_code=204)  # the same callback again: already counted
     if status in ("queued", "initiated", "ringing", "in-progress"):
@@ -342,9 +350,8 @@ async def sms_status(request: Request, comm_id: int, form: FormData = Depends(ve
     engine = _engine(request)
     row = _comm(engine, comm_id, Channel.SMS)
     status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
-    sid = str(form.get("MessageSid") or "")
     fresh = add_event(engine, comm_id, "twilio", status, str(form.get("ErrorCode") or ""),
-                      dedupe=_dedupe(request, f"{sid}:{status}"), payload=dict(form))
+                      dedupe=_dedupe(form, "MessageSid", status), payload=dict(form))
     final = {"delivered": CommStatus.DELIVERED, "undelivered": CommStatus.FAILED,
              "failed": CommStatus.FAILED}.get(status)
     if fresh and final is not None and _settle(engine, row, final):
@@ -364,17 +371,12 @@ async def sms_incoming(request: Request, form: FormData = Depends(verified_form)
     sender = str(form.get("From") or "")
     body = str(form.get("Body") or "").strip()
     sid = str(form.get("MessageSid") or "")
+    attempt = sms_codes.parse_attempt(body)
+    if attempt is not None:
+        answered = await _code_attempt(request, send, form, body, *attempt)
+        if answered is not None:
+            return answered
     resp = MessagingResponse()
-    match = SMS_REPLY.search(body)
-    row = _sms_for_reply(engine, sender, match.group(2), match.group(1)) if match else None
-    if row is not None:
-        ref = _case_ref(row)
-        fresh = add_event(engine, row.id or 0, "sms_reply", CommStatus.CONFIRMED, body,
-                          dedupe=sid or None, payload=dict(form))
-        if fresh and _settle_sms(engine, row):
-            await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
-        resp.message(f"Vigie : merci, votre confirmation pour le cas {ref} est enregistrée.")
-        return _twiml(resp)
     # Attached only from a contact of the case's client (intake/replies.py); a stranger's
     # message naming a case waits in the triage queue, and is not told it was attached.
     key = reference_key(request.app.state.services.settings)
@@ -399,19 +401,38 @@ async def sms_incoming(request: Request, form: FormData = Depends(verified_form)
     return _twiml(resp)
 
 
-def _sms_for_reply(engine: Engine, sender: str, code: str, ref: str | None) -> Communication | None:
-    """The SMS this code answers: same code, sent to this very number (and the named case)."""
-    with session_scope(engine) as s:
-        rows = s.exec(
-            select(Communication)
-            .where(Communication.channel == Channel.SMS, Communication.code == code)
-            .order_by(col(Communication.id).desc())
-        ).all()
-    for row in rows:
-        if _digits(row.recipient) == _digits(sender) and (
-            ref is None or row.key.startswith(ref.upper() + ":")
-        ):
-            return row
+async def _code_attempt(request: Request, send: Signaller, form: FormData, body: str,
+                        ref: str | None, code: str) -> Response | None:
+    """A message that is only a code: the right one confirms its SMS, a wrong one counts
+    against every SMS it may answer (see ``console.sms_codes``); None when no SMS to this
+    number awaits a code (the message goes on as any other)."""
+    engine = _engine(request)
+    sender, sid = str(form.get("From") or ""), str(form.get("MessageSid") or "")
+    rows, some_expired = sms_codes.candidates(engine, sender, ref)
+    resp = MessagingResponse()
+    row = next((r for r in rows if r.code == code), None)
+    if row is not None:  # also an SMS confirmed already: the same answer again
+        fresh = add_event(engine, row.id or 0, "sms_reply", CommStatus.CONFIRMED, body,
+                          dedupe=sid or None, payload=dict(form))
+        if fresh and _settle_sms(engine, row):
+            await _tell(send, row, CommStatus.CONFIRMED, f"réponse SMS « {body[:80]} »")
+        resp.message(f"Vigie : merci, votre confirmation pour le cas {_case_ref(row)} est "
+                     "enregistrée.")
+        return _twiml(resp)
+    rows = [r for r in rows if r.status != CommStatus.CONFIRMED]
+    if rows:
+        tries = _services(request).settings.sms_code_max_tries
+        for gone in sms_codes.wrong_try(engine, rows, sid, body, tries):
+            await _tell(send, gone, CommStatus.CODE_EXPIRED,
+                        f"code SMS expiré après {tries} codes erronés (dernier « {body[:40]} »)"
+                        " : rappeler le client")
+        still, _ = sms_codes.candidates(engine, sender, ref)
+        waiting = [r for r in still if r.status != CommStatus.CONFIRMED]
+        resp.message(CODE_WRONG if waiting else CODE_EXPIRED_SAY)
+        return _twiml(resp)
+    if some_expired:
+        resp.message(CODE_EXPIRED_SAY)
+        return _twiml(resp)
     return None
 
 

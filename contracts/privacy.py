@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from domain.contract import ContractStatus
+from domain.csv_export import csv_text
 from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
 from models.db import session_scope
 from models.tables import (
@@ -145,12 +145,8 @@ def _rows(objs: list[Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(fields), delimiter=";", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: "" if v is None else v for k, v in r.items()})
-    return buf.getvalue()
+    """Formula-like cells neutralized, as in every CSV of the desk (domain/csv_export.py)."""
+    return csv_text(list(fields), ([r.get(k) for k in fields] for r in rows))
 
 
 CONTACT_FIELDS = ("id", "name", "email", "phone", "role", "rank")

@@ -1,8 +1,11 @@
 """Webhook intake beside SMTP: normalized events and Prometheus Alertmanager payloads.
 
 Same promise as the SMTP intake: the body is validated, then stored with its outbox row
-before the ``202`` answer, and routed by the same router. Each source authenticates with its
-own token (stored hashed), which also tells which client the events belong to.
+before the ``202`` answer, and routed by the same router. Every request is bounded before it
+costs anything: its size (read as a stream, ``413`` at the limit), its JSON nesting and its
+number of events (``422``/``413``, the whole request refused, nothing stored). Each source
+authenticates with its own token (stored hashed), which also tells which client the events
+belong to.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from models.tables import Client, SourceToken
 from parsers import AlertEvent
 
 router = APIRouter(prefix="/api")
-
-MAX_BODY = 1_000_000
 
 
 def token_digest(token: str) -> str:
@@ -138,14 +139,68 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
 # --- routes --------------------------------------------------------------------------------------
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise HTTPException(413, "Corps trop volumineux")
+class _Limits:
+    """The webhook's bounds, from the settings (``VIGIE_WEBHOOK_MAX_*``)."""
+
+    def __init__(self, request: Request) -> None:
+        settings = request.app.state.services.settings
+        self.bytes: int = settings.webhook_max_bytes
+        self.depth: int = settings.webhook_max_depth
+        self.events: int = settings.webhook_max_events
+
+
+async def _body(request: Request, limits: _Limits) -> Any:
+    """The JSON body, read as a stream that stops at the limit: a declared length over it is
+    refused before a byte is read, and a chunked or lying body as soon as it passes it, so a
+    huge POST costs at most the limit in memory. Nesting is bounded too (the parser recurses:
+    a deep body would otherwise end as a 500 ``RecursionError``)."""
+    too_big = HTTPException(413, f"Corps trop volumineux (plus de {limits.bytes} octets)")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise HTTPException(400, "En-tête Content-Length invalide")
+        if int(declared) > limits.bytes:
+            raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.bytes:
+            raise too_big
+        chunks.append(chunk)
     try:
-        return json.loads(raw)
+        data = json.loads(b"".join(chunks))
+    except RecursionError as exc:
+        raise HTTPException(422, f"JSON trop imbriqué (au plus {limits.depth} niveaux)") from exc
     except ValueError as exc:
         raise HTTPException(422, f"JSON invalide : {exc}") from exc
+    if depth_of(data) > limits.depth:
+        raise HTTPException(422, f"JSON trop imbriqué (au plus {limits.depth} niveaux)")
+    return data
+
+
+def depth_of(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def _check_count(count: int, limits: _Limits) -> None:
+    """Refuses the whole request over the cap, before anything is validated or stored."""
+    if count > limits.events:
+        raise HTTPException(
+            413, f"Trop d'événements dans une requête ({count} > {limits.events}) : "
+            "envoyez-les en plusieurs requêtes (Alertmanager : max_alerts)")
 
 
 def _store(engine: Engine, items: list[dict[str, Any]], source: SourceToken, kind: str,
@@ -167,8 +222,10 @@ async def post_events(request: Request) -> JSONResponse:
     source = await asyncio.to_thread(
         source_for, engine, request.headers.get("authorization"), "event"
     )
-    body = await _body(request)
+    limits = _Limits(request)
+    body = await _body(request, limits)
     items = body if isinstance(body, list) else [body]
+    _check_count(len(items), limits)
     if not items or not all(isinstance(i, dict) for i in items):
         raise HTTPException(422, "Attendu : un événement ou une liste d'événements")
     peer = request.client.host if request.client else ""
@@ -182,9 +239,12 @@ async def post_alertmanager(request: Request) -> JSONResponse:
     source = await asyncio.to_thread(
         source_for, engine, request.headers.get("authorization"), "alertmanager"
     )
-    body = await _body(request)
+    limits = _Limits(request)
+    body = await _body(request, limits)
     if not isinstance(body, dict):
         raise HTTPException(422, "Attendu : la charge utile du webhook Alertmanager")
+    alerts = body.get("alerts")
+    _check_count(len(alerts) if isinstance(alerts, list) else 0, limits)
     try:
         items = alertmanager_events(body)
     except ValueError as exc:

@@ -50,13 +50,17 @@ class SignInAttempt(SQLModel, table=True):
     """Every sign-in attempt (audit), also the evidence the login rate limit counts."""
 
     __tablename__ = "sign_in_attempt"
-    __table_args__ = (Index("ix_sign_in_recent", "username", "ip", "at"),)
+    __table_args__ = (
+        Index("ix_sign_in_recent", "username", "ip", "at"),
+        Index("ix_sign_in_address", "ip", "at"),  # the per-address limit (issue 11)
+    )
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow, index=True)
     username: str = Field(default="", max_length=120)
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)
     # ok | bad_password | unknown_user | inactive | throttled | csrf | signed_out
+    # (lock-outs, when a limit trips: models.signin)
     outcome: str = Field(default="", max_length=20)
 
 

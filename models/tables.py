@@ -278,7 +278,7 @@ class Communication(SQLModel, table=True):
 class CommunicationEvent(SQLModel, table=True):
     """Delivery evidence, append-only: relay answers, Twilio callbacks, keypresses, replies.
 
-    ``dedupe`` (Twilio's ``I-Twilio-Idempotency-Token``, or call SID + status) makes a
+    ``dedupe`` (SID + status + ``SequenceNumber``, all signed by Twilio) makes a
     callback delivered twice count once.
     """
 

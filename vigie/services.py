@@ -11,6 +11,7 @@ import concurrent.futures
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from models.db import engine_for
 from vigie.settings import Settings
@@ -62,7 +63,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
 async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     """SMTP first (mail is accepted even while Temporal is down), then the router."""
     from intake.router import CasePolicy, Router
-    from intake.smtp import IntakeHandler, make_smtp_factory, tls_context_from
+    from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory, tls_context_from
     from vigie.temporal import connect
 
     engine = engine_for(settings.db_url)
@@ -77,6 +78,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
         handler,
         max_bytes=settings.max_message_bytes,
         tls_context=tls_context_from(settings.tls_cert, settings.tls_key),
+        limits=SmtpLimits.from_settings(settings),
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, settings.smtp_host, settings.smtp_port)
@@ -109,19 +111,36 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
         await server.wait_closed()
 
 
+def trusted_proxies(settings: Settings) -> list[str]:
+    return [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+
+
+def console_config(settings: Settings, app: Any) -> Any:
+    """uvicorn's configuration of the console.
+
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``VIGIE_TRUSTED_PROXIES`` (uvicorn's
+    ``forwarded_allow_ips``); by default from nobody, so the address the sign-in limit counts
+    is the peer's own and cannot be chosen by the caller."""
+    import uvicorn
+
+    proxies = trusted_proxies(settings)
+    return uvicorn.Config(
+        app,
+        host=settings.console_host,
+        port=settings.console_port,
+        log_level="warning",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+    )
+
+
 async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
     from console.app import create_app
 
     app = create_app(settings, engine_for(settings.db_url))
-    config = uvicorn.Config(
-        app,
-        host=settings.console_host,
-        port=settings.console_port,
-        log_level="warning",
-        proxy_headers=True,
-    )
+    config = console_config(settings, app)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

@@ -56,6 +56,26 @@ class Settings(BaseSettings):
         description="Strict source check: a client with no registered IP, relay, DKIM or SPF "
         "domain is unverified too (off: checked once a client has one)",
     )
+    smtp_max_connections: int = Field(
+        default=100, description="Intake SMTP connections at once (more: 421, retry later)"
+    )
+    smtp_max_per_peer: int = Field(
+        default=10, description="Intake SMTP connections at once from one address (more: 421)"
+    )
+    smtp_idle_timeout: float = Field(
+        default=60.0, description="Seconds an SMTP connection may stay silent (then 421, closed)"
+    )
+    smtp_max_line_bytes: int = Field(
+        default=1024 * 1024,
+        description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
+    )
+    webhook_max_bytes: int = Field(
+        default=1_000_000, description="Largest webhook body (read as a stream; more: 413)"
+    )
+    webhook_max_depth: int = Field(default=32, description="Deepest JSON nesting of a webhook")
+    webhook_max_events: int = Field(
+        default=200, description="Most events (or Alertmanager alerts) in one webhook request"
+    )
 
     console_host: str = Field(default="127.0.0.1", description="Console listen address")
     console_port: int = Field(default=8000, description="Console listen port")
@@ -75,7 +95,24 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         default=5, description="Failed sign-ins per user name and address before 429"
     )
+    login_account_max_failures: int = Field(
+        default=10, description="Failed sign-ins of one account, from any address, before 429"
+    )
+    login_address_max_failures: int = Field(
+        default=20, description="Failed sign-ins from one address, any account, before 429"
+    )
     login_window_minutes: int = Field(default=15, description="Window of the sign-in limit")
+    login_lockout_seconds: int = Field(
+        default=300, description="First lock-out of a sign-in limit; each next one doubles"
+    )
+    login_lockout_max_seconds: int = Field(
+        default=3600, description="Longest sign-in lock-out (the back-off stops growing)"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses/networks of reverse proxies whose X-Forwarded-For is believed "
+        "(comma-separated); empty: none, the peer address is the client's",
+    )
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
     )
@@ -140,6 +177,9 @@ class Settings(BaseSettings):
     call_attempts: int = Field(default=2, description="Calls per contact before the next one")
     call_retry_seconds: int = Field(default=300, description="Delay between two calls")
     call_ring_seconds: int = Field(default=30, description="How long a call rings")
+    sms_code_max_tries: int = Field(
+        default=3, description="Wrong SMS confirmation codes before an SMS's code expires"
+    )
     call_answer_wait_seconds: int = Field(
         default=600, description="Longest wait for a call's final status before moving on"
     )

@@ -78,6 +78,7 @@ class CommStatus(StrEnum):
     UNKNOWN = "unknown"  # the worker died mid-send: not resent, to verify (see activities.comms)
     DRY_RUN = "dry_run"  # recorded only, nothing left the machine
     NO_RECIPIENT = "no_recipient"  # no contact with an address or number for this channel
+    CODE_EXPIRED = "code_expired"  # too many wrong SMS codes: this SMS can no longer confirm
 
 
 class CallMode(StrEnum):
