@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -213,6 +214,7 @@ async def test_a_worker_killed_after_the_send_does_not_send_again(
         env = {
             **os.environ,
             "DATABASE_URL": url,
+            "VIGIE_SECRET_KEY": secrets.token_urlsafe(48),  # a production start needs one
             "VIGIE_TEMPORAL_ADDRESS": client.service_client.config.target_host,
             "VIGIE_TASK_QUEUE": queue,
             "VIGIE_SCHEDULES_ENABLED": "false",

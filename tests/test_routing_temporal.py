@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import secrets
 import signal
 import smtplib
 import subprocess
@@ -228,6 +229,7 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
         VIGIE_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         VIGIE_TASK_QUEUE=queue,
         DATABASE_URL=url,
+        VIGIE_SECRET_KEY=secrets.token_urlsafe(48),  # a production start needs one
     )
     prefix = fresh_id("k")  # workflow ids follow fingerprints: keep them apart from other tests
     messages = [probe(f"{prefix}-svc{i % 7}", i) for i in range(300)]
