@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY workflows workflows
 COPY activities activities
+COPY records records
 COPY models models
 COPY parsers parsers
 COPY domain domain

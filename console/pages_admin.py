@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 from starlette.concurrency import run_in_threadpool
 
-from activities import absence
 from console.auth import (
     ROLES,
     Principal,
@@ -36,7 +35,6 @@ from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import redirect, render
 from domain.calendar import BusinessHours
-from intake import silences
 from intake.matching import normalize_host
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
 from models.db import session_scope
@@ -51,6 +49,7 @@ from models.tables import (
     User,
 )
 from models.types import utcnow
+from records import absence, silences
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
 
@@ -560,8 +559,8 @@ async def policy_create(
 
 
 # --- expectations and silences ------------------------------------------------------------------
-# The rules live with the absence checks (``activities.absence``) and the silences
-# (``intake.silences``); these pages only call them.
+# The rules live with the absence checks (``records.absence``) and the silences
+# (``records.silences``); these pages only call them.
 
 
 def _local(raw: str, tz: str) -> datetime:

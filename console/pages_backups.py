@@ -1,7 +1,7 @@
 """The daily backup report in the console: client x job x last 7 days (3.2.2).
 
 The same matrix the backup audit mails to the team each business morning, read through
-``activities.absence.backup_report``; the cell labels are the audit's own (French), and the
+``records.absence.backup_report``; the cell labels are the audit's own (French), and the
 page is for staff only.
 """
 
@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from activities.absence import backup_report
 from console.api import svc_of
 from console.auth import Principal, require
 from console.web import render
 from models.types import utcnow
+from records.absence import backup_report
 
 router = APIRouter()
 

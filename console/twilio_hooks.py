@@ -30,10 +30,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from activities.comms import IN_FLIGHT, add_event, set_status
 from models.db import session_scope
 from models.tables import Case, Communication
 from models.types import utcnow
+from records.communications import IN_FLIGHT, add_event, set_status
 from workflows.shared import (
     Channel,
     ClientReplySignal,

@@ -24,15 +24,15 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.absence import note_report, observe_backup_run
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
-from intake.silences import SILENCED, record_hit, silence_event
 from models.auth import Policy
 from models.db import session_scope
 from models.tables import AlertEventRow, BackupRun, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
+from records.absence import note_report, observe_backup_run
+from records.silences import SILENCED, record_hit, silence_event
 from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
 
 log = logging.getLogger(__name__)

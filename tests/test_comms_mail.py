@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from activities.comms import CRASH_ENV, SimulatedCrash
 from activities.mail import MailActivities, MailConfig, render
 from models.tables import Communication, CommunicationEvent
+from records.communications import CRASH_ENV, SimulatedCrash
 from tests.comms_fixtures import OPENED, Relay, relay_server, seed_case
 from workflows.shared import MailRequest
 

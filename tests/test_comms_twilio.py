@@ -13,9 +13,9 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
-from activities.comms import CRASH_ENV, SendInFlight, SimulatedCrash
 from activities.phone import PhoneActivities, PhoneConfig
 from models.tables import Communication
+from records.communications import CRASH_ENV, SendInFlight, SimulatedCrash
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from workflows.shared import CallMode, CallRequest, PlanRequest, SmsRequest
