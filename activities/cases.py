@@ -11,6 +11,7 @@ from temporalio import activity
 
 from records import cases
 from records.cases import case_ref, demande_ref
+from vigie.metrics import CASES_OPENED
 from workflows.shared import (
     ActivityName,
     AuditInput,
@@ -20,6 +21,7 @@ from workflows.shared import (
     LinkEventInput,
     OpenCaseInput,
     OpenCaseResult,
+    OpeningInput,
     TransferInput,
 )
 
@@ -34,6 +36,7 @@ class CaseActivities:
 
     def all(self) -> list:
         return [
+            self.open_case_at_once,
             self.open_case,
             self.append_audit,
             self.save_case,
@@ -44,7 +47,12 @@ class CaseActivities:
 
     @activity.defn(name=ActivityName.OPEN_CASE)
     def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
-        return cases.open_case(self.engine, inp)
+        """The opening step of case runs started before ``open_case_at_once`` (replayed
+        histories, and ``VIGIE_CASE_OPENING=legacy`` for measurement)."""
+        result, created = cases.open_case(self.engine, inp)
+        if created:
+            CASES_OPENED.inc()
+        return result
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)
     def append_audit(self, inp: AuditInput) -> None:
@@ -65,3 +73,12 @@ class CaseActivities:
     @activity.defn(name=ActivityName.TRANSFER_TO_LEVEL2)
     def transfer_to_level2(self, inp: TransferInput) -> None:
         cases.transfer_to_level2(self.engine, inp)
+
+    @activity.defn(name=ActivityName.OPEN_CASE_AT_ONCE)
+    def open_case_at_once(self, inp: OpeningInput) -> OpenCaseResult:
+        """Run as a local activity by new case runs: the case is on the console when the
+        first workflow task ends."""
+        result, created = cases.open_case_at_once(self.engine, inp)
+        if created:
+            CASES_OPENED.inc()
+        return result

@@ -8,6 +8,7 @@ before Temporal heard of it) finds its own earlier write and returns the same an
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from workflows.shared import (
     LinkEventInput,
     OpenCaseInput,
     OpenCaseResult,
+    OpeningInput,
     TransferInput,
 )
 
@@ -38,63 +40,112 @@ def demande_ref(demande_id: int) -> str:
     return f"DEM-{demande_id:06d}"
 
 
-def open_case(engine: Engine, inp: OpenCaseInput) -> OpenCaseResult:
+def _open(s: Session, inp: OpenCaseInput | OpeningInput) -> tuple[Case, bool]:
+    """The case row of this run, created if missing; True when created here."""
+    found = _case_by_run(s, inp.workflow_id, inp.run_id)
+    if found is not None:
+        return found, False
+    c = inp.case
+    row = Case(
+        workflow_id=inp.workflow_id,
+        run_id=inp.run_id,
+        fingerprint=c.fingerprint,
+        client_id=c.client_id,
+        server_id=c.server_id,
+        host=c.host,
+        family=c.family,
+        check=c.check,
+        target=c.target,
+        title=c.title,
+        opened_at=c.opened_at,
+        last_seen=c.opened_at,
+        updated_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()  # IntegrityError: a concurrent attempt of the same run won the race
+    row.ref = case_ref(row.id or 0)
+    log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
+    return row, True
+
+
+def open_case(engine: Engine, inp: OpenCaseInput) -> tuple[OpenCaseResult, bool]:
+    """The case row alone (the first of the four opening steps of older case runs); True
+    when created by this call."""
+    created = False
     with session_scope(engine) as s:
-        found = _case_by_run(s, inp.workflow_id, inp.run_id)
-        if found is not None:
-            return OpenCaseResult(case_id=found.id or 0, ref=found.ref)
-        c = inp.case
-        row = Case(
-            workflow_id=inp.workflow_id,
-            run_id=inp.run_id,
-            fingerprint=c.fingerprint,
-            client_id=c.client_id,
-            server_id=c.server_id,
-            host=c.host,
-            family=c.family,
-            check=c.check,
-            target=c.target,
-            title=c.title,
-            opened_at=c.opened_at,
-            last_seen=c.opened_at,
-            updated_at=utcnow(),
-        )
-        s.add(row)
         try:
-            s.flush()
+            row, created = _open(s, inp)
         except IntegrityError:  # a concurrent retry won the race
             s.rollback()
-            found = _case_by_run(s, inp.workflow_id, inp.run_id)
-            assert found is not None
-            return OpenCaseResult(case_id=found.id or 0, ref=found.ref)
-        row.ref = case_ref(row.id or 0)
-        log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
-        return OpenCaseResult(case_id=row.id or 0, ref=row.ref)
+            row = _case_by_run(s, inp.workflow_id, inp.run_id)
+            assert row is not None
+        return OpenCaseResult(case_id=row.id or 0, ref=row.ref), created
+
+
+def open_case_at_once(engine: Engine, inp: OpeningInput) -> tuple[OpenCaseResult, bool]:
+    """Case row, first ledger lines, projection and event links in one transaction (one
+    commit, one round trip from the workflow); True when this call created the case.
+
+    A retry after a crash either finds nothing (the transaction never committed) and does it
+    all, or finds the case and everything with it (same transaction), and answers the same.
+    """
+    with session_scope(engine) as s:
+        try:
+            row, created = _open(s, inp)
+        except IntegrityError:
+            s.rollback()
+            row = _case_by_run(s, inp.workflow_id, inp.run_id)
+            assert row is not None
+            return OpenCaseResult(case_id=row.id or 0, ref=row.ref), False
+        case_id = row.id or 0
+        if created:
+            for line in inp.lines:
+                _append_audit(s, replace(line, case_id=case_id))
+            if inp.snapshot is not None:
+                _apply_snapshot(row, replace(inp.snapshot, case_id=case_id))
+            for event_id in inp.event_ids:
+                _link_event(s, case_id, event_id)
+        return OpenCaseResult(case_id=case_id, ref=row.ref), created
+
+
+def _append_audit(s: Session, inp: AuditInput) -> None:
+    exists = s.exec(
+        select(AuditEvent.id).where(AuditEvent.case_id == inp.case_id, AuditEvent.seq == inp.seq)
+    ).first()
+    if exists is not None:
+        return
+    s.add(
+        AuditEvent(
+            case_id=inp.case_id,
+            seq=inp.seq,
+            at=inp.at,
+            action=inp.action,
+            actor=inp.actor,
+            from_state=inp.from_state,
+            to_state=inp.to_state,
+            reason=inp.reason,
+            data=dict(inp.data),
+            policy_version=inp.policy_version,
+        )
+    )
 
 
 def append_audit(engine: Engine, inp: AuditInput) -> None:
     with session_scope(engine) as s:
-        exists = s.exec(
-            select(AuditEvent.id).where(
-                AuditEvent.case_id == inp.case_id, AuditEvent.seq == inp.seq
-            )
-        ).first()
-        if exists is not None:
-            return
-        s.add(
-            AuditEvent(
-                case_id=inp.case_id,
-                seq=inp.seq,
-                at=inp.at,
-                action=inp.action,
-                actor=inp.actor,
-                from_state=inp.from_state,
-                to_state=inp.to_state,
-                reason=inp.reason,
-                data=dict(inp.data),
-                policy_version=inp.policy_version,
-            )
-        )
+        _append_audit(s, inp)
+
+
+def _apply_snapshot(row: Case, snap: CaseSnapshot) -> None:
+    row.state = snap.state
+    row.closed = snap.state == "closed"
+    row.criticality = snap.criticality
+    row.repeat_count = snap.repeat_count
+    row.last_seen = snap.last_seen
+    row.recovered = snap.recovered
+    row.assignee = snap.assignee
+    row.demande_ref = snap.demande_ref
+    row.l1_deadline = snap.l1_deadline
+    row.updated_at = snap.updated_at
 
 
 def save_case(engine: Engine, snap: CaseSnapshot) -> None:
@@ -104,25 +155,20 @@ def save_case(engine: Engine, snap: CaseSnapshot) -> None:
             raise ValueError(f"case {snap.case_id} not found")
         if row.updated_at > snap.updated_at:
             return  # an older snapshot retried after a newer one: keep the newer
-        row.state = snap.state
-        row.closed = snap.state == "closed"
-        row.criticality = snap.criticality
-        row.repeat_count = snap.repeat_count
-        row.last_seen = snap.last_seen
-        row.recovered = snap.recovered
-        row.assignee = snap.assignee
-        row.demande_ref = snap.demande_ref
-        row.l1_deadline = snap.l1_deadline
-        row.updated_at = snap.updated_at
+        _apply_snapshot(row, snap)
         s.add(row)
+
+
+def _link_event(s: Session, case_id: int, event_id: int) -> None:
+    ev = s.get(AlertEventRow, event_id)
+    if ev is not None and ev.case_id != case_id:
+        ev.case_id = case_id
+        s.add(ev)
 
 
 def link_event(engine: Engine, inp: LinkEventInput) -> None:
     with session_scope(engine) as s:
-        ev = s.get(AlertEventRow, inp.event_id)
-        if ev is not None and ev.case_id != inp.case_id:
-            ev.case_id = inp.case_id
-            s.add(ev)
+        _link_event(s, inp.case_id, inp.event_id)
 
 
 def register_demande(engine: Engine, inp: DemandeInput) -> DemandeResult:

@@ -1,10 +1,12 @@
 """Records the case workflow's histories that ``tests/test_replay.py`` replays.
 
-    python -m tests.record_histories
+    python -m tests.record_histories TAG
 
-Run it only when a change to the case workflow is meant to be incompatible with running cases
-(before the first deployment, or together with a versioning plan): the replay test exists to
-catch the changes that are not meant that way.
+Each recording is ADDED as ``<scenario>.<TAG>.json`` (the tag names the workflow change it
+covers, e.g. ``open_at_once``); an existing file is never replaced, so the histories of
+every earlier version keep replaying with the current code. Run it after a change to the
+case workflow guarded by ``workflow.patched`` (new runs take the new path, recorded here;
+older histories still replay the old one).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from workflows.shared import contact_workflow_id
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
-async def record() -> list[Path]:
+async def record(tag: str) -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
     env = await start_test_env()
@@ -43,7 +45,11 @@ async def record() -> list[Path]:
                         break
                     histories.append((f"{name}.contact-{run}", history))
             for stem, history in histories:
-                path = HISTORIES / f"{stem}.json"
+                scenario, _, child = stem.partition(".")
+                path = HISTORIES / ".".join(x for x in (scenario, tag, child) if x)
+                path = path.with_name(path.name + ".json")
+                if path.exists():
+                    raise SystemExit(f"{path} exists: recordings are added, never replaced")
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                 written.append(path)
     finally:
@@ -52,7 +58,9 @@ async def record() -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in asyncio.run(record()):
+    if len(sys.argv) != 2 or not sys.argv[1].isidentifier():
+        raise SystemExit("usage: python -m tests.record_histories TAG")
+    for p in asyncio.run(record(sys.argv[1])):
         print(p)
     sys.stdout.flush()
     os._exit(0)  # the Temporal bridge's threads can abort a normal interpreter shutdown

@@ -132,6 +132,10 @@ class CaseInput:
     auto_close_hours: int = 72  # a resolved case closes after this, unless reopened
     max_history_events: int = 5000  # continue-as-new past this history length
     comms_timeout_seconds: int = 30  # one mail, SMS or call request (a retry follows)
+    # Open in one local activity (case, first ledger lines, projection, event link in one
+    # transaction). False: the four regular activities of before (kept to measure against,
+    # ``VIGIE_CASE_OPENING=legacy``; bench/storm.py).
+    open_in_one_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,24 @@ class OpenCaseInput:
 
 
 @dataclass(frozen=True)
+class OpeningInput:
+    """Everything a new case writes before its first workflow task ends, in one transaction:
+    the case row, its first ledger lines, its projection, and the opening event's link.
+
+    The case id is not known yet when the workflow asks: ``lines`` and ``snapshot`` carry
+    ``case_id=0``, filled in by the activity. Idempotent on (workflow id, run id), then on
+    (case id, seq) for each line, like the separate steps it replaces.
+    """
+
+    workflow_id: str
+    run_id: str
+    case: CaseInput
+    lines: list[AuditInput] = field(default_factory=list)
+    snapshot: CaseSnapshot | None = None
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class OpenCaseResult:
     case_id: int
     ref: str
@@ -354,6 +376,7 @@ class ActivityName(StrEnum):
     """Activity names, so that workflows call activities without importing their modules."""
 
     OPEN_CASE = "open_case"  # OpenCaseInput -> OpenCaseResult
+    OPEN_CASE_AT_ONCE = "open_case_at_once"  # OpeningInput -> OpenCaseResult (local activity)
     APPEND_AUDIT = "append_audit"  # AuditInput -> None
     SAVE_CASE = "save_case"  # CaseSnapshot -> None
     LINK_EVENT = "link_event"  # LinkEventInput -> None
