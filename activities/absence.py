@@ -43,6 +43,7 @@ from records.absence import (
     plan_repeat_notes,
     plan_sweep,
 )
+from vigie.metrics import SWEEP_SECONDS
 from workflows.absence import (
     AUDIT_BACKUPS,
     SEND_BACKUP_REPORT,
@@ -157,6 +158,10 @@ class AbsenceActivities:
 
     @activity.defn(name=SWEEP_ABSENCES)
     async def sweep_absences(self, req: SweepRequest) -> SweepSummary:
+        with SWEEP_SECONDS.time():
+            return await self._sweep(req)
+
+    async def _sweep(self, req: SweepRequest) -> SweepSummary:
         plan = await asyncio.to_thread(plan_sweep, self.engine, req.at, self.policy)
         client, queue = activity.client(), activity.info().task_queue
         await self._open_cases(client, queue, plan.opens, req.at)

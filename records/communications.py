@@ -36,6 +36,7 @@ from temporalio import activity
 from models.db import session_scope
 from models.tables import Communication, CommunicationEvent
 from models.types import utcnow
+from vigie.metrics import COMMUNICATIONS
 from workflows.shared import Channel, CommStatus, SendResult
 
 CRASH_ENV = "VIGIE_TEST_CRASH_AFTER_SEND"
@@ -234,6 +235,7 @@ def finish(
         s.add(CommunicationEvent(communication_id=comm_id, at=now, source=source,
                                  status=status, detail=evidence[:2000],
                                  payload=dict(payload or {})))
+        COMMUNICATIONS.labels(row.channel, status).inc()  # the send's own outcome
         return row
 
 
@@ -271,6 +273,8 @@ def set_status(engine: Engine, comm_id: int, status: str, *, provider_id: str = 
         row = s.get(Communication, comm_id)
         if row is None:
             return
+        if row.status != status:
+            COMMUNICATIONS.labels(row.channel, status).inc()  # delivery news (callbacks)
         row.status = status
         row.updated_at = utcnow()
         if provider_id and not row.provider_id:

@@ -226,6 +226,7 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
         VIGIE_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         VIGIE_TASK_QUEUE=queue,
         DATABASE_URL=url,
+        VIGIE_SECRET_KEY="test-only-" + "k" * 40,  # a DATABASE_URL means production rules
     )
     prefix = fresh_id("k")  # workflow ids follow fingerprints: keep them apart from other tests
     messages = [probe(f"{prefix}-svc{i % 7}", i) for i in range(300)]
