@@ -38,7 +38,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -75,10 +76,16 @@ class Result:
     dup: int = 0
     drain_s: float = 0.0
     total_s: float = 0.0
+    intake_cpu_ms_per_mail: float = 0.0
+    temporal_cpu_ms_per_case: float = 0.0
+    routed_ms: list[float] = field(default_factory=list)  # 250 -> Temporal acknowledged
 
     def line(self) -> str:
         out = (f"  {self.label}: {self.cases} cases, 250->visible "
                f"p50={pct(self.visible_ms, .5):.0f} ms p99={pct(self.visible_ms, .99):.0f} ms")
+        if self.routed_ms:
+            out += (f"; 250->routed p50={pct(self.routed_ms, .5):.0f} ms "
+                    f"p99={pct(self.routed_ms, .99):.0f} ms")
         if self.first_task_ms:
             out += (f"; 250->first workflow task p50={pct(self.first_task_ms, .5):.0f} ms "
                     f"p99={pct(self.first_task_ms, .99):.0f} ms")
@@ -86,7 +93,9 @@ class Result:
         if self.sent:
             out += (f"; {self.sent} mails, {self.stored} stored, lost={self.lost} "
                     f"dup={self.dup}, every case visible {self.drain_s:.1f} s after the last "
-                    f"250 ({self.total_s:.1f} s from the first)")
+                    f"250 ({self.total_s:.1f} s from the first); intake+router CPU "
+                    f"{self.intake_cpu_ms_per_mail:.2f} ms/mail; Temporal dev server CPU "
+                    f"{self.temporal_cpu_ms_per_case:.1f} ms/case (recoveries included)")
         return out
 
 
@@ -145,8 +154,10 @@ class Desk:
 
     def poll_cases(self) -> None:
         with self.engine.connect() as c:
+            # a window below the highest id seen: with several workers, ids are taken in one
+            # order and committed in another
             rows = c.execute(text('SELECT id, target FROM "case" WHERE id > :i ORDER BY id'),
-                             {"i": self._last_id}).all()
+                             {"i": self._last_id - 500}).all()
         now = time.time()
         for cid, target in rows:
             self.seen.setdefault(target, now)
@@ -158,6 +169,22 @@ class Desk:
             n, d = c.execute(text("SELECT count(*), count(DISTINCT sha256) FROM raw_message"))\
                 .one()
         return int(n), int(d)
+
+    def routed_at(self) -> dict[str, float]:
+        """Target -> when the router had Temporal's acknowledgement (problems only)."""
+        from models.types import UTCDateTime
+
+        decode = UTCDateTime().process_result_value
+        with self.engine.connect() as c:
+            rows = c.execute(text("SELECT target, routed_at FROM alert_event "
+                                  "WHERE status = 'problem' AND routed_at IS NOT NULL")).all()
+        out: dict[str, float] = {}
+        for target, at in rows:
+            if isinstance(at, str):
+                at = datetime.fromisoformat(at)
+            at = decode(at, self.engine.dialect) if at.tzinfo is None else at
+            out[target] = at.timestamp()
+        return out
 
     def cases_per_fingerprint(self) -> Counter[str]:
         with self.engine.connect() as c:
@@ -233,14 +260,23 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         visible = [(desk.seen[t] - acked[t]) * 1000 for t in targets if t in desk.seen
                    and t in acked]
         first = (asyncio.run(first_task_ms(temporal, desk, acked)) if with_first_task else [])
+        routed = desk.routed_at()
         cases = len(desk.seen)
-        return Result(label, cases, visible, first, cpu * 1000 / max(cases, 1))
+        return Result(label, cases, visible, first, cpu * 1000 / max(cases, 1),
+                      routed_ms=[(routed[t] - acked[t]) * 1000 for t in targets
+                                 if t in routed and t in acked])
     finally:
         desk.close()
 
 
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that it waited for (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, pg: bool,
-          workers: int, intakes: int) -> Result:
+          workers: int, intakes: int, temporal_pid: int) -> Result:
     """``mails`` in ``seconds``, 10 % problems with distinct fingerprints, the rest
     recoveries of problems without a case."""
     desk = Desk(temporal, root, workers=workers, intakes=intakes, pg=pg)
@@ -268,6 +304,8 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
                             pace=seconds * threads / mails, start_at=k, on_ack=on_ack)
                    for k in range(threads)]
         cpu0 = desk.cluster.cpu_seconds("worker")
+        intake0 = desk.cluster.cpu_seconds("ingest")
+        temporal0 = pid_cpu_seconds(temporal_pid)
         start = time.time()
         for s in senders:
             s.start()
@@ -279,6 +317,8 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
             time.sleep(0.02)
         end = max(desk.seen.values()) if desk.seen else time.time()
         cpu = settle_cpu(desk) - cpu0
+        intake_cpu = desk.cluster.cpu_seconds("ingest") - intake0  # the survivors' only
+        temporal_cpu = pid_cpu_seconds(temporal_pid) - temporal0
         sent = sum(len(s.acked) for s in senders)
         stored, distinct = desk.stored()
         per_fp = desk.cases_per_fingerprint()
@@ -290,7 +330,9 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
         visible = [(desk.seen[t] - acked[t]) * 1000 for t in acked if t in desk.seen]
         return Result(label, len(desk.seen), visible, [], cpu * 1000 / max(len(desk.seen), 1),
                       sent=sent, stored=stored, lost=lost, dup=dup,
-                      drain_s=max(0.0, end - last_ack[0]), total_s=end - start)
+                      drain_s=max(0.0, end - last_ack[0]), total_s=end - start,
+                      intake_cpu_ms_per_mail=intake_cpu * 1000 / max(sent, 1),
+                      temporal_cpu_ms_per_case=temporal_cpu * 1000 / max(len(desk.seen), 1))
     finally:
         desk.close()
 
@@ -314,6 +356,8 @@ def main() -> None:
                         help="length of each before/after and runner run")
     parser.add_argument("--storm-mails", type=int, default=5000)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
+    parser.add_argument("--parts", default="0,1,a,b,c",
+                        help="which parts to run (comma-separated: 0 1 a b c)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.compare_seconds = 10.0, 5.0
@@ -331,38 +375,46 @@ def main() -> None:
     address = settings.temporal_address
     print(f"storm bench: {load()}", flush=True)
     results: dict[str, Result] = {}
+    parts = set(args.parts.split(","))
+    storms: list[Result] = []
     try:
-        print(f"0. before/after at {RATE}/s for {args.compare_seconds:.0f} s each:", flush=True)
-        for label, extra in (
-            ("before (4 activities, default sandbox)",
-             {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
-            ("after (1 local activity, passthrough)", {}),
-        ):
-            results[label] = r = steady(address, root, label, args.compare_seconds, extra)
-            print(r.line(), flush=True)
-        print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s each:",
-              flush=True)
-        for runner in ("sandbox", "passthrough", "unsandboxed"):
-            r = steady(address, root, f"runner={runner}", args.compare_seconds,
-                       {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False)
-            print(r.line(), flush=True)
-        print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}):", flush=True)
-        results["a"] = a = steady(address, root, "(a) steady", args.seconds, {})
-        print(a.line(), flush=True)
-        print(f"3. (b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % problems, "
-              f"1 intake + 1 worker, SQLite ({load()}):", flush=True)
-        results["b"] = b = storm(address, root, "(b) storm", args.storm_mails,
-                                 args.storm_seconds, pg=False, workers=1, intakes=1)
-        print(b.line(), flush=True)
-        storms = [b]
-        if postgres_reachable():
+        if "0" in parts:
+            print(f"0. before/after at {RATE}/s for {args.compare_seconds:.0f} s each:",
+                  flush=True)
+            for label, extra in (
+                ("before (4 activities, default sandbox)",
+                 {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
+                ("after (1 local activity, passthrough)", {}),
+            ):
+                results[label] = r = steady(address, root, label, args.compare_seconds, extra)
+                print(r.line(), flush=True)
+        if "1" in parts:
+            print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s "
+                  "each:", flush=True)
+            for runner in ("sandbox", "passthrough", "unsandboxed"):
+                r = steady(address, root, f"runner={runner}", args.compare_seconds,
+                           {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False)
+                print(r.line(), flush=True)
+        if "a" in parts:
+            print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}):",
+                  flush=True)
+            results["a"] = a = steady(address, root, "(a) steady", args.seconds, {})
+            print(a.line(), flush=True)
+        if "b" in parts:
+            print(f"3. (b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % "
+                  f"problems, 1 intake + 1 worker, SQLite ({load()}):", flush=True)
+            b = storm(address, root, "(b) storm", args.storm_mails, args.storm_seconds,
+                      pg=False, workers=1, intakes=1, temporal_pid=temporal.pid)
+            print(b.line(), flush=True)
+            storms.append(b)
+        if "c" in parts and postgres_reachable():
             print(f"4. (c) the same storm, 2 intakes + 2 workers, PostgreSQL ({load()}):",
                   flush=True)
-            results["c"] = c = storm(address, root, "(c) storm x2", args.storm_mails,
-                                     args.storm_seconds, pg=True, workers=2, intakes=2)
+            c = storm(address, root, "(c) storm x2", args.storm_mails, args.storm_seconds,
+                      pg=True, workers=2, intakes=2, temporal_pid=temporal.pid)
             print(c.line(), flush=True)
             storms.append(c)
-        else:
+        elif "c" in parts:
             print(f"4. (c) skipped: PostgreSQL not reachable at {PG_URL}", flush=True)
     finally:
         temporal.terminate()
@@ -372,12 +424,13 @@ def main() -> None:
             temporal.kill()
         shutil.rmtree(root, ignore_errors=True)
     print(f"storm bench: done ({load()})", flush=True)
-    a = results["a"]
+    a = results.get("a") or next(iter(results.values()), None)
+    visible = a.visible_ms if a else []
     lost = sum(s.lost for s in storms)
     dup = sum(s.dup for s in storms)
-    drain = max(s.drain_s for s in storms)
-    print(f"storm: visible_p50_ms={pct(a.visible_ms, .5):.0f} "
-          f"visible_p99_ms={pct(a.visible_ms, .99):.0f} rate={RATE}/s "
+    drain = max((s.drain_s for s in storms), default=float("nan"))
+    print(f"storm: visible_p50_ms={pct(visible, .5):.0f} "
+          f"visible_p99_ms={pct(visible, .99):.0f} rate={RATE}/s "
           f"storm_drain_s={drain:.1f} lost={lost} dup={dup}", flush=True)
 
 
