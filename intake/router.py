@@ -304,44 +304,47 @@ class Router:
         claimed or past their lease. The conditional UPDATE is the claim (two routers that read
         the same candidates on SQLite cannot both win); PostgreSQL's ``SKIP LOCKED`` makes
         them read different candidates in the first place."""
+        with session_scope(self.engine) as s:
+            return self._claim_in(s)
+
+    def _claim_in(self, s: Session) -> list[int]:
         now = utcnow()
         until = now + self.lease
-        with session_scope(self.engine) as s:
-            claimable = (
-                Outbox.done_at.is_(None),  # type: ignore[union-attr]
-                or_(
-                    Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                    Outbox.next_attempt_at <= now,  # type: ignore[operator]
-                ),
-                or_(
-                    Outbox.lease_until.is_(None),  # type: ignore[union-attr]
-                    Outbox.lease_until < now,  # type: ignore[operator]
-                ),
-            )
-            q = (
-                select(Outbox.id, Outbox.claimed_by)
-                .where(*claimable)
-                .order_by(Outbox.id)  # type: ignore[arg-type]
-                .limit(self.batch)
-            )
-            if self.engine.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            candidates = s.exec(q).all()
-            if not candidates:
-                return []
-            ids = [oid for oid, _ in candidates]
-            s.exec(  # type: ignore[call-overload]
-                update(Outbox)
-                .where(col(Outbox.id).in_(ids), *claimable)
-                .values(claimed_by=self.name, lease_until=until)
-            )
-            s.flush()
-            mine = list(s.exec(
-                select(Outbox.id)
-                .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
-                       Outbox.lease_until == until)
-                .order_by(Outbox.id)  # type: ignore[arg-type]
-            ).all())
+        claimable = (
+            Outbox.done_at.is_(None),  # type: ignore[union-attr]
+            or_(
+                Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                Outbox.next_attempt_at <= now,  # type: ignore[operator]
+            ),
+            or_(
+                Outbox.lease_until.is_(None),  # type: ignore[union-attr]
+                Outbox.lease_until < now,  # type: ignore[operator]
+            ),
+        )
+        q = (
+            select(Outbox.id, Outbox.claimed_by)
+            .where(*claimable)
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+            .limit(self.batch)
+        )
+        if self.engine.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        candidates = s.exec(q).all()
+        if not candidates:
+            return []
+        ids = [oid for oid, _ in candidates]
+        s.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids), *claimable)
+            .values(claimed_by=self.name, lease_until=until)
+        )
+        s.flush()
+        mine = list(s.exec(
+            select(Outbox.id)
+            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
+                   Outbox.lease_until == until)
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+        ).all())
         others = {oid for oid, holder in candidates if holder and holder != self.name}
         taken_over = len(others.intersection(mine))
         if taken_over:
@@ -370,27 +373,38 @@ class Router:
             ).all()
         return {fp for fp, oldest in rows if oldest is not None and oldest < firsts[fp]}
 
+    def _claim_and_materialize(self) -> tuple[list[int], list[tuple[int, list[Route]]]]:
+        """Claim and parse in one transaction: one commit (one disk sync) per batch. A router
+        dying half-way leaves nothing claimed (rolled back), so nothing waits for a lease."""
+        with session_scope(self.engine) as s:
+            ids = self._claim_in(s)
+            return ids, (self._materialize_in(s, ids) if ids else [])
+
     def _materialize(self, outbox_ids: list[int]) -> list[tuple[int, list[Route]]]:
         """One transaction for the whole batch: one commit (one disk sync) per batch."""
-        out: list[tuple[int, list[Route]]] = []
         with session_scope(self.engine) as s:
-            matcher = Matcher.load(s)
-            policy = self.policy.in_effect(s)
-            for oid in outbox_ids:
-                ob = s.get(Outbox, oid)
-                if ob is None or ob.done_at is not None or ob.claimed_by != self.name:
-                    continue  # done meanwhile, or our lease ran out and another router has it
-                raw = s.get(RawMessage, ob.raw_message_id)
-                if raw is None:
-                    continue
-                materialize(s, raw, matcher, self.check_ip)
-                s.flush()
-                rows = s.exec(
-                    select(AlertEventRow)
-                    .where(AlertEventRow.raw_message_id == raw.id)
-                    .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
-                ).all()
-                out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
+            return self._materialize_in(s, outbox_ids)
+
+    def _materialize_in(self, s: Session, outbox_ids: list[int]
+                        ) -> list[tuple[int, list[Route]]]:
+        out: list[tuple[int, list[Route]]] = []
+        matcher = Matcher.load(s)
+        policy = self.policy.in_effect(s)
+        for oid in outbox_ids:
+            ob = s.get(Outbox, oid)
+            if ob is None or ob.done_at is not None or ob.claimed_by != self.name:
+                continue  # done meanwhile, or our lease ran out and another router has it
+            raw = s.get(RawMessage, ob.raw_message_id)
+            if raw is None:
+                continue
+            materialize(s, raw, matcher, self.check_ip)
+            s.flush()
+            rows = s.exec(
+                select(AlertEventRow)
+                .where(AlertEventRow.raw_message_id == raw.id)
+                .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
+            ).all()
+            out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
         return out
 
     def _record(self, routed: list[int], done: list[int], deferred: dict[int, str],
@@ -458,10 +472,9 @@ class Router:
         whose routing fails is deferred with a back-off; the events Temporal did
         acknowledge are recorded all the same, so they are not sent again.
         """
-        ids = await asyncio.to_thread(self._claim)
+        ids, batch = await asyncio.to_thread(self._claim_and_materialize)
         if not ids:
             return 0
-        batch = await asyncio.to_thread(self._materialize, ids)
         firsts: dict[str, int] = {}
         for oid, routes in batch:
             for route in routes:
