@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+__all__ = ["Counter", "Gauge", "Histogram", "beat", "forward_sdk_metrics", "serve"]
+
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
