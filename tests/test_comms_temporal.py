@@ -211,6 +211,7 @@ async def test_a_worker_killed_after_the_send_does_not_send_again(
         env = {
             **os.environ,
             "DATABASE_URL": url,
+            "VIGIE_SECRET_KEY": "test-only-" + "k" * 40,  # a DATABASE_URL means production
             "VIGIE_TEMPORAL_ADDRESS": client.service_client.config.target_host,
             "VIGIE_TASK_QUEUE": queue,
             "VIGIE_SCHEDULES_ENABLED": "false",
