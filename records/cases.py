@@ -86,25 +86,27 @@ def open_case_at_once(engine: Engine, inp: OpeningInput) -> tuple[OpenCaseResult
     """Case row, first ledger lines, projection and event links in one transaction (one
     commit, one round trip from the workflow); True when this call created the case.
 
-    A retry after a crash either finds nothing (the transaction never committed) and does it
-    all, or finds the case and everything with it (same transaction), and answers the same.
+    Every part is idempotent on its own, and every part is applied even when the row is
+    already there: a first workflow task retried after a worker died (its local activity had
+    committed) may carry more than the first attempt did (the alerts that arrived meanwhile
+    come in the same task), and those lines must be written too.
     """
     with session_scope(engine) as s:
         try:
             row, created = _open(s, inp)
-        except IntegrityError:
+        except IntegrityError:  # a concurrent attempt of the same run won the race
             s.rollback()
-            row = _case_by_run(s, inp.workflow_id, inp.run_id)
-            assert row is not None
-            return OpenCaseResult(case_id=row.id or 0, ref=row.ref), False
+            found = _case_by_run(s, inp.workflow_id, inp.run_id)
+            assert found is not None
+            row, created = found, False
         case_id = row.id or 0
-        if created:
-            for line in inp.lines:
-                _append_audit(s, replace(line, case_id=case_id))
-            if inp.snapshot is not None:
-                _apply_snapshot(row, replace(inp.snapshot, case_id=case_id))
-            for event_id in inp.event_ids:
-                _link_event(s, case_id, event_id)
+        for line in inp.lines:
+            _append_audit(s, replace(line, case_id=case_id))
+        if inp.snapshot is not None and (created or row.updated_at <= inp.snapshot.updated_at):
+            _apply_snapshot(row, replace(inp.snapshot, case_id=case_id))
+            s.add(row)
+        for event_id in inp.event_ids:
+            _link_event(s, case_id, event_id)
         return OpenCaseResult(case_id=case_id, ref=row.ref), created
 
 

@@ -80,13 +80,34 @@ def burst(prefix: str, cases: int, per_case: int) -> list[bytes]:
     return [probe(f"{prefix}-svc{i}", n) for n in range(per_case) for i in range(cases)]
 
 
-async def until(predicate, within: float, what: str) -> None:
+async def until(predicate, within: float, what: str, explain=None) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await asyncio.to_thread(predicate):
             return
         await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+    detail = await asyncio.to_thread(explain) if explain is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{detail}")
+
+
+def state(engine: Engine, prefix: str, per_case: int) -> str:
+    """What is left when a scale-out test times out: unfinished outbox rows, and cases whose
+    projection does not count all their events (read the process logs next)."""
+    with Session(engine) as s:
+        left = s.exec(select(Outbox).where(
+            Outbox.done_at.is_(None))).all()  # type: ignore[union-attr]
+        rows = s.exec(select(Case).where(col(Case.target).like(f"{prefix}-%"))).all()
+        events = Counter(e.target for e in s.exec(select(AlertEventRow).where(
+            col(AlertEventRow.target).like(f"{prefix}-%"))).all())
+        unrouted = s.exec(select(func.count()).select_from(AlertEventRow).where(
+            col(AlertEventRow.target).like(f"{prefix}-%"),
+            AlertEventRow.routed_at.is_(None))).one()  # type: ignore[union-attr]
+    behind = [(c.target, c.repeat_count, c.state) for c in rows
+              if c.repeat_count + 1 != per_case]
+    outbox = [(o.id, o.claimed_by, o.attempts, o.last_error[:80]) for o in left][:5]
+    return (f": {len(left)} outbox rows left {outbox}; {len(rows)} cases; "
+            f"events per target {sorted(set(events.values()))}; {unrouted} unrouted; "
+            f"behind {behind[:5]}")
 
 
 def settled(engine: Engine, prefix: str, cases: int, per_case: int) -> bool:
@@ -152,7 +173,8 @@ async def test_scale_out_two_intakes_and_two_workers_tell_each_event_once(
         await asyncio.to_thread(s.join, 120)
     acked = [raw for s in senders for raw in s.acked]
     assert len(acked) == len(messages)
-    await until(lambda: settled(engine, prefix, cases, per_case), 120, "every case settled")
+    await until(lambda: settled(engine, prefix, cases, per_case), 120, "every case settled",
+                lambda: state(engine, prefix, per_case))
     assert_each_once(engine, prefix, acked, cases, per_case)
     told = await signals_per_event(dev_env.client, engine, prefix)
     assert len(told) == cases * per_case and set(told.values()) == {1}, (
@@ -185,6 +207,7 @@ async def test_scale_out_killing_an_intake_and_a_worker_mid_burst_loses_and_doub
     acked = [raw for s in senders for raw in s.acked]
     assert len(acked) == len(messages)
     assert sum(s.failovers for s in senders) > 0  # the MX fallback was exercised
-    await until(lambda: settled(engine, prefix, cases, per_case), 150, "every case settled")
+    await until(lambda: settled(engine, prefix, cases, per_case), 150, "every case settled",
+                lambda: state(engine, prefix, per_case))
     assert_each_once(engine, prefix, acked, cases, per_case)
 

@@ -130,10 +130,11 @@ class RecordingActivities:
         run = (inp.workflow_id, inp.run_id)
         if (ActivityName.OPEN_CASE, run) in self.written:
             self.repeated.append((ActivityName.OPEN_CASE_AT_ONCE, inp))
-            return OpenCaseResult(case_id=1, ref=self.case_ref)
-        self.calls.append((ActivityName.OPEN_CASE_AT_ONCE, inp))
+        else:
+            self.calls.append((ActivityName.OPEN_CASE_AT_ONCE, inp))
         self._write(ActivityName.OPEN_CASE, run,
                     OpenCaseInput(inp.workflow_id, inp.run_id, inp.case))
+        # every part again, as the real one: each write is idempotent on its own
         for line in inp.lines:
             await self.append_audit(replace(line, case_id=1))
         if inp.snapshot is not None:
