@@ -9,6 +9,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY pyproject.toml README.md ./
 COPY workflows workflows
 COPY activities activities
+COPY records records
 COPY models models
 COPY parsers parsers
 COPY domain domain

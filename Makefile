@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.absence
 	$(BIN)/python -m bench.console
+	$(BIN)/python -m bench.storm
 
 clean:
 	rm -rf var

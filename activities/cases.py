@@ -1,21 +1,17 @@
-"""Database side of a case: open it, keep its projection, write the ledger, register Demandes.
+"""The case's database steps as Temporal activities: thin wrappers over :mod:`records.cases`.
 
-Every activity here is idempotent: a retry after a crash (worker killed after the commit but
+Every one is idempotent there: a retry after a crash (worker killed after the commit but
 before Temporal heard of it) finds its own earlier write and returns the same answer.
 """
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
 from temporalio import activity
 
-from models.db import session_scope
-from models.tables import AlertEventRow, AuditEvent, Case, Client, Demande
-from models.types import utcnow
+from records import cases
+from records.cases import case_ref, demande_ref
+from vigie.metrics import CASES_OPENED
 from workflows.shared import (
     ActivityName,
     AuditInput,
@@ -25,18 +21,11 @@ from workflows.shared import (
     LinkEventInput,
     OpenCaseInput,
     OpenCaseResult,
+    OpeningInput,
     TransferInput,
 )
 
-log = logging.getLogger("vigie.cases")
-
-
-def case_ref(case_id: int) -> str:
-    return f"VIG-{case_id:06d}"
-
-
-def demande_ref(demande_id: int) -> str:
-    return f"DEM-{demande_id:06d}"
+__all__ = ["CaseActivities", "case_ref", "demande_ref"]
 
 
 class CaseActivities:
@@ -47,6 +36,7 @@ class CaseActivities:
 
     def all(self) -> list:
         return [
+            self.open_case_at_once,
             self.open_case,
             self.append_audit,
             self.save_case,
@@ -57,134 +47,38 @@ class CaseActivities:
 
     @activity.defn(name=ActivityName.OPEN_CASE)
     def open_case(self, inp: OpenCaseInput) -> OpenCaseResult:
-        with session_scope(self.engine) as s:
-            code = _client_code(s, inp.case.client_id)
-            found = _case_by_run(s, inp.workflow_id, inp.run_id)
-            if found is not None:
-                return OpenCaseResult(case_id=found.id or 0, ref=found.ref, client_code=code)
-            c = inp.case
-            row = Case(
-                workflow_id=inp.workflow_id,
-                run_id=inp.run_id,
-                fingerprint=c.fingerprint,
-                client_id=c.client_id,
-                server_id=c.server_id,
-                host=c.host,
-                family=c.family,
-                check=c.check,
-                target=c.target,
-                title=c.title,
-                source_verified=c.source_verified,
-                opened_at=c.opened_at,
-                last_seen=c.opened_at,
-                updated_at=utcnow(),
-            )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:  # a concurrent retry won the race
-                s.rollback()
-                found = _case_by_run(s, inp.workflow_id, inp.run_id)
-                assert found is not None
-                return OpenCaseResult(case_id=found.id or 0, ref=found.ref, client_code=code)
-            row.ref = case_ref(row.id or 0)
-            log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
-            return OpenCaseResult(case_id=row.id or 0, ref=row.ref, client_code=code)
+        """The opening step of case runs started before ``open_case_at_once`` (replayed
+        histories, and ``VIGIE_CASE_OPENING=legacy`` for measurement)."""
+        result, created = cases.open_case(self.engine, inp)
+        if created:
+            CASES_OPENED.inc()
+        return result
 
     @activity.defn(name=ActivityName.APPEND_AUDIT)
     def append_audit(self, inp: AuditInput) -> None:
-        with session_scope(self.engine) as s:
-            exists = s.exec(
-                select(AuditEvent.id).where(
-                    AuditEvent.case_id == inp.case_id, AuditEvent.seq == inp.seq
-                )
-            ).first()
-            if exists is not None:
-                return
-            s.add(
-                AuditEvent(
-                    case_id=inp.case_id,
-                    seq=inp.seq,
-                    at=inp.at,
-                    action=inp.action,
-                    actor=inp.actor,
-                    from_state=inp.from_state,
-                    to_state=inp.to_state,
-                    reason=inp.reason,
-                    data=dict(inp.data),
-                    policy_version=inp.policy_version,
-                )
-            )
+        cases.append_audit(self.engine, inp)
 
     @activity.defn(name=ActivityName.SAVE_CASE)
     def save_case(self, snap: CaseSnapshot) -> None:
-        with session_scope(self.engine) as s:
-            row = s.get(Case, snap.case_id)
-            if row is None:
-                raise ValueError(f"case {snap.case_id} not found")
-            if row.updated_at > snap.updated_at:
-                return  # an older snapshot retried after a newer one: keep the newer
-            row.state = snap.state
-            row.closed = snap.state == "closed"
-            row.criticality = snap.criticality
-            row.repeat_count = snap.repeat_count
-            row.last_seen = snap.last_seen
-            row.recovered = snap.recovered
-            row.assignee = snap.assignee
-            row.demande_ref = snap.demande_ref
-            row.l1_deadline = snap.l1_deadline
-            row.updated_at = snap.updated_at
-            s.add(row)
+        cases.save_case(self.engine, snap)
 
     @activity.defn(name=ActivityName.LINK_EVENT)
     def link_event(self, inp: LinkEventInput) -> None:
-        with session_scope(self.engine) as s:
-            ev = s.get(AlertEventRow, inp.event_id)
-            if ev is not None and ev.case_id != inp.case_id:
-                ev.case_id = inp.case_id
-                s.add(ev)
+        cases.link_event(self.engine, inp)
 
     @activity.defn(name=ActivityName.REGISTER_DEMANDE)
     def register_demande(self, inp: DemandeInput) -> DemandeResult:
-        with session_scope(self.engine) as s:
-            found = s.exec(select(Demande).where(Demande.case_id == inp.case_id)).first()
-            if found is None:
-                found = Demande(
-                    case_id=inp.case_id,
-                    opened_at=inp.at,
-                    opened_by=inp.actor,
-                    summary=inp.summary,
-                )
-                s.add(found)
-                s.flush()
-                found.ref = inp.external_ref or demande_ref(found.id or 0)
-            return DemandeResult(demande_id=found.id or 0, ref=found.ref)
+        return cases.register_demande(self.engine, inp)
 
     @activity.defn(name=ActivityName.TRANSFER_TO_LEVEL2)
     def transfer_to_level2(self, inp: TransferInput) -> None:
-        """Registers the L1 -> L2 transfer on the Demande; telling level 2 is a communication."""
-        with session_scope(self.engine) as s:
-            d = s.exec(select(Demande).where(Demande.case_id == inp.case_id)).first()
-            if d is None:
-                d = Demande(case_id=inp.case_id, opened_at=inp.at, opened_by=inp.by)
-                s.add(d)
-                s.flush()
-                d.ref = inp.demande_ref or demande_ref(d.id or 0)
-            if d.level >= 2:
-                return
-            d.level = 2
-            d.transferred_at = inp.at
-            d.transferred_by = inp.by
-            d.transfer_reason = inp.reason
-            s.add(d)
+        cases.transfer_to_level2(self.engine, inp)
 
-
-def _client_code(s: Session, client_id: int | None) -> str:
-    client = s.get(Client, client_id) if client_id is not None else None
-    return client.code if client is not None else ""
-
-
-def _case_by_run(s: Session, workflow_id: str, run_id: str) -> Case | None:
-    return s.exec(
-        select(Case).where(Case.workflow_id == workflow_id, Case.run_id == run_id)
-    ).first()
+    @activity.defn(name=ActivityName.OPEN_CASE_AT_ONCE)
+    def open_case_at_once(self, inp: OpeningInput) -> OpenCaseResult:
+        """Run as a local activity by new case runs: the case is on the console when the
+        first workflow task ends."""
+        result, created = cases.open_case_at_once(self.engine, inp)
+        if created:
+            CASES_OPENED.inc()
+        return result

@@ -22,8 +22,6 @@ from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.absence import expect_defaults
-from activities.comms import Draft, begin_send, find, finish, record, release
 from activities.mail import MailConfig, UncertainSend, relay_send
 from contracts import privacy, store
 from models.contracts import Contract
@@ -31,6 +29,8 @@ from models.db import session_scope
 from models.expectations import Expectation
 from models.tables import BackupJob, Client, Server
 from models.types import utcnow
+from records.absence import expect_defaults
+from records.communications import Draft, begin_send, find, finish, record, release
 from workflows.contract_shared import (
     CancelVisitsInput,
     ContractActivity,

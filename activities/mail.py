@@ -2,7 +2,7 @@
 by the capture transport), each a communication recorded before it is sent.
 
 Delivery guarantee, per (case, step, attempt): **at most once**. The protocol of
-``activities.comms`` makes every retry a no-op once the relay has answered; the one window it
+``records.communications`` makes every retry a no-op once the relay has answered; the one window it
 cannot close is a worker that dies after the relay's ``250`` and before the mark. An SMTP
 relay offers no way to ask "did you take message X?", so the row found at ``sending`` is marked
 ``unknown``, shown on the case as an uncertain send to verify, and **not** resent: a duplicate
@@ -35,7 +35,10 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.comms import (
+from domain.refs import client_ref
+from models.db import session_scope
+from models.tables import Case, Client, Communication, Contact
+from records.communications import (
     Draft,
     SendInFlight,
     begin_send,
@@ -50,9 +53,6 @@ from activities.comms import (
     still_in_flight,
     thread_id_for,
 )
-from domain.refs import client_ref
-from models.db import session_scope
-from models.tables import Case, Client, Communication, Contact
 from vigie.refkey import reference_key
 from workflows.shared import ActivityName, Channel, CommStatus, MailRequest, SendResult
 

@@ -1,6 +1,6 @@
 """Calls and SMS to clients through Twilio's real SDK, or recorded only (dry-run).
 
-Each call and SMS is a communication recorded before the SDK is called (``activities.comms``).
+Each call and SMS is a communication recorded before the SDK is called (``records.communications``).
 Twilio accepts no idempotency key on ``Calls``/``Messages`` create, but its API can be asked
 what exists: a row found at ``sending`` (the worker died between Twilio's answer and the mark)
 is **reconciled** against Twilio's own list (a message to that number from ours with exactly
@@ -31,7 +31,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
 
-from activities.comms import (
+from activities.mail import choose_contact
+from domain.calendar import default_calendar
+from domain.refs import client_ref
+from models.db import session_scope
+from models.tables import Case, Client, Communication, Contact
+from records.communications import (
     Draft,
     SendInFlight,
     begin_send,
@@ -44,11 +49,6 @@ from activities.comms import (
     result_of,
     still_in_flight,
 )
-from activities.mail import choose_contact
-from domain.calendar import default_calendar
-from domain.refs import client_ref
-from models.db import session_scope
-from models.tables import Case, Client, Communication, Contact
 from vigie.refkey import reference_key
 from workflows.shared import (
     ActivityName,

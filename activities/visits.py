@@ -17,15 +17,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio import activity
 
-from activities.comms import (
-    Draft,
-    begin_send,
-    find,
-    finish,
-    record,
-    release,
-    still_in_flight,
-)
 from activities.mail import DESK_NAME, MailConfig, UncertainSend, _permanent, mailbox, relay_send
 from models.db import session_scope
 from models.tables import Communication
@@ -34,6 +25,15 @@ from planning import report as reports
 from planning import visits as data
 from planning.links import link_secret, public_base
 from planning.notify import VisitMailConfig, compose, visit_ref
+from records.communications import (
+    Draft,
+    begin_send,
+    find,
+    finish,
+    record,
+    release,
+    still_in_flight,
+)
 from workflows.shared import Channel, CommStatus
 from workflows.visit_types import (
     ReportRequest,

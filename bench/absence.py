@@ -38,11 +38,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Engine
 
-from activities.absence import mark_opened_many, overdue_query, plan_sweep
 from models.db import make_engine, migrate
 from models.expectations import Expectation
 from models.tables import Client, Server, Site
 from models.types import utcnow
+from records.absence import mark_opened_many, overdue_query, plan_sweep
 
 PG_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SWEEP_PERIOD = timedelta(seconds=60)

@@ -2,7 +2,7 @@
 
 Reads need a staff member (``queue``); changes need someone who acts on cases
 (``case.act``), whose user name is recorded as the author. Every route calls the plain
-functions of ``activities.absence`` and ``intake.silences``, which the console pages use too.
+functions of ``records.absence`` and ``records.silences``, which the console pages use too.
 Mounted by the application with ``create_app(..., extra_routers=[router])``.
 """
 
@@ -17,8 +17,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlmodel import SQLModel
 
-from activities.absence import backup_report as build_backup_report
-from activities.absence import (
+from console.auth import Principal, require
+from console.deps import Services, TemporalUnavailable
+from models.types import utcnow
+from records.absence import backup_report as build_backup_report
+from records.absence import (
     confirm_expectation,
     expect_defaults,
     import_expectations_csv,
@@ -28,16 +31,13 @@ from activities.absence import (
     update_backup_job,
     upsert_expectation,
 )
-from console.auth import Principal, require
-from console.deps import Services, TemporalUnavailable
-from intake.silences import (
+from records.silences import (
     SilenceRequest,
     create_silence,
     end_silence,
     list_silences,
     silence_hits,
 )
-from models.types import utcnow
 from workflows.absence import AUDIT_WORKFLOW, BackupAuditInput
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require("queue"))])

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 from starlette.concurrency import run_in_threadpool
 
-from activities import absence
 from console.auth import (
     ROLES,
     Principal,
@@ -38,7 +37,6 @@ from console.slacache import refresh_for_view
 from console.web import redirect, render
 from contracts.privacy import record_access
 from domain.calendar import BusinessHours
-from intake import silences
 from intake.matching import normalize_host
 from intake.sources import parse_network
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
@@ -55,6 +53,7 @@ from models.tables import (
 )
 from models.trust import RULE_KINDS, SourceRule
 from models.types import utcnow
+from records import absence, silences
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
 
@@ -607,8 +606,8 @@ async def policy_create(
 
 
 # --- expectations and silences ------------------------------------------------------------------
-# The rules live with the absence checks (``activities.absence``) and the silences
-# (``intake.silences``); these pages only call them.
+# The rules live with the absence checks (``records.absence``) and the silences
+# (``records.silences``); these pages only call them.
 
 
 def _local(raw: str, tz: str) -> datetime:

@@ -1,7 +1,7 @@
 """The daily backup report in the console: client x job x last 7 days (3.2.2).
 
 The same matrix the backup audit mails to the team each business morning, read through
-``activities.absence.backup_report``. Each cell says what was received (result and time) and
+``records.absence.backup_report``. Each cell says what was received (result and time) and
 links to its case, or to the result's message; a day due before the job was known is blank.
 The last column is today (the audit judges up to yesterday; today's results show as they
 come). Staff only.
@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from activities.absence import backup_report
 from console.api import svc_of
 from console.auth import Principal, require
 from console.web import lang_of, local_time, render
 from models.types import utcnow
+from records.absence import backup_report
 
 router = APIRouter()
 WEEKDAYS = {

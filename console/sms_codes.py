@@ -1,6 +1,6 @@
 """SMS confirmation codes: which SMS a code answers, and how many wrong guesses it survives.
 
-A code is four random digits stored on the SMS's communication row (``activities.comms``).
+A code is four random digits stored on the SMS's communication row (``records.communications``).
 Four digits are only a secret if guessing is bounded, so every message that is nothing but a
 code attempt ("OK 1234", "VIG-000123 OK 1234") from a number with SMS still awaiting their
 confirmation is judged: the right code confirms its SMS; a wrong one counts as a wrong try

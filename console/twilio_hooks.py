@@ -29,13 +29,13 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from activities.comms import IN_FLIGHT, add_event, set_status
 from console import sms_codes
 from domain.refs import client_ref
 from intake.replies import judge_sms, store_sms_reply
 from models.db import session_scope
 from models.tables import Communication
 from models.types import utcnow
+from records.communications import IN_FLIGHT, add_event, set_status
 from vigie.refkey import reference_key
 from workflows.shared import (
     Channel,

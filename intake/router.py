@@ -8,6 +8,13 @@ recognised the second time:
    recoveries signal the open case if there is one. Each event is marked routed once Temporal
    has acknowledged it; the case workflow also ignores an event id it has already seen, which
    covers a crash between Temporal's acknowledgement and that mark.
+
+Several intake processes may drain one database. Each claims a batch of outbox rows with a
+lease (``claimed_by``, ``lease_until``; on PostgreSQL the candidates are read ``FOR UPDATE
+SKIP LOCKED`` so two routers never wait on, nor take, the same rows); a batch left by a dead
+process is claimed again once its lease has expired. Per case, order holds across processes:
+a router holds back a case's events while an older message with an event of the same case is
+still in another router's hands (claimed, not yet routed).
 """
 
 from __future__ import annotations
@@ -15,27 +22,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.absence import note_report, observe_backup_run
 from contracts.store import unmonitored_client_ids
 from intake.matching import Matcher
 from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
-from intake.silences import SILENCED, record_hit, silence_event
 from intake.sources import UNVERIFIED, SourceVerifier, Verdict
 from models.auth import Policy
 from models.db import session_scope
 from models.tables import AlertEventRow, BackupRun, Case, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
+from records.absence import note_report, observe_backup_run
+from records.silences import SILENCED, record_hit, silence_event
+from vigie.metrics import (
+    BATCHES_TAKEN_OVER,
+    EVENTS_ROUTED,
+    OUTBOX_AGE,
+    OUTBOX_DEPTH,
+    ROUTING_LATENCY,
+)
 from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,12 @@ RPC_TIMEOUT = timedelta(seconds=5)
 DISPATCH_CONCURRENCY = 32
 UNMATCHED = "unmatched"
 OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in service
+# A claimed batch is someone else's for this long; past it, a dead router's batch is taken
+# over. Above a batch's worst case (200 messages; after one Temporal call fails, bounded by
+# RPC_TIMEOUT, the rest of the batch is deferred without calling).
+LEASE = timedelta(seconds=20)
+WAIT_FOR_OLDER = timedelta(seconds=1)  # a case's events held back behind an older message
+WAITING = "en attente d'un message plus ancien du même cas"
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,8 @@ class Route:
     signal: AlertSignal | ClientReplySignal
     start: CaseInput | None  # None: signal only if a case is open (recoveries)
     signal_name: str = "alert"  # "client_reply": a client's answer (intake.replies)
+    fingerprint: str = ""  # the case's problem ("" for a client reply): ordering across routers
+    stored_at: datetime | None = None  # when the message was stored (routing latency)
 
 
 def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
@@ -190,6 +215,7 @@ class CasePolicy:
     business_start: str = "09:00"
     business_end: str = "18:00"
     version: str = "env"
+    open_in_one_step: bool = True  # VIGIE_CASE_OPENING (legacy: measurement only)
 
     def in_effect(self, s: Session) -> CasePolicy:
         row = s.exec(select(Policy).order_by(col(Policy.version).desc()).limit(1)).first()
@@ -257,16 +283,49 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             policy_version=policy.version,
             source_verified=verified,
             source_check=row.source_check,
+            open_in_one_step=policy.open_in_one_step,
         )
-        return Route(row.id or 0, wid, signal, start)
+        return Route(row.id or 0, wid, signal, start, fingerprint=row.fingerprint,
+                     stored_at=row.received_at)
     if row.status == "recovery" or row.family in ("heartbeat", "backup"):
         # a heartbeat that returns, or a backup that succeeds, ends the matching open case
-        return Route(row.id or 0, wid, signal, None)
+        return Route(row.id or 0, wid, signal, None, fingerprint=row.fingerprint,
+                     stored_at=row.received_at)
     return None
 
 
+def router_name() -> str:
+    """Who holds a claim: host, process and a random part (a restarted process is another
+    holder; its predecessor's claims expire)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def outbox_stats(engine: Engine) -> tuple[int, float]:
+    """Messages not yet routed, and the age in seconds of the oldest (for the gauges)."""
+    with Session(engine) as s:
+        count, oldest = s.exec(
+            select(func.count(Outbox.id), func.min(Outbox.created_at))  # type: ignore[arg-type]
+            .where(Outbox.done_at.is_(None))  # type: ignore[union-attr]
+        ).one()
+    age = 0.0
+    if oldest is not None:
+        if isinstance(oldest, str):  # SQLite hands the aggregate back as stored text
+            oldest = datetime.fromisoformat(oldest)
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        age = max(0.0, (utcnow() - oldest).total_seconds())
+    return int(count or 0), age
+
+
+def refresh_outbox_gauges(engine: Engine) -> None:
+    depth, age = outbox_stats(engine)
+    OUTBOX_DEPTH.set(depth)
+    OUTBOX_AGE.set(age)
+
+
 class Router:
-    """Drains the outbox into Temporal; one instance per intake process."""
+    """Drains the outbox into Temporal; as many instances as intake processes, on one
+    database (claims with a lease, see the module's docstring)."""
 
     def __init__(
         self,
@@ -279,10 +338,14 @@ class Router:
         policy: CasePolicy = CasePolicy(),
         dkim_dns: Any = None,
         ref_key: bytes | None = None,
+        name: str | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         """``check_ip``: strict source checking (``VIGIE_CHECK_SOURCE_IP``): a client with no
         registered source is unverified too. ``dkim_dns``: dkimpy's resolver hook (tests)."""
         self.engine = engine
+        self.name = name or router_name()
+        self.lease = lease
         self.client = client
         self.task_queue = task_queue
         self.check_ip = check_ip
@@ -295,49 +358,119 @@ class Router:
     # --- database side (runs in a thread) ------------------------------------------------
 
     def _claim(self) -> list[int]:
-        now = utcnow()
+        """Claims up to ``batch`` claimable rows, oldest first: not done, due, and either never
+        claimed or past their lease. The conditional UPDATE is the claim (two routers that read
+        the same candidates on SQLite cannot both win); PostgreSQL's ``SKIP LOCKED`` makes
+        them read different candidates in the first place."""
         with session_scope(self.engine) as s:
-            q = (
-                select(Outbox.id)
-                .where(Outbox.done_at.is_(None))  # type: ignore[union-attr]
+            return self._claim_in(s)
+
+    def _claim_in(self, s: Session) -> list[int]:
+        now = utcnow()
+        until = now + self.lease
+        claimable = (
+            Outbox.done_at.is_(None),  # type: ignore[union-attr]
+            or_(
+                Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                Outbox.next_attempt_at <= now,  # type: ignore[operator]
+            ),
+            or_(
+                Outbox.lease_until.is_(None),  # type: ignore[union-attr]
+                Outbox.lease_until < now,  # type: ignore[operator]
+            ),
+        )
+        q = (
+            select(Outbox.id, Outbox.claimed_by)
+            .where(*claimable)
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+            .limit(self.batch)
+        )
+        if self.engine.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        candidates = s.exec(q).all()
+        if not candidates:
+            return []
+        ids = [oid for oid, _ in candidates]
+        s.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids), *claimable)
+            .values(claimed_by=self.name, lease_until=until)
+        )
+        s.flush()
+        mine = list(s.exec(
+            select(Outbox.id)
+            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
+                   Outbox.lease_until == until)
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+        ).all())
+        others = {oid for oid, holder in candidates if holder and holder != self.name}
+        taken_over = len(others.intersection(mine))
+        if taken_over:
+            BATCHES_TAKEN_OVER.inc(taken_over)
+            log.warning("router %s: %s messages repris après expiration d'un bail",
+                        self.name, taken_over)
+        return mine  # type: ignore[return-value]
+
+    def _older_elsewhere(self, firsts: dict[str, int], mine: set[int]) -> set[str]:
+        """The fingerprints of ``firsts`` (fingerprint -> oldest outbox id in this batch)
+        that have an event in an older message another router holds, not routed yet."""
+        if not firsts:
+            return set()
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(AlertEventRow.fingerprint, func.min(Outbox.id))
+                .join(Outbox, Outbox.raw_message_id == AlertEventRow.raw_message_id)
                 .where(
-                    or_(
-                        Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                        Outbox.next_attempt_at <= now,  # type: ignore[operator]
-                    )
+                    col(AlertEventRow.fingerprint).in_(list(firsts)),
+                    AlertEventRow.routed_at.is_(None),  # type: ignore[union-attr]
+                    col(AlertEventRow.triage).not_in(("pending", SILENCED)),
+                    Outbox.done_at.is_(None),  # type: ignore[union-attr]
+                    col(Outbox.id).not_in(list(mine)),
                 )
-                .order_by(Outbox.id)  # type: ignore[arg-type]
-                .limit(self.batch)
-            )
-            return list(s.exec(q).all())  # type: ignore[arg-type]
+                .group_by(AlertEventRow.fingerprint)
+            ).all()
+        return {fp for fp, oldest in rows if oldest is not None and oldest < firsts[fp]}
+
+    def _claim_and_materialize(self) -> tuple[list[int], list[tuple[int, list[Route]]]]:
+        """Claim and parse in one transaction: one commit (one disk sync) per batch. A router
+        dying half-way leaves nothing claimed (rolled back), so nothing waits for a lease."""
+        with session_scope(self.engine) as s:
+            ids = self._claim_in(s)
+            return ids, (self._materialize_in(s, ids) if ids else [])
 
     def _materialize(self, outbox_ids: list[int]) -> list[tuple[int, list[Route]]]:
         """One transaction for the whole batch: one commit (one disk sync) per batch."""
-        out: list[tuple[int, list[Route]]] = []
         with session_scope(self.engine) as s:
-            matcher = Matcher.load(s)
-            verifier = SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns)
-            policy = self.policy.in_effect(s)
-            unmonitored = unmonitored_client_ids(s)
-            for oid in outbox_ids:
-                ob = s.get(Outbox, oid)
-                if ob is None or ob.done_at is not None:
-                    continue
-                raw = s.get(RawMessage, ob.raw_message_id)
-                if raw is None:
-                    continue
-                materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key, unmonitored)
-                s.flush()
-                rows = s.exec(
-                    select(AlertEventRow)
-                    .where(AlertEventRow.raw_message_id == raw.id)
-                    .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
-                ).all()
-                out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
+            return self._materialize_in(s, outbox_ids)
+
+    def _materialize_in(self, s: Session, outbox_ids: list[int]
+                        ) -> list[tuple[int, list[Route]]]:
+        out: list[tuple[int, list[Route]]] = []
+        matcher = Matcher.load(s)
+        verifier = SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns)
+        policy = self.policy.in_effect(s)
+        unmonitored = unmonitored_client_ids(s)
+        for oid in outbox_ids:
+            ob = s.get(Outbox, oid)
+            if ob is None or ob.done_at is not None or ob.claimed_by != self.name:
+                continue  # done meanwhile, or our lease ran out and another router has it
+            raw = s.get(RawMessage, ob.raw_message_id)
+            if raw is None:
+                continue
+            materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key, unmonitored)
+            s.flush()
+            rows = s.exec(
+                select(AlertEventRow)
+                .where(AlertEventRow.raw_message_id == raw.id)
+                .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
+            ).all()
+            out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
         return out
 
-    def _record(self, routed: list[int], done: list[int], deferred: dict[int, str]) -> None:
-        """What Temporal acknowledged, written down in one transaction."""
+    def _record(self, routed: list[int], done: list[int], deferred: dict[int, str],
+                waiting: list[int] = ()) -> None:  # type: ignore[assignment]
+        """What Temporal acknowledged, written down in one transaction; every row of the
+        batch is released (done, deferred with a back-off, or waiting a moment)."""
         now = utcnow()
         with session_scope(self.engine) as s:
             for event_id in routed:
@@ -350,6 +483,7 @@ class Router:
                 if ob is not None:
                     ob.done_at = now
                     ob.last_error = ""
+                    ob.lease_until = None
                     s.add(ob)
             for oid, error in deferred.items():
                 ob = s.get(Outbox, oid)
@@ -358,6 +492,14 @@ class Router:
                     delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
                     ob.next_attempt_at = now + timedelta(seconds=delay)
                     ob.last_error = error[:2000]
+                    ob.lease_until = None
+                    s.add(ob)
+            for oid in waiting:
+                ob = s.get(Outbox, oid)
+                if ob is not None and ob.done_at is None:
+                    ob.next_attempt_at = now + WAIT_FOR_OLDER
+                    ob.last_error = WAITING
+                    ob.lease_until = None
                     s.add(ob)
 
     # --- Temporal side ----------------------------------------------------------------------
@@ -390,12 +532,21 @@ class Router:
         whose routing fails is deferred with a back-off; the events Temporal did
         acknowledge are recorded all the same, so they are not sent again.
         """
-        ids = await asyncio.to_thread(self._claim)
+        ids, batch = await asyncio.to_thread(self._claim_and_materialize)
         if not ids:
             return 0
-        batch = await asyncio.to_thread(self._materialize, ids)
+        firsts: dict[str, int] = {}
+        for oid, routes in batch:
+            for route in routes:
+                if route.fingerprint:
+                    firsts.setdefault(route.fingerprint, oid)
+        behind = await asyncio.to_thread(self._older_elsewhere, firsts, set(ids))
+        waiting = sorted({oid for oid, routes in batch
+                          if any(r.fingerprint in behind for r in routes)})
         per_case: dict[str, list[tuple[int, Route]]] = {}
         for oid, routes in batch:
+            if oid in waiting:
+                continue  # a case of this message has an older one in another router's hands
             for route in routes:
                 per_case.setdefault(route.workflow_id, []).append((oid, route))
         routed: list[int] = []
@@ -418,10 +569,14 @@ class Router:
                         trouble.set()
                         continue
                     routed.append(route.event_id)
+                    EVENTS_ROUTED.inc()
+                    if route.stored_at is not None:
+                        ROUTING_LATENCY.observe(
+                            max(0.0, (utcnow() - route.stored_at).total_seconds()))
 
         await asyncio.gather(*(tell(r) for r in per_case.values()))
-        done = [oid for oid, _ in batch if oid not in failed]
-        await asyncio.to_thread(self._record, routed, done, failed)
+        done = [oid for oid, _ in batch if oid not in failed and oid not in waiting]
+        await asyncio.to_thread(self._record, routed, done, failed, waiting)
         return len(done)
 
     async def run(self, idle: float = 0.5) -> None:

@@ -30,6 +30,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
 
 from intake.store import Accepted, GroupCommit, Incoming
+from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class IntakeHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.strip().lower() not in self.mailboxes:
+            MESSAGES_REFUSED.labels("smtp", "unknown_mailbox").inc()
             return REFUSED_RCPT
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -82,7 +84,9 @@ class IntakeHandler:
             )
         except Exception:  # any storage failure must be retryable by the sender
             log.exception("intake: could not store message from %s", envelope.mail_from)
+            MESSAGES_REFUSED.labels("smtp", "storage").inc()
             return RETRY_LATER
+        MESSAGES_ACCEPTED.labels("smtp").inc()
         if self.on_accepted is not None:
             self.on_accepted(result)
         log.info(

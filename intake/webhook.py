@@ -26,6 +26,7 @@ from intake.store import accept
 from models.db import session_scope
 from models.tables import Client, SourceToken
 from parsers import AlertEvent
+from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 
 router = APIRouter(prefix="/api")
 
@@ -209,10 +210,12 @@ def _store(engine: Engine, items: list[dict[str, Any]], source: SourceToken, kin
         try:
             AlertEvent.from_dict(item)
         except (ValueError, TypeError, KeyError) as exc:
+            MESSAGES_REFUSED.labels(kind, "invalid").inc()
             raise HTTPException(422, f"événement {i} invalide : {exc}") from exc
     data = json.dumps(items, sort_keys=True, ensure_ascii=False).encode()
     result = accept(engine, data, channel=kind, client_hint_id=source.client_id,
                     mail_from=f"source:{source.name}", peer_ip=peer)
+    MESSAGES_ACCEPTED.labels(kind).inc()
     return result.raw_message_id
 
 

@@ -132,6 +132,8 @@ class Outbox(SQLModel, table=True):
 
     One row per raw message to parse and route; drained in id order, survives restarts of the
     intake, the worker and Temporal. ``done_at`` set only once the routing is acknowledged.
+    Several intake processes drain it at once: a router claims a batch (``claimed_by``,
+    ``lease_until``); a batch whose lease expired (its process died) is claimed again.
     """
 
     __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
@@ -142,6 +144,8 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts(default=None)
     done_at: datetime | None = _ts(default=None)
     last_error: str = ""
+    claimed_by: str = ""  # the router process holding it ("" never claimed)
+    lease_until: datetime | None = _ts(default=None)  # claimable again after this
 
 
 class AlertEventRow(SQLModel, table=True):

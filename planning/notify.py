@@ -1,7 +1,7 @@
 """The mails of a visit: who receives each one and what it says (French, plain text).
 
 Decided once per (visit, step, attempt) by the mail activity, which records the result before
-sending it (``activities.comms``' protocol): a retry sends what was recorded, never twice.
+sending it (``records.communications``' protocol): a retry sends what was recorded, never twice.
 """
 
 from __future__ import annotations

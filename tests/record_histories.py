@@ -3,9 +3,12 @@
     python -m tests.record_histories [SCENARIO ...]   # the case workflow's histories
     python -m tests.record_histories --visits         # adds the visit workflow's
     python -m tests.record_histories --contracts      # adds the contract workflows'
+    python -m tests.record_histories --tag TAG [SCENARIO ...]  # as <scenario>.<TAG>.json
 
 With scenario names, only those are recorded (to ADD a recording without replacing the old
-ones); without, every scenario is.
+ones); without, every scenario is. ``--tag`` records the scenarios again under
+``<scenario>.<TAG>.json`` (the tag names the workflow change they cover, e.g.
+``open_at_once``): the way to add the new path's recordings beside the old ones.
 
 Recordings are only ever added: a history file that exists is kept as it is (it stands for
 the cases running with the code that wrote it), and only new scenarios are written. A change
@@ -29,7 +32,14 @@ from workflows.shared import contact_workflow_id
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
-async def record(only: frozenset[str] = frozenset()) -> list[Path]:
+def _path(stem: str, tag: str) -> Path:
+    """``name.json``, ``name.contact-1.json``; with a tag ``name.TAG.json``,
+    ``name.TAG.contact-1.json``."""
+    scenario, _, child = stem.partition(".")
+    return HISTORIES / (".".join(x for x in (scenario, tag, child) if x) + ".json")
+
+
+async def record(only: frozenset[str] = frozenset(), tag: str = "") -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
     env = await start_test_env()
@@ -37,7 +47,7 @@ async def record(only: frozenset[str] = frozenset()) -> list[Path]:
         for number, (name, scenario) in enumerate(SCENARIOS.items(), start=1):
             if only and name not in only:
                 continue
-            if (HISTORIES / f"{name}.json").exists():
+            if _path(name, tag).exists():
                 continue  # kept: recordings are added, never replaced
             # a reference of its own per scenario: its contact runs are named after it
             desk = Desk(env, RecordingActivities(case_ref=f"VIG-{number:06d}"))
@@ -53,7 +63,7 @@ async def record(only: frozenset[str] = frozenset()) -> list[Path]:
                         break
                     histories.append((f"{name}.contact-{run}", history))
             for stem, history in histories:
-                path = HISTORIES / f"{stem}.json"
+                path = _path(stem, tag)
                 if path.exists():
                     continue
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
@@ -86,8 +96,16 @@ async def record_contracts() -> list[Path]:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    tag = ""
+    if "--tag" in args:
+        at = args.index("--tag")
+        if at + 1 >= len(args) or not args[at + 1].isidentifier():
+            raise SystemExit("usage: python -m tests.record_histories --tag TAG [SCENARIO ...]")
+        tag = args[at + 1]
+        del args[at:at + 2]
     job = (record_visit_histories() if "--visits" in args
-           else record_contracts() if "--contracts" in args else record(frozenset(args)))
+           else record_contracts() if "--contracts" in args
+           else record(frozenset(args), tag))
     for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()

@@ -12,7 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from activities.absence import (
+from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
+from models.db import session_scope
+from models.expectations import AbsenceEvent, Expectation, Silence
+from models.tables import Case
+from models.types import utcnow
+from records.absence import (
     AbsencePolicy,
     confirm_expectation,
     expect_defaults,
@@ -26,11 +31,6 @@ from activities.absence import (
     plan_sweep,
     update_backup_job,
 )
-from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
-from models.db import session_scope
-from models.expectations import AbsenceEvent, Expectation, Silence
-from models.tables import Case
-from models.types import utcnow
 from tests.test_absence_support import (
     expectation,
     ingest,

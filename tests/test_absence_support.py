@@ -17,13 +17,14 @@ from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from activities.absence import AbsenceActivities, AbsencePolicy, upsert_expectation
+from activities.absence import AbsenceActivities, AbsencePolicy
 from activities.cases import CaseActivities
 from intake.router import Route, Router
 from intake.store import accept
 from models.db import session_scope
 from models.expectations import Expectation
 from models.tables import AlertEventRow, Case, Client, SenderDomain, Server, Site
+from records.absence import upsert_expectation
 from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
 from workflows.case import CaseWorkflow
 

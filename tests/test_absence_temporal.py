@@ -19,12 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 
-from activities.absence import note_report
 from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
-from intake.silences import SilenceRequest, create_silence, silence_hits
 from models.db import session_scope
 from models.expectations import AbsenceEvent
 from models.tables import AuditEvent
+from records.absence import note_report
+from records.silences import SilenceRequest, create_silence, silence_hits
 from tests.test_absence_support import (
     AbsenceDesk,
     Inventory,

@@ -18,13 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.absence import (
-    AbsencePolicy,
-    audit_backup_days,
-    backup_report,
-    mail_backup_report,
-    mark_opened,
-)
+from activities.absence import mail_backup_report
 from domain.absence import (
     RunSeen,
     backup_fingerprint,
@@ -38,6 +32,12 @@ from intake.router import route_for
 from models.db import session_scope
 from models.expectations import BackupDay
 from models.tables import AlertEventRow, BackupJob, BackupRun, Communication
+from records.absence import (
+    AbsencePolicy,
+    audit_backup_days,
+    backup_report,
+    mark_opened,
+)
 from tests.smtp_helpers import ServerThread
 from tests.test_absence_support import (
     AbsenceDesk,

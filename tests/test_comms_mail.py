@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from activities.comms import CRASH_ENV, SimulatedCrash
 from activities.mail import MailActivities, MailConfig, render
 from domain.refs import client_ref
 from models.tables import Communication, CommunicationEvent
+from records.communications import CRASH_ENV, SimulatedCrash
 from tests.comms_fixtures import OPENED, Relay, relay_server, seed_case
 from vigie.refkey import reference_key
 from workflows.shared import MailRequest

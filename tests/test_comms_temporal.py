@@ -30,7 +30,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
-from activities.comms import CRASH_ENV, CommsActivities
+from activities.comms import CommsActivities
 from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
 from console import twilio_hooks
@@ -40,6 +40,7 @@ from intake.router import Router
 from intake.store import accept
 from models.db import make_engine, migrate
 from models.tables import AuditEvent, Communication
+from records.communications import CRASH_ENV
 from tests.comms_fixtures import CONTACTS, Relay, relay_server, seed_client
 from tests.conftest import fresh_id
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed

@@ -13,10 +13,10 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
-from activities.comms import CRASH_ENV, SendInFlight, SimulatedCrash
 from activities.phone import PhoneActivities, PhoneConfig
 from domain.refs import client_ref
 from models.tables import Communication
+from records.communications import CRASH_ENV, SendInFlight, SimulatedCrash
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from vigie.refkey import reference_key

@@ -181,7 +181,7 @@ def populate(desk: Desk) -> dict[str, int]:
         (30, "resolve", {}),
     ])  # fmt: skip
     add_case(engine, desk.clients["client-b"], opened_at=at - timedelta(days=2))
-    from activities.absence import expect_defaults, set_expectation_enabled
+    from records.absence import expect_defaults, set_expectation_enabled
 
     expect_defaults(engine, a, "admin")
     from models.expectations import Expectation

@@ -4,6 +4,7 @@ cases (a new command in the middle of the sequence, a reordered activity) fails 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,22 @@ async def test_a_recorded_case_replays_with_the_current_code(path: Path) -> None
                                    OnboardingWorkflow, TerminationWorkflow])
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
+
+
+def _event_types(name: str) -> list[str]:
+    path = Path(__file__).resolve().parent / "histories" / f"{name}.json"
+    return [e["eventType"] for e in json.loads(path.read_text())["events"]]
+
+
+def test_a_new_case_runs_its_database_steps_without_a_round_trip_each() -> None:
+    """The same scenario (a minor case, instructed, closed by itself), recorded before and
+    after the opening became one local activity and the short steps local ones: the
+    database steps no longer go through the task queue, and the workflow tasks fall."""
+    before = _event_types("minor_closed_by_itself")
+    after = _event_types("minor_closed_by_itself.open_at_once")
+    scheduled = "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    tasks = "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
+    assert before.count(scheduled) == 20  # open, ledger lines, projections, link, the mail
+    assert after.count(scheduled) == 1  # the resolution mail only (communications stay)
+    assert after.count(tasks) * 2 < before.count(tasks)
+    assert "EVENT_TYPE_MARKER_RECORDED" in after and "EVENT_TYPE_MARKER_RECORDED" not in before

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from activities.absence import plan_sweep
-from intake.silences import SilenceRequest, create_silence, end_silence, list_silences
 from models.expectations import AbsenceEvent, SilenceHit
 from models.types import utcnow
+from records.absence import plan_sweep
+from records.silences import SilenceRequest, create_silence, end_silence, list_silences
 from tests.test_absence_support import (
     events,
     expectation,

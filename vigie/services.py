@@ -32,14 +32,24 @@ async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) ->
 
 
 async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
+    from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
+
+    from vigie import metrics
     from vigie.temporal import build_worker, connect, register_search_attributes
 
     engine = engine_for(settings.db_url)
-    client = await connect(settings)
+    metrics.serve(settings.worker_metrics_port, "worker")
+    # the SDK's own measurements (workflow-task latencies) land in a buffer we drain into
+    # the process's /metrics
+    buffer = MetricBuffer(50_000)
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+    client = await connect(settings, runtime=runtime)
     try:  # a case upserts them: without them its workflow tasks would fail until they exist
         await register_search_attributes(client)
     except Exception:
         log.exception("worker: attributs de recherche non enregistrés (CaseRef, ...)")
+    beat = asyncio.create_task(
+        metrics.beat("worker", lambda: metrics.forward_sdk_metrics(buffer), every=5.0))
     if settings.schedules_enabled:
         from vigie.schedules import ensure_schedules
 
@@ -47,8 +57,9 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
             await ensure_schedules(client, settings)
         except Exception:  # the worker still serves cases; the next start retries
             log.exception("worker: planifications des contrôles d'absence non appliquées")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-        worker = build_worker(client, engine, settings.task_queue, pool)
+    threads = max(settings.worker_activity_slots, settings.worker_local_activity_slots)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        worker = build_worker(client, engine, settings.task_queue, pool, settings)
         async with worker:
             try:
                 from planning.launch import ensure_visit_workflows
@@ -58,15 +69,21 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
                 log.exception("worker: workflows des visites non démarrés")
             log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
+    beat.cancel()
 
 
 async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     """SMTP first (mail is accepted even while Temporal is down), then the router."""
-    from intake.router import CasePolicy, Router
+    from datetime import timedelta
+
+    from intake.router import CasePolicy, Router, refresh_outbox_gauges
     from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory, tls_context_from
+    from vigie import metrics
     from vigie.temporal import connect
 
     engine = engine_for(settings.db_url)
+    metrics.serve(settings.intake_metrics_port, "intake")
+    beat = asyncio.create_task(metrics.beat("intake", lambda: refresh_outbox_gauges(engine)))
     router: Router | None = None
 
     def wake(_accepted: object) -> None:
@@ -98,7 +115,9 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
                 timezone=settings.timezone,
                 business_start=settings.business_start,
                 business_end=settings.business_end,
+                open_in_one_step=settings.case_opening == "one_step",
             ),
+            lease=timedelta(seconds=settings.router_lease_seconds),
         )
         await router.run()
 
@@ -107,6 +126,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         task.cancel()
+        beat.cancel()
         server.close()
         await server.wait_closed()
 
@@ -138,7 +158,10 @@ async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
     from console.app import create_app
+    from vigie import metrics
 
+    metrics.serve(settings.console_metrics_port, "console")
+    beat = asyncio.create_task(metrics.beat("console"))
     app = create_app(settings, engine_for(settings.db_url))
     config = console_config(settings, app)
     server = uvicorn.Server(config)
@@ -147,4 +170,5 @@ async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     log.info("console: http://%s:%s", settings.console_host, settings.console_port)
     await stop.wait()
     server.should_exit = True
+    beat.cancel()
     await task

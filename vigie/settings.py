@@ -248,6 +248,45 @@ class Settings(BaseSettings):
         description="Days a terminated client's personal data is kept before erasure",
     )
 
+    # scale-out and self-watching (README "Scaling")
+    router_lease_seconds: int = Field(
+        default=20, description="A claimed outbox batch is taken over after this (dead router)"
+    )
+    intake_metrics_port: int = Field(
+        default=9101, description="Intake's Prometheus /metrics port; 0: off"
+    )
+    worker_metrics_port: int = Field(
+        default=9102, description="Worker's Prometheus /metrics port; 0: off"
+    )
+    console_metrics_port: int = Field(
+        default=9103, description="Console's Prometheus /metrics port; 0: off"
+    )
+    workflow_runner: Literal["passthrough", "sandbox", "unsandboxed"] = Field(
+        default="passthrough",
+        description="Workflow sandbox: passthrough (desk modules imported once), sandbox "
+        "(re-imported per workflow), unsandboxed",
+    )
+    worker_workflow_slots: int = Field(
+        default=8, description="Workflow tasks one worker runs at once"
+    )
+    worker_activity_slots: int = Field(
+        default=16, description="Activities one worker runs at once (threads)"
+    )
+    worker_local_activity_slots: int = Field(
+        default=16, description="Local activities one worker runs at once"
+    )
+    worker_pollers: int = Field(
+        default=2, description="Task-queue pollers per worker, workflow and activity each"
+    )
+    worker_cached_workflows: int = Field(
+        default=2000, description="Sticky cache: workflows kept in memory between tasks"
+    )
+    case_opening: Literal["one_step", "legacy"] = Field(
+        default="one_step",
+        description="How new cases open: one_step (one local activity) or legacy (four "
+        "activities; for measurement)",
+    )
+
     @property
     def embedded(self) -> bool:
         """The one-machine desk of ``make up``: SQLite under ``var/``, not production."""

@@ -8,20 +8,30 @@ import logging
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.runtime import Runtime
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings, attempts: int = 60) -> Client:
+# The desk's own modules and the pure libraries the workflows use: deterministic by
+# construction (no I/O, clock or randomness at import or in use; replay tests guard it), so
+# the sandbox imports them once instead of once per workflow instance.
+PASSTHROUGH = ("workflows", "domain", "transitions", "holidays", "dateutil", "zoneinfo")
+
+
+async def connect(settings: Settings, attempts: int = 60,
+                  runtime: Runtime | None = None) -> Client:
     """Connect, waiting for a Temporal that is still starting (embedded stack, compose)."""
     last: Exception | None = None
     for _ in range(attempts):
         try:
             return await Client.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace
+                settings.temporal_address, namespace=settings.temporal_namespace,
+                runtime=runtime,
             )
         except Exception as exc:  # the frontend is not listening yet
             last = exc
@@ -66,19 +76,47 @@ def activities(engine: Engine) -> list:
     ]
 
 
+def workflow_runner(kind: str = "passthrough") -> WorkflowRunner:
+    """``passthrough`` (the default, see README "Scaling"): sandboxed, the desk's modules
+    imported once; ``sandbox``: the SDK's default, everything re-imported per workflow;
+    ``unsandboxed``: no sandbox at all (measured, not chosen)."""
+    if kind == "unsandboxed":
+        return UnsandboxedWorkflowRunner()
+    if kind == "sandbox":
+        return SandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
 def build_worker(
     client: Client,
     engine: Engine,
     task_queue: str,
     executor: concurrent.futures.Executor,
+    settings: Settings | None = None,
 ) -> Worker:
+    """Tuned for a 2-core machine (README "Scaling"): few pollers (each is a long poll that
+    costs nothing but a connection, and two keep a task always waiting), workflow-task slots
+    a few times the cores (a task is a short burst of Python under the GIL; more slots only
+    queue inside the process), a sticky cache large enough for a storm's open cases (a cache
+    miss replays the whole history), activity slots matching the thread pool."""
+    if settings is None:
+        from vigie.settings import get_settings
+
+        settings = get_settings()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=workflows(),
         activities=activities(engine),
         activity_executor=executor,
-        max_concurrent_activities=16,
+        workflow_runner=workflow_runner(settings.workflow_runner),
+        max_concurrent_activities=settings.worker_activity_slots,
+        max_concurrent_local_activities=settings.worker_local_activity_slots,
+        max_concurrent_workflow_tasks=settings.worker_workflow_slots,
+        max_concurrent_workflow_task_polls=settings.worker_pollers,
+        max_concurrent_activity_task_polls=settings.worker_pollers,
+        max_cached_workflows=settings.worker_cached_workflows,
     )
 
 

@@ -1,7 +1,7 @@
 """The absence checks as workflows: the sweep (heartbeats, disk reports, stopped repeats) and
 the business-morning backup audit. Temporal Schedules fire them (``vigie.schedules``).
 
-Both are thin: all reading and writing is in ``activities.absence``, and the instant they
+Both are thin: all reading and writing is in ``records.absence``, and the instant they
 judge is ``workflow.now()`` handed to the activities, so a time-skipping test and a Schedule
 see the same behaviour. The flow, as data:
 

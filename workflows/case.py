@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         MailRequest,
         OpenCaseInput,
         OpenCaseResult,
+        OpeningInput,
         SendResult,
         SmsRequest,
         TransferInput,
@@ -101,6 +102,14 @@ COMMS_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 CONTACT_WORKFLOW = "ContactWorkflow"
+# Patches (``workflow.patched``): runs recorded before them replay the old commands.
+# One local activity opens the case (row, first ledger lines, projection, event link).
+OPEN_AT_ONCE = "open-case-at-once"
+# The short database steps of a running case (ledger, projection, links, Demande) run as
+# local activities: no round trip through the task queue and the history per step.
+LOCAL_DB_STEPS = "local-db-steps"
+# Intents the opening transaction can carry (they only write rows of this case).
+OPENING_INTENTS = (Audit, SaveSnapshot, LinkEvent)
 INVALID_ACTION = "InvalidAction"
 # workflow.patched() ids: histories recorded before each change replay without it.
 PATCH_AUTO_ASSIGN = "case-auto-assign-1"
@@ -135,13 +144,16 @@ class CaseWorkflow:
     async def run(self, inp: CaseInput) -> CaseView:
         if not self._opened:
             info = workflow.info()
-            case = await workflow.execute_activity(
-                ActivityName.OPEN_CASE,
-                OpenCaseInput(info.workflow_id, info.first_execution_run_id, inp),
-                result_type=OpenCaseResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-            )
+            if inp.open_in_one_step and workflow.patched(OPEN_AT_ONCE):
+                case = await self._open_at_once(inp)
+            else:
+                case = await workflow.execute_activity(
+                    ActivityName.OPEN_CASE,
+                    OpenCaseInput(info.workflow_id, info.first_execution_run_id, inp),
+                    result_type=OpenCaseResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
             self._core.opened(case.case_id, case.ref)
             self._client_code = case.client_code
             self._opened = True
@@ -157,6 +169,33 @@ class CaseWorkflow:
                 carried = replace(self._core.carry(), client_code=self._client_code)
                 workflow.continue_as_new(replace(inp, carried_state=carried))
             await self._wait_for_work()
+
+    async def _open_at_once(self, inp: CaseInput) -> OpenCaseResult:
+        """The leading ledger lines, projection and event links the core decided at opening
+        (signal-with-start has already delivered the opening alert) go with the case row in
+        one local activity, instead of four activities one after the other."""
+        lines: list[AuditInput] = []
+        snapshot: CaseSnapshot | None = None
+        event_ids: list[int] = []
+        now = workflow.now()
+        while self._pending and isinstance(self._pending[0], OPENING_INTENTS):
+            intent = self._pending.popleft()
+            match intent:
+                case Audit():
+                    lines.append(self._audit_input(0, intent))
+                case SaveSnapshot():
+                    snapshot = self._snapshot_input(0, intent, now)  # the last one wins
+                case LinkEvent():
+                    event_ids.append(intent.event_id)
+        info = workflow.info()
+        return await workflow.execute_local_activity(
+            ActivityName.OPEN_CASE_AT_ONCE,
+            OpeningInput(info.workflow_id, info.first_execution_run_id, inp, lines, snapshot,
+                         event_ids),
+            result_type=OpenCaseResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
 
     # --- signals from the intake, the mail relay and the phone provider ---------------------
 
@@ -311,56 +350,32 @@ class CaseWorkflow:
         assert case_id is not None
         match intent:
             case Audit():
-                await self._activity(
-                    ActivityName.APPEND_AUDIT,
-                    AuditInput(
-                        case_id=case_id,
-                        seq=intent.seq,
-                        at=intent.at,
-                        action=intent.action,
-                        actor=intent.actor,
-                        from_state=intent.from_state,
-                        to_state=intent.to_state,
-                        reason=intent.reason,
-                        data=intent.data,
-                        policy_version=self._input.policy_version,
-                    ),
-                )
+                await self._activity(ActivityName.APPEND_AUDIT,
+                                     self._audit_input(case_id, intent))
             case SaveSnapshot():
-                await self._activity(
-                    ActivityName.SAVE_CASE,
-                    CaseSnapshot(
-                        case_id=case_id,
-                        state=intent.state,
-                        criticality=intent.criticality,
-                        repeat_count=intent.repeat_count,
-                        last_seen=intent.last_seen,
-                        recovered=intent.recovered,
-                        assignee=intent.assignee,
-                        demande_ref=intent.demande_ref,
-                        l1_deadline=intent.l1_deadline,
-                        updated_at=workflow.now(),
-                    ),
-                )
+                await self._activity(ActivityName.SAVE_CASE,
+                                     self._snapshot_input(case_id, intent, workflow.now()))
                 self._upsert_search_attributes()
             case LinkEvent():
                 await self._activity(
                     ActivityName.LINK_EVENT, LinkEventInput(case_id, intent.event_id)
                 )
             case RegisterDemande():
-                result = await workflow.execute_activity(
-                    ActivityName.REGISTER_DEMANDE,
-                    DemandeInput(
-                        case_id=case_id,
-                        actor=intent.actor,
-                        at=intent.at,
-                        summary=intent.summary,
-                        external_ref=intent.external_ref,
-                    ),
-                    result_type=DemandeResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY,
+                demande = DemandeInput(
+                    case_id=case_id,
+                    actor=intent.actor,
+                    at=intent.at,
+                    summary=intent.summary,
+                    external_ref=intent.external_ref,
                 )
+                if self._local_db_steps():
+                    result = await workflow.execute_local_activity(
+                        ActivityName.REGISTER_DEMANDE, demande, result_type=DemandeResult,
+                        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
+                else:
+                    result = await workflow.execute_activity(
+                        ActivityName.REGISTER_DEMANDE, demande, result_type=DemandeResult,
+                        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
                 return self._core.demande_registered(intent, result.ref)
             case TransferToL2():
                 await self._activity(
@@ -494,7 +509,46 @@ class CaseWorkflow:
             return SendResult(0, intent.channel, CommStatus.FAILED, "",
                               f"envoi impossible : {exc.cause or exc}")
 
+    def _audit_input(self, case_id: int, intent: Audit) -> AuditInput:
+        return AuditInput(
+            case_id=case_id,
+            seq=intent.seq,
+            at=intent.at,
+            action=intent.action,
+            actor=intent.actor,
+            from_state=intent.from_state,
+            to_state=intent.to_state,
+            reason=intent.reason,
+            data=intent.data,
+            policy_version=self._input.policy_version,
+        )
+
+    @staticmethod
+    def _snapshot_input(case_id: int, intent: SaveSnapshot, at: datetime) -> CaseSnapshot:
+        return CaseSnapshot(
+            case_id=case_id,
+            state=intent.state,
+            criticality=intent.criticality,
+            repeat_count=intent.repeat_count,
+            last_seen=intent.last_seen,
+            recovered=intent.recovered,
+            assignee=intent.assignee,
+            demande_ref=intent.demande_ref,
+            l1_deadline=intent.l1_deadline,
+            updated_at=at,
+        )
+
+    def _local_db_steps(self) -> bool:
+        """Idempotent single-transaction steps, retried by the worker itself: safe as local
+        activities. Older runs (and the legacy switch) keep regular activities."""
+        return self._input.open_in_one_step and workflow.patched(LOCAL_DB_STEPS)
+
     async def _activity(self, name: ActivityName, arg: object) -> None:
+        if self._local_db_steps():
+            await workflow.execute_local_activity(
+                name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+            )
+            return
         await workflow.execute_activity(
             name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
         )

@@ -75,7 +75,7 @@ class CommStatus(StrEnum):
     BUSY = "busy"
     VOICEMAIL = "voicemail"
     FAILED = "failed"
-    UNKNOWN = "unknown"  # the worker died mid-send: not resent, to verify (see activities.comms)
+    UNKNOWN = "unknown"  # the worker died mid-send: not resent, to verify (records.communications)
     DRY_RUN = "dry_run"  # recorded only, nothing left the machine
     NO_RECIPIENT = "no_recipient"  # no contact with an address or number for this channel
     CODE_EXPIRED = "code_expired"  # too many wrong SMS codes: this SMS can no longer confirm
@@ -137,6 +137,10 @@ class CaseInput:
     # is flagged "source non vérifiée" and never triaged by a preset.
     source_verified: bool = True
     source_check: str = ""  # how the opening message was verified (ip, relay, token, ...)
+    # Open in one local activity (case, first ledger lines, projection, event link in one
+    # transaction). False: the four regular activities of before (kept to measure against,
+    # ``VIGIE_CASE_OPENING=legacy``; bench/storm.py).
+    open_in_one_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,24 @@ class OpenCaseInput:
 
 
 @dataclass(frozen=True)
+class OpeningInput:
+    """Everything a new case writes before its first workflow task ends, in one transaction:
+    the case row, its first ledger lines, its projection, and the opening event's link.
+
+    The case id is not known yet when the workflow asks: ``lines`` and ``snapshot`` carry
+    ``case_id=0``, filled in by the activity. Idempotent on (workflow id, run id), then on
+    (case id, seq) for each line, like the separate steps it replaces.
+    """
+
+    workflow_id: str
+    run_id: str
+    case: CaseInput
+    lines: list[AuditInput] = field(default_factory=list)
+    snapshot: CaseSnapshot | None = None
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class OpenCaseResult:
     case_id: int
     ref: str
@@ -364,6 +386,7 @@ class ActivityName(StrEnum):
     """Activity names, so that workflows call activities without importing their modules."""
 
     OPEN_CASE = "open_case"  # OpenCaseInput -> OpenCaseResult
+    OPEN_CASE_AT_ONCE = "open_case_at_once"  # OpeningInput -> OpenCaseResult (local activity)
     APPEND_AUDIT = "append_audit"  # AuditInput -> None
     SAVE_CASE = "save_case"  # CaseSnapshot -> None
     LINK_EVENT = "link_event"  # LinkEventInput -> None

@@ -1,0 +1,441 @@
+"""Alert storms: time from the ``250`` to the case on the console, and a 03:00 storm drained.
+
+    .venv/bin/python -m bench.storm [--quick]
+
+Everything runs as on a real desk, each part its own process: one Temporal dev server, the
+worker(s) (``vigie worker``), the intake(s) with their router (``vigie ingest``), fed by real
+SMTP clients. One run measures, in order:
+
+0. before/after: a steady 20 new problems a second with the old opening path (the four
+   regular activities, SDK default sandbox: ``VIGIE_CASE_OPENING=legacy``,
+   ``VIGIE_WORKFLOW_RUNNER=sandbox``) and the new one, same machine state;
+1. the sandbox choice: the new path under each workflow runner (sandbox, passthrough,
+   unsandboxed), shorter runs;
+2. (a) a steady 20 new problems a second for 60 s, distinct fingerprints, with the chosen
+   settings: p50/p99 from ``250`` to the case row visible, and to the workflow's first task;
+3. (b) the 03:00 storm: 5,000 mails in a minute, 10 % of them problems (the rest recoveries
+   of problems that have no case, which the router must still tell Temporal about), on
+   SQLite; time until every case is visible, none lost or doubled;
+4. (c) the same storm with two intakes and two workers on PostgreSQL (``VIGIE_TEST_PG`` or
+   127.0.0.1:5432; skipped with a message if unreachable).
+
+Each part prints worker CPU ms per new case. The last line is
+``storm: visible_p50_ms=<n> visible_p99_ms=<n> rate=20/s storm_drain_s=<n> lost=<n> dup=<n>``
+(from (a) and (b)/(c); ``storm_drain_s`` is from the storm's last ``250`` to its last case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import io
+import os
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from bench.cluster import Cluster, MxSender, free_port, probe
+
+RATE = 20  # new problems per second in (a)
+PG_URL = os.environ.get("VIGIE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, round(q * (len(values) - 1))))
+    return sorted(values)[k]
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
+
+
+@dataclass
+class Result:
+    label: str
+    cases: int
+    visible_ms: list[float]
+    first_task_ms: list[float]
+    cpu_ms_per_case: float
+    sent: int = 0
+    stored: int = 0
+    lost: int = 0
+    dup: int = 0
+    drain_s: float = 0.0
+    total_s: float = 0.0
+    intake_cpu_ms_per_mail: float = 0.0
+    temporal_cpu_ms_per_case: float = 0.0
+    routed_ms: list[float] = field(default_factory=list)  # 250 -> Temporal acknowledged
+
+    def line(self) -> str:
+        out = (f"  {self.label}: {self.cases} cases, 250->visible "
+               f"p50={pct(self.visible_ms, .5):.0f} ms p99={pct(self.visible_ms, .99):.0f} ms")
+        if self.routed_ms:
+            out += (f"; 250->routed p50={pct(self.routed_ms, .5):.0f} ms "
+                    f"p99={pct(self.routed_ms, .99):.0f} ms")
+        if self.first_task_ms:
+            out += (f"; 250->first workflow task p50={pct(self.first_task_ms, .5):.0f} ms "
+                    f"p99={pct(self.first_task_ms, .99):.0f} ms")
+        out += f"; worker CPU {self.cpu_ms_per_case:.1f} ms/case"
+        if self.sent:
+            out += (f"; {self.sent} mails, {self.stored} stored, lost={self.lost} "
+                    f"dup={self.dup}, every case visible {self.drain_s:.1f} s after the last "
+                    f"250 ({self.total_s:.1f} s from the first); intake+router CPU "
+                    f"{self.intake_cpu_ms_per_mail:.2f} ms/mail; Temporal dev server CPU "
+                    f"{self.temporal_cpu_ms_per_case:.1f} ms/case (recoveries included)")
+        return out
+
+
+class Desk:
+    """One database and one cluster of worker/intake processes on the shared dev server."""
+
+    def __init__(self, temporal: str, root: Path, *, workers: int = 1, intakes: int = 1,
+                 pg: bool = False, extra: dict[str, str] | None = None) -> None:
+        from models.db import make_engine, migrate
+        from vigie.demo import load_demo
+
+        self.var = Path(tempfile.mkdtemp(dir=root))
+        self.schema = ""
+        if pg:
+            self.schema = "bench_" + uuid.uuid4().hex[:10]
+            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f"CREATE SCHEMA {self.schema}"))
+            admin.dispose()
+            url = f"{PG_URL}?options=-csearch_path%3D{self.schema}"
+        else:
+            url = f"sqlite:///{self.var / 'vigie.sqlite3'}"
+        migrate(url)
+        self.engine: Engine = make_engine(url)
+        with contextlib.redirect_stdout(io.StringIO()):  # the demo accounts' banner
+            load_demo(self.engine)
+        self.queue = "storm-" + uuid.uuid4().hex[:8]
+        env = {
+            "DATABASE_URL": url if pg else "",
+            "VIGIE_VAR_DIR": str(self.var),
+            "VIGIE_TEMPORAL_ADDRESS": temporal,
+            "VIGIE_TASK_QUEUE": self.queue,
+            "VIGIE_CONSOLE_METRICS_PORT": "0",
+            **(extra or {}),
+        }
+        self.cluster = Cluster(env=env, logs=self.var)
+        self.cluster.start(workers, intakes)
+        self.seen: dict[str, float] = {}
+        self._last_id = 0
+        self.warm_up()
+
+    def warm_up(self, n: int = 20, within: float = 90.0) -> None:
+        """A few cases first, so that no figure counts the processes' first imports and
+        connections; then the counters start from zero."""
+        run = uuid.uuid4().hex[:6]
+        sender = MxSender(self.cluster.smtp_ports, [probe(f"warm{run}-{i}", 0)
+                                                    for i in range(n)], pace=0.02)
+        sender.start()
+        deadline = time.monotonic() + within
+        while len(self.seen) < n and time.monotonic() < deadline:
+            self.poll_cases()
+            time.sleep(0.05)
+        sender.join(10)
+        time.sleep(1.0)  # their remaining steps
+        self.seen.clear()
+
+    def poll_cases(self) -> None:
+        with self.engine.connect() as c:
+            # a window below the highest id seen: with several workers, ids are taken in one
+            # order and committed in another
+            rows = c.execute(text('SELECT id, target FROM "case" WHERE id > :i ORDER BY id'),
+                             {"i": self._last_id - 500}).all()
+        now = time.time()
+        for cid, target in rows:
+            self.seen.setdefault(target, now)
+            self._last_id = max(self._last_id, cid)
+
+    def stored(self) -> tuple[int, int]:
+        """(messages stored, distinct digests)."""
+        with self.engine.connect() as c:
+            n, d = c.execute(text("SELECT count(*), count(DISTINCT sha256) FROM raw_message"))\
+                .one()
+        return int(n), int(d)
+
+    def routed_at(self) -> dict[str, float]:
+        """Target -> when the router had Temporal's acknowledgement (problems only)."""
+        from models.types import UTCDateTime
+
+        decode = UTCDateTime().process_result_value
+        with self.engine.connect() as c:
+            rows = c.execute(text("SELECT target, routed_at FROM alert_event "
+                                  "WHERE status = 'problem' AND routed_at IS NOT NULL")).all()
+        out: dict[str, float] = {}
+        for target, at in rows:
+            if isinstance(at, str):
+                at = datetime.fromisoformat(at)
+            at = decode(at, self.engine.dialect) if at.tzinfo is None else at
+            out[target] = at.timestamp()
+        return out
+
+    def cases_per_fingerprint(self) -> Counter[str]:
+        with self.engine.connect() as c:
+            return Counter(fp for (fp,) in c.execute(text('SELECT fingerprint FROM "case"')))
+
+    def close(self) -> None:
+        self.cluster.stop()
+        self.engine.dispose()
+        if self.schema:
+            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            admin.dispose()
+        shutil.rmtree(self.var, ignore_errors=True)
+
+
+async def first_task_ms(temporal: str, desk: Desk, acked: dict[str, float],
+                        sample: int = 150) -> list[float]:
+    """From the 250 to the end of the case workflow's first task, read from a sample of the
+    cases' histories (server time, same machine)."""
+    from temporalio.client import Client
+
+    client = await Client.connect(temporal)
+    with desk.engine.connect() as c:
+        rows = c.execute(text('SELECT target, workflow_id FROM "case"')).all()
+    rows = [r for r in rows if r[0] in acked]
+    random.Random(7).shuffle(rows)
+    out: list[float] = []
+    for target, wid in rows[:sample]:
+        history = await client.get_workflow_handle(wid).fetch_history()
+        for event in history.events:
+            if event.HasField("workflow_task_completed_event_attributes"):
+                out.append((event.event_time.ToDatetime().timestamp()
+                            - acked[target]) * 1000)
+                break
+    return out
+
+
+def settle_cpu(desk: Desk, quiet: float = 2.0, within: float = 60.0) -> float:
+    """Worker CPU seconds once the workers have gone quiet (the last cases' remaining steps
+    done)."""
+    deadline = time.monotonic() + within
+    last = desk.cluster.cpu_seconds("worker")
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = desk.cluster.cpu_seconds("worker")
+        if now - last < 0.05 * quiet:
+            return now
+        last = now
+    return last
+
+
+def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[str, str],
+           with_first_task: bool = True) -> Result:
+    """``RATE`` new problems a second for ``seconds``, distinct fingerprints."""
+    desk = Desk(temporal, root, extra=extra)
+    try:
+        run = uuid.uuid4().hex[:6]
+        n = int(RATE * seconds)
+        targets = [f"st{run}-{i}" for i in range(n)]
+        acked: dict[str, float] = {}
+        msgs = [probe(t, 0) for t in targets]
+        by_raw = dict(zip(msgs, targets, strict=True))
+        sender = MxSender(desk.cluster.smtp_ports, msgs, pace=1 / RATE,
+                          on_ack=lambda raw, at: acked.setdefault(by_raw[raw], at))
+        cpu0 = desk.cluster.cpu_seconds("worker")
+        sender.start()
+        deadline = time.monotonic() + seconds + 120
+        wanted = set(targets)
+        while (sender.is_alive() or not wanted <= desk.seen.keys()) \
+                and time.monotonic() < deadline:
+            desk.poll_cases()
+            time.sleep(0.01)
+        cpu = settle_cpu(desk) - cpu0
+        visible = [(desk.seen[t] - acked[t]) * 1000 for t in targets if t in desk.seen
+                   and t in acked]
+        first = (asyncio.run(first_task_ms(temporal, desk, acked)) if with_first_task else [])
+        routed = desk.routed_at()
+        cases = sum(1 for t in targets if t in desk.seen)  # not a late warm-up case
+        return Result(label, cases, visible, first, cpu * 1000 / max(cases, 1),
+                      routed_ms=[(routed[t] - acked[t]) * 1000 for t in targets
+                                 if t in routed and t in acked])
+    finally:
+        desk.close()
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that it waited for (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, pg: bool,
+          workers: int, intakes: int, temporal_pid: int) -> Result:
+    """``mails`` in ``seconds``, 10 % problems with distinct fingerprints, the rest
+    recoveries of problems without a case."""
+    desk = Desk(temporal, root, workers=workers, intakes=intakes, pg=pg)
+    try:
+        run = uuid.uuid4().hex[:6]
+        msgs: list[bytes] = []
+        problems: dict[bytes, str] = {}
+        for i in range(mails):
+            if i % 10 == 0:
+                raw = probe(f"sp{run}-{i}", 0)
+                problems[raw] = f"sp{run}-{i}"
+            else:
+                raw = probe(f"sr{run}-{i}", 0, status="RECOVERY")
+            msgs.append(raw)
+        threads = 8
+        acked: dict[str, float] = {}
+        last_ack = [0.0]
+
+        def on_ack(raw: bytes, at: float) -> None:
+            last_ack[0] = max(last_ack[0], at)
+            if raw in problems:
+                acked.setdefault(problems[raw], at)
+
+        senders = [MxSender(desk.cluster.smtp_ports, msgs[k::threads],
+                            pace=seconds * threads / mails, start_at=k, on_ack=on_ack)
+                   for k in range(threads)]
+        cpu0 = desk.cluster.cpu_seconds("worker")
+        intake0 = desk.cluster.cpu_seconds("ingest")
+        temporal0 = pid_cpu_seconds(temporal_pid)
+        start = time.time()
+        for s in senders:
+            s.start()
+        want = set(problems.values())
+        deadline = time.monotonic() + seconds + 240
+        while (any(s.is_alive() for s in senders) or not want <= desk.seen.keys()) \
+                and time.monotonic() < deadline:
+            desk.poll_cases()
+            time.sleep(0.02)
+        mine = {t: at for t, at in desk.seen.items() if t in want}  # not a late warm-up case
+        end = max(mine.values()) if mine else time.time()
+        cpu = settle_cpu(desk) - cpu0
+        intake_cpu = desk.cluster.cpu_seconds("ingest") - intake0  # the survivors' only
+        temporal_cpu = pid_cpu_seconds(temporal_pid) - temporal0
+        sent = sum(len(s.acked) for s in senders)
+        stored, distinct = desk.stored()
+        per_fp = desk.cases_per_fingerprint()
+        acked_digests = {hashlib.sha256(raw).hexdigest() for s in senders for raw in s.acked}
+        with desk.engine.connect() as c:
+            have = {d for (d,) in c.execute(text("SELECT sha256 FROM raw_message"))}
+        lost = len(acked_digests - have) + len(want - mine.keys())
+        dup = (stored - distinct) + sum(n - 1 for n in per_fp.values() if n > 1)
+        visible = [(mine[t] - acked[t]) * 1000 for t in acked if t in mine]
+        return Result(label, len(mine), visible, [], cpu * 1000 / max(len(mine), 1),
+                      sent=sent, stored=stored, lost=lost, dup=dup,
+                      drain_s=max(0.0, end - last_ack[0]), total_s=end - start,
+                      intake_cpu_ms_per_mail=intake_cpu * 1000 / max(sent, 1),
+                      temporal_cpu_ms_per_case=temporal_cpu * 1000 / max(len(mine), 1))
+    finally:
+        desk.close()
+
+
+def postgres_reachable() -> bool:
+    try:
+        eng = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of (a)")
+    parser.add_argument("--compare-seconds", type=float, default=20.0,
+                        help="length of each before/after and runner run")
+    parser.add_argument("--storm-mails", type=int, default=5000)
+    parser.add_argument("--storm-seconds", type=float, default=60.0)
+    parser.add_argument("--parts", default="0,1,a,b,c",
+                        help="which parts to run (comma-separated: 0 1 a b c)")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.compare_seconds = 10.0, 5.0
+        args.storm_mails, args.storm_seconds = 500, 10.0
+
+    from vigie.settings import Settings
+    from vigie.stack import start_temporal
+
+    root = Path(tempfile.mkdtemp(prefix="vigie-storm-"))
+    os.environ["VIGIE_VAR_DIR"] = str(root)  # nothing written under the checkout's var/
+    temporal_port = free_port()
+    settings = Settings(var_dir=root / "temporal", temporal_address=f"127.0.0.1:{temporal_port}",
+                        temporal_ui_port=free_port())
+    temporal = start_temporal(settings)
+    address = settings.temporal_address
+    print(f"storm bench: {load()}", flush=True)
+    results: dict[str, Result] = {}
+    parts = set(args.parts.split(","))
+    storms: list[Result] = []
+    try:
+        if "0" in parts:
+            print(f"0. before/after at {RATE}/s for {args.compare_seconds:.0f} s each:",
+                  flush=True)
+            for label, extra in (
+                ("before (4 activities, default sandbox)",
+                 {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
+                ("after (1 local activity, passthrough)", {}),
+            ):
+                results[label] = r = steady(address, root, label, args.compare_seconds, extra)
+                print(r.line(), flush=True)
+        if "1" in parts:
+            print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s "
+                  "each:", flush=True)
+            for runner in ("sandbox", "passthrough", "unsandboxed"):
+                r = steady(address, root, f"runner={runner}", args.compare_seconds,
+                           {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False)
+                print(r.line(), flush=True)
+        if "a" in parts:
+            print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}):",
+                  flush=True)
+            results["a"] = a = steady(address, root, "(a) steady", args.seconds, {})
+            print(a.line(), flush=True)
+        if "b" in parts:
+            print(f"3. (b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % "
+                  f"problems, 1 intake + 1 worker, SQLite ({load()}):", flush=True)
+            b = storm(address, root, "(b) storm", args.storm_mails, args.storm_seconds,
+                      pg=False, workers=1, intakes=1, temporal_pid=temporal.pid)
+            print(b.line(), flush=True)
+            storms.append(b)
+        if "c" in parts and postgres_reachable():
+            print(f"4. (c) the same storm, 2 intakes + 2 workers, PostgreSQL ({load()}):",
+                  flush=True)
+            c = storm(address, root, "(c) storm x2", args.storm_mails, args.storm_seconds,
+                      pg=True, workers=2, intakes=2, temporal_pid=temporal.pid)
+            print(c.line(), flush=True)
+            storms.append(c)
+        elif "c" in parts:
+            print(f"4. (c) skipped: PostgreSQL not reachable at {PG_URL}", flush=True)
+    finally:
+        temporal.terminate()
+        try:
+            temporal.wait(20)
+        except Exception:
+            temporal.kill()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"storm bench: done ({load()})", flush=True)
+    a = results.get("a") or next(iter(results.values()), None)
+    visible = a.visible_ms if a else []
+    lost = sum(s.lost for s in storms)
+    dup = sum(s.dup for s in storms)
+    drain = max((s.drain_s for s in storms), default=float("nan"))
+    print(f"storm: visible_p50_ms={pct(visible, .5):.0f} "
+          f"visible_p99_ms={pct(visible, .99):.0f} rate={RATE}/s "
+          f"storm_drain_s={drain:.1f} lost={lost} dup={dup}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
