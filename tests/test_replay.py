@@ -29,7 +29,12 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "minor_instructed_from_vigie", "major_nobody_reached_by_phone",
             "major_nobody_reached_by_phone.contact-1", "continued_as_new_searchable",
             # a source that failed verification (issue 11)
-            "unverified_source"} <= names
+            "unverified_source",
+            # opened in one step with the search attributes, the first-actor assignment and
+            # the source flag (issues 10, 11 and 13 together)
+            "minor_instructed_from_vigie.one_step_searchable",
+            "unverified_source.one_step_searchable",
+            "major_nobody_reached_by_phone.one_step_searchable.contact-1"} <= names
     assert {"visit_confirmed_reported_and_sent",
             "visit_unanswered_rescheduled_cancelled"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
