@@ -9,6 +9,7 @@ hosts: it tries them in turn and moves to the next one when a host refuses or va
 from __future__ import annotations
 
 import os
+import secrets
 import smtplib
 import socket
 import subprocess
@@ -23,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SENDER = "vigie-probe@client-a.example"
 MAILBOX = "alerts@desk.example"
-TEST_SECRET = "bench-and-tests-only-" + "s" * 40  # a DATABASE_URL means production rules
+# a DATABASE_URL means production rules: a strong key, drawn per run as production has one
+TEST_SECRET = secrets.token_urlsafe(48)
 
 
 def free_port() -> int:

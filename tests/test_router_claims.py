@@ -85,8 +85,10 @@ async def test_a_case_waits_while_an_older_message_of_it_is_in_another_routers_h
     engine: Engine,
 ) -> None:
     load_demo(engine)
-    accept(engine, probe("SRV-DC01", n=1))  # the problem, first
-    accept(engine, probe("SRV-DC01", status="RECOVERY", n=2))  # its recovery, after
+    # from the demo client's registered address: a verified source, whose recovery counts
+    accept(engine, probe("SRV-DC01", n=1), peer_ip="127.0.0.1")  # the problem, first
+    accept(engine, probe("SRV-DC01", status="RECOVERY", n=2),
+           peer_ip="127.0.0.1")  # its recovery, after
     first = router(engine, "first", batch=1)
     older = first._claim()
     first._materialize(older)  # parsed, then (say) slow to reach Temporal

@@ -155,8 +155,9 @@ def test_a_client_with_no_registered_source_is_unchecked_unless_strict(
            peer_ip="192.0.2.1")
     accept(sqlite_engine, probe("SRV-01", "x", sender="root@client-c.example", n=2),
            peer_ip="192.0.2.1")
-    router = Router(sqlite_engine, client=None, task_queue="unused")  # type: ignore[arg-type]
-    router._materialize(router._claim()[:1])
+    # one message each: a claimed message is its router's alone (intake/router.py)
+    router = Router(sqlite_engine, client=None, task_queue="unused", batch=1)  # type: ignore[arg-type]
+    router._materialize(router._claim())
     strict = Router(sqlite_engine, client=None, task_queue="unused", check_ip=True)  # type: ignore[arg-type]
     strict._materialize(strict._claim())
     with Session(sqlite_engine) as s:
@@ -300,9 +301,20 @@ async def temporal_desk(time_env, sqlite_engine: Engine) -> AsyncIterator[Router
     queue = fresh_id("q")
     pool = concurrent.futures.ThreadPoolExecutor(8)
     worker = build_worker(time_env.client, sqlite_engine, queue, pool)
-    async with worker:
-        yield Router(sqlite_engine, time_env.client, queue)
-    pool.shutdown()
+    try:
+        async with worker:
+            yield Router(sqlite_engine, time_env.client, queue)
+    finally:
+        # the session shares one time-skipping server: a case left running here would have
+        # its timers fire in a later test's time skip, with no worker on this queue
+        with Session(sqlite_engine) as s:
+            ids = {c.workflow_id for c in s.exec(select(Case)).all()}
+        for wid in ids:
+            try:
+                await time_env.client.get_workflow_handle(wid).terminate("fin du test")
+            except Exception:  # already finished
+                pass
+        pool.shutdown()
 
 
 async def _until(engine: Engine, predicate, what: str, within: float = 30.0) -> None:  # type: ignore[no-untyped-def]
