@@ -4,6 +4,7 @@ the retries, and completed by a retry that carries more."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -11,8 +12,14 @@ from sqlmodel import Session, select
 
 from models.tables import AuditEvent, Case
 from models.types import utcnow
-from records.cases import open_case_at_once
-from workflows.shared import AuditInput, CaseInput, CaseSnapshot, OpeningInput
+from records.cases import open_case, open_case_at_once
+from workflows.shared import (
+    AuditInput,
+    CaseInput,
+    CaseSnapshot,
+    OpenCaseInput,
+    OpeningInput,
+)
 
 
 def opening(lines: int, repeats: int, at_offset: float = 0.0) -> OpeningInput:
@@ -49,3 +56,20 @@ def test_a_retried_first_task_that_carries_more_completes_the_case(engine: Engin
         seqs = sorted(a.seq for a in s.exec(select(AuditEvent)).all())
     assert seqs == [1, 2, 3]
     assert case.repeat_count == 2
+
+
+def test_a_case_opened_by_an_unverified_source_is_flagged_whichever_way_it_opens(
+    engine: Engine,
+) -> None:
+    """The source flag (issue 11) reaches the row on the one-step path and on the old one,
+    so an unverified case never mutes, resolves or closes anything (records.absence)."""
+    flagged = opening(lines=1, repeats=0)
+    flagged = replace(flagged, case=replace(flagged.case, source_verified=False,
+                                            source_check="unverified"))
+    one_step, _ = open_case_at_once(engine, flagged)
+    legacy, _ = open_case(engine, OpenCaseInput("case-legacy", "run-1", flagged.case))
+    trusted, _ = open_case_at_once(engine, replace(opening(lines=1, repeats=0),
+                                                   workflow_id="case-trusted"))
+    with Session(engine) as s:
+        flags = {c.id: c.source_verified for c in s.exec(select(Case)).all()}
+    assert flags == {one_step.case_id: False, legacy.case_id: False, trusted.case_id: True}
