@@ -97,6 +97,7 @@ def attach(engine: Engine, event_id: int, server_id: int, teach_alias: bool, act
             ob.done_at = None
             ob.next_attempt_at = None
             ob.attempts = 0
+            ob.claimed_by, ob.lease_until = "", None  # claimable by any router, now
             s.add(ob)
 
 
@@ -130,6 +131,7 @@ def attach_reply(engine: Engine, event_id: int, actor: str) -> str:
             if ob is None:  # an SMS reply: stored by the console, never queued before
                 ob = Outbox(raw_message_id=ev.raw_message_id)
             ob.done_at, ob.next_attempt_at, ob.attempts = None, None, 0
+            ob.claimed_by, ob.lease_until = "", None  # claimable by any router, now
             s.add(ob)
         return case.ref
 
