@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
+from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import redirect, render, safe_next
 from models.tables import Case, Client, Site, User
@@ -90,6 +91,7 @@ async def visit_page(request: Request, visit_id: int,
     data = await asyncio.to_thread(_page_data, svc, visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
                   state_name=state_name, visit_action=visit_action, today=today_local(svc),
+                  visit_data=visit_data_items,
                   history=list(view.history) if view else [], **data)
 
 

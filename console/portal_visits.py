@@ -4,6 +4,7 @@ the current technical document."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -16,8 +17,21 @@ from planning.links import answer_url, link_secret, sign_answer
 from planning.notify import day_label, visit_ref
 from workflows.visit_types import VisitState
 
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
 
-def documents_context(svc: Services, client_id: int | None) -> dict[str, Any]:
+
+def date_label(lang: str, iso: str) -> str:
+    """A proposed date as the client reads it: "mardi 16 mars 2027", "Tuesday 16 March 2027"."""
+    if lang != "en":
+        return day_label(iso)
+    d = dt.date.fromisoformat(iso)
+    return f"{_DAYS_EN[d.weekday()]} {d.day} {_MONTHS_EN[d.month - 1]} {d.year}"
+
+
+def documents_context(svc: Services, client_id: int | None, lang: str = "fr"
+                      ) -> dict[str, Any]:
     if client_id is None:
         return {"visits": [], "reports": set(), "proposals": [], "doc": None,
                 "sections": techdoc.SECTIONS, "ref": visit_ref, "state_name": state_name}
@@ -31,10 +45,11 @@ def documents_context(svc: Services, client_id: int | None) -> dict[str, Any]:
         proposals = []
         for v in visits:
             if v.state == VisitState.AWAITING_CLIENT and v.answer_deadline is not None:
-                links = [(day_label(d), answer_url("", sign_answer(
+                links = [(date_label(lang, d), answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, d, v.answer_deadline)))
                     for d in v.proposed_dates]
-                links.append(("aucune ne convient", answer_url("", sign_answer(
+                none = "no date suits" if lang == "en" else "aucune ne convient"
+                links.append((none, answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, None, v.answer_deadline))))
                 proposals.append((v, links))
         doc = techdoc.latest(s, client_id)
