@@ -226,3 +226,31 @@ def visit_data_items(lang: str, data: dict[str, object] | None) -> list[tuple[st
         label = VISIT_DATA_KEYS.get(key, (key.replace("_", " "),) * 2)
         out.append((label[1] if lang == "en" else label[0], value))
     return out
+
+
+def entitlement_explanation(lang: str, text: str) -> str:
+    """The stored explanation of a visit entitlement (``planning.entitlement``, French) in
+    the page's language: "2 + (3 − 1) = 4, serveurs au 01/01/2027 : SRV-A, ..."."""
+    if lang != "en" or not text:
+        return text
+    text = text.replace("le plus de serveurs sur la période, au ", "most servers over the "
+                        "period, on ")
+    text = text.replace("serveurs au ", "servers on ")
+    return text.replace(" : aucun", " : no server")
+
+
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+def date_label(lang: str, iso: str | None) -> str:
+    """A proposed date as the client reads it: "mardi 16 mars 2027", "Tuesday 16 March 2027"."""
+    if lang != "en" or not iso:
+        from planning.notify import day_label
+
+        return day_label(iso)
+    import datetime as dt
+
+    d = dt.date.fromisoformat(iso)
+    return f"{_DAYS_EN[d.weekday()]} {d.day} {_MONTHS_EN[d.month - 1]} {d.year}"

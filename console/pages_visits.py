@@ -52,6 +52,14 @@ def state_name(lang: str, state: str) -> str:
     return (pair[1] if lang == "en" else pair[0]) if pair else state
 
 
+def section_title(lang: str, key: str) -> str:
+    """A technical document section's title in the page's language."""
+    for k, fr, en in techdoc.SECTIONS:
+        if k == key:
+            return en if lang == "en" else fr
+    return key
+
+
 def consultants(s: Session) -> list[User]:
     return list(s.exec(select(User).where(User.role == "consultant", col(User.active).is_(True))
                        .order_by(col(User.full_name))).all())
@@ -91,7 +99,7 @@ async def visit_page(request: Request, visit_id: int,
     data = await asyncio.to_thread(_page_data, svc, visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
                   state_name=state_name, visit_action=visit_action, today=today_local(svc),
-                  visit_data=visit_data_items,
+                  visit_data=visit_data_items, section_title=section_title,
                   history=list(view.history) if view else [], **data)
 
 

@@ -4,30 +4,18 @@ the current technical document."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from console.deps import Services
+from console.i18n_visits import date_label
 from console.pages_visits import state_name
 from models.visits import Visit, VisitReport
 from planning import techdoc
 from planning.links import answer_url, link_secret, sign_answer
-from planning.notify import day_label, visit_ref
+from planning.notify import visit_ref
 from workflows.visit_types import VisitState
-
-_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
-
-
-def date_label(lang: str, iso: str) -> str:
-    """A proposed date as the client reads it: "mardi 16 mars 2027", "Tuesday 16 March 2027"."""
-    if lang != "en":
-        return day_label(iso)
-    d = dt.date.fromisoformat(iso)
-    return f"{_DAYS_EN[d.weekday()]} {d.day} {_MONTHS_EN[d.month - 1]} {d.year}"
 
 
 def documents_context(svc: Services, client_id: int | None, lang: str = "fr"

@@ -66,7 +66,9 @@ SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
 FRENCH_WORDS = frozenset(
     "le la les des du une est pour avec sur aux et dans par pas sans cas jour jours heure "
     "heures semaine mois reçue reçu envoyé envoyée prévue non oui aucun aucune ou être "
-    "été cette ces votre vos nous vous depuis après avant encore".split()
+    "été cette ces votre vos nous vous depuis après avant encore au serveurs serveur aucune "
+    "lundi mardi mercredi jeudi vendredi samedi dimanche janvier février avril juin juillet "
+    "août septembre octobre novembre décembre".split()
 )
 ACCENTED = re.compile(r"\b\w*[éèêëàâùûîïôçœÉÈÀÇ]\w*\b")
 ENGLISH_WITH_ACCENTS = frozenset({"résumé", "français"})  # the language switch
@@ -281,7 +283,11 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
         checklist.save_answer(s, vid, "ups", "ko", "batterie HS", "conseil")
         checklist.save_answer(s, vid, "backups", "ok", "", "conseil")
         checklist.save_answer(s, vid, "antivirus", "na", "", "conseil")
-        techdoc.save_version(s, a, {"network": "Box fibre, VLAN 10"}, "conseil", vid)
+        before = techdoc.save_version(s, a, {"network": "Box fibre"}, "conseil", None)
+        after = techdoc.save_version(s, a, {"network": "Box fibre, VLAN 10\nPare-feu"},
+                                     "conseil", vid)
+        done.techdoc_before, done.techdoc_after = before.version, after.version
+        s.add(done)
         at = MONDAY_9H + timedelta(days=100)
         steps = [("plan", "system", None, "planned", "", {}),
                  ("propose", "planner", "planned", "proposed", "", {}),
@@ -310,6 +316,25 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
         waiting.answer_deadline = utcnow() + timedelta(days=5)
         s.add(waiting)
         deadline = waiting.answer_deadline
+        # one visit in each other state, for each state's forms and labels
+        others = []
+        for state, day, reason in (("planned", None, ""), ("proposed", None, ""),
+                                   ("confirmed", dt.date(2027, 5, 11), ""),
+                                   ("in_progress", dt.date(2027, 5, 12), ""),
+                                   ("report_written", dt.date(2027, 5, 13), ""),
+                                   ("no_access", dt.date(2027, 5, 14), "portail fermé"),
+                                   ("missed", dt.date(2027, 5, 18), ""),
+                                   ("rescheduled", None, "client absent"),
+                                   ("cancelled", None, "fin de contrat")):
+            other = create_visit(s, a, "preventive", dt.date(2027, 5, 1), dt.date(2027, 6, 30))
+            other.state, other.date, other.reason, other.consultant_id = state, day, reason, cid
+            if state == "proposed":
+                other.proposed_dates, other.proposal = ["2027-05-20", "2027-05-21"], 1
+            s.add(other)
+            s.flush()
+            if state == "in_progress":
+                checklist.save_answer(s, other.id or 0, "ups", "ko", "batterie HS", "conseil")
+            others.append(other.id or 0)
     build_visit_report(engine, vid, "conseil", MONDAY_9H + timedelta(days=113, hours=6))
     with session_scope(engine) as s:
         row = s.get(Visit, vid)
@@ -319,7 +344,8 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
     token = sign_answer(link_secret(desk.settings), wid, 1, "2027-09-14", deadline)
     url = ics_url(desk.app.state.services, cid)
     sig = url.rsplit("/", 1)[1].removesuffix(".ics")
-    return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig}
+    build_visit_report(engine, others[4], "conseil", MONDAY_9H + timedelta(days=170))
+    return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig, "other_visits": others}
 
 
 def populate_contracts(desk: Desk) -> dict[str, Any]:
@@ -485,6 +511,7 @@ def test_every_page_speaks_french_and_english_without_internal_names(
         assert not missing, f"no test value for {missing} of {path}: add one to the walk"
         url = re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(params[m.group(1)]), path)
         pages += [url, *(url + q for q in EXTRA_QUERIES.get(path, []))]
+    pages += [f"/visits/{v}" for v in ids["other_visits"]]  # the visit page in each state
     assert len(pages) > 25, pages
 
     data = data_strings(desk.engine)
