@@ -131,6 +131,14 @@ def plant_visit_and_contract(desk: Desk) -> None:
         s.add(visit)
         s.flush()
         s.add(VisitReport(visit_id=visit.id or 0, html="<p>Fiche</p>", pdf=b"%PDF-1.4"))
+        for code in ("client-a", "client-b"):  # a report sent to each client
+            sent = create_visit(s, desk.clients[code], "preventive", dt.date(2026, 9, 1),
+                                dt.date(2026, 10, 30))
+            sent.state, sent.consultant_id = "report_sent", consultant
+            s.add(sent)
+            s.flush()
+            s.add(VisitReport(visit_id=sent.id or 0, html=f"<p>Fiche {code}</p>",
+                              pdf=b"%PDF-1.4"))
     contract = store.create_contract(desk.engine, a, dt.date(2026, 12, 1), by="admin")
     store.record_prerequisite(desk.engine, contract.id or 0, "fixed_ip", status="met",
                               evidence=EVIDENCE, value="203.0.113.9", by="admin")
@@ -235,8 +243,32 @@ def test_the_route_walk_as_every_role(planted: tuple[Desk, int, str]) -> None:
                     if leaked:
                         problems.append(f"client read {leaked} on {method} {path}")
     problems += signed_links_open_without_a_session(desk, base)
+    problems += client_reads_only_its_own_reports(desk, base, tokens["client"])
     assert problems == [], "\n".join(problems)
     assert walked >= 80 * (len(ROLES) + 1)
+
+
+def client_reads_only_its_own_reports(desk: Desk, base: str, token: str) -> list[str]:
+    """A client reads the reports sent to its company (page and PDF), no other's."""
+    from models.visits import Visit
+
+    with Session(desk.engine) as s:
+        sent = {v.client_id: v.id for v in s.exec(select(Visit).where(
+            Visit.state == "report_sent", Visit.contract_year == 2026,
+            Visit.consultant_id.is_not(None)))}  # type: ignore[union-attr]
+    mine, other = sent[desk.clients["client-a"]], sent[desk.clients["client-b"]]
+    problems = []
+    with httpx.Client(base_url=base, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as http:
+        for suffix in ("report", "report.pdf"):
+            own = http.get(f"/visits/{mine}/{suffix}")
+            if own.status_code != 200:
+                problems.append(f"client refused its own {suffix}: {own.status_code}")
+            if [m for m in STAFF_ONLY if m in own.text]:
+                problems.append(f"client read staff-only data in its {suffix}")
+            if http.get(f"/visits/{other}/{suffix}").status_code != 404:
+                problems.append(f"client read another client's {suffix}")
+    return problems
 
 
 def signed_links_open_without_a_session(desk: Desk, base: str) -> list[str]:
