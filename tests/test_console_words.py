@@ -187,6 +187,7 @@ def populate(desk: Desk) -> dict[str, int]:
         (30, "resolve", {}),
     ])  # fmt: skip
     add_case(engine, desk.clients["client-b"], opened_at=at - timedelta(days=2))
+    contract_in_service(desk)  # before the expectations: the contract's pause is over
     from activities.absence import expect_defaults, set_expectation_enabled
 
     expect_defaults(engine, a, "admin")
@@ -348,9 +349,32 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
     return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig, "other_visits": others}
 
 
+def contract_in_service(desk: Desk) -> None:
+    """Client A's contract, its checklist done (met, waived, not applicable), in service:
+    the portal's contract page has something to show."""
+    import datetime as dt
+
+    from contracts import store
+
+    a = desk.clients["client-a"]
+    contract = store.create_contract(desk.engine, a, dt.date(2026, 1, 5), by="admin")
+    cid = contract.id or 0
+    with Session(desk.engine) as s:
+        items = [p.code for p in store.prerequisites(s, cid) if p.status == "open"]
+    for code in items:
+        if code == "server_room_phone":
+            store.waive_prerequisite(desk.engine, cid, code, reason="GSM de secours",
+                                     by="manager", role="manager")
+        else:
+            store.record_prerequisite(desk.engine, cid, code, status="met",
+                                      evidence="vu sur site", by="admin")
+    store.set_status(desk.engine, cid, "active", key=f"contract:{cid}:active",
+                     at=MONDAY_9H, actor="manager", activated_at=MONDAY_9H)
+
+
 def populate_contracts(desk: Desk) -> dict[str, Any]:
     """Client B's contract in onboarding: a prerequisite met with its evidence, one waived,
-    the sensors planned and one installed, a planner's notice in the timeline."""
+    the sensors planned and one installed (client A stays without a contract: monitored)."""
     import datetime as dt
 
     from contracts import store
