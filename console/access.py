@@ -16,7 +16,8 @@ Policies:
   (Twilio's request signature, a webhook source token, a signed and expiring link in a mail
   or a calendar feed URL), never by a session;
 * any permission of ``console.auth.PERMISSIONS`` (``queue``, ``case.act``, ``triage``,
-  ``sla``, ``planning``, ``admin``, ``portal``): the roles holding it.
+  ``sla``, ``planning``, ``admin``, ``portal``, the visit and contract ones): the roles
+  holding it.
 """
 
 from __future__ import annotations
@@ -132,11 +133,11 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/api/visits/{visit_id:int}/checklist/{key}"): "visit.run",
     (P, "/visits/{visit_id:int}/checklist"): "visit.run",
     (P, "/visits/{visit_id:int}/checklist/{key}/open"): "visit.run",
-    (G, "/visits/{visit_id:int}/report.pdf"): SIGNED_IN,  # a client: its own visits only
-    (G, "/visits/{visit_id:int}/report"): SIGNED_IN,
+    (G, "/visits/{visit_id:int}/report.pdf"): "visit.report",  # a client: its own visits
+    (G, "/visits/{visit_id:int}/report"): "visit.report",
     (G, "/clients/{client_id:int}/techdoc"): "visit.read",
-    (P, "/clients/{client_id:int}/techdoc"): "visit.read",
-    (G, "/clients/{client_id:int}/techdoc/diagram"): SIGNED_IN,  # a client: its own only
+    (P, "/clients/{client_id:int}/techdoc"): "techdoc.edit",
+    (G, "/clients/{client_id:int}/techdoc/diagram"): "visit.report",  # a client: its own
     (P, "/planning/plan-year"): "visit.plan",
     (P, "/planning/leave"): "visit.plan",
     (G, "/planning/suggest"): "visit.plan",

@@ -68,6 +68,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "visit.plan": frozenset({"planner", "admin"}),  # propose, confirm, assign, reschedule, cancel
     "visit.run": frozenset({"consultant", "admin"}),  # start, checklist, report, no access
     "entitlement": frozenset({"manager", "admin"}),  # the entitlement dashboard
+    # a visit's report and the technical document's diagram: the desk's visit readers, and a
+    # client for its own visits only (scoped in console.pages_visits)
+    "visit.report": frozenset({"planner", "manager", "admin", "consultant", "client"}),
+    "techdoc.edit": frozenset({"planner", "admin", "consultant"}),  # a new version
 }
 ROLE_HOME: dict[str, str] = {
     "technician": "/queue",

@@ -66,7 +66,18 @@ def contract_rows(s: Session) -> list[dict[str, Any]]:
 
 
 def serialize(page: ContractPage, *, for_client: bool) -> dict[str, Any]:
+    """The contract as its page shows it. A client gets exactly what the portal's contract
+    page shows (its state and the 3.1 items with their status), nothing of the desk's side."""
     c = page.contract
+    if for_client:
+        return {
+            "id": c.id,
+            "status": c.status,
+            "prerequisites": [
+                {"code": p.code, "label": p.label, "status": p.status}
+                for p in page.prerequisites
+            ],
+        }
     prereqs = []
     for p in page.prerequisites:
         item: dict[str, Any] = {"code": p.code, "label": p.label, "mandatory": p.mandatory,

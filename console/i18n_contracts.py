@@ -3,6 +3,8 @@ module folds it into its ``EN`` table). The 3.1 items' English is the domain's o
 
 from __future__ import annotations
 
+import re
+
 from domain.contract import PREREQUISITES, SIZING_RULES
 
 _RULES_EN = ("1 to 9 users, at most 2 servers: 1 day",
@@ -113,3 +115,56 @@ EN: dict[str, str] = {
     "effacement": "erasure",
     "Avis au planificateur": "Notices to the planner",
 }
+
+# The contract timeline's actions (``contracts.store``, the onboarding and termination
+# workflows, ``activities.contracts``), as the page shows them.
+CONTRACT_EVENT_LABELS: dict[str, tuple[str, str]] = {
+    "created": ("contrat enregistré", "contract recorded"),
+    "status": ("changement de statut", "status change"),
+    "prerequisite_met": ("prérequis rempli", "prerequisite met"),
+    "prerequisite_open": ("prérequis rouvert", "prerequisite reopened"),
+    "prerequisite_not_applicable": ("prérequis sans objet", "prerequisite not applicable"),
+    "prerequisite_waived": ("prérequis dérogé", "prerequisite waived"),
+    "sensor_planned": ("sonde à déployer", "sensor to deploy"),
+    "sensor_installed": ("sonde installée", "sensor installed"),
+    "sensor_verified": ("sonde vérifiée", "sensor verified"),
+    "planner_notice": ("avis au planificateur", "notice to the planner"),
+    "onboarding_size": ("durée d'installation calculée", "onboarding length computed"),
+    "onboarding_decide": ("durée d'installation décidée", "onboarding length decided"),
+    "onboarding_scheduled": ("visite d'installation planifiée", "onboarding visit scheduled"),
+    "onboarding_activate": ("mise en service", "put in service"),
+    "onboarding_cancel": ("installation annulée", "onboarding cancelled"),
+    "onboarding_visit_refused": ("visite d'installation à planifier à la main",
+                                 "onboarding visit to schedule by hand"),
+    "termination_give_notice": ("mise en demeure", "formal notice"),
+    "termination_remedy": ("manquement corrigé", "breach remedied"),
+    "termination_terminate": ("résiliation", "termination"),
+    "termination_retention_over": ("fin de la conservation des données",
+                                   "end of data retention"),
+    "monitoring_stopped": ("surveillance arrêtée", "monitoring stopped"),
+}
+
+
+def event_label(lang: str, action: str) -> str:
+    pair = CONTRACT_EVENT_LABELS.get(action)
+    if pair is None:
+        return action.replace("_", " ")
+    return pair[1] if lang == "en" else pair[0]
+
+
+def blocker_text(lang: str, what: str) -> str:
+    """A blocker (``contracts.store.blockers``, French "head : detail") in the page's
+    language: the head and a prerequisite's label from the table above, a count of
+    elements in words."""
+    from console.i18n import gettext
+
+    head, sep, tail = what.partition(" : ")
+    if not sep:
+        return gettext(lang, what)
+    if lang == "en":
+        count = re.fullmatch(r"(\d+) élément\(s\)", tail)
+        if count:
+            tail = f"{count.group(1)} item(s)"
+        else:
+            tail = {"manquement à corriger": "breach to remedy"}.get(tail, gettext(lang, tail))
+    return f"{gettext(lang, head)} : {tail}"

@@ -173,3 +173,84 @@ VISIT_ACTION_LABELS: dict[str, tuple[str, str]] = {
     "cancel": ("annulée", "cancelled"),
     "mail_outcome": ("mail", "mail"),
 }
+
+# The data of a visit ledger line (``workflows.visit_machine``): each key named, each coded
+# value labelled, so the timeline never shows ``via=link``.
+VISIT_DATA_KEYS: dict[str, tuple[str, str]] = {
+    "proposal": ("proposition n°", "proposal no."),
+    "date": ("date", "date"),
+    "via": ("par", "through"),
+    "step": ("mail", "mail"),
+    "status": ("état", "status"),
+    "recipient": ("destinataire", "recipient"),
+    "advice": ("conseils", "advice"),
+    "questions": ("questions", "questions"),
+    "anomalies": ("anomalies", "anomalies"),
+    "techdoc_before": ("document technique avant", "technical document before"),
+    "techdoc_after": ("document technique après", "technical document after"),
+}
+VISIT_VIA_LABELS: dict[str, tuple[str, str]] = {
+    "link": ("lien du mail", "the mail's link"),
+    "portal": ("portail", "portal"),
+}
+VISIT_STEP_LABELS: dict[str, tuple[str, str]] = {
+    "visit_proposal": ("proposition de dates", "dates proposal"),
+    "visit_reminder": ("relance", "reminder"),
+    "visit_planner_alert": ("alerte au planificateur", "planner alert"),
+    "visit_confirmed": ("confirmation", "confirmation"),
+    "visit_day_before_client": ("rappel de la veille (client)", "day-before reminder (client)"),
+    "visit_day_before_consultant": ("rappel de la veille (consultant)",
+                                    "day-before reminder (consultant)"),
+    "visit_report": ("fiche de visite", "visit report"),
+}
+NONE_SUITS = ("aucune", "none")
+
+
+def visit_data_items(lang: str, data: dict[str, object] | None) -> list[tuple[str, str]]:
+    """A visit ledger line's data as (label, value) a person reads."""
+    from console.i18n import COMM_STATUS_LABELS, pair_label
+
+    out = []
+    for key, raw in (data or {}).items():
+        value = "" if raw is None else str(raw)
+        if not value:
+            continue
+        if key == "via":
+            value = pair_label(VISIT_VIA_LABELS, lang, value)
+        elif key == "step":
+            value = pair_label(VISIT_STEP_LABELS, lang, value)
+        elif key == "status" and value in COMM_STATUS_LABELS:
+            value = pair_label(COMM_STATUS_LABELS, lang, value)
+        elif key == "date" and value in NONE_SUITS:
+            value = "aucune ne convient" if lang != "en" else "no date suits"
+        label = VISIT_DATA_KEYS.get(key, (key.replace("_", " "),) * 2)
+        out.append((label[1] if lang == "en" else label[0], value))
+    return out
+
+
+def entitlement_explanation(lang: str, text: str) -> str:
+    """The stored explanation of a visit entitlement (``planning.entitlement``, French) in
+    the page's language: "2 + (3 − 1) = 4, serveurs au 01/01/2027 : SRV-A, ..."."""
+    if lang != "en" or not text:
+        return text
+    text = text.replace("le plus de serveurs sur la période, au ", "most servers over the "
+                        "period, on ")
+    text = text.replace("serveurs au ", "servers on ")
+    return text.replace(" : aucun", " : no server")
+
+
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+def date_label(lang: str, iso: str | None) -> str:
+    """A proposed date as the client reads it: "mardi 16 mars 2027", "Tuesday 16 March 2027"."""
+    if lang != "en" or not iso:
+        from planning.notify import day_label
+
+        return day_label(iso)
+    import datetime as dt
+
+    d = dt.date.fromisoformat(iso)
+    return f"{_DAYS_EN[d.weekday()]} {d.day} {_MONTHS_EN[d.month - 1]} {d.year}"

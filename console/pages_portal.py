@@ -16,7 +16,7 @@ from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
-from console.web import render
+from console.web import lang_of, render
 from vigie.refkey import reference_key
 
 router = APIRouter(prefix="/portal")
@@ -83,4 +83,5 @@ def documents(request: Request, principal: Principal = Depends(require("portal")
     from console.portal_visits import documents_context
 
     return render(request, principal, "portal_documents.html",
-                  **documents_context(svc_of(request), principal.client_scope))
+                  **documents_context(svc_of(request), principal.client_scope,
+                                      lang_of(request)))

@@ -16,9 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlmodel import Session, col, select
+from temporalio.service import RPCError
 
 from console.auth import Principal, require, set_flash
-from console.deps import Services
+from console.deps import Services, TemporalUnavailable
+from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import redirect, render, safe_next
 from models.tables import Case, Client, Site, User
@@ -48,6 +50,14 @@ def visit_action(lang: str, action: str) -> str:
 def state_name(lang: str, state: str) -> str:
     pair = STATE_LABELS.get(state)
     return (pair[1] if lang == "en" else pair[0]) if pair else state
+
+
+def section_title(lang: str, key: str) -> str:
+    """A technical document section's title in the page's language."""
+    for k, fr, en in techdoc.SECTIONS:
+        if k == key:
+            return en if lang == "en" else fr
+    return key
 
 
 def consultants(s: Session) -> list[User]:
@@ -89,6 +99,7 @@ async def visit_page(request: Request, visit_id: int,
     data = await asyncio.to_thread(_page_data, svc, visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
                   state_name=state_name, visit_action=visit_action, today=today_local(svc),
+                  visit_data=visit_data_items, section_title=section_title,
                   history=list(view.history) if view else [], **data)
 
 
@@ -132,8 +143,17 @@ async def visit_act(request: Request, visit_id: int, action: str,
 @router.post("/visits/{visit_id:int}/start-workflow")
 async def restart_workflow(request: Request, visit_id: int,
                            principal: Principal = Depends(require("visit.plan"))) -> Response:
-    """Starts the workflow of a visit row that has none (created while Temporal was down)."""
-    await ensure_started(svc_of(request), visit_id)
+    """Starts the workflow of a visit row that has none (created while Temporal was down);
+    Temporal still away, or a visit that cannot start again: said on the page, no crash."""
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        load_visit(s, visit_id)
+    try:
+        await ensure_started(svc, visit_id)
+        message = "ok:Processus de la visite démarré."
+    except (TemporalUnavailable, RPCError, ValueError) as exc:
+        message = f"err:Processus non démarré : {exc}"
+    await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/visits/{visit_id}")
 
 
@@ -235,9 +255,7 @@ def _report_for(s: Session, principal: Principal, visit_id: int) -> Any:
 
 @router.get("/visits/{visit_id:int}/report.pdf")
 def report_pdf(request: Request, visit_id: int,
-               principal: Principal = Depends(require())) -> Response:
-    if not (principal.can("visit.read") or principal.can("portal")):
-        raise HTTPException(403, "Accès refusé")
+               principal: Principal = Depends(require("visit.report"))) -> Response:
     with Session(svc_of(request).engine) as s:
         _, report = _report_for(s, principal, visit_id)
     return Response(report.pdf or b"", media_type="application/pdf", headers={
@@ -246,9 +264,7 @@ def report_pdf(request: Request, visit_id: int,
 
 @router.get("/visits/{visit_id:int}/report")
 def report_page(request: Request, visit_id: int,
-                principal: Principal = Depends(require())) -> Response:
-    if not (principal.can("visit.read") or principal.can("portal")):
-        raise HTTPException(403, "Accès refusé")
+                principal: Principal = Depends(require("visit.report"))) -> Response:
     with Session(svc_of(request).engine) as s:
         visit, report = _report_for(s, principal, visit_id)
     return render(request, principal, "visit_report.html", v=visit, report=report,
@@ -279,9 +295,7 @@ def techdoc_page(request: Request, client_id: int,
 
 @router.post("/clients/{client_id:int}/techdoc")
 async def techdoc_save(request: Request, client_id: int,
-                       principal: Principal = Depends(require("visit.read"))) -> Response:
-    if not (principal.can("visit.run") or principal.can("visit.plan")):
-        raise HTTPException(403, "Accès refusé")
+                       principal: Principal = Depends(require("techdoc.edit"))) -> Response:
     form = await request.form()
     texts = {k: v for k, v in form.items() if isinstance(v, str)}
     upload = form.get("diagram")
@@ -309,11 +323,9 @@ async def techdoc_save(request: Request, client_id: int,
 
 @router.get("/clients/{client_id:int}/techdoc/diagram")
 def techdoc_diagram(request: Request, client_id: int,
-                    principal: Principal = Depends(require())) -> Response:
+                    principal: Principal = Depends(require("visit.report"))) -> Response:
     if principal.role == "client" and principal.client_scope != client_id:
         raise HTTPException(404, "Introuvable")
-    if not (principal.can("visit.read") or principal.can("portal")):
-        raise HTTPException(403, "Accès refusé")
     with Session(svc_of(request).engine) as s:
         doc = techdoc.latest(s, client_id)
     if doc is None or not doc.diagram:

@@ -9,15 +9,17 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from console.deps import Services
+from console.i18n_visits import date_label
 from console.pages_visits import state_name
 from models.visits import Visit, VisitReport
 from planning import techdoc
 from planning.links import answer_url, link_secret, sign_answer
-from planning.notify import day_label, visit_ref
+from planning.notify import visit_ref
 from workflows.visit_types import VisitState
 
 
-def documents_context(svc: Services, client_id: int | None) -> dict[str, Any]:
+def documents_context(svc: Services, client_id: int | None, lang: str = "fr"
+                      ) -> dict[str, Any]:
     if client_id is None:
         return {"visits": [], "reports": set(), "proposals": [], "doc": None,
                 "sections": techdoc.SECTIONS, "ref": visit_ref, "state_name": state_name}
@@ -31,10 +33,11 @@ def documents_context(svc: Services, client_id: int | None) -> dict[str, Any]:
         proposals = []
         for v in visits:
             if v.state == VisitState.AWAITING_CLIENT and v.answer_deadline is not None:
-                links = [(day_label(d), answer_url("", sign_answer(
+                links = [(date_label(lang, d), answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, d, v.answer_deadline)))
                     for d in v.proposed_dates]
-                links.append(("aucune ne convient", answer_url("", sign_answer(
+                none = "no date suits" if lang == "en" else "aucune ne convient"
+                links.append((none, answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, None, v.answer_deadline))))
                 proposals.append((v, links))
         doc = techdoc.latest(s, client_id)

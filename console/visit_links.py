@@ -16,13 +16,14 @@ from sqlmodel import Session
 
 from console.auth import get_principal
 from console.deps import Services, TemporalUnavailable
-from console.web import render
+from console.i18n_visits import date_label
+from console.web import lang_of, render
 from models.tables import Client, Site
 from models.types import utcnow
 from models.visits import Visit
 from planning.answers import answer_from_link
 from planning.links import Answer, LinkRefused, link_secret, read_answer
-from planning.notify import day_label, primary_contact
+from planning.notify import primary_contact
 
 router = APIRouter()
 
@@ -56,7 +57,8 @@ async def show_answer(request: Request, token: str) -> Response:
     except LinkRefused as exc:
         return await _page(request, token, refused=str(exc), status=_status(exc))
     facts = await asyncio.to_thread(_facts, svc, answer)
-    return await _page(request, token, answer=answer, label=day_label(answer.date), **facts)
+    return await _page(request, token, answer=answer,
+                       label=date_label(lang_of(request), answer.date), **facts)
 
 
 @router.post("/visits/answer/{token}")
@@ -76,7 +78,7 @@ async def give_answer(request: Request, token: str) -> Response:
             "Le service est momentanément indisponible : merci de réessayer dans quelques "
             "minutes avec le même lien."))
     return await _page(request, token, done=True, answer=answer, state=state,
-                       label=day_label(answer.date))
+                       label=date_label(lang_of(request), answer.date))
 
 
 def _status(exc: LinkRefused) -> int:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from console import i18n
+from console import i18n, i18n_contracts, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.sent import sent_view
@@ -143,6 +143,11 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
+        # the contract pages (console.i18n_contracts)
+        "blocker_text": lambda what: i18n_contracts.blocker_text(lang, what),
+        "event_label": lambda action: i18n_contracts.event_label(lang, action),
+        # the visit pages (console.i18n_visits)
+        "ent_explain": lambda text: i18n_visits.entitlement_explanation(lang, text),
         "sent": sent_view,
         "csrf_field": Markup(
             f'<input type="hidden" name="{CSRF_FIELD}" value="{principal.csrf}">'

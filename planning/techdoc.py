@@ -40,9 +40,10 @@ GENERATED = frozenset({"servers", "contacts"})  # written from the inventory, no
 
 @dataclass(frozen=True)
 class DiffLine:
-    section: str
+    section: str  # the section's French title (the report is French)
     kind: str  # added | removed
     text: str
+    key: str = ""  # the section's key, for a page in another language
 
 
 def servers_section(s: Session, client_id: int) -> str:
@@ -126,7 +127,7 @@ def diff(before: TechDocVersion | None, after: TechDocVersion | None) -> list[Di
         b = (new.get(key) or "").splitlines()
         for line in difflib.ndiff(a, b):
             if line.startswith("+ "):
-                out.append(DiffLine(title, "added", line[2:]))
+                out.append(DiffLine(title, "added", line[2:], key))
             elif line.startswith("- "):
-                out.append(DiffLine(title, "removed", line[2:]))
+                out.append(DiffLine(title, "removed", line[2:], key))
     return out

@@ -48,13 +48,17 @@ from models.types import utcnow
 from tests.browser.support import MONDAY_9H, ROLE_USERS, Desk, add_case, make_desk
 
 SKIPPED_PREFIXES = ("/api/", "/static", "/twilio", "/webhook", "/intake")
-BINARY_PAGES = ("/sla/export.csv", "/sla/export.pdf")
+BINARY_PAGES = ("/sla/export.csv", "/sla/export.pdf", "/visits/report.css",
+                "/visits/{visit_id:int}/report.pdf", "/calendar/{user_id:int}/{sig}.ics",
+                "/contracts/{contract_id}/export.zip", "/clients/{client_id:int}/techdoc/diagram")
 REDIRECTS = ("/",)  # sends each role to its home page
 EXTRA_QUERIES = {  # the same page in its other shapes
     "/sla": ["?by=technician", "?by=criticality", "?by=week", "?by=month"],
     "/sla/cases": ["?metric=time_to_triage:breach", "?metric=escalated", "?metric=count"],
     "/queue": ["?class=unclassified", "?state=new", "?mine=1"],
     "/backups": ["?days=14"],
+    "/planning": ["?month=2027-03"],
+    "/planning/suggest": ["?method=cpsat"],
 }
 ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&amp;#|&amp;lt;")
 KEY_VALUE = re.compile(r"\b[a-z][a-z_]*=")
@@ -62,7 +66,9 @@ SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
 FRENCH_WORDS = frozenset(
     "le la les des du une est pour avec sur aux et dans par pas sans cas jour jours heure "
     "heures semaine mois reçue reçu envoyé envoyée prévue non oui aucun aucune ou être "
-    "été cette ces votre vos nous vous depuis après avant encore".split()
+    "été cette ces votre vos nous vous depuis après avant encore au serveurs serveur aucune "
+    "lundi mardi mercredi jeudi vendredi samedi dimanche janvier février avril juin juillet "
+    "août septembre octobre novembre décembre".split()
 )
 ACCENTED = re.compile(r"\b\w*[éèêëàâùûîïôçœÉÈÀÇ]\w*\b")
 ENGLISH_WITH_ACCENTS = frozenset({"résumé", "français"})  # the language switch
@@ -181,6 +187,7 @@ def populate(desk: Desk) -> dict[str, int]:
         (30, "resolve", {}),
     ])  # fmt: skip
     add_case(engine, desk.clients["client-b"], opened_at=at - timedelta(days=2))
+    contract_in_service(desk)  # before the expectations: the contract's pause is over
     from records.absence import expect_defaults, set_expectation_enabled
 
     expect_defaults(engine, a, "admin")
@@ -237,8 +244,155 @@ def populate(desk: Desk) -> dict[str, int]:
                 s.add(BackupRun(event_id=ev.id or 0, client_id=a, server_id=jobs[0].server_id,
                                 job_name=jobs[0].name, product=jobs[0].product, result=result,
                                 received_at=ev.received_at))  # fmt: skip
-        return {"case_id": full, "minor_id": minor, "event_id": linked.id or 0,
-                "client_id": a}  # fmt: skip
+    ids = {"case_id": full, "minor_id": minor, "event_id": linked.id or 0, "client_id": a}
+    ids.update(populate_visits(desk))
+    ids.update(populate_contracts(desk))
+    return ids
+
+
+def populate_visits(desk: Desk) -> dict[str, Any]:
+    """A visit through its whole life (proposal, confirmation, consultant, checklist answers,
+    advice, the report sent) and one waiting for the client's answer, with its signed link;
+    a consultant's leave; the consultant's signed calendar feed."""
+    import datetime as dt
+
+    from console.pages_planning import ics_url
+    from models.visits import ConsultantLeave, ConsultantProfile, Visit
+    from planning import checklist, techdoc
+    from planning.links import link_secret, sign_answer
+    from planning.report import build_visit_report
+    from planning.visits import append_event, create_visit
+    from workflows.visit_types import VisitEventInput
+
+    engine, a = desk.engine, desk.clients["client-a"]
+    with session_scope(engine) as s:
+        consultant = s.exec(select(User).where(User.username == "conseil")).one()
+        cid = consultant.id or 0
+        if s.get(ConsultantProfile, cid) is None:
+            s.add(ConsultantProfile(user_id=cid, email="camille@desk.example",
+                                    postcode="69003"))
+        s.add(ConsultantLeave(user_id=cid, day=dt.date(2027, 3, 19), note="RTT"))
+        done = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
+        vid = done.id or 0
+        done.consultant_id, done.date, done.proposal = cid, dt.date(2027, 3, 16), 1
+        done.proposed_dates = ["2027-03-16", "2027-03-17"]
+        done.state, done.advice = "report_sent", "Remplacer la batterie de l'onduleur."
+        done.questions = "Sauvegarde du NAS ? Oui, chaque nuit."
+        done.started_at = MONDAY_9H + timedelta(days=113)
+        done.finished_at = done.started_at + timedelta(hours=6)
+        s.add(done)
+        checklist.save_answer(s, vid, "ups", "ko", "batterie HS", "conseil")
+        checklist.save_answer(s, vid, "backups", "ok", "", "conseil")
+        checklist.save_answer(s, vid, "antivirus", "na", "", "conseil")
+        before = techdoc.save_version(s, a, {"network": "Box fibre"}, "conseil", None)
+        after = techdoc.save_version(s, a, {"network": "Box fibre, VLAN 10\nPare-feu"},
+                                     "conseil", vid)
+        done.techdoc_before, done.techdoc_after = before.version, after.version
+        s.add(done)
+        at = MONDAY_9H + timedelta(days=100)
+        steps = [("plan", "system", None, "planned", "", {}),
+                 ("propose", "planner", "planned", "proposed", "", {}),
+                 ("mail_outcome", "system", None, None, "",
+                  {"step": "visit_proposal", "status": "sent",
+                   "recipient": "dsi@client-a.example"}),
+                 ("proposal_sent", "system", "proposed", "awaiting_client", "", {}),
+                 ("client_answer_refused", "client", None, None, "proposition périmée",
+                  {"proposal": "0", "date": "aucune", "via": "portal"}),
+                 ("client_answer", "client", "awaiting_client", "confirmed", "",
+                  {"proposal": "1", "date": "2027-03-16", "via": "link"}),
+                 ("assign", "planner", None, None, "", {}),
+                 ("start", "conseil", "confirmed", "in_progress", "", {}),
+                 ("write_report", "conseil", "in_progress", "report_written", "",
+                  {"advice": "Remplacer la batterie", "questions": "NAS ? Oui"}),
+                 ("report_built", "system", None, None, "",
+                  {"anomalies": "2", "techdoc_before": "1", "techdoc_after": "2"}),
+                 ("send_report", "conseil", "report_written", "report_sent", "", {})]
+        for seq, (action, actor, before, after, reason, data) in enumerate(steps, start=1):
+            append_event(s, VisitEventInput(vid, seq, at + timedelta(hours=seq), action, actor,
+                                            before, after, reason, data))
+        waiting = create_visit(s, a, "preventive", dt.date(2027, 9, 1), dt.date(2027, 10, 31))
+        wid = waiting.id or 0
+        waiting.state, waiting.proposal, waiting.consultant_id = "awaiting_client", 1, cid
+        waiting.proposed_dates = ["2027-09-14", "2027-09-15"]
+        waiting.answer_deadline = utcnow() + timedelta(days=5)
+        s.add(waiting)
+        deadline = waiting.answer_deadline
+        # one visit in each other state, for each state's forms and labels
+        others = []
+        for state, day, reason in (("planned", None, ""), ("proposed", None, ""),
+                                   ("confirmed", dt.date(2027, 5, 11), ""),
+                                   ("in_progress", dt.date(2027, 5, 12), ""),
+                                   ("report_written", dt.date(2027, 5, 13), ""),
+                                   ("no_access", dt.date(2027, 5, 14), "portail fermé"),
+                                   ("missed", dt.date(2027, 5, 18), ""),
+                                   ("rescheduled", None, "client absent"),
+                                   ("cancelled", None, "fin de contrat")):
+            other = create_visit(s, a, "preventive", dt.date(2027, 5, 1), dt.date(2027, 6, 30))
+            other.state, other.date, other.reason, other.consultant_id = state, day, reason, cid
+            if state == "proposed":
+                other.proposed_dates, other.proposal = ["2027-05-20", "2027-05-21"], 1
+            s.add(other)
+            s.flush()
+            if state == "in_progress":
+                checklist.save_answer(s, other.id or 0, "ups", "ko", "batterie HS", "conseil")
+            others.append(other.id or 0)
+    build_visit_report(engine, vid, "conseil", MONDAY_9H + timedelta(days=113, hours=6))
+    with session_scope(engine) as s:
+        row = s.get(Visit, vid)
+        assert row is not None
+        row.state = "report_sent"
+        s.add(row)
+    token = sign_answer(link_secret(desk.settings), wid, 1, "2027-09-14", deadline)
+    url = ics_url(desk.app.state.services, cid)
+    sig = url.rsplit("/", 1)[1].removesuffix(".ics")
+    build_visit_report(engine, others[4], "conseil", MONDAY_9H + timedelta(days=170))
+    return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig, "other_visits": others}
+
+
+def contract_in_service(desk: Desk) -> None:
+    """Client A's contract, its checklist done (met, waived, not applicable), in service:
+    the portal's contract page has something to show."""
+    import datetime as dt
+
+    from contracts import store
+
+    a = desk.clients["client-a"]
+    contract = store.create_contract(desk.engine, a, dt.date(2026, 1, 5), by="admin")
+    cid = contract.id or 0
+    with Session(desk.engine) as s:
+        items = [p.code for p in store.prerequisites(s, cid) if p.status == "open"]
+    for code in items:
+        if code == "server_room_phone":
+            store.waive_prerequisite(desk.engine, cid, code, reason="GSM de secours",
+                                     by="manager", role="manager")
+        else:
+            store.record_prerequisite(desk.engine, cid, code, status="met",
+                                      evidence="vu sur site", by="admin")
+    store.set_status(desk.engine, cid, "active", key=f"contract:{cid}:active",
+                     at=MONDAY_9H, actor="manager", activated_at=MONDAY_9H)
+
+
+def populate_contracts(desk: Desk) -> dict[str, Any]:
+    """Client B's contract in onboarding: a prerequisite met with its evidence, one waived,
+    the sensors planned and one installed (client A stays without a contract: monitored)."""
+    import datetime as dt
+
+    from contracts import store
+
+    b = desk.clients["client-b"]
+    contract = store.create_contract(desk.engine, b, dt.date(2026, 12, 1), by="admin",
+                                     options=["antivirus"])
+    cid = contract.id or 0
+    store.record_prerequisite(desk.engine, cid, "fixed_ip", status="met",
+                              evidence="contrat FAI n°42", value="203.0.113.9", by="admin")
+    store.waive_prerequisite(desk.engine, cid, "server_room_phone", reason="GSM de secours",
+                             by="manager", role="manager")
+    store.plan_sensors(desk.engine, cid)
+    with Session(desk.engine) as s:
+        first = store.sensors(s, cid)[0]
+    store.record_sensor(desk.engine, first.id or 0, "installed", by="planner",
+                        note="HP Event Notifier 7.2")
+    return {"contract_id": cid}
 
 
 def data_strings(engine: Engine) -> list[str]:
@@ -271,7 +425,46 @@ def data_strings(engine: Engine) -> list[str]:
         from models.tables import Site
 
         found.update(n for n in s.exec(select(Site.name)).all() if n)
+        found.update(visit_and_contract_data(s))
     return sorted(found, key=len, reverse=True)
+
+
+def visit_and_contract_data(s: Session) -> set[str]:
+    """What people typed on visits and contracts (advice, notes, evidence, reasons), and the
+    report as it was sent to the client (a French document, kept as is: data)."""
+    from models.contracts import Prerequisite, SensorDeployment
+    from models.visits import (
+        ChecklistAnswer,
+        ConsultantLeave,
+        TechDocVersion,
+        Visit,
+        VisitEvent,
+        VisitReport,
+    )
+
+    found: set[str] = set()
+    for model, fields in (
+        (Visit, ("advice", "questions", "reason")),
+        (VisitEvent, ("reason",)),
+        (ChecklistAnswer, ("notes",)),
+        (ConsultantLeave, ("note",)),
+        (Prerequisite, ("evidence", "value", "waiver_reason")),
+        (SensorDeployment, ("note",)),
+    ):
+        for row in s.exec(select(model)).all():
+            for f in fields:
+                value = getattr(row, f, None)
+                if isinstance(value, str) and value.strip():
+                    found.add(value.strip())
+                    found.update(line.strip() for line in value.splitlines() if line.strip())
+    for doc in s.exec(select(TechDocVersion)).all():
+        for text in doc.sections.values():
+            found.update(line.strip() for line in text.splitlines() if line.strip())
+    for event in s.exec(select(VisitEvent)).all():
+        found.update(v for k, v in event.data.items() if k in ("advice", "questions") and v)
+    for report in s.exec(select(VisitReport)).all():
+        found.update(p.strip() for p in visible_text(report.html).split(" \n ") if p.strip())
+    return found
 
 
 def i18n_keys() -> set[str]:
@@ -311,8 +504,8 @@ def test_every_page_speaks_french_and_english_without_internal_names(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = populate(desk)
-    params = {"case_id": ids["case_id"], "event_id": ids["event_id"],
-              "client_id": ids["client_id"]}  # fmt: skip
+    params = {k: ids[k] for k in ("case_id", "event_id", "client_id", "visit_id", "token",
+                                  "user_id", "sig", "contract_id")}
     untranslated: set[str] = set()
     unlabelled: set[str] = set()
     gettext, pair_label = i18n.gettext, i18n.pair_label
@@ -342,6 +535,7 @@ def test_every_page_speaks_french_and_english_without_internal_names(
         assert not missing, f"no test value for {missing} of {path}: add one to the walk"
         url = re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(params[m.group(1)]), path)
         pages += [url, *(url + q for q in EXTRA_QUERIES.get(path, []))]
+    pages += [f"/visits/{v}" for v in ids["other_visits"]]  # the visit page in each state
     assert len(pages) > 25, pages
 
     data = data_strings(desk.engine)

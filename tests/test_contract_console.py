@@ -57,7 +57,10 @@ def test_admin_records_evidence_a_manager_waives_and_the_client_sees_its_checkli
     assert mine.status_code == 200 and "dérogé" in mine.text and 'id="contract-status"' in mine.text
     assert "GSM de secours" not in mine.text  # the desk's reasons stay on the desk's side
     api = client.get("/api/contracts").json()
-    assert [c["client"]["id"] for c in api] == [a]
+    assert [c["id"] for c in api] == [contract.id]
+    # the API gives the client what its portal page shows, no more
+    assert set(api[0]) == {"id", "status", "prerequisites"}
+    assert all(set(p) == {"code", "label", "status"} for p in api[0]["prerequisites"])
     assert client.get(f"/api/contracts/{other.id}").status_code == 404
     assert client.get(f"/contracts/{contract.id}").status_code == 403
 

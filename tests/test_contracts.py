@@ -196,7 +196,8 @@ def _route(engine: Engine, n: str) -> AlertEventRow:
     with session_scope(engine) as s:
         raw = s.get(RawMessage, rid)
         assert raw is not None
-        materialize(s, raw, Matcher.load(s), False, unmonitored=store.unmonitored_client_ids(s))
+        materialize(s, raw, Matcher.load(s), False,
+                    unmonitored=store.unmonitored_client_ids(s))
         s.flush()
         row = s.exec(select(AlertEventRow).where(AlertEventRow.raw_message_id == rid)).one()
         s.expunge(row)

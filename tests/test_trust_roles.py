@@ -29,6 +29,7 @@ from console.access import (
     PUBLIC,
     ROUTE_POLICY,
     SIGNED_IN,
+    SIGNED_LINK,
     check_policies,
     policy_for,
     registered_routes,
@@ -45,8 +46,10 @@ NOTE = "NOTE INTERNE: client négligent, ne pas lui dire"
 ASSIGNEE = "technicien-caché"
 L2_SUBJECT = "Transfert N2 interne : voir le journal"
 EVENT_TEXT = "texte-brut-de-alerte-interne"
+WAIVER = "dérogation-interne-du-desk"
+EVIDENCE = "preuve-interne-du-desk"
 STAFF_ONLY = (NOTE, ASSIGNEE, L2_SUBJECT, EVENT_TEXT, "next_steps", "ledger", '"actor"',
-              "assignee")
+              "assignee", WAIVER, EVIDENCE, '"waiver_reason"', '"evidence"')
 
 
 def free_port() -> int:
@@ -102,18 +105,72 @@ def planted(sqlite_engine: Engine, tmp_path: Path) -> Iterator[tuple[Desk, int, 
         s.add(AlertEventRow(raw_message_id=raw.id or 0, family="disk_space", status="problem",
                             check="disk_free", summary=EVENT_TEXT, case_id=case_id,
                             client_id=desk.clients["client-a"]))
+    plant_visit_and_contract(desk)
     with Served(desk.app) as base:
         yield desk, case_id, base
 
 
+def plant_visit_and_contract(desk: Desk) -> None:
+    """Client-a's visit (assigned to the consultant, in progress, with its report) and its
+    contract (a prerequisite met with its evidence, one waived with the desk's reason, the
+    sensors to deploy): real rows for the visit and contract routes."""
+    import datetime as dt
+
+    from contracts import store
+    from models.visits import VisitReport
+    from planning.visits import create_visit
+
+    a = desk.clients["client-a"]
+    with session_scope(desk.engine) as s:
+        s.add(User(username="walk-target", full_name="Walk Target", password_hash="x",
+                   role="technician"))
+        consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
+        visit = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
+        visit.consultant_id, visit.state, visit.date = consultant, "in_progress", dt.date(
+            2027, 3, 16)
+        s.add(visit)
+        s.flush()
+        s.add(VisitReport(visit_id=visit.id or 0, html="<p>Fiche</p>", pdf=b"%PDF-1.4"))
+        for code in ("client-a", "client-b"):  # a report sent to each client
+            sent = create_visit(s, desk.clients[code], "preventive", dt.date(2026, 9, 1),
+                                dt.date(2026, 10, 30))
+            sent.state, sent.consultant_id = "report_sent", consultant
+            s.add(sent)
+            s.flush()
+            s.add(VisitReport(visit_id=sent.id or 0, html=f"<p>Fiche {code}</p>",
+                              pdf=b"%PDF-1.4"))
+    contract = store.create_contract(desk.engine, a, dt.date(2026, 12, 1), by="admin")
+    store.record_prerequisite(desk.engine, contract.id or 0, "fixed_ip", status="met",
+                              evidence=EVIDENCE, value="203.0.113.9", by="admin")
+    store.waive_prerequisite(desk.engine, contract.id or 0, "server_room_phone",
+                             reason=WAIVER, by="manager", role="manager")
+    store.plan_sensors(desk.engine, contract.id or 0)
+
+
 def params_for(path: str, desk: Desk, case_id: int) -> str:
     """A concrete URL for a route: ids of real rows where the route reads one."""
+    from contracts import store
+    from models.contracts import Contract
+    from models.visits import Visit
+
     with Session(desk.engine) as s:
-        user_id = s.exec(select(User.id).where(User.username == "tech")).one()
+        # POST /admin/users/{user_id} with an empty form may change the user: not a walker
+        user_id = s.exec(select(User.id).where(User.username == "walk-target")).one()
         event_id = s.exec(select(AlertEventRow.id)).first() or 1
+        visit_id = s.exec(select(Visit.id).where(Visit.contract_year == 2027,
+                                                 Visit.state == "in_progress")).one()
+        contract_id = s.exec(select(Contract.id).where(
+            Contract.client_id == desk.clients["client-a"])).one()
+        deployment_id = store.sensors(s, contract_id or 0)[0].id
     values = {"case_id": case_id, "client_id": desk.clients["client-a"], "event_id": event_id,
               "user_id": user_id, "action": "add_note", "kind": "aliases", "key": "x",
-              "change": "confirm"}
+              "change": "confirm", "visit_id": visit_id, "contract_id": contract_id,
+              "deployment_id": deployment_id, "code": "fixed_ip",
+              # the signed links get a bogus signature: refused whoever asks
+              "sig": "bogus-signature", "token": "bogus-token"}
+    if path.startswith("/visits/{visit_id:int}/checklist/") or \
+            path.startswith("/api/visits/{visit_id:int}/checklist/"):
+        values["key"] = "ups"  # an item of the checklist template
 
     def fill(m: re.Match[str]) -> str:
         return str(values.get(m.group(1), 1))
@@ -185,8 +242,60 @@ def test_the_route_walk_as_every_role(planted: tuple[Desk, int, str]) -> None:
                     leaked = [m for m in STAFF_ONLY if m in r.text]
                     if leaked:
                         problems.append(f"client read {leaked} on {method} {path}")
-    assert problems == []
+    problems += signed_links_open_without_a_session(desk, base)
+    problems += client_reads_only_its_own_reports(desk, base, tokens["client"])
+    assert problems == [], "\n".join(problems)
     assert walked >= 80 * (len(ROLES) + 1)
+
+
+def client_reads_only_its_own_reports(desk: Desk, base: str, token: str) -> list[str]:
+    """A client reads the reports sent to its company (page and PDF), no other's."""
+    from models.visits import Visit
+
+    with Session(desk.engine) as s:
+        sent = {v.client_id: v.id for v in s.exec(select(Visit).where(
+            Visit.state == "report_sent", Visit.contract_year == 2026,
+            Visit.consultant_id.is_not(None)))}  # type: ignore[union-attr]
+    mine, other = sent[desk.clients["client-a"]], sent[desk.clients["client-b"]]
+    problems = []
+    with httpx.Client(base_url=base, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as http:
+        for suffix in ("report", "report.pdf"):
+            own = http.get(f"/visits/{mine}/{suffix}")
+            if own.status_code != 200:
+                problems.append(f"client refused its own {suffix}: {own.status_code}")
+            if [m for m in STAFF_ONLY if m in own.text]:
+                problems.append(f"client read staff-only data in its {suffix}")
+            if http.get(f"/visits/{other}/{suffix}").status_code != 404:
+                problems.append(f"client read another client's {suffix}")
+    return problems
+
+
+def signed_links_open_without_a_session(desk: Desk, base: str) -> list[str]:
+    """The ``signed_link`` routes are their own authentication: a real signature opens them
+    to anyone (a calendar program, a client's mail), a changed one is refused above."""
+    import datetime as dt
+
+    from console.pages_planning import ics_url
+    from models.types import utcnow
+    from models.visits import Visit
+    from planning.links import link_secret, sign_answer
+
+    with Session(desk.engine) as s:
+        consultant = s.exec(select(User.id).where(User.username == "conseil")).one() or 0
+        visit_id = s.exec(select(Visit.id).where(Visit.contract_year == 2027)).one() or 0
+    token = sign_answer(link_secret(desk.settings), visit_id, 1, "2027-03-16",
+                        utcnow() + dt.timedelta(days=3))
+    problems = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for url in (ics_url(desk.app.state.services, consultant), f"/visits/answer/{token}"):
+            r = http.get(url)
+            if r.status_code != 200:
+                problems.append(f"signed link {url} refused: {r.status_code}")
+            if policy_for("GET", re.sub(r"/\d+/[^/]+\.ics$", "/{user_id:int}/{sig}.ics",
+                          url).replace(token, "{token}")) != SIGNED_LINK:
+                problems.append(f"{url} is not declared signed_link")
+    return problems
 
 
 def test_a_client_reads_through_the_api_exactly_its_portal_page(
@@ -228,12 +337,18 @@ def test_the_registry_names_only_known_policies() -> None:
     for (method, path), policy in ROUTE_POLICY.items():
         assert method in ("GET", "POST"), path
         assert policy in {PUBLIC, SIGNED_IN, *MACHINE, *PERMISSIONS}, (path, policy)
-    # the client role reaches only its portal and the scoped case reads
+    # the client role reaches only its portal and the scoped reads (its cases, its contract,
+    # its visits' reports and its technical document's diagram)
     client_routes = {k for k, p in ROUTE_POLICY.items() if _allowed(p, "client")}
     assert {p for _, p in client_routes} - {"/", "/login", "/logout", "/api/healthz",
-                                            "/static"} == {
+                                            "/static", "/visits/report.css"} == {
         "/api/cases", "/api/cases/{case_id}", "/portal", "/portal/cases/{case_id}",
-        "/portal/documents"}
+        "/portal/documents", "/portal/contract", "/api/contracts",
+        "/api/contracts/{contract_id}", "/visits/{visit_id:int}/report",
+        "/visits/{visit_id:int}/report.pdf", "/clients/{client_id:int}/techdoc/diagram"}
+    # the links in mails and calendar feeds are signed, and only they
+    assert {p for (_, p), pol in ROUTE_POLICY.items() if pol == SIGNED_LINK} == {
+        "/calendar/{user_id:int}/{sig}.ics", "/visits/answer/{token}"}
 
 
 def test_the_registry_itself_is_the_gate(

@@ -88,6 +88,12 @@ async def test_instructions_typed_on_a_minor_case_are_mailed_and_shown(
                                                   Communication.channel == "email")).one()
     assert text in mail.body and mail.status == "sent"
     await expect(page.locator("main")).to_contain_text(mail.subject)
+    # the mail as it left, readable on the case page: its headers and its body
+    await page.reload()
+    sent_mail = page.locator(f"#comm-{mail.id}")
+    headers = sent_mail.locator(".comm-headers")
+    await expect(headers).to_contain_text("claire.durand@client-a.example")
+    await expect(sent_mail.locator(".comm-body")).to_contain_text(text)
     sent = [a for a in ledger(stack, case_id) if a.action == "send_instructions"]
     assert [(a.actor, a.data["channel"], a.data["text"]) for a in sent] == [
         ("tech", "email", text)]
