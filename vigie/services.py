@@ -28,7 +28,17 @@ async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) ->
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    await main(stop)
+    try:
+        await main(stop)
+    finally:
+        # Stopping already: a second Ctrl-C (a terminal sends it to the whole group, then
+        # ``vigie up`` sends SIGTERM) must not reach the loop's wakeup fd while it closes.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
 
 
 async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
