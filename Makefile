@@ -22,7 +22,7 @@ test: $(STAMP)
 	bash scripts/ensure-chromium
 	bash scripts/ensure-tools
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

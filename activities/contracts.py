@@ -27,7 +27,7 @@ from contracts import privacy, store
 from models.contracts import Contract
 from models.db import session_scope
 from models.expectations import Expectation
-from models.tables import BackupJob, Client, Server
+from models.tables import BackupJob, Client
 from models.types import utcnow
 from records.absence import expect_defaults
 from records.communications import Draft, begin_send, find, finish, record, release
@@ -116,44 +116,18 @@ def stop_monitoring(engine: Engine, client_id: int) -> int:
 
 
 def first_entitlement(engine: Engine, client_id: int, today: date) -> int:
-    """The visits owed for the contract year the service starts in (3.2.4): computed and
-    stored by the visits' entitlement module, so the planner sees it at once."""
+    """The visits owed for the contract year the service starts in (3.2.4), counted from
+    the contract's start date: computed and stored by the visits' entitlement module, so the
+    planner sees it at once."""
+    from planning import entitlement as ent
     from vigie.settings import get_settings
 
     settings = get_settings()
-    try:
-        from planning import entitlement as ent
-    except ImportError:  # the visits' entitlement module is not there yet: the same rule
-        return _entitlement_here(engine, client_id, today, settings.contract_year_start)
-    year = today.year
-    if today < ent.period_of(year, settings.contract_year_start)[0]:
-        year -= 1
     with session_scope(engine) as s:
-        row = ent.entitlement_for(s, client_id, year, settings.visit_counting,
-                                  settings.contract_year_start)
+        start = ent.year_start_for(s, client_id, settings.contract_year_start)
+        row = ent.entitlement_for(s, client_id, ent.year_containing(today, start),
+                                  settings.visit_counting, settings.contract_year_start)
         return row.owed
-
-
-def _entitlement_here(engine: Engine, client_id: int, today: date, start_mmdd: str) -> int:
-    from models.visits import VisitEntitlement
-
-    month, day = (int(x) for x in start_mmdd.split("-"))
-    start = date(today.year, month, day)
-    if today < start:
-        start = date(today.year - 1, month, day)
-    end = date(start.year + 1, month, day) - timedelta(days=1)
-    with session_scope(engine) as s:
-        servers = len(s.exec(select(Server.id).where(Server.client_id == client_id)).all())
-        owed = 2 + max(0, servers - 1)
-        row = s.exec(select(VisitEntitlement).where(
-            VisitEntitlement.client_id == client_id,
-            VisitEntitlement.contract_year == start.year)).first()
-        row = row or VisitEntitlement(client_id=client_id, contract_year=start.year,
-                                      period_start=start, period_end=end)
-        row.servers, row.owed = servers, owed
-        row.explanation = f"2 + ({servers} − 1) = {owed}" if servers > 1 else f"2 = {owed}"
-        s.add(row)
-        return owed
 
 
 def mail_planner(engine: Engine, cfg: MailConfig, recipient: str, contract_id: int,

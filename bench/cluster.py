@@ -1,8 +1,9 @@
-"""Several intakes and workers as separate processes on one database and one Temporal: what
-``bench.storm`` measures and ``tests/test_scale_out.py`` kills.
+"""Intakes, routers and workers as separate processes on one database and one Temporal:
+what ``bench.storm`` measures and ``tests/test_scale_out.py`` kills.
 
-Each process is the desk's own command (``python -m vigie worker`` / ``ingest``) with its
-own SMTP and ``/metrics`` ports. The sender behaves like an MTA facing an MX with several
+Each process is the desk's own command (``python -m vigie worker`` / ``ingest`` /
+``router``) with its own SMTP, nudge and ``/metrics`` ports; with no router process, each
+intake routes its outbox itself. The sender behaves like an MTA facing an MX with several
 hosts: it tries them in turn and moves to the next one when a host refuses or vanishes.
 """
 
@@ -34,6 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_port(port: int, within: float = 60.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -58,10 +65,11 @@ def probe(target: str, n: int, status: str = "PROBLEM", host: str = "SRV-DC01") 
 
 @dataclass
 class Process:
-    role: str  # "worker" | "ingest"
+    role: str  # "worker" | "ingest" | "router"
     popen: subprocess.Popen[bytes]
     metrics_port: int
     smtp_port: int = 0
+    wake_port: int = 0  # a router's UDP nudge port
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -82,8 +90,10 @@ class Cluster:
         log = (self.logs / f"{role}-{index}.log").open("ab")
         popen = subprocess.Popen([sys.executable, "-m", "vigie", role], env=env, cwd=ROOT,
                                  stdout=log, stderr=subprocess.STDOUT)
-        key = "VIGIE_WORKER_METRICS_PORT" if role == "worker" else "VIGIE_INTAKE_METRICS_PORT"
-        proc = Process(role, popen, int(extra[key]), int(extra.get("VIGIE_SMTP_PORT", 0)))
+        key = {"worker": "VIGIE_WORKER_METRICS_PORT", "router": "VIGIE_ROUTER_METRICS_PORT"
+               }.get(role, "VIGIE_INTAKE_METRICS_PORT")
+        proc = Process(role, popen, int(extra[key]), int(extra.get("VIGIE_SMTP_PORT", 0)),
+                       int(extra.get("VIGIE_ROUTER_WAKE_PORT", 0)))
         self.procs.append(proc)
         return proc
 
@@ -91,12 +101,27 @@ class Cluster:
         return self._start("worker", index, {"VIGIE_WORKER_METRICS_PORT": str(free_port())})
 
     def start_intake(self, index: int) -> Process:
-        return self._start("ingest", index, {"VIGIE_INTAKE_METRICS_PORT": str(free_port()),
-                                             "VIGIE_SMTP_PORT": str(free_port())})
+        """An intake; with routers of their own in the cluster it only stores, and nudges
+        every router after each message."""
+        extra = {"VIGIE_INTAKE_METRICS_PORT": str(free_port()),
+                 "VIGIE_SMTP_PORT": str(free_port())}
+        routers = self.of("router")
+        if routers:
+            extra["VIGIE_INTAKE_ROUTES"] = "false"
+            extra["VIGIE_ROUTER_WAKE"] = ",".join(f"127.0.0.1:{r.wake_port}" for r in routers)
+        return self._start("ingest", index, extra)
 
-    def start(self, workers: int, intakes: int) -> None:
+    def start_router(self, index: int) -> Process:
+        return self._start("router", index, {"VIGIE_ROUTER_METRICS_PORT": str(free_port()),
+                                             "VIGIE_ROUTER_WAKE_PORT": str(free_udp_port())})
+
+    def start(self, workers: int, intakes: int, routers: int = 0) -> None:
+        """``routers`` 0: each intake routes in its own process; otherwise that many
+        ``vigie router`` processes do, and the intakes only store."""
         for i in range(workers):
             self.start_worker(i)
+        for i in range(routers):
+            self.start_router(i)
         for i in range(intakes):
             self.start_intake(i)
         for p in self.procs:

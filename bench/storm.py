@@ -3,21 +3,23 @@
     .venv/bin/python -m bench.storm [--quick]
 
 Everything runs as on a real desk, each part its own process: one Temporal dev server, the
-worker(s) (``vigie worker``), the intake(s) with their router (``vigie ingest``), fed by real
-SMTP clients. One run measures, in order:
+worker(s) (``vigie worker``), the intake(s) (``vigie ingest``, storing only) and the
+router(s) (``vigie router``, nudged by the intakes), fed by real SMTP clients, as ``vigie up``
+runs them. One run measures, in order:
 
 0. before/after: a steady 20 new problems a second with the old opening path (the four
    regular activities, SDK default sandbox: ``VIGIE_CASE_OPENING=legacy``,
    ``VIGIE_WORKFLOW_RUNNER=sandbox``) and the new one, same machine state;
 1. the sandbox choice: the new path under each workflow runner (sandbox, passthrough,
-   unsandboxed), shorter runs;
+   unsandboxed), shorter runs; then the router inside the intake process instead
+   (``VIGIE_INTAKE_ROUTES=true``, no router process), same length;
 2. (a) a steady 20 new problems a second for 60 s, distinct fingerprints, with the chosen
    settings: p50/p99 from ``250`` to the case row visible, and to the workflow's first task;
 3. (b) the 03:00 storm: 5,000 mails in a minute, 10 % of them problems (the rest recoveries
    of problems that have no case, which the router must still tell Temporal about), on
    SQLite; time until every case is visible, none lost or doubled;
-4. (c) the same storm with two intakes and two workers on PostgreSQL (``VIGIE_TEST_PG`` or
-   127.0.0.1:5432; skipped with a message if unreachable).
+4. (c) the same storm with two intakes, two routers and two workers on PostgreSQL
+   (``VIGIE_TEST_PG`` or 127.0.0.1:5432; skipped with a message if unreachable).
 
 Each part prints worker CPU ms per new case. The last line is
 ``storm: visible_p50_ms=<n> visible_p99_ms=<n> rate=20/s storm_drain_s=<n> lost=<n> dup=<n>``
@@ -63,6 +65,42 @@ def load() -> str:
     return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
 
 
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def quiet_before(temporal_pid: int, seconds: float = 3.0) -> str:
+    """What the machine does while no desk runs: a part measured on a machine already busy
+    (another tenant, or the dev server still digesting the previous part) reads slower."""
+    busy0, total0 = machine_busy_seconds()
+    t0 = pid_cpu_seconds(temporal_pid)
+    time.sleep(seconds)
+    busy1, total1 = machine_busy_seconds()
+    t1 = pid_cpu_seconds(temporal_pid)
+    cores = os.cpu_count() or 1
+    machine = 100 * (busy1 - busy0) / max(total1 - total0, 1e-9)
+    return (f"before it, idle for {seconds:.0f} s: machine {machine:.0f} % busy, "
+            f"Temporal {100 * (t1 - t0) / seconds / cores:.0f} %")
+
+
+def calibrate() -> float:
+    """Milliseconds of a fixed pure-Python workload, best of three: how fast this machine's
+    cores are today. The figures of two runs compare only at a similar value (the same code
+    sharing these cores with other tenants is not the same machine twice)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 @dataclass
 class Result:
     label: str
@@ -77,8 +115,11 @@ class Result:
     drain_s: float = 0.0
     total_s: float = 0.0
     intake_cpu_ms_per_mail: float = 0.0
+    router_cpu_ms_per_mail: float = 0.0
     temporal_cpu_ms_per_case: float = 0.0
     routed_ms: list[float] = field(default_factory=list)  # 250 -> Temporal acknowledged
+    others_ms_per_case: dict[str, float] = field(default_factory=dict)  # intake, router, ...
+    bench_ms_per_case: float = 0.0  # this process: the SMTP senders and the case poller
 
     def line(self) -> str:
         out = (f"  {self.label}: {self.cases} cases, 250->visible "
@@ -90,12 +131,22 @@ class Result:
             out += (f"; 250->first workflow task p50={pct(self.first_task_ms, .5):.0f} ms "
                     f"p99={pct(self.first_task_ms, .99):.0f} ms")
         out += f"; worker CPU {self.cpu_ms_per_case:.1f} ms/case"
+        if self.others_ms_per_case and not self.sent:
+            total = self.cpu_ms_per_case + sum(self.others_ms_per_case.values())
+            out += "; per case also " + ", ".join(
+                f"{k} {v:.1f}" for k, v in self.others_ms_per_case.items())
+            out += (f" ms: {total:.0f} ms of CPU per new case, so {total * RATE / 1000:.2f} "
+                    f"cores needed at {RATE}/s (this machine has {os.cpu_count()})")
         if self.sent:
             out += (f"; {self.sent} mails, {self.stored} stored, lost={self.lost} "
                     f"dup={self.dup}, every case visible {self.drain_s:.1f} s after the last "
-                    f"250 ({self.total_s:.1f} s from the first); intake+router CPU "
-                    f"{self.intake_cpu_ms_per_mail:.2f} ms/mail; Temporal dev server CPU "
+                    f"250 ({self.total_s:.1f} s from the first); intake CPU "
+                    f"{self.intake_cpu_ms_per_mail:.2f} + router CPU "
+                    f"{self.router_cpu_ms_per_mail:.2f} ms/mail; Temporal dev server CPU "
                     f"{self.temporal_cpu_ms_per_case:.1f} ms/case (recoveries included)")
+        if self.bench_ms_per_case:
+            out += (f"; the bench itself (senders, poller; not counted above) "
+                    f"{self.bench_ms_per_case:.1f} ms/case")
         return out
 
 
@@ -103,7 +154,8 @@ class Desk:
     """One database and one cluster of worker/intake processes on the shared dev server."""
 
     def __init__(self, temporal: str, root: Path, *, workers: int = 1, intakes: int = 1,
-                 pg: bool = False, extra: dict[str, str] | None = None) -> None:
+                 routers: int = 1, pg: bool = False, extra: dict[str, str] | None = None
+                 ) -> None:
         from models.db import make_engine, migrate
         from vigie.demo import load_demo
 
@@ -132,9 +184,11 @@ class Desk:
             **(extra or {}),
         }
         self.cluster = Cluster(env=env, logs=self.var)
-        self.cluster.start(workers, intakes)
+        self.cluster.start(workers, intakes, routers)
         self.seen: dict[str, float] = {}
-        self._last_id = 0
+        self._watermark = 0  # every case id up to this one has been seen
+        self._ids: set[int] = set()  # ids seen above it
+        self._stuck = (0, 0.0)  # the missing id the watermark waits on, and since when
         self.warm_up()
 
     def warm_up(self, n: int = 20, within: float = 90.0) -> None:
@@ -153,15 +207,30 @@ class Desk:
         self.seen.clear()
 
     def poll_cases(self) -> None:
+        """Notes the time each new case row is first seen. Reads only the rows above the
+        highest id below which every id has been seen (the watermark): with several workers,
+        ids are taken in one order and committed in another, so a few rows above it come
+        back again, never the whole run's (the bench would otherwise spend a core re-reading
+        them, on the machine it measures). An id still missing after 30 s is a gap that stays
+        (a rolled-back insert on PostgreSQL): the watermark moves past it."""
         with self.engine.connect() as c:
-            # a window below the highest id seen: with several workers, ids are taken in one
-            # order and committed in another
             rows = c.execute(text('SELECT id, target FROM "case" WHERE id > :i ORDER BY id'),
-                             {"i": self._last_id - 500}).all()
+                             {"i": self._watermark}).all()
         now = time.time()
         for cid, target in rows:
             self.seen.setdefault(target, now)
-            self._last_id = max(self._last_id, cid)
+            self._ids.add(cid)
+        while self._watermark + 1 in self._ids:
+            self._watermark += 1
+            self._ids.discard(self._watermark)
+        if not self._ids:
+            self._stuck = (0, 0.0)
+            return
+        missing = self._watermark + 1
+        if self._stuck[0] != missing:
+            self._stuck = (missing, now)
+        elif now - self._stuck[1] > 30:
+            self._watermark = missing  # a gap that stays: read from above it from now on
 
     def stored(self) -> tuple[int, int]:
         """(messages stored, distinct digests)."""
@@ -238,9 +307,10 @@ def settle_cpu(desk: Desk, quiet: float = 2.0, within: float = 60.0) -> float:
 
 
 def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[str, str],
-           with_first_task: bool = True) -> Result:
-    """``RATE`` new problems a second for ``seconds``, distinct fingerprints."""
-    desk = Desk(temporal, root, extra=extra)
+           with_first_task: bool = True, routers: int = 1, temporal_pid: int = 0) -> Result:
+    """``RATE`` new problems a second for ``seconds``, distinct fingerprints; ``routers`` 0:
+    the intake routes in its own process."""
+    desk = Desk(temporal, root, extra=extra, routers=routers)
     try:
         run = uuid.uuid4().hex[:6]
         n = int(RATE * seconds)
@@ -251,6 +321,8 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         sender = MxSender(desk.cluster.smtp_ports, msgs, pace=1 / RATE,
                           on_ack=lambda raw, at: acked.setdefault(by_raw[raw], at))
         cpu0 = desk.cluster.cpu_seconds("worker")
+        others0 = other_cpu(desk, temporal_pid)
+        bench0 = time.process_time()
         sender.start()
         deadline = time.monotonic() + seconds + 120
         wanted = set(targets)
@@ -258,7 +330,9 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
                 and time.monotonic() < deadline:
             desk.poll_cases()
             time.sleep(0.01)
+        bench_cpu = time.process_time() - bench0
         cpu = settle_cpu(desk) - cpu0
+        others = {k: v - others0[k] for k, v in other_cpu(desk, temporal_pid).items()}
         visible = [(desk.seen[t] - acked[t]) * 1000 for t in targets if t in desk.seen
                    and t in acked]
         first = (asyncio.run(first_task_ms(temporal, desk, acked)) if with_first_task else [])
@@ -266,9 +340,21 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         cases = sum(1 for t in targets if t in desk.seen)  # not a late warm-up case
         return Result(label, cases, visible, first, cpu * 1000 / max(cases, 1),
                       routed_ms=[(routed[t] - acked[t]) * 1000 for t in targets
-                                 if t in routed and t in acked])
+                                 if t in routed and t in acked],
+                      others_ms_per_case={k: v * 1000 / max(cases, 1)
+                                          for k, v in others.items()},
+                      bench_ms_per_case=bench_cpu * 1000 / max(cases, 1))
     finally:
         desk.close()
+
+
+def other_cpu(desk: Desk, temporal_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the intake(s), router(s) and the Temporal dev server."""
+    out = {"intake": desk.cluster.cpu_seconds("ingest"),
+           "router": desk.cluster.cpu_seconds("router")}
+    if temporal_pid:
+        out["Temporal"] = pid_cpu_seconds(temporal_pid)
+    return out
 
 
 def pid_cpu_seconds(pid: int) -> float:
@@ -278,10 +364,10 @@ def pid_cpu_seconds(pid: int) -> float:
 
 
 def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, pg: bool,
-          workers: int, intakes: int, temporal_pid: int) -> Result:
+          workers: int, intakes: int, routers: int, temporal_pid: int) -> Result:
     """``mails`` in ``seconds``, 10 % problems with distinct fingerprints, the rest
     recoveries of problems without a case."""
-    desk = Desk(temporal, root, workers=workers, intakes=intakes, pg=pg)
+    desk = Desk(temporal, root, workers=workers, intakes=intakes, routers=routers, pg=pg)
     try:
         run = uuid.uuid4().hex[:6]
         msgs: list[bytes] = []
@@ -307,7 +393,9 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
                    for k in range(threads)]
         cpu0 = desk.cluster.cpu_seconds("worker")
         intake0 = desk.cluster.cpu_seconds("ingest")
+        router0 = desk.cluster.cpu_seconds("router")
         temporal0 = pid_cpu_seconds(temporal_pid)
+        bench0 = time.process_time()
         start = time.time()
         for s in senders:
             s.start()
@@ -317,10 +405,12 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
                 and time.monotonic() < deadline:
             desk.poll_cases()
             time.sleep(0.02)
+        bench_cpu = time.process_time() - bench0
         mine = {t: at for t, at in desk.seen.items() if t in want}  # not a late warm-up case
         end = max(mine.values()) if mine else time.time()
         cpu = settle_cpu(desk) - cpu0
-        intake_cpu = desk.cluster.cpu_seconds("ingest") - intake0  # the survivors' only
+        intake_cpu = desk.cluster.cpu_seconds("ingest") - intake0
+        router_cpu = desk.cluster.cpu_seconds("router") - router0
         temporal_cpu = pid_cpu_seconds(temporal_pid) - temporal0
         sent = sum(len(s.acked) for s in senders)
         stored, distinct = desk.stored()
@@ -335,7 +425,9 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
                       sent=sent, stored=stored, lost=lost, dup=dup,
                       drain_s=max(0.0, end - last_ack[0]), total_s=end - start,
                       intake_cpu_ms_per_mail=intake_cpu * 1000 / max(sent, 1),
-                      temporal_cpu_ms_per_case=temporal_cpu * 1000 / max(len(mine), 1))
+                      router_cpu_ms_per_mail=router_cpu * 1000 / max(sent, 1),
+                      temporal_cpu_ms_per_case=temporal_cpu * 1000 / max(len(mine), 1),
+                      bench_ms_per_case=bench_cpu * 1000 / max(len(mine), 1))
     finally:
         desk.close()
 
@@ -352,6 +444,7 @@ def postgres_reachable() -> bool:
 
 
 def main() -> None:
+    global RATE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of (a)")
@@ -359,9 +452,12 @@ def main() -> None:
                         help="length of each before/after and runner run")
     parser.add_argument("--storm-mails", type=int, default=5000)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=int, default=20,
+                        help="new problems a second in 0, 1 and (a)")
     parser.add_argument("--parts", default="0,1,a,b,c",
                         help="which parts to run (comma-separated: 0 1 a b c)")
     args = parser.parse_args()
+    RATE = args.rate
     if args.quick:
         args.seconds, args.compare_seconds = 10.0, 5.0
         args.storm_mails, args.storm_seconds = 500, 10.0
@@ -376,7 +472,8 @@ def main() -> None:
                         temporal_ui_port=free_port())
     temporal = start_temporal(settings)
     address = settings.temporal_address
-    print(f"storm bench: {load()}", flush=True)
+    print(f"storm bench: {load()}; core speed: {calibrate():.0f} ms for the calibration "
+          "loop (lower is faster)", flush=True)
     results: dict[str, Result] = {}
     parts = set(args.parts.split(","))
     storms: list[Result] = []
@@ -389,32 +486,40 @@ def main() -> None:
                  {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
                 ("after (1 local activity, passthrough)", {}),
             ):
-                results[label] = r = steady(address, root, label, args.compare_seconds, extra)
+                results[label] = r = steady(address, root, label, args.compare_seconds, extra,
+                                            temporal_pid=temporal.pid)
                 print(r.line(), flush=True)
         if "1" in parts:
             print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s "
                   "each:", flush=True)
             for runner in ("sandbox", "passthrough", "unsandboxed"):
                 r = steady(address, root, f"runner={runner}", args.compare_seconds,
-                           {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False)
+                           {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False,
+                           temporal_pid=temporal.pid)
                 print(r.line(), flush=True)
+            r = steady(address, root, "router inside the intake (no router process)",
+                       args.compare_seconds, {}, with_first_task=False, routers=0,
+                       temporal_pid=temporal.pid)
+            print(r.line(), flush=True)
         if "a" in parts:
-            print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}):",
-                  flush=True)
-            results["a"] = a = steady(address, root, "(a) steady", args.seconds, {})
+            print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}; "
+                  f"{quiet_before(temporal.pid)}):", flush=True)
+            results["a"] = a = steady(address, root, "(a) steady", args.seconds, {},
+                                      temporal_pid=temporal.pid)
             print(a.line(), flush=True)
         if "b" in parts:
             print(f"3. (b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % "
-                  f"problems, 1 intake + 1 worker, SQLite ({load()}):", flush=True)
+                  f"problems, 1 intake + 1 router + 1 worker, SQLite ({load()}; "
+                  f"{quiet_before(temporal.pid)}):", flush=True)
             b = storm(address, root, "(b) storm", args.storm_mails, args.storm_seconds,
-                      pg=False, workers=1, intakes=1, temporal_pid=temporal.pid)
+                      pg=False, workers=1, intakes=1, routers=1, temporal_pid=temporal.pid)
             print(b.line(), flush=True)
             storms.append(b)
         if "c" in parts and postgres_reachable():
-            print(f"4. (c) the same storm, 2 intakes + 2 workers, PostgreSQL ({load()}):",
-                  flush=True)
+            print(f"4. (c) the same storm, 2 intakes + 2 routers + 2 workers, PostgreSQL "
+                  f"({load()}; {quiet_before(temporal.pid)}):", flush=True)
             c = storm(address, root, "(c) storm x2", args.storm_mails, args.storm_seconds,
-                      pg=True, workers=2, intakes=2, temporal_pid=temporal.pid)
+                      pg=True, workers=2, intakes=2, routers=2, temporal_pid=temporal.pid)
             print(c.line(), flush=True)
             storms.append(c)
         elif "c" in parts:

@@ -32,7 +32,7 @@ from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
-from contracts.privacy import record_access
+from console.web import log_read
 from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
 from vigie.refkey import reference_key
@@ -228,9 +228,8 @@ async def get_case(request: Request, case_id: int) -> dict[str, Any]:
         return jsonable(await asyncio.to_thread(_read_client_case, svc, case_id, scope))
     out = await asyncio.to_thread(_read_case, svc, case_id, None)
     principal = request.state.principal
-    await asyncio.to_thread(record_access, svc.engine, username=principal.username,
-                            role=principal.role, client_id=out["_case"].client_id,
-                            subject="case", subject_id=case_id, path=request.url.path)
+    await asyncio.to_thread(log_read, request, principal, out["_case"].client_id, "case",
+                            case_id)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
         out["state"] = view.state

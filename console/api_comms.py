@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
 from console.sent import sent_dict
+from console.web import log_read
 from models.tables import Case, Communication, CommunicationEvent
 from workflows.shared import ActionInput, ActionResult, Channel
 
@@ -64,6 +65,7 @@ def list_comms(
     channel: str | None = None,
     transport: str | None = Query(default=None, description="capture, dry-run, smtp, twilio"),
     limit: int = Query(default=100, ge=1, le=500),
+    principal: Principal = Depends(require("queue")),
 ) -> dict[str, Any]:
     """Newest first; ``transport=capture`` is the local capture mailbox, ``dry-run`` the
     calls and SMS that were only recorded."""
@@ -76,11 +78,24 @@ def list_comms(
         q = q.where(Communication.transport == transport)
     with Session(_svc(request).engine) as s:
         rows = s.exec(q).all()
+        clients = _clients_of(s, [r.case_id for r in rows])
+    for client_id in clients:
+        log_read(request, principal, client_id, "communications")
     return {"items": [comm_dict(r) for r in rows]}
 
 
+def _clients_of(s: Session, case_ids: list[int | None]) -> list[int]:
+    """The clients whose communications are in a response (recipients are personal data)."""
+    ids = sorted({c for c in case_ids if c is not None})
+    if not ids:
+        return []
+    found = s.exec(select(Case.client_id).where(col(Case.id).in_(ids)).distinct()).all()
+    return sorted({c for c in found if c is not None})
+
+
 @router.get("/comms/{comm_id}")
-def get_comm(request: Request, comm_id: int) -> dict[str, Any]:
+def get_comm(request: Request, comm_id: int,
+             principal: Principal = Depends(require("queue"))) -> dict[str, Any]:
     """One communication: the message as sent (or would have been) and its evidence."""
     with Session(_svc(request).engine) as s:
         row = s.get(Communication, comm_id)
@@ -91,6 +106,9 @@ def get_comm(request: Request, comm_id: int) -> dict[str, Any]:
             .where(CommunicationEvent.communication_id == comm_id)
             .order_by(col(CommunicationEvent.id))
         ).all()
+        clients = _clients_of(s, [row.case_id])
+    for client_id in clients:
+        log_read(request, principal, client_id, "communication", comm_id)
     out = comm_dict(row, full=True)
     out["events"] = [
         {"at": e.at.isoformat(), "source": e.source, "status": e.status, "detail": e.detail}

@@ -108,11 +108,7 @@ EN: dict[str, str] = {
     "Sonde enregistrée.": "Sensor recorded.",
     "Contrat en service": "Contract in service",
     "Contrat enregistré : installation en cours.": "Contract recorded: onboarding under way.",
-    "cas": "case",
-    "message brut": "raw message",
     "contacts": "contacts",
-    "export": "export",
-    "effacement": "erasure",
     "Avis au planificateur": "Notices to the planner",
 }
 

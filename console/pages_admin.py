@@ -34,8 +34,7 @@ from console.inventory_csv import COLUMNS, import_inventory
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
-from console.web import redirect, render
-from contracts.privacy import record_access
+from console.web import log_read, redirect, render
 from domain.calendar import BusinessHours
 from intake.matching import normalize_host
 from intake.sources import parse_network
@@ -193,8 +192,7 @@ def client_page(
             "sources": of(SourceRule, col(SourceRule.kind), col(SourceRule.value)),
             "rule_kinds": RULE_KINDS,
         }
-    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
-                  client_id=client_id, subject="contacts", path=request.url.path)
+    log_read(request, principal, client_id, "contacts")
     return _render(request, principal, "admin/client.html", **data)
 
 

@@ -34,8 +34,7 @@ from console.queries import (
     queue_total,
 )
 from console.sla import case_sla, effective_policy
-from console.web import lang_of, redirect, render, render_fragment
-from contracts.privacy import record_access
+from console.web import lang_of, log_read, redirect, render, render_fragment
 from domain.sla import CaseSla
 from intake import triage
 from models.db import session_scope
@@ -236,9 +235,7 @@ async def case_page(
     svc = svc_of(request)
     data = await asyncio.to_thread(load_case_data, svc, case_id, None)
     await asyncio.to_thread(  # the page shows the client's messages and contacts
-        record_access, svc.engine, username=principal.username, role=principal.role,
-        client_id=data.case.client_id, subject="case", subject_id=case_id,
-        path=request.url.path)
+        log_read, request, principal, data.case.client_id, "case", case_id)
     view = await case_view(svc, data.case)
     timeline: list[Any] = list(view.timeline) if view is not None else data.ledger
     return await asyncio.to_thread(
@@ -310,9 +307,7 @@ def event_page(
             raise HTTPException(404, "Événement introuvable")
         raw = s.get(RawMessage, ev.raw_message_id)
         client = s.get(Client, ev.client_id) if ev.client_id is not None else None
-    record_access(svc_of(request).engine, username=principal.username, role=principal.role,
-                  client_id=ev.client_id, subject="raw_message", subject_id=ev.raw_message_id,
-                  path=request.url.path)
+    log_read(request, principal, ev.client_id, "raw_message", ev.raw_message_id)
     return render(
         request,
         principal,

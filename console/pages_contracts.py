@@ -391,6 +391,7 @@ def access_page(request: Request, principal: Principal = Depends(require("privac
         rows = privacy.access_log(s, client_id)
         names = {c.id: c.name for c in s.exec(select(Client).order_by(col(Client.name)))}
     return render(request, principal, "privacy_access.html", rows=rows, names=names,
+                  subject_labels=privacy.SUBJECT_LABELS,
                   client_id=client_id)
 
 

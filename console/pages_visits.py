@@ -22,7 +22,7 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
-from console.web import redirect, render, safe_next
+from console.web import log_read, redirect, render, safe_next
 from models.tables import Case, Client, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -97,6 +97,8 @@ async def visit_page(request: Request, visit_id: int,
     svc = svc_of(request)
     view = await live_view(svc, visit_id)
     data = await asyncio.to_thread(_page_data, svc, visit_id)
+    await asyncio.to_thread(  # the report's questions and advice, the technical document
+        log_read, request, principal, data["v"].client_id, "visit", visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
                   state_name=state_name, visit_action=visit_action, today=today_local(svc),
                   visit_data=visit_data_items, section_title=section_title,
@@ -257,7 +259,8 @@ def _report_for(s: Session, principal: Principal, visit_id: int) -> Any:
 def report_pdf(request: Request, visit_id: int,
                principal: Principal = Depends(require("visit.report"))) -> Response:
     with Session(svc_of(request).engine) as s:
-        _, report = _report_for(s, principal, visit_id)
+        visit, report = _report_for(s, principal, visit_id)
+    log_read(request, principal, visit.client_id, "visit_report", visit_id)
     return Response(report.pdf or b"", media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="fiche-visite-{visit_ref(visit_id)}.pdf"'})
 
@@ -267,6 +270,7 @@ def report_page(request: Request, visit_id: int,
                 principal: Principal = Depends(require("visit.report"))) -> Response:
     with Session(svc_of(request).engine) as s:
         visit, report = _report_for(s, principal, visit_id)
+    log_read(request, principal, visit.client_id, "visit_report", visit_id)
     return render(request, principal, "visit_report.html", v=visit, report=report,
                   ref=visit_ref(visit_id))
 
@@ -288,6 +292,7 @@ def techdoc_page(request: Request, client_id: int,
                                .order_by(col(techdoc.TechDocVersion.version).desc())).all())
         generated = {"servers": techdoc.servers_section(s, client_id),
                      "contacts": techdoc.contacts_section(s, client_id)}
+    log_read(request, principal, client_id, "techdoc", doc.version if doc else None)
     return render(request, principal, "techdoc.html", client=client, doc=doc,
                   sections=techdoc.SECTIONS, generated=generated, versions=versions,
                   visit=request.query_params.get("visit", ""))

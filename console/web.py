@@ -18,10 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from console import i18n, i18n_contracts, i18n_visits
+from console import i18n, i18n_contracts, i18n_messages, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.sent import sent_view
+from contracts.privacy import record_access
 from models.types import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -126,6 +127,7 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "lang": lang,
         "other_lang": "en" if lang == "fr" else "fr",
         "_": _,
+        "msg": lambda text: i18n_messages.translate(lang, text),  # a flash with its values
         "dt": dt,
         "now": utcnow(),
         "state_label": lambda s: i18n.state_label(lang, s),
@@ -196,3 +198,14 @@ def safe_next(url: str | None, default: str) -> str:
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return default
     return url
+
+
+def log_read(request: Request, principal: Principal, client_id: int | None, subject: str,
+             subject_id: int | None = None) -> None:
+    """One access-log line for a page or API answer that shows a client's people or what
+    was said to them (``contracts.privacy.record_access``: staff only, clients reading their
+    own data are not logged)."""
+    svc: Services = request.app.state.services
+    record_access(svc.engine, username=principal.username, role=principal.role,
+                  client_id=client_id, subject=subject, subject_id=subject_id,
+                  path=request.url.path)

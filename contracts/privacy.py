@@ -49,7 +49,17 @@ from models.tables import (
 from models.types import utcnow
 from models.visits import TechDocVersion, Visit, VisitReport
 
-SUBJECTS = ("case", "raw_message", "contacts", "export", "erasure")
+# what the access log page calls each subject, (French, English): "cas" alone is "cases"
+# elsewhere in the console, so these carry their own English
+SUBJECT_LABELS = {
+    "case": ("cas", "case"), "raw_message": ("message brut", "raw message"),
+    "contacts": ("contacts", "contacts"),
+    "communications": ("liste des communications", "communications list"),
+    "communication": ("communication", "communication"), "visit": ("visite", "visit"),
+    "visit_report": ("fiche de visite", "visit report"),
+    "techdoc": ("dossier technique", "technical document"),
+    "export": ("export", "export"), "erasure": ("effacement", "erasure"),
+}
 # Free-text keys of ledger lines that may carry personal data (never used by SLA figures).
 FREE_TEXT_KEYS = ("text", "recipient", "summary", "detail", "note")
 
@@ -288,6 +298,15 @@ def erase_client(engine: Engine, client_id: int, *, by: str, at: datetime | None
             for d in s.exec(select(Demande).where(col(Demande.case_id).in_(case_ids))):
                 d.summary, d.transfer_reason = "", ""
                 s.add(d)
+            for case in s.exec(select(Case).where(col(Case.id).in_(case_ids))):
+                # a title quotes the alert ("échec de connexion de jdupont"): machine words only
+                case.title = f"{case.host or '?'} — {case.check or case.family}"[:300]
+                s.add(case)
+        for ev in s.exec(select(AlertEventRow).where(AlertEventRow.client_id == client_id)):
+            # the alert's own words and parsed fields may name a person (an event log's user,
+            # a mailbox); the host, the check, the times and the figures stay
+            ev.summary, ev.extra, ev.source_detail = "", {}, ""
+            s.add(ev)
         for v in client_visits(s, client_id):  # what the client said, what was written
             v.questions, v.advice, v.reason = "", "", ""
             s.add(v)

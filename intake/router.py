@@ -6,12 +6,17 @@ recognised the second time:
    server, write the event rows, backup runs and heartbeat times, and mark the message parsed.
 2. ``dispatch`` (Temporal): problems signal-with-start the case of their fingerprint;
    recoveries signal the open case if there is one. Each event is marked routed once Temporal
-   has acknowledged it; the case workflow also ignores an event id it has already seen, which
-   covers a crash between Temporal's acknowledgement and that mark.
+   has acknowledged it. Telling an event again (a crash between Temporal's acknowledgement and
+   that mark, an answer lost to a timeout, a dead router's batch taken over) is a no-op: every
+   call carries a request id derived from the event (``request_id``), which Temporal dedupes
+   for the run's life, and the case workflow ignores an event id it has already seen all the
+   same.
 
-Several intake processes may drain one database. Each claims a batch of outbox rows with a
-lease (``claimed_by``, ``lease_until``; on PostgreSQL the candidates are read ``FOR UPDATE
-SKIP LOCKED`` so two routers never wait on, nor take, the same rows); a batch left by a dead
+Several routers may drain one database: one inside each intake process
+(``VIGIE_INTAKE_ROUTES``), or separate ``vigie router`` processes. Each claims a batch of
+outbox rows with a lease (``claimed_by``, ``lease_until``; on PostgreSQL the candidates are
+read ``FOR UPDATE SKIP LOCKED`` so two routers never wait on, nor take, the same rows), and
+renews it every third of its length while the batch is in hand; a batch left by a dead
 process is claimed again once its lease has expired. Per case, order holds across processes:
 a router holds back a case's events while an older message with an event of the same case is
 still in another router's hands (claimed, not yet routed).
@@ -24,7 +29,9 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +39,13 @@ from typing import Any
 from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from temporalio.api.common.v1 import Payloads, WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import WorkflowIdReusePolicy
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    SignalWithStartWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -41,6 +55,7 @@ from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signa
 from intake.sources import UNVERIFIED, SourceVerifier, Verdict
 from models.auth import Policy
 from models.db import session_scope
+from models.refstamp import generation
 from models.tables import AlertEventRow, BackupRun, Case, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
@@ -49,8 +64,10 @@ from records.silences import SILENCED, record_hit, silence_event
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
     EVENTS_ROUTED,
+    LEASES_RENEWED,
     OUTBOX_AGE,
     OUTBOX_DEPTH,
+    REFERENCE_LOADS,
     ROUTING_LATENCY,
 )
 from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
@@ -69,6 +86,12 @@ OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in
 LEASE = timedelta(seconds=20)
 WAIT_FOR_OLDER = timedelta(seconds=1)  # a case's events held back behind an older message
 WAITING = "en attente d'un message plus ancien du même cas"
+# as Client.start_workflow's default: a fingerprint whose case has closed opens a new run
+ALLOW_DUPLICATE = WorkflowIdReusePolicy.Value("WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE")
+# The reference data (matcher, source rules, policy, contracts) is reloaded when its generation
+# moves (models.refstamp), and at least this often (a change made outside the ORM).
+REFERENCE_MAX_AGE = timedelta(seconds=60)
+REQUEST_NAMESPACE = uuid.UUID("6f1d2c1e-3a52-4d0b-9a51-7a1c0e5b2d64")  # Vigie's request ids
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,28 @@ class Route:
     signal_name: str = "alert"  # "client_reply": a client's answer (intake.replies)
     fingerprint: str = ""  # the case's problem ("" for a client reply): ordering across routers
     stored_at: datetime | None = None  # when the message was stored (routing latency)
+
+    @property
+    def request_id(self) -> str:
+        """The same for every attempt at telling this event to this case, and for no other
+        event: Temporal records a signal's request id on the run and drops a repeat. The
+        storage time is part of it so that a database started afresh against a Temporal
+        that kept its runs (ids counting from 1 again) is not mistaken for a repeat."""
+        stamp = self.stored_at.isoformat() if self.stored_at else ""
+        key = f"{self.workflow_id}\n{self.signal_name}\n{self.event_id}\n{stamp}"
+        return str(uuid.uuid5(REQUEST_NAMESPACE, key))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference data one router judges messages against, and which generation it is."""
+
+    generation: int | None
+    loaded_at: datetime
+    matcher: Matcher
+    verifier: SourceVerifier
+    policy: CasePolicy
+    unmonitored: frozenset[int]
 
 
 def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
@@ -249,7 +294,8 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
-        return Route(row.id or 0, told[0], told[1], None, REPLY_SIGNAL) if told else None
+        return Route(row.id or 0, told[0], told[1], None, REPLY_SIGNAL,
+                     stored_at=row.received_at) if told else None
     verified = row.source_check != UNVERIFIED
     if not verified and row.status != "problem":
         return None
@@ -324,8 +370,9 @@ def refresh_outbox_gauges(engine: Engine) -> None:
 
 
 class Router:
-    """Drains the outbox into Temporal; as many instances as intake processes, on one
-    database (claims with a lease, see the module's docstring)."""
+    """Drains the outbox into Temporal: inside each intake process, or as separate
+    ``vigie router`` processes, as many as wanted on one database (claims with a lease,
+    renewed while a batch is in hand; see the module's docstring)."""
 
     def __init__(
         self,
@@ -354,6 +401,8 @@ class Router:
         self.dkim_dns = dkim_dns
         self.ref_key = ref_key  # None: vigie.refkey's, from the environment
         self.wake = asyncio.Event()
+        self._ref: Reference | None = None
+        self.claimed = 0  # rows the last claim took (a full batch: claim again at once)
 
     # --- database side (runs in a thread) ------------------------------------------------
 
@@ -411,6 +460,36 @@ class Router:
                         self.name, taken_over)
         return mine  # type: ignore[return-value]
 
+    def _renew(self, ids: list[int]) -> int:
+        """Extends this router's lease on the rows of its batch still in its hands: a batch
+        that outlasts its lease (Temporal slow to answer, a large batch) is not taken over
+        and told twice. A row another router took meanwhile (our lease had run out) is not
+        ours any more and stays theirs."""
+        with session_scope(self.engine) as s:
+            return self._extend(s, ids)
+
+    def _extend(self, s: Session, ids: list[int]) -> int:
+        result = s.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
+                   Outbox.done_at.is_(None))  # type: ignore[union-attr]
+            .values(lease_until=utcnow() + self.lease)
+        )
+        return int(result.rowcount or 0)
+
+    async def _keep_lease(self, ids: list[int]) -> None:
+        """Renews the batch's lease every third of it until cancelled (the batch recorded)."""
+        every = max(0.05, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                renewed = await asyncio.to_thread(self._renew, ids)
+            except Exception:  # the lease then simply runs out: worst case, told twice
+                log.exception("router %s: bail non prolongé", self.name)
+                continue
+            LEASES_RENEWED.inc()
+            log.debug("router %s: bail prolongé pour %s messages", self.name, renewed)
+
     def _older_elsewhere(self, firsts: dict[str, int], mine: set[int]) -> set[str]:
         """The fingerprints of ``firsts`` (fingerprint -> oldest outbox id in this batch)
         that have an event in an older message another router holds, not routed yet."""
@@ -434,9 +513,35 @@ class Router:
     def _claim_and_materialize(self) -> tuple[list[int], list[tuple[int, list[Route]]]]:
         """Claim and parse in one transaction: one commit (one disk sync) per batch. A router
         dying half-way leaves nothing claimed (rolled back), so nothing waits for a lease."""
+        started = time.monotonic()
         with session_scope(self.engine) as s:
             ids = self._claim_in(s)
-            return ids, (self._materialize_in(s, ids) if ids else [])
+            batch = self._materialize_in(s, ids) if ids else []
+            # the lease runs from the commit: parsing a large batch may outlast it (a batch
+            # parsed within a tenth of it keeps nine tenths: no statement spent on it)
+            if ids and time.monotonic() - started > self.lease.total_seconds() / 10:
+                self._extend(s, ids)
+            return ids, batch
+
+    def _reference(self, s: Session) -> Reference:
+        """What every message is judged against, kept while its generation stays put (read
+        before the data, so a change committed in between only costs one more reload)."""
+        gen = generation(s)
+        now = utcnow()
+        kept = self._ref
+        if kept is not None and gen is not None and kept.generation == gen \
+                and now - kept.loaded_at < REFERENCE_MAX_AGE:
+            return kept
+        self._ref = Reference(
+            generation=gen,
+            loaded_at=now,
+            matcher=Matcher.load(s),
+            verifier=SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns),
+            policy=self.policy.in_effect(s),
+            unmonitored=unmonitored_client_ids(s),
+        )
+        REFERENCE_LOADS.inc()
+        return self._ref
 
     def _materialize(self, outbox_ids: list[int]) -> list[tuple[int, list[Route]]]:
         """One transaction for the whole batch: one commit (one disk sync) per batch."""
@@ -446,10 +551,10 @@ class Router:
     def _materialize_in(self, s: Session, outbox_ids: list[int]
                         ) -> list[tuple[int, list[Route]]]:
         out: list[tuple[int, list[Route]]] = []
-        matcher = Matcher.load(s)
-        verifier = SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns)
-        policy = self.policy.in_effect(s)
-        unmonitored = unmonitored_client_ids(s)
+        ref = self._reference(s)
+        matcher, policy, unmonitored = ref.matcher, ref.policy, ref.unmonitored
+        # the rules are shared; the DKIM key lookups are remembered for this batch only
+        verifier = replace(ref.verifier, _dns_cache={})
         for oid in outbox_ids:
             ob = s.get(Outbox, oid)
             if ob is None or ob.done_at is not None or ob.claimed_by != self.name:
@@ -464,8 +569,30 @@ class Router:
                 .where(AlertEventRow.raw_message_id == raw.id)
                 .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
             ).all()
-            out.append((oid, [r for r in (route_for(row, policy) for row in rows) if r]))
+            out.append((oid, self._still_to_tell(rows, policy)))
         return out
+
+    @staticmethod
+    def _still_to_tell(rows: Sequence[AlertEventRow], policy: CasePolicy) -> list[Route]:
+        """The routes of a message's events, less the openings a case has already taken in.
+
+        An opening linked to its case was told by a router that died before it wrote
+        ``routed_at``. Temporal's request id drops a repeat only within the run, and once
+        that case has closed its id may start again (a new problem on the same check is a
+        new case): told again, the same mail would open a second case. So the mark is
+        written here instead. Repeats and recoveries are plain signals: the request id
+        covers them, and a closed case refuses them.
+        """
+        routes: list[Route] = []
+        for row in rows:
+            route = route_for(row, policy)
+            if route is None:
+                continue
+            if route.start is not None and row.case_id is not None:
+                row.routed_at = utcnow()  # committed with the batch's materializing
+                continue
+            routes.append(route)
+        return routes
 
     def _record(self, routed: list[int], done: list[int], deferred: dict[int, str],
                 waiting: list[int] = ()) -> None:  # type: ignore[assignment]
@@ -505,25 +632,46 @@ class Router:
     # --- Temporal side ----------------------------------------------------------------------
 
     async def dispatch(self, route: Route) -> None:
+        """Tells Temporal of one event, at most once however often it is called: the
+        requests are built here rather than by ``Client.start_workflow``/``signal``, which
+        draw a fresh request id per call, so that they carry ``route.request_id``."""
+        workflow_service = self.client.workflow_service
+        encode = self.client.data_converter.encode
         if route.start is not None:
-            await self.client.start_workflow(
-                CASE_WORKFLOW,
-                route.start,
-                id=route.workflow_id,
-                task_queue=self.task_queue,
-                start_signal="alert",
-                start_signal_args=[route.signal],
-                rpc_timeout=RPC_TIMEOUT,
+            await workflow_service.signal_with_start_workflow_execution(
+                SignalWithStartWorkflowExecutionRequest(
+                    namespace=self.client.namespace,
+                    workflow_id=route.workflow_id,
+                    workflow_type=WorkflowType(name=CASE_WORKFLOW),
+                    task_queue=TaskQueue(name=self.task_queue),
+                    input=Payloads(payloads=await encode([route.start])),
+                    signal_name=route.signal_name,
+                    signal_input=Payloads(payloads=await encode([route.signal])),
+                    identity=self.client.identity,
+                    request_id=route.request_id,
+                    workflow_id_reuse_policy=ALLOW_DUPLICATE,
+                ),
+                retry=True,
+                timeout=RPC_TIMEOUT,
             )
-        else:
-            try:
-                await self.client.get_workflow_handle(route.workflow_id).signal(
-                    route.signal_name, route.signal, rpc_timeout=RPC_TIMEOUT
-                )
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                # no open case for this recovery: nothing to end
+            return
+        try:
+            await workflow_service.signal_workflow_execution(
+                SignalWorkflowExecutionRequest(
+                    namespace=self.client.namespace,
+                    workflow_execution=WorkflowExecution(workflow_id=route.workflow_id),
+                    signal_name=route.signal_name,
+                    input=Payloads(payloads=await encode([route.signal])),
+                    identity=self.client.identity,
+                    request_id=route.request_id,
+                ),
+                retry=True,
+                timeout=RPC_TIMEOUT,
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # no open case for this recovery: nothing to end
 
     async def drain_once(self) -> int:
         """Process one batch; returns how many outbox rows were completed.
@@ -533,8 +681,16 @@ class Router:
         acknowledge are recorded all the same, so they are not sent again.
         """
         ids, batch = await asyncio.to_thread(self._claim_and_materialize)
+        self.claimed = len(ids)
         if not ids:
             return 0
+        keeper = asyncio.create_task(self._keep_lease(ids))
+        try:
+            return await self._route_batch(ids, batch)
+        finally:
+            keeper.cancel()
+
+    async def _route_batch(self, ids: list[int], batch: list[tuple[int, list[Route]]]) -> int:
         firsts: dict[str, int] = {}
         for oid, routes in batch:
             for route in routes:
@@ -580,15 +736,25 @@ class Router:
         return len(done)
 
     async def run(self, idle: float = 0.5) -> None:
-        """Drain forever; woken early by the intake after each accepted message."""
+        """Drain forever, looking again every ``idle`` seconds when there was nothing to do;
+        woken early by the intake after each accepted message (``wake``: in its process, or
+        a nudge from another one, see ``intake.wake``).
+
+        The wake flag is cleared before each claim, never after: a nudge that comes while a
+        batch is claimed or told is kept, and the next claim follows at once. (Clearing it
+        after an empty claim lost the nudges that came during that claim: their messages
+        then waited for the next look.) A batch that was not full took everything claimable
+        at its claim, so the router waits for a nudge instead of claiming again for nothing.
+        """
         while True:
+            self.wake.clear()
             try:
-                n = await self.drain_once()
+                await self.drain_once()
+                full = self.claimed >= self.batch
             except Exception:
                 log.exception("router: batch failed; retrying")
-                n = 0
-            if n == 0:
-                self.wake.clear()
+                full = False
+            if not full:
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=idle)
                 except TimeoutError:

@@ -14,11 +14,21 @@ and every refusal is temporary, so a real mail server keeps the message and come
 * lines: RFC 5321 caps them at 1,000 bytes, but real alert mail (HTML on one line) exceeds
   it, so longer lines are accepted as they are, up to ``VIGIE_SMTP_MAX_LINE_BYTES``; beyond,
   ``451`` instead of aiosmtpd's permanent ``500`` (nothing is bounced for it).
+
+Behind a TCP load balancer every connection comes from the balancer, so the source check
+(``intake/sources.py``) and the per-peer limit would only ever see its address. With
+``VIGIE_SMTP_PROXY_PROTOCOL`` on (:class:`ProxyTrust`), aiosmtpd reads the PROXY header (v1 or
+v2, with its own parser) before the greeting, and the client it names becomes the
+connection's peer: stored with the message, logged, counted per peer. The header is believed
+only from the balancers of ``VIGIE_SMTP_PROXY_FROM``: any other peer is refused ``421`` at
+once, and a connection whose header is missing, garbled or late is closed before the
+greeting (nothing of it is stored).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from collections import Counter
@@ -26,9 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, AnyStr
 
+from aiosmtpd.proxy_protocol import AF, PROTO, V2_CMD, ProxyData
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
 
+from intake.sources import IpNet, normalize_ip, parse_network
 from intake.store import Accepted, GroupCommit, Incoming
 from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 
@@ -40,6 +52,12 @@ TOO_MANY = "421 4.7.0 Trop de connexions simultanées{whom}, réessayez plus tar
 IDLE = "421 4.4.2 Délai d'inactivité dépassé, connexion fermée"
 LINE_TOO_LONG = "451 4.5.3 Ligne de plus de {limit} octets, réessayez plus tard"
 AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
+NOT_THE_BALANCER = (
+    "421 4.7.0 Connexion directe refusée : passez par le répartiteur de charge, "
+    "réessayez plus tard"
+)
+BAD_PROXY_HEADER = "421 4.7.0 En-tête PROXY non pris en charge, connexion fermée"
+PROXY_TIMEOUT = "421 4.4.2 En-tête PROXY non reçu à temps, connexion fermée"
 
 
 class IntakeHandler:
@@ -62,15 +80,29 @@ class IntakeHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_PROXY(
+        self, server: SMTP, session: Session, envelope: Envelope, proxy_data: ProxyData
+    ) -> bool:
+        """aiosmtpd's hook once it has read a valid PROXY header (the protocol is on).
+
+        The server judges it (:meth:`IntakeSMTP.judge_proxy`): it holds the trusted balancers
+        and the connection counter. A false answer makes aiosmtpd close the connection; a
+        server of any other kind believes no header."""
+        if not isinstance(server, IntakeSMTP):
+            return False
+        return await server.judge_proxy(proxy_data)
+
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         data = envelope.original_content or envelope.content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        # The TCP peer as the kernel saw it (aiosmtpd takes it from the transport; no PROXY
-        # protocol or XCLIENT is enabled, so no client can claim another address). It is
-        # stored with the message: source verification (intake/sources.py) judges it.
+        # The TCP peer as the kernel saw it (aiosmtpd takes it from the transport) or, with
+        # the PROXY protocol on, the client the load balancer's header named: believed only
+        # from the balancers of VIGIE_SMTP_PROXY_FROM (IntakeSMTP.judge_proxy), and XCLIENT is
+        # not enabled, so no client can claim another address. It is stored with the
+        # message: source verification (intake/sources.py) judges it.
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             result = await self.store.accept(
@@ -117,6 +149,68 @@ class SmtpLimits:
         )
 
 
+@dataclass(frozen=True)
+class ProxyTrust:
+    """The PROXY protocol is on: the load balancers allowed to send the header, and how long
+    it may take to come.
+
+    A PROXY header says which address a connection comes from. Believed from anyone, it
+    would let any client claim a client's registered address; so it is believed only from
+    these networks (the TCP peer as the kernel saw it), and any other peer is refused."""
+
+    networks: tuple[IpNet, ...]
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.networks:
+            raise ValueError("no trusted load balancer: every header would be believed")
+        if self.timeout <= 0:
+            raise ValueError("the PROXY header timeout must be positive")
+
+    @classmethod
+    def parse(cls, trusted: str, timeout: float = 5.0) -> ProxyTrust:
+        """``172.30.25.10, 10.0.0.0/8``; a ValueError names an entry that is neither an
+        address nor a network (a host name is not what the kernel sees, so it cannot be)."""
+        networks: list[IpNet] = []
+        for part in trusted.split(","):
+            if not part.strip():
+                continue
+            net = parse_network(part)
+            if net is None:
+                raise ValueError(part.strip())
+            networks.append(net)
+        return cls(tuple(networks), timeout)
+
+    def trusts(self, peer: str) -> bool:
+        """Is this TCP peer one of the balancers (an IPv4-mapped IPv6 peer is IPv4)?"""
+        addr = normalize_ip(peer)
+        return addr is not None and any(
+            addr.version == net.version and addr in net for net in self.networks
+        )
+
+
+def proxied_source(data: ProxyData) -> tuple[str, int] | None:
+    """The client a PROXY header names, or None when it names none and the TCP peer is kept:
+    ``LOCAL`` (v2: the balancer's own health check), ``UNKNOWN`` (v1) and ``UNSPEC`` (v2: a
+    family the balancer cannot tell). A ValueError for an invalid header, and for what no
+    SMTP client comes over (UDP, a unix socket)."""
+    if not data.valid:
+        raise ValueError(data.error or "invalid")
+    if (
+        data.command == V2_CMD.LOCAL
+        or data.family == AF.UNSPEC
+        or data.protocol == PROTO.UNSPEC
+    ):
+        return None
+    if (
+        data.protocol == PROTO.STREAM
+        and data.family in (AF.INET, AF.INET6)
+        and isinstance(data.src_addr, ipaddress.IPv4Address | ipaddress.IPv6Address)
+    ):
+        return str(data.src_addr), int(data.src_port or 0)
+    raise ValueError(f"family {data.family!r}, protocol {data.protocol!r}")
+
+
 class ConnectionCounter:
     """Connections open now, in total and per peer; used from the server's loop only."""
 
@@ -125,18 +219,33 @@ class ConnectionCounter:
         self.total = 0
         self.per_peer: Counter[str] = Counter()
 
-    def admit(self, peer: str) -> str | None:
-        """Counts the connection in, or returns the 421 answer that refuses it."""
+    def admit(self, peer: str | None) -> str | None:
+        """Counts the connection in, or returns the 421 answer that refuses it.
+
+        ``None``: in the total only. Behind the load balancer every connection has the
+        balancer's address; its client is known once the PROXY header is read, and counted
+        then (:meth:`admit_peer`)."""
         if self.total >= self.limits.max_connections:
             return TOO_MANY.format(whom="")
-        if self.per_peer[peer] >= self.limits.max_per_peer:
+        if peer is not None and self.per_peer[peer] >= self.limits.max_per_peer:
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.total += 1
+        if peer is not None:
+            self.per_peer[peer] += 1
+        return None
+
+    def admit_peer(self, peer: str) -> str | None:
+        """Counts a connection already in the total for its peer, or returns the 421 answer
+        (the connection is then closed, and released with no peer)."""
+        if self.per_peer[peer] >= self.limits.max_per_peer:
+            return TOO_MANY.format(whom=f" depuis {peer}")
         self.per_peer[peer] += 1
         return None
 
-    def release(self, peer: str) -> None:
+    def release(self, peer: str | None) -> None:
         self.total -= 1
+        if peer is None:
+            return
         self.per_peer[peer] -= 1
         if self.per_peer[peer] <= 0:
             del self.per_peer[peer]
@@ -147,48 +256,133 @@ def _host(peername: Any) -> str:
 
 
 class IntakeSMTP(SMTP):
-    """aiosmtpd's server with the limits above; everything else is aiosmtpd's own."""
+    """aiosmtpd's server with the limits above and, when on, the trust the PROXY protocol
+    needs; everything else (the PROXY header's parser included) is aiosmtpd's own."""
 
-    def __init__(self, handler: Any, *, counter: ConnectionCounter, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        counter: ConnectionCounter,
+        proxy: ProxyTrust | None = None,
+        **kwargs: Any,
+    ) -> None:
         # before aiosmtpd's __init__: it sizes its stream reader from this attribute
         self.line_length_limit = counter.limits.max_line_bytes
+        if proxy is not None:  # aiosmtpd then reads the header before its greeting
+            kwargs["proxy_protocol_timeout"] = proxy.timeout
         super().__init__(handler, timeout=counter.limits.idle_timeout, **kwargs)
         self._counter = counter
+        self._proxy = proxy
+        self._admitted = False  # counted in the total, until the connection is lost
         self._counted: str | None = None  # the peer this connection is counted for
         self._refused = False
+        self._awaiting_header = False  # PROXY on, and its header not judged yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._counted is None and not self._refused:  # not the STARTTLS re-entry
+        before_tls = self.session if self._admitted else None  # the STARTTLS re-entry
+        if not self._admitted:
             peer = _host(transport.get_extra_info("peername"))
-            refusal = self._counter.admit(peer)
+            refusal = self._admit(peer)
             if refusal is not None:
                 self._refused = True
                 log.warning("intake: connexion de %s refusée (%s)", peer, refusal)
                 transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
                 transport.close()
                 return
-            self._counted = peer
         super().connection_made(transport)
+        if before_tls is not None and before_tls.proxy_data is not None:
+            # over TLS aiosmtpd starts a new session and reads its peer from the transport
+            # again (the balancer's): the client stays the one the PROXY header named
+            assert self.session is not None
+            self.session.peer = before_tls.peer
+            self.session.proxy_data = before_tls.proxy_data
+
+    def _admit(self, peer: str) -> str | None:
+        """Counts a new connection in, or returns the 421 answer that refuses it."""
+        if self._proxy is None:
+            refusal = self._counter.admit(peer)
+            if refusal is None:
+                self._counted = peer
+        elif not self._proxy.trusts(peer):
+            return NOT_THE_BALANCER  # before a byte is read: its header is never believed
+        else:
+            refusal = self._counter.admit(None)  # per peer once the header names the client
+            self._awaiting_header = refusal is None
+        self._admitted = refusal is None
+        return refusal
+
+    async def judge_proxy(self, data: ProxyData) -> bool:
+        """May the connection go on after this PROXY header? If so, the client it names is
+        the session's peer from now on (stored with each message, logged) and is counted per
+        peer in the balancer's place; if not, 421 and aiosmtpd closes the connection."""
+        self._awaiting_header = False
+        assert self.session is not None
+        balancer = _host(self.session.peer)
+        client: Any = self.session.peer
+        if self._proxy is None or not self._proxy.trusts(balancer):
+            refusal = NOT_THE_BALANCER  # refused when it connected already: belt and braces
+        else:
+            try:
+                client = proxied_source(data) or self.session.peer
+            except ValueError as unsupported:
+                log.warning("intake: en-tête PROXY de %s non pris en charge (%s)",
+                            balancer, unsupported)
+                refusal = BAD_PROXY_HEADER
+            else:
+                refusal = self._counter.admit_peer(_host(client))
+        if refusal is None:
+            self._counted = _host(client)
+            self.session.peer = client
+            log.debug("intake: connexion de %s via le répartiteur %s", self._counted, balancer)
+            return True
+        log.warning("intake: connexion de %s via %s refusée (%s)", _host(client), balancer,
+                    refusal)
+        try:
+            await self.push(refusal)
+        except ConnectionError:
+            pass  # gone already: aiosmtpd closes it all the same
+        return False
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return  # never started: nothing of aiosmtpd's to tear down
+        if self._awaiting_header:  # garbled (aiosmtpd closed it), or closed before it came
+            self._awaiting_header = False
+            log.warning("intake: connexion de %s fermée sans en-tête PROXY valide",
+                        _host(self.session.peer if self.session else None))
         try:
             super().connection_lost(error)
         finally:
-            if self._counted is not None:
+            if self._admitted:
                 self._counter.release(self._counted)
+                self._admitted = False
                 self._counted = None
+
+    def eof_received(self) -> bool | None:
+        if self._awaiting_header and self.transport is not None:
+            # the header can no longer come: its place is given back now, not at the timeout
+            self.transport.close()
+        return super().eof_received()
 
     def data_received(self, data: bytes) -> None:
         # idle means silent: every byte restarts the timer, also inside DATA (aiosmtpd only
-        # restarts it between commands, which would cut off a slow but steady sender)
-        self._reset_timeout()
+        # restarts it between commands, which would cut off a slow but steady sender); but
+        # the PROXY header must come whole within its own timeout, however slowly it drips
+        if not self._awaiting_header:
+            self._reset_timeout()
         super().data_received(data)
 
     def _timeout_cb(self) -> None:
+        answer = IDLE
+        if self._awaiting_header:
+            self._awaiting_header = False
+            answer = PROXY_TIMEOUT
+            log.warning("intake: pas d'en-tête PROXY de %s en %s s, connexion fermée",
+                        _host(self.session.peer if self.session else None),
+                        self._proxy.timeout if self._proxy else "?")
         if self.transport is not None:
-            self.transport.write(IDLE.encode() + b"\r\n")  # type: ignore[attr-defined]
+            self.transport.write(answer.encode() + b"\r\n")  # type: ignore[attr-defined]
         super()._timeout_cb()
 
     async def push(self, status: AnyStr) -> None:
@@ -204,8 +398,10 @@ def make_smtp_factory(
     hostname: str = "vigie",
     tls_context: ssl.SSLContext | None = None,
     limits: SmtpLimits | None = None,
+    proxy: ProxyTrust | None = None,
 ) -> Callable[[], SMTP]:
-    """The protocol factory for ``loop.create_server`` (one connection counter per server)."""
+    """The protocol factory for ``loop.create_server`` (one connection counter per server);
+    with ``proxy``, every connection starts with a PROXY header from one of its balancers."""
     counter = ConnectionCounter(limits or SmtpLimits())
 
     def factory() -> SMTP:
@@ -218,7 +414,7 @@ def make_smtp_factory(
         }
         if tls_context is not None:
             kwargs["tls_context"] = tls_context
-        return IntakeSMTP(handler, counter=counter, **kwargs)
+        return IntakeSMTP(handler, counter=counter, proxy=proxy, **kwargs)
 
     return factory
 

@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+import models.refstamp  # noqa: F401  (every session moves the reference generation)
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

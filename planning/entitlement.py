@@ -56,15 +56,35 @@ def owed_for(servers: int) -> int:
     return 2 + max(0, servers - 1)
 
 
+def _anniversary(year: int, month: int, day: int) -> dt.date:
+    """``MM-DD`` in ``year``; a 29 February start falls on the 28th in the other years."""
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return dt.date(year, month, day - 1)
+
+
 def period_of(year: int, start_mmdd: str = "01-01") -> tuple[dt.date, dt.date]:
     """The contract year ``year`` (it starts in that calendar year on ``MM-DD``)."""
     month, day = (int(x) for x in start_mmdd.split("-"))
-    start = dt.date(year, month, day)
-    try:
-        nxt = dt.date(year + 1, month, day)
-    except ValueError:  # 29 February
-        nxt = dt.date(year + 1, month, day - 1)
+    start = _anniversary(year, month, day)
+    nxt = _anniversary(year + 1, month, day)
     return start, nxt - dt.timedelta(days=1)
+
+
+def year_containing(day: dt.date, start_mmdd: str = "01-01") -> int:
+    """The contract year (by the calendar year it starts in) that ``day`` falls in."""
+    return day.year if day >= period_of(day.year, start_mmdd)[0] else day.year - 1
+
+
+def year_start_for(s: Session, client_id: int, default: str = "01-01") -> str:
+    """Where the client's contract year starts: on its contract's start date (the contract
+    is signed for years counted from it); a client without a contract record yet (the demo,
+    a client from before the contract module) on ``VIGIE_CONTRACT_YEAR_START``."""
+    from models.contracts import Contract
+
+    start = s.exec(select(Contract.start_date).where(Contract.client_id == client_id)).first()
+    return default if start is None else f"{start.month:02d}-{start.day:02d}"
 
 
 def compute(servers: list[ScopedServer], start: dt.date, end: dt.date,
@@ -104,8 +124,9 @@ def scoped_servers(s: Session, client_id: int) -> list[ScopedServer]:
 
 def entitlement_for(s: Session, client_id: int, year: int, counting: str = "start",
                     start_mmdd: str = "01-01") -> VisitEntitlement:
-    """Compute and store (insert or update) the client's entitlement for ``year``."""
-    start, end = period_of(year, start_mmdd)
+    """Compute and store (insert or update) the client's entitlement for its contract year
+    ``year`` (starting on its contract's anniversary; ``start_mmdd`` without a contract)."""
+    start, end = period_of(year, year_start_for(s, client_id, start_mmdd))
     ent = compute(scoped_servers(s, client_id), start, end, counting)
     row = s.exec(select(VisitEntitlement).where(VisitEntitlement.client_id == client_id,
                                                 VisitEntitlement.contract_year == year)).first()

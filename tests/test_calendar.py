@@ -450,7 +450,7 @@ class CalendarProbe:
 """
 
 SANDBOX_MAIN = """
-import asyncio, sys, uuid
+import asyncio, os, sys, uuid
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
@@ -468,6 +468,10 @@ async def main() -> None:
         print("OK", result)
 
 asyncio.run(main())
+# The Temporal bridge's threads can abort a normal interpreter shutdown ("PyGILState_Release
+# ... finalizing", seen in CI after the OK), as in vigie/cli.py: the probe ends here.
+sys.stdout.flush()
+os._exit(0)
 """
 
 

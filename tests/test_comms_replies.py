@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio.converter import DataConverter
 
 from domain.refs import client_ref
 from intake.replies import case_ref_of
@@ -16,6 +17,7 @@ from intake.store import accept
 from models.db import session_scope
 from models.tables import AlertEventRow, Case, Communication, RawMessage
 from tests.comms_fixtures import Seeded, seed_case
+from workflows.shared import ClientReplySignal
 
 KEY = b"reference-key-of-these-tests"
 
@@ -48,19 +50,20 @@ def reply(ref: str, *, subject: str | None = None, in_reply_to: str | None = Non
 
 
 class FakeTemporal:
-    """Stands for the Temporal client the router signals through."""
+    """Stands for the Temporal client the router signals through: its namespace, identity,
+    data converter and the raw workflow service the router sends its requests to."""
+
+    namespace = "default"
+    identity = "test"
+    data_converter = DataConverter.default
 
     def __init__(self) -> None:
         self.signals: list[tuple[str, str, Any]] = []
+        self.workflow_service = self
 
-    def get_workflow_handle(self, workflow_id: str) -> Any:
-        fake = self
-
-        class Handle:
-            async def signal(self, name: str, arg: Any, **_: Any) -> None:
-                fake.signals.append((workflow_id, name, arg))
-
-        return Handle()
+    async def signal_workflow_execution(self, req: Any, **_: Any) -> None:
+        (sig,) = await self.data_converter.decode(req.input.payloads, [ClientReplySignal])
+        self.signals.append((req.workflow_execution.workflow_id, req.signal_name, sig))
 
 
 def test_the_case_is_found_from_our_message_ids_first_then_the_subject() -> None:

@@ -17,16 +17,20 @@ def compose() -> dict:
 
 def test_compose_has_temporal_with_postgres_its_ui_the_desk_db_and_the_three_services() -> None:
     services = compose()["services"]
-    for name in ("temporal", "temporal-ui", "temporal-db", "desk-db", "worker", "intake",
-                 "console", "migrate"):
+    for name in ("temporal", "temporal-ui", "temporal-db", "desk-db", "worker", "router",
+                 "intake", "console", "migrate"):
         assert name in services, name
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
     assert "DATABASE_URL" in services["worker"]["environment"]
+    # the router service routes, so the intakes only store (and nudge it)
+    assert services["intake"]["environment"]["VIGIE_INTAKE_ROUTES"] == "false"
+    assert services["intake"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully")
 
 
 def test_every_desk_command_in_compose_exists_in_the_cli() -> None:
     services = compose()["services"]
-    for name in ("worker", "intake", "console", "migrate"):
+    for name in ("worker", "router", "intake", "console", "migrate"):
         cmd = services[name]["command"]
         assert cmd[0] == "vigie"
         try:
@@ -66,7 +70,7 @@ def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
     known = {
         f.validation_alias or f"VIGIE_{name.upper()}" for name, f in Settings.model_fields.items()
     }
-    for name in ("worker", "intake", "console", "migrate"):
+    for name in ("worker", "router", "intake", "console", "migrate"):
         for key in compose()["services"][name]["environment"]:
             if key.startswith("VIGIE_") or key == "DATABASE_URL":
                 assert key in known, f"{name}: {key} is not a setting"
@@ -84,6 +88,41 @@ def test_the_case_search_attributes_are_registered_before_the_desk_starts() -> N
     for name in NAMES:
         assert f"--name {name}" in script, name
     assert setup["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    for name in ("worker", "intake", "console"):
+    for name in ("worker", "router", "intake", "console"):
         waits = services[name]["depends_on"]["temporal-search-attributes"]
         assert waits["condition"] == "service_completed_successfully"
+
+
+def test_the_intakes_believe_the_proxy_header_of_smtp_lb_only() -> None:
+    """Behind smtp-lb every connection comes from the balancer: it opens each with a PROXY v2
+    header naming the sending server (its health checks too, or the intakes would close them),
+    and the intakes believe that header from smtp-lb's fixed address only."""
+    import ipaddress
+
+    from vigie.services import smtp_proxy_trust
+    from vigie.settings import Settings
+
+    layout = compose()
+    services = layout["services"]
+    env = services["intake"]["environment"]
+    assert env["VIGIE_SMTP_PROXY_PROTOCOL"] == "true"
+    balancer = services["smtp-lb"]["networks"]["default"]["ipv4_address"]
+    assert env["VIGIE_SMTP_PROXY_FROM"] == f"${{VIGIE_SMTP_PROXY_FROM:-{balancer}}}"
+    (pool,) = layout["networks"]["default"]["ipam"]["config"]
+    address = ipaddress.ip_address(balancer)
+    assert address in ipaddress.ip_network(pool["subnet"])
+    assert address not in ipaddress.ip_network(pool["ip_range"])  # never another container's
+    trust = smtp_proxy_trust(Settings(smtp_proxy_protocol=True, smtp_proxy_from=balancer))
+    assert trust is not None and trust.trusts(balancer)  # the intake starts on that default
+    # the console's intake health check goes through the balancer (a direct one is refused)
+    assert services["console"]["environment"]["VIGIE_SMTP_HOST"] == "smtp-lb"
+
+    cfg = [line.split() for line in (ROOT / "deploy" / "haproxy.cfg").read_text().splitlines()
+           if line.strip() and not line.strip().startswith("#")]
+    servers = [words for words in cfg if words[0] in ("server", "server-template")]
+    assert servers
+    for words in servers:
+        assert "send-proxy-v2" in words and "check-send-proxy" in words, words
+    # an explicit connect rule sends the server's PROXY header only with "default"
+    connects = [words for words in cfg if words[:2] == ["tcp-check", "connect"]]
+    assert connects and all("default" in words or "send-proxy" in words for words in connects)

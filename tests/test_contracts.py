@@ -27,7 +27,15 @@ from intake.router import OUT_OF_CONTRACT, materialize, route_for
 from intake.store import accept
 from models.contracts import Contract, DataAccess
 from models.db import session_scope
-from models.tables import AlertEventRow, AuditEvent, Client, Communication, Contact, RawMessage
+from models.tables import (
+    AlertEventRow,
+    AuditEvent,
+    Case,
+    Client,
+    Communication,
+    Contact,
+    RawMessage,
+)
 from planning import techdoc
 from planning.visits import create_visit
 from tests.browser.support import add_case, load_demo_clients
@@ -319,6 +327,12 @@ def test_erasure_after_termination_keeps_the_sla_figures(engine: Engine) -> None
         assert "203.0.113.7" in doc.sections["network"]  # the technical part is kept
         assert s.get(Client, a).name.startswith("Client effacé")  # type: ignore[union-attr]
         assert s.exec(select(DataAccess).where(DataAccess.subject == "erasure")).one()
+        # the alert's words (an event log may name its user) are gone; the machine's stay
+        events = s.exec(select(AlertEventRow).where(AlertEventRow.client_id == a)).all()
+        assert events and all(e.summary == "" and e.extra == {} for e in events)
+        assert all(e.host and e.check for e in events)
+        title = s.get(Case, case_id).title  # type: ignore[union-attr]
+        assert "disque" not in title and title.startswith("srv-dc01")
     again = privacy.erase_client(engine, a, by="admin", retention_days=30,
                                  at=T0 + timedelta(days=40))
     assert again.already

@@ -61,6 +61,7 @@ def start_stack(var: Path, ports: dict[str, int]) -> Stack:
         VIGIE_CONSOLE_PORT=str(ports["console"]),
         VIGIE_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
         VIGIE_TEMPORAL_UI_PORT=str(ports["ui"]),
+        VIGIE_ROUTER_WAKE_PORT=str(ports["wake"]),
         VIGIE_SECRET_KEY="test-secret-key-for-e2e",
         VIGIE_BOOTSTRAP_API_TOKEN="e2e-token-" + os.urandom(8).hex(),
         VIGIE_DEMO_PASSWORD="demo-password-e2e",
@@ -117,7 +118,10 @@ def stack_headers(stack: Stack) -> dict[str, str]:
 
 @pytest.fixture
 def ports() -> Iterator[dict[str, int]]:
-    yield {k: free_port() for k in ("smtp", "console", "temporal", "ui")}
+    from bench.cluster import free_udp_port
+
+    yield {**{k: free_port() for k in ("smtp", "console", "temporal", "ui")},
+           "wake": free_udp_port()}  # the router's nudges (UDP)
 
 
 def test_a_probe_mail_becomes_a_case_seen_through_the_api_and_survives_a_restart(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import secrets
 import signal
@@ -36,7 +37,7 @@ from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
 from workflows.search import DEV_SERVER_ARGS
-from workflows.shared import CaseView
+from workflows.shared import ActionInput, ActionResult, CaseView, Criticality
 
 pytestmark = pytest.mark.slow
 CLIENT_A_IP = "127.0.0.1"  # client-a's registered fixed IP: its probes come from there
@@ -64,6 +65,19 @@ async def until(predicate, within: float = 30.0, what: str = "condition") -> Non
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def forget_routing(engine: Engine) -> None:
+    """As after a router that told Temporal and died before writing it down: every event
+    unrouted and every outbox row to do again."""
+    with Session(engine) as s:
+        for ev in s.exec(select(AlertEventRow)).all():
+            ev.routed_at = None
+            s.add(ev)
+        for ob in s.exec(select(Outbox)).all():
+            ob.done_at = None
+            s.add(ob)
+        s.commit()
 
 
 class Desk:
@@ -131,21 +145,94 @@ async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> No
         lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
         what="one repeat",
     )
-    # the router died after Temporal's acknowledgement, before it wrote it down
-    with Session(desk.engine) as s:
-        for ev in s.exec(select(AlertEventRow)).all():
-            ev.routed_at = None
-            s.add(ev)
-        for ob in s.exec(select(Outbox)).all():
-            ob.done_at = None
-            s.add(ob)
-        s.commit()
+    forget_routing(desk.engine)  # the router died after Temporal's acknowledgement
     await desk.drain()
     handle = desk.client.get_workflow_handle(
         next(c.workflow_id for c in cases(desk.engine) if c.target == target)
     )
     view = await handle.query("view", result_type=CaseView)
     assert view.repeat_count == 1
+    assert await alert_signals(handle, events=2) == [1, 1], "Temporal recorded an event twice"
+
+
+async def signals_by_event(handle) -> dict[int, int]:
+    """How many times each event id reached the case, in the order of its history."""
+    seen: dict[int, int] = {}
+    for event in (await handle.fetch_history()).events:
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            attrs = event.workflow_execution_signaled_event_attributes
+            if attrs.signal_name == "alert":
+                eid = json.loads(attrs.input.payloads[0].data)["event_id"]
+                seen[eid] = seen.get(eid, 0) + 1
+    return seen
+
+
+async def alert_signals(handle, events: int) -> list[int]:
+    """``signals_by_event`` once ``events`` events are there. A signal that comes while the
+    workflow is busy waits in Temporal's buffer until its task ends: the history is read
+    until it has them all, then again a moment later (a repeat still buffered shows then)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(await signals_by_event(handle)) >= events:
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    return list((await signals_by_event(handle)).values())
+
+
+async def test_an_event_told_again_after_a_lost_answer_reaches_temporal_once(
+    desk: Desk,
+) -> None:
+    """Temporal applied the call but its answer never came back (a timeout, a router killed
+    before it wrote the mark, a batch taken over after its lease): the router tells the same
+    events again. The opening (signal-with-start), a repeat and a recovery (plain signals)
+    each stay one signal in the case's history; a new event still gets through."""
+    target = fresh_id("svc")
+    for n, status in ((1, "PROBLEM"), (2, "PROBLEM"), (3, "RECOVERY")):
+        accept(desk.engine, probe(target, n, status=status), peer_ip=CLIENT_A_IP)
+    ids = await asyncio.to_thread(desk.router._claim)
+    batch = await asyncio.to_thread(desk.router._materialize, ids)
+    routes = [route for _, rs in batch for route in rs]
+    assert [r.start is not None for r in routes] == [True, True, False]
+    assert len({r.request_id for r in routes}) == 3  # one per event, stable per attempt
+    for _ in range(2):  # told, then told again as after a lost answer
+        for route in routes:
+            await desk.router.dispatch(route)
+    handle = desk.client.get_workflow_handle(routes[0].workflow_id)
+    assert await alert_signals(handle, events=3) == [1, 1, 1]
+    await asyncio.to_thread(desk.router._record, [r.event_id for r in routes], ids, {})
+    accept(desk.engine, probe(target, 4), peer_ip=CLIENT_A_IP)
+    await desk.drain()
+    assert await alert_signals(handle, events=4) == [1, 1, 1, 1]
+
+
+async def test_an_opening_told_again_after_its_case_closed_opens_no_second_case(
+    desk: Desk,
+) -> None:
+    """The router told Temporal of a problem and died before it wrote that down; the case
+    was judged, resolved and closed before an heir took the batch over. Temporal's request
+    ids only dedupe within a run, and a closed case's id may start again (a new problem on
+    the same check is a new case): the heir must see that the event already reached a case
+    (it is linked to it) and not open a second one for the same mail."""
+    target = fresh_id("svc")
+    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
+    await desk.drain()
+    await until(lambda: any(c.target == target for c in cases(desk.engine)), what="case")
+    (case,) = [c for c in cases(desk.engine) if c.target == target]
+    handle = desk.client.get_workflow_handle(case.workflow_id)
+    for action, fields in (("classify", {"criticality": Criticality.NO_IMPACT}),
+                           ("resolve", {}), ("close", {})):
+        await handle.execute_update(action, ActionInput(actor="alice", **fields),
+                                    result_type=ActionResult)
+    await handle.result()
+    forget_routing(desk.engine)  # the mark the dead router never wrote
+    await desk.drain()
+    await asyncio.sleep(1.0)  # a second run would have opened its row by now
+    assert [c.id for c in cases(desk.engine) if c.target == target] == [case.id]
+    assert (await handle.describe()).run_id == case.run_id, "a second run was started"
+    with Session(desk.engine) as s:  # and the heir wrote the mark down
+        (event,) = s.exec(select(AlertEventRow).where(AlertEventRow.target == target)).all()
+    assert event.routed_at is not None and event.case_id == case.id
 
 
 # --- faults -------------------------------------------------------------------------------

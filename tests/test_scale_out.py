@@ -12,11 +12,13 @@ the dead intake's claimed batch taken over after its lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func
@@ -34,8 +36,8 @@ pytestmark = pytest.mark.slow
 LEASE_SECONDS = 3  # short, so the takeover of the dead intake's batch fits the test
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one module's processes (required in CI)."""
     if not _PG:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and not reachable at {PG_URL}")
@@ -43,19 +45,30 @@ def pg_url() -> Iterator[str]:
     yield from pg_schema_url()
 
 
-@pytest.fixture(scope="module")
-def engine(pg_url: str) -> Iterator[Engine]:
-    migrate(pg_url)
-    eng = make_engine(pg_url)
+def demo_database(url: str) -> Iterator[Engine]:
+    """The schema migrated, with the demo clients the probes come from."""
+    migrate(url)
+    eng = make_engine(url)
     load_demo(eng)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture(scope="module")
-async def cluster(dev_env, pg_url: str, engine: Engine,
-                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
-    logs = tmp_path_factory.mktemp("scale-out")
+def pg_url() -> Iterator[str]:
+    yield from postgres_schema()
+
+
+@pytest.fixture(scope="module")
+def engine(pg_url: str) -> Iterator[Engine]:
+    yield from demo_database(pg_url)
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(dev_env, pg_url: str, logs: Path, *, routers: int = 0,
+                          **extra: str) -> AsyncIterator[Cluster]:
+    """Two workers and two intakes (and ``routers`` router processes) on the session's dev
+    server and this module's schema, with a lease short enough for a takeover to fit."""
     c = Cluster(
         env={
             "DATABASE_URL": pg_url,
@@ -64,14 +77,22 @@ async def cluster(dev_env, pg_url: str, engine: Engine,
             "VIGIE_TASK_QUEUE": fresh_id("scale"),
             "VIGIE_ROUTER_LEASE_SECONDS": str(LEASE_SECONDS),
             "VIGIE_CONSOLE_METRICS_PORT": "0",
+            **extra,
         },
         logs=logs,
     )
     try:
-        await asyncio.to_thread(c.start, 2, 2)
+        await asyncio.to_thread(c.start, 2, 2, routers)
         yield c
     finally:  # never leave a process behind, whatever failed
         await asyncio.to_thread(c.stop)
+
+
+@pytest.fixture(scope="module")
+async def cluster(dev_env, pg_url: str, engine: Engine,
+                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    async with running_cluster(dev_env, pg_url, tmp_path_factory.mktemp("scale-out")) as c:
+        yield c
 
 
 def burst(prefix: str, cases: int, per_case: int) -> list[bytes]:

@@ -27,6 +27,23 @@ def run_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_a_taken_router_wake_port_stops_the_start_with_its_setting(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        done = run_up(
+            tmp_path,
+            VIGIE_ROUTER_WAKE_PORT=str(port),
+            VIGIE_CONSOLE_PORT=str(free_port()),
+            VIGIE_SMTP_PORT=str(free_port()),
+            VIGIE_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
+            VIGIE_TEMPORAL_UI_PORT=str(free_port()),
+        )
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} (UDP" in done.stderr and "VIGIE_ROUTER_WAKE_PORT" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_taken_port_stops_the_start_with_the_port_and_its_setting(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

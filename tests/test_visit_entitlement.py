@@ -22,6 +22,7 @@ from planning.entitlement import (
     ideal_day,
     period_of,
     plan_year,
+    year_containing,
 )
 
 Y = period_of(2027)
@@ -65,6 +66,41 @@ def test_a_server_leaving_mid_year_still_counts_where_it_was_in_scope() -> None:
 
 def test_a_contract_year_may_start_on_another_day() -> None:
     assert period_of(2027, "04-01") == (dt.date(2027, 4, 1), dt.date(2028, 3, 31))
+
+
+def test_a_contract_that_starts_on_29_february_has_its_anniversary_on_the_28th() -> None:
+    assert period_of(2028, "02-29") == (dt.date(2028, 2, 29), dt.date(2029, 2, 27))
+    assert period_of(2029, "02-29") == (dt.date(2029, 2, 28), dt.date(2030, 2, 27))
+
+
+def test_a_day_belongs_to_the_contract_year_that_started_last() -> None:
+    assert year_containing(dt.date(2027, 3, 1), "07-15") == 2026
+    assert year_containing(dt.date(2027, 7, 15), "07-15") == 2027
+    assert year_containing(dt.date(2027, 12, 31)) == 2027
+
+
+def test_each_client_counts_its_year_from_its_own_contract_start(engine: Engine) -> None:
+    from contracts.store import create_contract
+
+    with Session(engine) as s:
+        signed, older = Client(code="ent-july", name="Juillet SA"), Client(code="ent-old",
+                                                                          name="Ancien SA")
+        s.add_all([signed, older])
+        s.commit()
+        ids = signed.id or 0, older.id or 0
+    create_contract(engine, ids[0], dt.date(2026, 7, 15), by="manager")
+    with Session(engine) as s:
+        july = entitlement_for(s, ids[0], 2026, "start", "01-01")
+        assert (july.period_start, july.period_end) == (dt.date(2026, 7, 15),
+                                                        dt.date(2027, 7, 14))
+        assert "serveurs au 15/07/2026" in july.explanation
+        # a client with no contract record yet keeps the desk's setting
+        old = entitlement_for(s, ids[1], 2026, "start", "04-01")
+        assert (old.period_start, old.period_end) == (dt.date(2026, 4, 1), dt.date(2027, 3, 31))
+        windows = [(v.due_start, v.due_end) for v in plan_year(s, ids[0], 2026)]
+        assert windows == [(dt.date(2026, 7, 15), dt.date(2027, 1, 12)),
+                           (dt.date(2027, 1, 13), dt.date(2027, 7, 14))]
+        s.commit()
 
 
 def test_due_windows_cover_the_year_and_two_visits_fall_around_months_3_and_9() -> None:

