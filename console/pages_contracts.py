@@ -23,12 +23,12 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.contracts_view import contract_rows, load_contract, option_label, serialize
 from console.deps import Services, TemporalUnavailable
+from console.visit_actions import today_local
 from console.web import lang_of, redirect, render
 from contracts import privacy, store
 from domain.contract import OPTIONS, SIZING_RULES, ContractStatus, notice_effective_date
 from models.contracts import Contract, ContractEvent
 from models.tables import Client
-from models.types import utcnow
 from workflows.contract_shared import (
     ONBOARDING_WORKFLOW,
     TERMINATION_WORKFLOW,
@@ -123,7 +123,7 @@ def contracts_page(request: Request,
     return render(request, principal, "contracts.html", rows=rows, notices=notices,
                   without=[r["client"] for r in rows if r["contract"] is None],
                   options=list(OPTIONS), option_label=lambda k: option_label(k, lang_of(request)),
-                  today=utcnow().date().isoformat(), rules=SIZING_RULES)
+                  today=today_local(svc_of(request)).isoformat(), rules=SIZING_RULES)
 
 
 @router.post("/contracts")
@@ -141,7 +141,7 @@ async def create_contract(request: Request,
     try:
         contract = await asyncio.to_thread(
             store.create_contract, svc.engine, int(form.get("client_id", "0") or 0),
-            date.fromisoformat(form.get("start_date") or utcnow().date().isoformat()),
+            date.fromisoformat(form.get("start_date") or today_local(svc).isoformat()),
             by=principal.username, users=num("users"), servers=num("servers"),
             options=options, contracted_days=num("contracted_days"),
             policies=[p.strip() for p in form.get("policies", "").split(",") if p.strip()])
@@ -177,7 +177,7 @@ async def contract_page(request: Request, contract_id: int,
         onboarding_label=lambda st: ONBOARDING_LABELS.get(st, (st, st))[
             1 if lang_of(request) == "en" else 0],
         option_label=lambda k: option_label(k, lang_of(request)),
-        today=utcnow().date().isoformat(), notice_until=notice_day,
+        today=today_local(svc).isoformat(), notice_until=notice_day,
         erasable_from=privacy.erasable_from(c, svc.settings.data_retention_days),
         can=principal.can)
 
@@ -363,7 +363,7 @@ def export_zip(request: Request, contract_id: int,
     contract = _contract_or_404(svc, contract_id)
     blob = privacy.export_client(svc.engine, contract.client_id, by=principal.username,
                                  role=principal.role)
-    name = f"vigie-donnees-client-{contract.client_id}-{utcnow():%Y%m%d}.zip"
+    name = f"vigie-donnees-client-{contract.client_id}-{today_local(svc):%Y%m%d}.zip"
     return Response(blob, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -57,7 +57,7 @@ class VisitDesk:
 
     async def new_visit(self, code: str = "client-a", start_in: int = 10, length: int = 60
                         ) -> tuple[int, WorkflowHandle[Any, Any]]:
-        today = (await self.now()).astimezone(dt.UTC).date()
+        today = BusinessCalendar().to_local(await self.now()).date()  # the desk's day
         with session_scope(self.engine) as s:
             site = s.exec(select(Site).where(Site.client_id == self.clients[code])).first()
             visit = create_visit(s, self.clients[code], "preventive",
