@@ -146,7 +146,10 @@ def add_message(engine: Engine, case_id: int | None, data: str, **event: object)
         return row.id or 0
 
 
-def test_the_case_page_degrades_to_the_ledger_quickly_without_temporal(desk: Desk) -> None:
+def test_the_case_page_is_built_from_the_ledger_without_temporal(desk: Desk) -> None:
+    """No Temporal configured: the page says so and shows what the ledger holds (how long a
+    page waits for a Temporal that is configured but gone is bounded by
+    ``VIGIE_CONSOLE_QUERY_TIMEOUT``; speed is for the console bench, not a timed test)."""
     a = desk.clients["client-a"]
     case_id = add_case(
         desk.engine,
@@ -156,9 +159,7 @@ def test_the_case_page_degrades_to_the_ledger_quickly_without_temporal(desk: Des
         ledger=[(10, "classify", {"criticality": "minor"}), (12, "note", {"text": "Vu avec Marc"})],
     )
     http, _ = desk.signed_in("technician")
-    started = time.perf_counter()
     page = http.get(f"/cases/{case_id}")
-    assert time.perf_counter() - started < 1.0
     assert page.status_code == 200
     html = page.text
     assert "Temporal non configuré" in html

@@ -251,9 +251,14 @@ async def test_termination_cancels_the_planned_visits_and_tells_the_planner(
             exps = s.exec(select(Expectation).where(
                 Expectation.client_id == contract.client_id)).all()
         assert len(notices) == 1 and all(f"n°{i}" in notices[0].reason for i in ids)
-        with Session(desk.engine) as s:
-            mail = s.exec(select(Communication).where(
-                Communication.step == "contract_planner_notice")).one()
+
+        def planner_mail() -> Any:  # sent just after the ledger line, in the same activity
+            with Session(desk.engine) as s:
+                row = s.exec(select(Communication).where(
+                    Communication.step == "contract_planner_notice")).one_or_none()
+                return row if row is not None and row.status not in ("pending", "sending") else None
+
+        mail = await desk.until(planner_mail, within=40)
         assert mail.recipient == "planning@desk.example" and mail.status == "sent"
         assert all(f"n°{i}" in mail.body for i in ids)
         assert exps and {e.state for e in exps} == {"disabled"}

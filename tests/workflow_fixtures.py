@@ -306,7 +306,7 @@ class Desk:
         raise AssertionError("unreachable")
 
     async def until(
-        self, handle: WorkflowHandle, ok: Callable[[CaseView], bool], seconds: float = 10
+        self, handle: WorkflowHandle, ok: Callable[[CaseView], bool], seconds: float = 30
     ) -> CaseView:
         """Poll the view: a timer or a signal is handled by the worker after the call returns."""
         deadline = asyncio.get_running_loop().time() + seconds
