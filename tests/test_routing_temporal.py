@@ -379,7 +379,12 @@ async def test_stopping_temporal_during_a_burst_delays_routing_but_loses_nothing
              *DEV_SERVER_ARGS],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        assert wait_port("127.0.0.1", port, 60)
+        try:
+            assert wait_port("127.0.0.1", port, 60)
+        except BaseException:  # not left running beside the rest of the suite
+            proc.kill()
+            proc.wait(30)
+            raise
         return proc
 
     temporal = start_temporal()
