@@ -101,6 +101,25 @@ def burst(prefix: str, cases: int, per_case: int) -> list[bytes]:
     return [probe(f"{prefix}-svc{i}", n) for n in range(per_case) for i in range(cases)]
 
 
+async def burst_killing(cluster: Cluster, messages: list[bytes], *roles: str
+                        ) -> list[MxSender]:
+    """Two paced MX senders; once a third of the burst is acknowledged, the first process of
+    each role is killed (SIGKILL). Returns the senders once every message was acknowledged
+    (by the survivors, after failing over)."""
+    senders = [MxSender(cluster.smtp_ports, messages[i::2], pace=0.01, start_at=i)
+               for i in range(2)]
+    for s in senders:
+        s.start()
+    await until(lambda: sum(len(s.acked) for s in senders) >= len(messages) // 3, 60,
+                "a third acknowledged")
+    for role in roles:
+        cluster.kill(cluster.of(role)[0])
+    for s in senders:
+        await asyncio.to_thread(s.join, 180)
+    assert sum(len(s.acked) for s in senders) == len(messages)
+    return senders
+
+
 async def until(predicate, within: float, what: str, explain=None) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -214,19 +233,8 @@ async def test_scale_out_killing_an_intake_and_a_worker_mid_burst_loses_and_doub
     cluster: Cluster, engine: Engine
 ) -> None:
     prefix, cases, per_case = fresh_id("sk"), 50, 5
-    messages = burst(prefix, cases, per_case)
-    senders = [MxSender(cluster.smtp_ports, messages[i::2], pace=0.01, start_at=i)
-               for i in range(2)]
-    for s in senders:
-        s.start()
-    await until(lambda: sum(len(s.acked) for s in senders) >= len(messages) // 3, 60,
-                "a third acknowledged")
-    cluster.kill(cluster.of("ingest")[0])
-    cluster.kill(cluster.of("worker")[0])
-    for s in senders:
-        await asyncio.to_thread(s.join, 180)
+    senders = await burst_killing(cluster, burst(prefix, cases, per_case), "ingest", "worker")
     acked = [raw for s in senders for raw in s.acked]
-    assert len(acked) == len(messages)
     assert sum(s.failovers for s in senders) > 0  # the MX fallback was exercised
     await until(lambda: settled(engine, prefix, cases, per_case), 150, "every case settled",
                 lambda: state(engine, prefix, per_case))

@@ -10,17 +10,17 @@ lease), and the routing is the routers' work, not the intakes' (their /metrics s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from bench.cluster import Cluster, MxSender, scrape
+from bench.cluster import Cluster, scrape
 from tests.conftest import fresh_id
 from tests.test_scale_out import (
     assert_each_once,
     burst,
+    burst_killing,
     demo_database,
     postgres_schema,
     running_cluster,
@@ -56,20 +56,9 @@ async def test_scale_out_separate_routers_one_of_each_killed_mid_burst_tell_each
     cluster: Cluster, engine: Engine, dev_env
 ) -> None:
     prefix, cases, per_case = fresh_id("sr"), 40, 5
-    messages = burst(prefix, cases, per_case)
-    senders = [MxSender(cluster.smtp_ports, messages[i::2], pace=0.01, start_at=i)
-               for i in range(2)]
-    for s in senders:
-        s.start()
-    await until(lambda: sum(len(s.acked) for s in senders) >= len(messages) // 3, 60,
-                "a third acknowledged")
-    cluster.kill(cluster.of("router")[0])
-    cluster.kill(cluster.of("ingest")[0])
-    cluster.kill(cluster.of("worker")[0])
-    for s in senders:
-        await asyncio.to_thread(s.join, 180)
+    senders = await burst_killing(cluster, burst(prefix, cases, per_case),
+                                  "router", "ingest", "worker")
     acked = [raw for s in senders for raw in s.acked]
-    assert len(acked) == len(messages)
     await until(lambda: settled(engine, prefix, cases, per_case), 150, "every case settled",
                 lambda: state(engine, prefix, per_case))
     assert_each_once(engine, prefix, acked, cases, per_case)

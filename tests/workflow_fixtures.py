@@ -267,6 +267,10 @@ class Desk:
             CaseWorkflow.run, inp, id=workflow_id, task_queue=self.task_queue, **extra
         )
         self.runs[workflow_id] = started.first_execution_run_id or ""
+        # Acted on once it is on the queue, as in the console: an update sent before the first
+        # workflow task ran may be delivered ahead of the start signal, in that same task,
+        # and the ledger would rightly record it first.
+        await self.until(started, lambda v: v.case_id is not None)
         # This handle's result() lets the server skip time; it follows continue-as-new.
         return started
 
