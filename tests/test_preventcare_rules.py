@@ -10,6 +10,7 @@ the agent does.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -366,3 +367,21 @@ def test_the_disk_check_fires_at_three_in_paris_winter_and_summer_and_resolves_n
             expect(at(30, 3, 1), firing),  # 03:00 Paris in summer time: fires
         ],
     }], rules=yaml.safe_dump(doc, sort_keys=False), interval=f"{step}m")
+
+
+def test_the_example_prometheus_and_alertmanager_configurations_are_valid() -> None:
+    folder = ROOT / "deploy" / "preventcare"
+    for args in (["promtool", "check", "config", "prometheus.yml"],
+                 ["amtool", "check-config", "alertmanager.yml"]):
+        done = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+    am = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    desk = am["route"]["routes"][0]
+    assert {"alertname", "host", "vigie_target"} <= set(desk["group_by"])
+    heartbeat = desk["routes"][0]
+    assert heartbeat["matchers"] == ['vigie_check="heartbeat"']
+    # re-sent well within the desk's hourly expectation and its grace
+    assert sensor_rules.duration(sensors.HEARTBEAT_PERIOD / 2) == heartbeat["repeat_interval"]
+    hooks = [h for r in am["receivers"] for h in r.get("webhook_configs", [])]
+    assert hooks and all(h["send_resolved"] and h["url"].endswith("/api/alertmanager")
+                         for h in hooks)
