@@ -313,6 +313,7 @@ EN: dict[str, str] = {
     # case page
     "Résumé": "Summary",
     "Dernière alerte": "Last alert",
+    "Capteur du contrat": "Contract sensor",
     "répétitions": "repeats",
     "Demande": "Request",
     "niveau": "level",

@@ -35,6 +35,7 @@ from console.queries import (
 )
 from console.sla import case_sla, effective_policy
 from console.web import lang_of, log_read, redirect, render, render_fragment
+from domain.sensors import condition_for
 from domain.sla import CaseSla
 from intake import triage
 from models.db import session_scope
@@ -250,6 +251,7 @@ async def case_page(
         timeline=sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True),
         state=view.state if view is not None else data.case.state,
         criticality=view.criticality if view is not None else data.case.criticality,
+        sensor=condition_for(data.case.family, data.case.check, lang_of(request)),
         next_steps=list(view.next_steps) if view is not None else [],
         criticalities=[c.value for c in Criticality],
         channels=[c.value for c in Channel],

@@ -113,3 +113,11 @@ BY_CHECK: dict[str, Sensor] = {s.check: s for s in SENSORS}
 BY_ALERT: dict[str, Sensor] = {s.alert: s for s in SENSORS}
 EVENTLOG_WINDOW = timedelta(minutes=10)  # "every 10 min": events counted over this window
 HEARTBEAT_CLAUSE = f"{CLAUSE} Battement horaire absent : alerte majeure"
+
+
+def condition_for(family: str | None, check: str | None, lang: str = "fr") -> str | None:
+    """The contract's condition behind a case's check (shown on the case page), if any."""
+    sensor = BY_CHECK.get(check or "")
+    if sensor is None or sensor.family != family:
+        return None
+    return sensor.condition(lang)

@@ -25,6 +25,7 @@ from intake.webhook import alertmanager_events, create_source_token
 from intake.webhook import router as webhook_router
 from models.tables import AlertEventRow, RawMessage, Server
 from parsers import AlertEvent, parse_message
+from tests.browser.support import add_case, make_desk
 from tests.conftest import samples_dir
 from tests.test_routing import drain_db_step
 from vigie import sensor_rules
@@ -133,3 +134,19 @@ def test_each_resent_heartbeat_is_a_beat_and_a_resolved_one_is_none(
         assert len(s.exec(select(RawMessage)).all()) == 3  # every delivery kept
         assert s.exec(select(AlertEventRow).where(AlertEventRow.family == "heartbeat")
                       ).all() == rows
+
+
+# --- the desk's own text, from the same table ------------------------------------------------
+
+
+def test_the_case_page_states_the_contracts_condition_in_both_languages(
+        engine: Engine, tmp_path: Any) -> None:
+    desk = make_desk(engine, tmp_path)
+    case_id = add_case(desk.engine, desk.clients["client-a"])  # a disk_free case
+    http, _ = desk.signed_in("technician")
+    fr = http.get(f"/cases/{case_id}").text
+    assert "Capteur du contrat" in fr
+    assert sensors.BY_CHECK["disk_free"].condition("fr") in fr
+    assert "espace disque libre ≤ 10 %, vérifié chaque jour à 03:00" in fr
+    en = http.get(f"/cases/{case_id}?lang=en").text
+    assert "Contract sensor" in en and "free disk space ≤ 10 %, checked daily at 03:00" in en
