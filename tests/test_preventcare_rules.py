@@ -340,7 +340,13 @@ def test_the_disk_check_fires_at_three_in_paris_winter_and_summer_and_resolves_n
                       [size * 0.5] * len(free)),
               _series("windows_logical_disk_free_bytes", {**lab, "volume": "HarddiskVolume1"},
                       [0.0] * len(free))]
-    firing = [_expected(sensor, "SRV-DC01", "PARIS", "D:", 6.2)]
+    linux = {**LIN, "host": "SRV-L", "instance": "SRV-L:9100"}
+    for mount, fstype, avail in (("/srv", "ext4", free), ("/run", "tmpfs", [0.0] * len(free))):
+        fs = {**linux, "mountpoint": mount, "fstype": fstype, "device": "/dev/sdb1"}
+        series += [_series("node_filesystem_size_bytes", fs, [size] * len(free)),
+                   _series("node_filesystem_avail_bytes", fs, avail)]
+    firing = [_expected(sensor, "SRV-DC01", "PARIS", "D:", 6.2),
+              _expected(sensor, "SRV-L", "LYON", "/srv", 6.2)]
 
     def expect(minute: int, alerts: list[dict[str, Any]]) -> dict[str, Any]:
         return {"eval_time": f"{minute}m", "alertname": sensor.alert, "exp_alerts": alerts}
