@@ -391,3 +391,16 @@ def test_the_example_prometheus_and_alertmanager_configurations_are_valid() -> N
     hooks = [h for r in am["receivers"] for h in r.get("webhook_configs", [])]
     assert hooks and all(h["send_resolved"] and h["url"].endswith("/api/alertmanager")
                          for h in hooks)
+
+
+def test_vigie_sensors_rules_writes_the_generated_file(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from vigie.cli import main
+
+    out = tmp_path / "rules.yml"
+    assert main(["sensors", "rules", "--out", str(out), "--time-scale", "0.5"]) == 0
+    assert out.read_text() == sensor_rules.render(0.5)
+    assert "for: 10m" in out.read_text()  # 20 minutes, halved
+    assert main(["sensors", "rules", "--out", "-"]) == 0
+    assert capsys.readouterr().out.endswith(sensor_rules.render())
+    assert main(["sensors", "rules", "--time-scale", "0"]) == 2

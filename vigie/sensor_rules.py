@@ -174,8 +174,9 @@ def _alerts(scale: float) -> list[dict[str, Any]]:
 
     disk = by["disk_free"]
     # the check reads the disk during the 03:00 hour, local time; the reading holds (and the
-    # alert with it) until the next day's check (26 h: a 25-hour autumn day and a margin)
-    daily = (f"last_over_time(preventcare:disk_free:at_check[26h]) {disk.op} "
+    # alert with it) until the next check: 50 h, so a check missed while Prometheus was down
+    # keeps the day before's reading instead of resolving a disk nobody looked at
+    daily = (f"last_over_time(preventcare:disk_free:at_check[50h]) {disk.op} "
              f"{disk.threshold:g}")
     return [
         over("disk_time", "preventcare:disk_time:percent"),
