@@ -24,6 +24,7 @@ import datetime as dt
 import random
 import time
 from collections import Counter
+from functools import cache
 
 from domain.calendar import site_calendar
 from planning.entitlement import due_windows, ideal_day, owed_for, period_of
@@ -70,10 +71,11 @@ def synthetic(clients: int, consultants: int, seed: int, year: int = 2027) -> Pr
     return Problem(tuple(visits), tuple(people), horizon_end=end + dt.timedelta(days=120))
 
 
-def exact_minimum(problem: Problem) -> int:
+def exact_minimum(problem: Problem, anywhere: bool = False) -> int:
     """The fewest visits outside their window, by a max-flow of its own (not the planner's
     code path): source -> visit (1) -> open day of its window (1) -> sink (free consultants
-    that day). Every consultant can do every visit, so a day's count is all that matters."""
+    that day). Every consultant can do every visit, so a day's count is all that matters.
+    ``anywhere``: days up to the horizon instead, so the fewest visits left unplaced."""
     from ortools.graph.python import max_flow
 
     cal = {}
@@ -83,8 +85,8 @@ def exact_minimum(problem: Problem) -> int:
     n = len(problem.visits)
     for i, v in enumerate(problem.visits, start=1):
         cal.setdefault(v.subdiv, site_calendar(v.subdiv))
-        d = v.start
-        while d <= v.end:
+        d, last = v.start, problem.horizon_end if anywhere else v.end
+        while d <= last:
             if cal[v.subdiv].is_business_day(d):
                 node = days.setdefault(d, n + 1 + len(days))
                 tails.append(i)
@@ -103,6 +105,12 @@ def exact_minimum(problem: Problem) -> int:
     return n - flow.optimal_flow()
 
 
+@cache
+def _open(subdiv: str | None, day: dt.date) -> bool:
+    """Is the site open that day (its own calendar, straight from ``domain.calendar``)."""
+    return site_calendar(subdiv).is_business_day(day)
+
+
 def hard_violations(problem: Problem, plan: Plan, today: dt.date) -> list[str]:
     """The bench's own checker of a plan's hard rules."""
     needs = {v.key: v for v in problem.visits}
@@ -117,7 +125,7 @@ def hard_violations(problem: Problem, plan: Plan, today: dt.date) -> list[str]:
             continue
         if b.day in c.leave or b.day in c.busy:
             bad.append(f"{b.visit}: consultant {c.id} not free on {b.day}")
-        if not site_calendar(v.subdiv).is_business_day(b.day):
+        if not _open(v.subdiv, b.day):
             bad.append(f"{b.visit}: site closed on {b.day}")
         if b.day <= today or b.day < v.start:
             bad.append(f"{b.visit}: {b.day} in the past or before its window")
@@ -138,7 +146,7 @@ def offer_faults(problem: Problem, plan: Plan, rows: dict[int, tuple[dt.date, ..
         for d in days:
             seen[(c.id, d)] += 1
             faults += d in c.leave or d in c.busy or d < v.start
-            faults += not site_calendar(v.subdiv).is_business_day(d)
+            faults += not _open(v.subdiv, d)
     return faults + sum(k - 1 for k in seen.values())
 
 
@@ -151,6 +159,7 @@ def run(clients: int, consultants: int, seed: int, seconds: float) -> dict[str, 
     problem = synthetic(clients, consultants, seed)
     today = min(v.start for v in problem.visits) - dt.timedelta(days=1)
     minimum = exact_minimum(problem)
+    least_unplaced = exact_minimum(problem, anywhere=True)
     out: dict[str, float] = {"visits": len(problem.visits), "minimum": minimum, "hard": 0}
     for name, solve in (("greedy", greedy),
                         ("optimal", lambda p: optimal(p, time_limit_s=seconds))):
@@ -162,7 +171,8 @@ def run(clients: int, consultants: int, seed: int, seconds: float) -> dict[str, 
         out[name] = out_of_window(problem, plan)
         out[f"{name}_s"] = wall
         print(f"  {name:7s} out_of_window={out[name]} (minimum {minimum}) "
-              f"unplaced={len(plan.unplaced)} lateness_days={lateness(problem, plan)} "
+              f"unplaced={len(plan.unplaced)} (least {least_unplaced}) "
+              f"lateness_days={lateness(problem, plan)} "
               f"days_from_ideal={mean_days_from_ideal(problem, plan):.1f} "
               f"trips={trips(problem, plan)} load_spread={load_spread(problem, plan)} "
               f"hard_violations={len(bad)} wall_s={wall:.2f}")
@@ -181,6 +191,76 @@ def run(clients: int, consultants: int, seed: int, seconds: float) -> dict[str, 
     return out
 
 
+def console_suggestion(clients: int, consultants: int, seed: int) -> float:
+    """Wall time of the console's suggestion page (``/planning/suggest``, the exact planner)
+    over the synthetic year stored in a fresh SQLite database: reading the visits, leave and
+    held days, planning, the rows' dates and the page, as a planner's browser asks for it."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session, select
+
+    from console.app import create_app
+    from console.auth import hash_password
+    from models.db import make_engine, migrate
+    from models.tables import Client, Site, User
+    from models.visits import ConsultantLeave, SitePlace, Visit
+    from vigie.settings import Settings
+
+    problem = synthetic(clients, consultants, seed)
+    password = "bench password, not secret"
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'planner.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        with Session(engine) as s:
+            site_of: dict[int, int] = {}
+            for v in problem.visits:
+                if v.client_id in site_of:
+                    continue
+                client = Client(code=f"C{v.client_id:04d}", name=f"Client {v.client_id}")
+                s.add(client)
+                s.flush()
+                site = Site(client_id=client.id or 0, name="Siège", calendar_subdiv=v.subdiv)
+                s.add(site)
+                s.flush()
+                s.add(SitePlace(site_id=site.id or 0, postcode=f"{v.area}000"))
+                site_of[v.client_id] = site.id or 0
+            ids = {}
+            for c in problem.consultants:
+                user = User(username=f"consultant{c.id}", role="consultant")
+                s.add(user)
+                s.flush()
+                ids[c.id] = user.id or 0
+                s.add_all(ConsultantLeave(user_id=user.id or 0, day=d) for d in c.leave)
+            s.add(User(username="planner", role="planner", password_hash=hash_password(password)))
+            clients_by_code = {f"C{k:04d}": k for k in site_of}
+            client_ids = {clients_by_code[c.code]: c.id for c in s.exec(select(Client)).all()}
+            s.add_all(Visit(client_id=client_ids[v.client_id] or 0, site_id=site_of[v.client_id],
+                            contract_year=v.start.year, due_start=v.start, due_end=v.end)
+                      for v in problem.visits)
+            s.commit()
+        app = create_app(Settings(var_dir=Path(tmp), temporal_address="",
+                                  secret_key="bench-secret"), engine)
+        http = TestClient(app, follow_redirects=False)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text)
+        assert token
+        http.post("/login", data={"username": "planner", "password": password,
+                                  "csrf_token": token[1]})
+        year = min(v.start for v in problem.visits).year
+        t0 = time.perf_counter()
+        page = http.get(f"/planning/suggest?year={year}")
+        wall = time.perf_counter() - t0
+        assert page.status_code == 200, page.status_code
+        sent = page.text.count("Proposer ces dates")
+        print(f"  console /planning/suggest rows={page.text.count('<tr data-visit=')} "
+              f"sendable={sent} wall_s={wall:.2f}")
+        engine.dispose()
+    return wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=300)
@@ -188,6 +268,8 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=600, help="clients of the last run (0: none)")
     ap.add_argument("--consultants", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=55.0, help="the planner's time limit")
+    ap.add_argument("--console", type=int, default=300,
+                    help="clients of the console's suggestion page run (0: none)")
     args = ap.parse_args()
     lo, _, hi = args.seeds.partition("-")
     seeds = range(int(lo), int(hi or lo) + 1)
@@ -197,13 +279,16 @@ def main() -> None:
         r = run(args.clients, args.consultants, seed, args.seconds)
         at_min += r["optimal"] == r["minimum"]
         hard += int(r["hard"])
-        visits = int(r["visits"])
+        visits = visits or int(r["visits"])
     wall_big = 0.0
     if args.big:
         print(f"seed=1 clients={args.big}")
         r = run(args.big, args.consultants, 1, args.seconds)
         hard += int(r["hard"])
         wall_big = r["optimal_s"]
+    if args.console:
+        print(f"console clients={args.console}")
+        console_suggestion(args.console, args.consultants, 1)
     print(f"planner: visits={visits} hard_violations={hard} "
           f"seeds_at_minimum={at_min}/{len(seeds)} wall_s_{args.big}={wall_big:.1f}")
 

@@ -54,13 +54,6 @@ def day_options(problem: Problem, v: VisitNeed, first: dt.date) -> tuple[dt.date
     return days[bisect_left(days, v.start):]
 
 
-def cost_of(v: VisitNeed, day: dt.date) -> int:
-    """The secondary cost of one booking (without the out-of-window weight)."""
-    if day > v.end:
-        return W_LATE * (day - v.end).days
-    return W_DIST * abs((day - v.ideal).days)
-
-
 def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     """The exact plan (see the module's docstring)."""
     from ortools.graph.python import min_cost_flow
@@ -73,9 +66,6 @@ def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     first = min(v.start for v in visits)
     n_days = (problem.horizon_end - first).days + 1
     cons = {c.id: c for c in problem.consultants}
-
-    def day_index(d: dt.date) -> int:
-        return (d - first).days
 
     free = np.zeros(max(n_days, 1), dtype=np.int64)
     for c in problem.consultants:
@@ -95,15 +85,20 @@ def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     heads: list[np.ndarray] = []
     caps: list[np.ndarray] = []
     costs: list[np.ndarray] = []
+    calendar_ords: dict[str | None, np.ndarray] = {}
     for i, v in enumerate(visits):
-        days = day_options(problem, v, first)
+        if v.subdiv not in calendar_ords:
+            calendar_ords[v.subdiv] = np.fromiter(
+                (d.toordinal() for d in _horizon_days(problem, v.subdiv, first)), dtype=np.int64)
+        ords = calendar_ords[v.subdiv]
+        ords = ords[np.searchsorted(ords, v.start.toordinal()):]
         if v.consultant is not None:
             c = cons.get(v.consultant)
-            days = tuple(d for d in days if c is not None and d not in c.leave
-                         and d not in c.busy)
-        if days:
-            idx = np.fromiter((day_index(d) for d in days), dtype=np.int64, count=len(days))
-            ords = idx + first.toordinal()
+            ords = np.array([o for o in ords.tolist() if c is not None
+                             and dt.date.fromordinal(o) not in c.leave
+                             and dt.date.fromordinal(o) not in c.busy], dtype=np.int64)
+        if len(ords):
+            idx = ords - first.toordinal()
             late = np.maximum(ords - v.end.toordinal(), 0)
             cost = np.where(late > 0, w_out + W_LATE * late,
                             W_DIST * np.abs(ords - v.ideal.toordinal()))

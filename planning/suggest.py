@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -70,15 +71,33 @@ class Plan:
     status: str = ""
 
 
-@lru_cache(maxsize=32)
-def _open_days(subdiv: str | None, start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
+@lru_cache(maxsize=64)
+def _year_days(subdiv: str | None, year: int) -> tuple[dt.date, ...]:
+    """A site calendar's business days of one year (built once: planning asks thousands of
+    times)."""
     cal = site_calendar(subdiv)
-    out, day = [], start
-    while day <= end:
+    out, day = [], dt.date(year, 1, 1)
+    while day.year == year:
         if cal.is_business_day(day):
             out.append(day)
         day += dt.timedelta(days=1)
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _open_days(subdiv: str | None, start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
+    out: list[dt.date] = []
+    for year in range(start.year, end.year + 1):
+        days = _year_days(subdiv, year)
+        out.extend(days[bisect_left(days, start):bisect_right(days, end)])
+    return tuple(out)
+
+
+def is_open(subdiv: str | None, day: dt.date) -> bool:
+    """Is a site of this calendar open that day (the one check of the planners' rules)."""
+    days = _year_days(subdiv, day.year)
+    i = bisect_left(days, day)
+    return i < len(days) and days[i] == day
 
 
 def open_days(v: VisitNeed, until: dt.date) -> tuple[dt.date, ...]:
@@ -130,7 +149,7 @@ def violations(problem: Problem, plan: Plan) -> list[str]:
         if v is None or c is None:
             out.append(f"visite {b.visit} : visite ou consultant inconnu")
             continue
-        if not site_calendar(v.subdiv).is_business_day(b.day):
+        if not is_open(v.subdiv, b.day):
             out.append(f"visite {b.visit} : {b.day} n'est pas un jour ouvré du site")
         if b.day in c.leave:
             out.append(f"visite {b.visit} : consultant {c.id} en congé le {b.day}")

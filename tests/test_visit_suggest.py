@@ -197,6 +197,15 @@ def test_rows_of_a_roomy_year_offer_three_dates() -> None:
     assert all(len(d) == 3 for d in rows.values()) and len(rows) == len(problem.visits)
 
 
+def test_the_time_limit_covers_building_the_model() -> None:
+    # no time at all: the model's building uses it up, the greedy plan comes back instead
+    problem = synthetic(clients=40, consultants=2, seed=1)
+    plan = optimal(problem, time_limit_s=0)
+    assert plan.status.startswith("greedy") and violations(problem, plan) == []
+    assert len(plan.bookings) + len(plan.unplaced) == len(problem.visits)
+    assert optimal(problem, time_limit_s=60).status == "optimal"
+
+
 def test_a_visit_given_to_a_consultant_stays_theirs() -> None:
     p = small()
     mine = VisitNeed(key=9, client_id=9, start=dt.date(2027, 3, 22), end=dt.date(2027, 3, 26),
