@@ -37,6 +37,7 @@ from planning.suggest import (
     VisitNeed,
     _open_days,
     greedy,
+    is_open,
     trip_key,
 )
 
@@ -164,6 +165,7 @@ def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
         else:
             day_of[v.key] = first + dt.timedelta(days=head - n)
     plan = Plan(status="optimal", unplaced=sorted(unplaced))
+    group_areas(problem, day_of, deadline)
     continued = assign_by_trips(problem, day_of, plan)
     needs = {v.key: v for v in visits}
     plan.bookings = {k: Booking(b.visit, b.day, b.consultant,
@@ -171,6 +173,67 @@ def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
                      for k, b in plan.bookings.items()}
     plan.solve_s = time.perf_counter() - t0
     return plan
+
+
+def group_areas(problem: Problem, day_of: dict[int, dt.date], deadline: float) -> int:
+    """The bounded local improvement of trips: swap the days of two visits when the flow's
+    cost stays the same (both inside their windows, the same total distance to their ideal
+    days, both sites open on their new day) and fewer (area, week) pairs remain, so that a
+    visit alone in its area that week joins others. Day counts do not change (consultants
+    still suffice), nor the out-of-window count, lateness or distance. Stops at the
+    deadline or when no swap helps. Returns the number of swaps."""
+    needs = {v.key: v for v in problem.visits}
+    movable = {k for k in day_of if needs[k].consultant is None and day_of[k] <= needs[k].end}
+    week_of = {k: day_of[k].isocalendar()[:2] for k in movable}
+    group: dict[tuple[str, tuple[int, int]], set[int]] = defaultdict(set)
+    by_week: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for k in movable:
+        group[(needs[k].area, week_of[k])].add(k)
+        by_week[week_of[k]].add(k)
+
+    def dist(k: int, d: dt.date) -> int:
+        return abs((d - needs[k].ideal).days)
+
+    def size(area: str, week: tuple[int, int]) -> int:
+        return len(group.get((area, week), ()))
+
+    swaps, improved = 0, True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for u in sorted(movable, key=lambda k: (day_of[k], k)):
+            a, w1, d1 = needs[u].area, week_of[u], day_of[u]
+            if not a or size(a, w1) != 1:
+                continue
+            if time.perf_counter() > deadline:
+                break
+            targets = {wk for (ar, wk), keys in group.items() if ar == a and keys} - {w1}
+            best = None
+            for w2 in targets:
+                for w in by_week[w2]:
+                    vu, vw, d2 = needs[u], needs[w], day_of[w]
+                    b = vw.area
+                    if b == a or not (vu.start <= d2 <= vu.end and vw.start <= d1 <= vw.end):
+                        continue
+                    if dist(u, d2) + dist(w, d1) != dist(u, d1) + dist(w, d2):
+                        continue
+                    if not (is_open(vu.subdiv, d2) and is_open(vw.subdiv, d1)):
+                        continue
+                    delta = -1 - (size(b, w2) == 1) + (size(b, w1) == 0)
+                    if delta < 0 and (best is None or delta < best[0]):
+                        best = (delta, w)
+            if best is None:
+                continue
+            w = best[1]
+            for k, old, new in ((u, w1, week_of[w]), (w, week_of[w], w1)):
+                group[(needs[k].area, old)].discard(k)
+                group[(needs[k].area, new)].add(k)
+                by_week[old].discard(k)
+                by_week[new].add(k)
+                week_of[k] = new
+            day_of[u], day_of[w] = day_of[w], day_of[u]
+            swaps += 1
+            improved = True
+    return swaps
 
 
 def assign_by_trips(problem: Problem, day_of: dict[int, dt.date], plan: Plan) -> set[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.planner import exact_minimum, hard_violations, synthetic
 from domain.calendar import site_calendar
 from models.tables import User
 from models.visits import Visit
-from planning.optimal import optimal
+from planning.optimal import group_areas, optimal
 from planning.suggest import (
     Booking,
     Consultant,
@@ -30,9 +31,11 @@ from planning.suggest import (
     Problem,
     VisitNeed,
     greedy,
+    is_open,
     offers,
     open_days,
     out_of_window,
+    trips,
     violations,
 )
 from tests.browser.support import make_desk
@@ -195,6 +198,32 @@ def test_rows_of_a_roomy_year_offer_three_dates() -> None:
     rows = offers(problem, plan)
     check_rows(problem, plan, rows)
     assert all(len(d) == 3 for d in rows.values()) and len(rows) == len(problem.visits)
+
+
+def test_grouping_areas_never_costs_a_day_and_saves_trips() -> None:
+    problem = synthetic(clients=120, consultants=2, seed=8)
+    plan = optimal(problem, time_limit_s=60)
+    base = greedy(problem)
+    assert trips(problem, plan) < trips(problem, base)
+    # the swap pass on the greedy plan's days: the same distance to the ideal days, the
+    # same visits outside, each day as many visits, fewer (area, week) pairs
+    needs = {v.key: v for v in problem.visits}
+    days = {k: b.day for k, b in base.bookings.items()}
+    before = dict(days)
+
+    def pairs(d: dict[int, dt.date]) -> int:
+        return len({(needs[k].area, day.isocalendar()[:2]) for k, day in d.items()})
+
+    def distance(d: dict[int, dt.date]) -> int:
+        return sum(abs((day - needs[k].ideal).days) for k, day in d.items())
+
+    assert group_areas(problem, days, deadline=time.perf_counter() + 60) > 0
+    assert Counter(days.values()) == Counter(before.values())
+    assert distance(days) == distance(before)
+    assert sum(days[k] > needs[k].end for k in days) == sum(before[k] > needs[k].end
+                                                          for k in before)
+    assert pairs(days) < pairs(before)
+    assert all(is_open(needs[k].subdiv, d) and needs[k].start <= d for k, d in days.items())
 
 
 def test_the_time_limit_covers_building_the_model() -> None:
