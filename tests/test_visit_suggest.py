@@ -38,6 +38,7 @@ from planning.suggest import (
     trips,
     violations,
 )
+from planning.suggest_db import problem_from_db
 from tests.browser.support import make_desk
 
 GOOD_FRIDAY = dt.date(2027, 3, 26)
@@ -284,3 +285,38 @@ def test_the_planner_gets_the_suggestion_in_the_console(engine: Engine, tmp_path
     assert english.status_code == 200 and "jour idéal" not in english.text
     assert http.get(f"/planning/suggest?year={year}&method=greedy").status_code == 200
     assert desk.signed_in("manager")[0].get("/planning/suggest").status_code == 403
+
+
+def test_in_december_the_desk_suggests_late_visits_after_their_window(
+        engine: Engine, tmp_path: Path) -> None:
+    # the demo's visits of a year, planned from 7 December of that year: most windows have
+    # passed; one visit is already offered on three days, which stay held
+    desk = make_desk(engine, tmp_path)
+    http, token = desk.signed_in("planner")
+    year = dt.date.today().year + 1
+    http.post("/planning/plan-year", data={"year": str(year), "csrf_token": token})
+    today = dt.date(year, 12, 7)
+    with Session(engine) as s:
+        conseil = s.exec(select(User).where(User.username == "conseil")).one()
+        held = s.exec(select(Visit).where(Visit.contract_year == year)).first()
+        assert held is not None
+        offered = [dt.date(year, 12, 8), dt.date(year, 12, 9), dt.date(year, 12, 10)]
+        held.state, held.consultant_id = "proposed", conseil.id
+        held.proposed_dates = [d.isoformat() for d in offered]
+        s.add(held)
+        s.commit()
+        problem = problem_from_db(s, year, today)
+    assert held.id not in {v.key for v in problem.visits}
+    late = [v for v in problem.visits if v.start > v.end]
+    assert len(late) >= 5 and all(v.start == today + dt.timedelta(days=1) for v in late)
+    plan = optimal(problem, time_limit_s=30)
+    assert violations(problem, plan) == [] and hard_violations(problem, plan, today) == []
+    assert out_of_window(problem, plan) == exact_minimum(problem)
+    for v in late:
+        b = plan.bookings[v.key]
+        assert b.day > today and b.day > v.end and "fenêtre passée" in b.reason
+        assert b.day not in offered  # conseil's held days
+    rows = offers(problem, plan)
+    check_rows(problem, plan, rows)
+    assert all(not set(rows[v.key]) & set(offered) for v in late)
+    assert sum(1 for v in late if rows[v.key]) >= len(late) // 2
