@@ -255,6 +255,9 @@ _REASONS_EN = tuple((re.compile(p), r) for p, r in (
     (r"les jours plus proches sont pris ou en congé", "closer days are taken or on leave"),
     (r"le jour ouvré le plus proche", "the nearest business day"),
     (r" ; consultant déjà désigné", "; consultant already chosen"),
+    (r"fenêtre passée : le premier jour libre", "window passed: the first free day"),
+    (r"fenêtre pleine : le premier jour libre après", "window full: the first free day after"),
+    (r"le premier jour libre de la fenêtre", "the first free day of the window"),
     (r" ; même tournée que sa visite précédente \(secteur (\w+)\)",
      r"; same trip as their previous visit (area \1)"),
 ))

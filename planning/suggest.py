@@ -125,7 +125,10 @@ def greedy(problem: Problem) -> Plan:
                 c = min(free, key=lambda x: (load[x.id], x.id))
                 taken[c.id].add(day)
                 load[c.id] += 1
-                plan.bookings[v.key] = Booking(v.key, day, c.id)
+                why = ("fenêtre passée : le premier jour libre" if v.start > v.end
+                       else "fenêtre pleine : le premier jour libre après" if day > v.end
+                       else "le premier jour libre de la fenêtre")
+                plan.bookings[v.key] = Booking(v.key, day, c.id, why)
                 placed = True
                 break
         if not placed:

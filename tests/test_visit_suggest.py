@@ -283,7 +283,8 @@ def test_the_planner_gets_the_suggestion_in_the_console(engine: Engine, tmp_path
     assert not set(first[shown]) & {d for days in again.values() for d in days}
     english = http.get(f"/planning/suggest?year={year}&lang=en")
     assert english.status_code == 200 and "jour idéal" not in english.text
-    assert http.get(f"/planning/suggest?year={year}&method=greedy").status_code == 200
+    greedy_page = http.get(f"/planning/suggest?year={year}&method=greedy&lang=en")
+    assert greedy_page.status_code == 200 and "the first free day of the window" in greedy_page.text
     assert desk.signed_in("manager")[0].get("/planning/suggest").status_code == 403
 
 
