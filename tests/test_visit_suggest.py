@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bench.planner import exact_minimum, hard_violations, synthetic
+from console.i18n_visits import suggestion_reason
 from domain.calendar import site_calendar
 from models.tables import User
 from models.visits import Visit
@@ -225,6 +226,20 @@ def test_grouping_areas_never_costs_a_day_and_saves_trips() -> None:
                                                           for k in before)
     assert pairs(days) < pairs(before)
     assert all(is_open(needs[k].subdiv, d) and needs[k].start <= d for k, d in days.items())
+
+
+def test_every_reason_reads_in_english() -> None:
+    problem = as_of(synthetic(clients=60, consultants=1, seed=5), dt.date(2027, 10, 4))
+    pinned = replace(problem.visits[-1], consultant=1)
+    problem = Problem((*problem.visits[:-1], pinned), problem.consultants, problem.horizon_end)
+    reasons = {b.reason for plan in (optimal(problem, time_limit_s=60), greedy(problem))
+               for b in plan.bookings.values()}
+    assert any("fenêtre passée" in r for r in reasons) and any("idéal" in r for r in reasons)
+    assert any("tournée" in r for r in reasons) and any("désigné" in r for r in reasons)
+    for reason in reasons:
+        english = suggestion_reason("en", reason)
+        assert not re.search(r"[éèàù]|\b(jour|fenêtre|le|la|de|du|les)\b", english), english
+        assert suggestion_reason("fr", reason) == reason
 
 
 def test_the_time_limit_covers_building_the_model() -> None:
