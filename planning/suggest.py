@@ -261,3 +261,8 @@ def offers(problem: Problem, plan: Plan, size: int = 3, late_span: int = 21
             out[b.visit] = (b.day, *sorted(alts))
             offered.update(out[b.visit])
     return out
+
+
+def alternatives(problem: Problem, plan: Plan, key: int, n: int = 2) -> list[dt.date]:
+    """The other days one row offers (see :func:`offers`, which gives every row at once)."""
+    return list(offers(problem, plan, size=n + 1).get(key, ())[1:])
