@@ -125,6 +125,7 @@ EN_VISITS: dict[str, str] = {
     "au mieux (exact)": "best (exact)",
     "Dates": "Dates",
     "Pourquoi ce jour": "Why this day",
+    "délai dépassé : plan au plus tôt": "time limit reached: earliest plan",
     "en retard : fenêtre close le": "late: window closed on",
     "à proposer après la réponse à une autre visite de ce consultant": "to propose once another visit of this consultant is answered",
     "Jours ouvrés du site, un consultant par jour au plus, aucun congé ; hors fenêtre": "Site business days, one visit a day per consultant, no leave; outside the window",

@@ -281,7 +281,8 @@ async def suggest_page(request: Request, principal: Principal = Depends(require(
                              "late": need.end < need.start})
             return {"rows": rows, "violations": sg.violations(problem, plan),
                     "out_of_window": sg.out_of_window(problem, plan),
-                    "solve_s": plan.solve_s}
+                    "solve_s": plan.solve_s,
+                    "fallback": method == "optimal" and plan.status.startswith("greedy")}
 
     data = await asyncio.to_thread(run)
     return render(request, principal, "planning_suggest.html", year=year, method=method,
