@@ -60,7 +60,7 @@ class Booking:
     visit: int
     day: dt.date
     consultant: int
-    reason: str = ""  # why this day, in a few words (the exact planner says it)
+    reason: str = ""  # why this day, in a few words (shown beside the booking)
 
 
 @dataclass
