@@ -23,7 +23,7 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.pages_visits import consultants, state_name
 from console.visit_actions import today_local
-from console.web import redirect, render
+from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
 from models.tables import Client, Site, User
@@ -249,22 +249,26 @@ def site_names(s: Session, visit: Visit) -> str:
 @router.get("/planning/suggest")
 async def suggest_page(request: Request, principal: Principal = Depends(require("visit.plan"))
                        ) -> Response:
-    """The suggester's plan for the visits still to propose: each with its date, its
-    consultant and two other free days, ready to be sent to the client in one click."""
+    """The suggester's plan for the visits still to propose: each with its date, why that
+    day, its consultant and one or two other days, ready to be sent in one click (no day of
+    a consultant offered by two rows; a row whose day another row offers waits)."""
+    from console.i18n_visits import suggestion_reason
     from planning import suggest as sg
+    from planning.optimal import optimal
     from planning.suggest_db import problem_from_db
 
     svc = svc_of(request)
     today = today_local(svc)
     year = int(request.query_params.get("year") or today.year)
-    method = "cpsat" if request.query_params.get("method") == "cpsat" else "greedy"
+    method = "greedy" if request.query_params.get("method") == "greedy" else "optimal"
+    lang = lang_of(request)
 
     def run() -> dict[str, Any]:
         with Session(svc.engine, expire_on_commit=False) as s:
             problem = problem_from_db(s, year, today)
-            plan = sg.greedy(problem)
-            if method == "cpsat" and problem.visits and problem.consultants:
-                plan = sg.cpsat(problem, time_limit_s=8.0, hint=plan)
+            plan = (sg.greedy(problem) if method == "greedy"
+                    else optimal(problem, time_limit_s=8.0))
+            dates = sg.offers(problem, plan)
             names = {u.id: u.full_name or u.username for u in consultants(s)}
             rows = []
             for need in sorted(problem.visits, key=lambda n: n.end):
@@ -272,10 +276,13 @@ async def suggest_page(request: Request, principal: Principal = Depends(require(
                 client = s.get(Client, need.client_id)
                 rows.append({"need": need, "booking": b, "client": client,
                              "consultant": names.get(b.consultant) if b else None,
-                             "others": sg.alternatives(problem, plan, need.key)})
+                             "dates": dates.get(need.key, ()),
+                             "why": suggestion_reason(lang, b.reason) if b else "",
+                             "late": need.end < need.start})
             return {"rows": rows, "violations": sg.violations(problem, plan),
                     "out_of_window": sg.out_of_window(problem, plan),
-                    "solve_s": plan.solve_s}
+                    "solve_s": plan.solve_s,
+                    "fallback": method == "optimal" and plan.status.startswith("greedy")}
 
     data = await asyncio.to_thread(run)
     return render(request, principal, "planning_suggest.html", year=year, method=method,

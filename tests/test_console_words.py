@@ -58,7 +58,7 @@ EXTRA_QUERIES = {  # the same page in its other shapes
     "/queue": ["?class=unclassified", "?state=new", "?mine=1"],
     "/backups": ["?days=14"],
     "/planning": ["?month=2027-03"],
-    "/planning/suggest": ["?method=cpsat"],
+    "/planning/suggest": ["?method=greedy"],
 }
 ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&amp;#|&amp;lt;")
 KEY_VALUE = re.compile(r"\b[a-z][a-z_]*=")
