@@ -55,11 +55,24 @@ from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signa
 from intake.sources import UNVERIFIED, SourceVerifier, Verdict
 from models.auth import Policy
 from models.db import session_scope
+from models.incidents import IncidentChild
 from models.refstamp import generation
 from models.tables import AlertEventRow, BackupRun, Case, Outbox, RawMessage, Server
 from models.types import utcnow
 from parsers import AlertEvent, parse_message
 from records.absence import note_report, observe_backup_run
+from records.incidents import (
+    CHILD,
+    CHILD_FAMILIES_EXCLUDED,
+    LINK_CLAUSE,
+    LINK_FAMILY,
+    SITE_FAMILY,
+    attach_event,
+    open_parents,
+    parent_for_server,
+    promoted_children,
+    release,
+)
 from records.silences import SILENCED, record_hit, silence_event
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
@@ -70,7 +83,13 @@ from vigie.metrics import (
     REFERENCE_LOADS,
     ROUTING_LATENCY,
 )
-from workflows.shared import AlertSignal, CaseInput, ClientReplySignal, case_workflow_id
+from workflows.shared import (
+    AlertSignal,
+    CaseInput,
+    ClientReplySignal,
+    Criticality,
+    case_workflow_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +235,8 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             record_hit(s, silence, event_id=row.id, summary=row.summary)
         if not verdict.verified or not monitored:
             continue  # unverified: its case only, no other state; out of contract: nothing
+        if silence is None and triage == "none":
+            site_outage(s, row)  # a child of its site's incident, or the link's return
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -244,6 +265,29 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
                         else "")
     raw.parsed_at = now
     s.add(raw)
+
+
+def site_outage(s: Session, row: AlertEventRow) -> None:
+    """A verified event and its site's outage (``records.incidents``): a server's problem
+    or recovery while its site's incident is open becomes a child of it; a heartbeat of the
+    site, or the link case's own recovery, is the link's return and releases the children."""
+    if row.server_id is None and row.family != LINK_FAMILY:
+        return
+    if row.family == "heartbeat" or (row.family == LINK_FAMILY and row.status != "problem"):
+        for parent in open_parents(s, row.client_id or 0):
+            back = (parent.family == LINK_FAMILY and parent.fingerprint == row.fingerprint) or (
+                parent.family == SITE_FAMILY and row.family == "heartbeat"
+                and parent_for_server(s, row.server_id) is parent)
+            if back:
+                release(s, parent, row.received_at, row.id)
+                if parent.family == SITE_FAMILY:
+                    row.extra = {**row.extra, "site_return": parent.workflow_id}
+        return
+    if row.family in CHILD_FAMILIES_EXCLUDED:
+        return
+    parent = parent_for_server(s, row.server_id)
+    if parent is not None and parent.fingerprint != row.fingerprint:
+        attach_event(s, parent, row)
 
 
 @dataclass(frozen=True)
@@ -290,7 +334,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
     An event whose source failed verification may open a case (flagged, never preset) or
     repeat one; anything else from it (recovery, heartbeat, successful backup) is not sent.
     """
-    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT) or row.routed_at is not None:
+    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT, CHILD) or row.routed_at is not None:
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
@@ -331,6 +375,9 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             source_check=row.source_check,
             open_in_one_step=policy.open_in_one_step,
         )
+        if row.family == LINK_FAMILY:  # a site's link down: major until restored (3.2.2)
+            start = replace(start, preset_criticality=Criticality.MAJOR,
+                            preset_reason=LINK_CLAUSE)
         return Route(row.id or 0, wid, signal, start, fingerprint=row.fingerprint,
                      stored_at=row.received_at)
     if row.status == "recovery" or row.family in ("heartbeat", "backup"):
@@ -338,6 +385,21 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
         return Route(row.id or 0, wid, signal, None, fingerprint=row.fingerprint,
                      stored_at=row.received_at)
     return None
+
+
+def promotion_route(s: Session, child: IncidentChild, at: datetime, policy: CasePolicy
+                    ) -> Route | None:
+    """A child still failing when its site's link came back: its own case, opened from its
+    last problem but at the return, so its clocks never count the outage."""
+    last = s.get(AlertEventRow, child.last_event_id) if child.last_event_id else None
+    if last is None:
+        return None
+    as_open = AlertEventRow(**{**last.model_dump(), "triage": "none", "routed_at": None})
+    route = route_for(as_open, policy)
+    if route is None or route.start is None:
+        return None
+    return replace(route, start=replace(route.start, opened_at=at),
+                   signal=replace(route.signal, received_at=at))
 
 
 def router_name() -> str:
@@ -569,8 +631,29 @@ class Router:
                 .where(AlertEventRow.raw_message_id == raw.id)
                 .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
             ).all()
-            out.append((oid, self._still_to_tell(rows, policy)))
+            out.append((oid, self._still_to_tell(rows, policy)
+                        + self._site_returns(s, rows, policy)))
         return out
+
+    @staticmethod
+    def _site_returns(s: Session, rows: Sequence[AlertEventRow], policy: CasePolicy
+                      ) -> list[Route]:
+        """What a link's return tells besides its own event: the site incident that it is
+        back, and the cases of the children still failing, opened at the return. Built again
+        while the message is retried (the request ids drop what Temporal already has)."""
+        routes: list[Route] = []
+        for row in rows:
+            wid = (row.extra or {}).get("site_return")
+            if wid:
+                routes.append(Route(row.id or 0, wid, AlertSignal(
+                    event_id=row.id, status="recovery", received_at=row.received_at,
+                    summary=f"lien du site rétabli : battement reçu de {row.host or '?'}",
+                    severity="info"), None, fingerprint=wid, stored_at=row.received_at))
+            for child in promoted_children(s, row.id or 0):
+                route = promotion_route(s, child, row.received_at, policy)
+                if route is not None:
+                    routes.append(route)
+        return routes
 
     @staticmethod
     def _still_to_tell(rows: Sequence[AlertEventRow], policy: CasePolicy) -> list[Route]:

@@ -74,6 +74,7 @@ from models.tables import (
     Site,
 )
 from models.types import utcnow
+from records.incidents import SITE_FAMILY, attach_absence, site_case_input, site_fingerprint
 from records.silences import SilenceRequest, covering, create_silence, record_hit
 from vigie.settings import Settings
 from workflows.absence import (
@@ -568,6 +569,8 @@ class _Sweep:
         self.clients: dict[int, Client] = {}
         self.silences: dict[int, list[Silence]] = defaultdict(list)
         self.links: dict[int, list[Case]] = defaultdict(list)
+        self.watched_at_site: Counter[int] = Counter()  # heartbeats watched per site
+        self.site_opening: set[int] = set()  # sites whose incident this sweep opens
         self.ledger: dict[str, AbsenceEvent | _Line] = {}
         self.new_events: list[_Line] = []
         self.later: list[Callable[[], None]] = []  # run once the new ledger lines have ids
@@ -619,7 +622,7 @@ class _Sweep:
         server_ids = {e.server_id for e in exps}
         client_ids = {e.client_id for e in exps}
         for c in s.exec(select(Case).where(
-                col(Case.client_id).in_(client_ids), Case.family == "link",
+                col(Case.client_id).in_(client_ids), col(Case.family).in_(("link", SITE_FAMILY)),
                 Case.closed == False,  # noqa: E712
                 # a link case opened by an unverified source never mutes anything
                 Case.source_verified == True,  # noqa: E712
@@ -631,6 +634,11 @@ class _Sweep:
             select(Server).where(col(Server.id).in_(server_ids)))}
         site_ids = {v.site_id for v in self.servers.values() if v.site_id is not None}
         self.sites = {v.id or 0: v for v in s.exec(select(Site).where(col(Site.id).in_(site_ids)))}
+        for site_id in s.exec(select(Server.site_id).join(
+                Expectation, col(Expectation.server_id) == Server.id).where(
+                col(Server.site_id).in_(site_ids), Expectation.kind == "heartbeat",
+                col(Expectation.state).not_in(("proposed", "disabled")))):
+            self.watched_at_site[site_id or 0] += 1
         self.clients = {c.id or 0: c for c in s.exec(
             select(Client).where(col(Client.id).in_(client_ids)))}
         for sil in s.exec(select(Silence).where(
@@ -688,6 +696,9 @@ class _Sweep:
             s.add(exp)
             return
         link = self.link_case_for(srv)
+        if link is not None and link.family == SITE_FAMILY:
+            self.mute_under_site(exp, srv, link)
+            return
         if link is not None:
             exp.state = "muted"
             exp.missing_since = due
@@ -710,8 +721,59 @@ class _Sweep:
         exp.missing_since = due
         exp.muted_by_case_id = None
         exp.case_opened = False
-        self.open_case(exp, srv)
+        if exp.kind == "heartbeat" and self.watched_at_site[srv.site_id or 0] >= 2:
+            self.open_site(exp, srv)
+        else:
+            self.open_case(exp, srv)
         s.add(exp)
+
+    # a site with several watched servers: one incident for the site (records.incidents)
+
+    def open_site(self, exp: Expectation, srv: Server) -> None:
+        """The site's incident (opened once per sweep, whatever the number of its servers
+        found late); the server waits under it, muted, until the incident has a case row."""
+        at, site = self.at, self.sites[srv.site_id or 0]
+        client = self.clients[exp.client_id]
+        inp = site_case_input(client, site, at, l1_minutes=self.policy.l1_minutes,
+                              auto_close_hours=self.policy.auto_close_hours)
+        wid = case_workflow_id(inp.fingerprint)
+        exp.state = "muted"
+        exp.case_workflow_id = wid
+        name = srv.display_name or srv.hostname
+        ev, _ = self.absence(f"{exp.kind}-site:{exp.id}:{_iso(exp.missing_since)}",
+                             kind=f"{exp.kind}_muted", client_id=exp.client_id,
+                             server_id=exp.server_id, expectation_id=exp.id,
+                             fingerprint=inp.fingerprint, workflow_id=wid,
+                             detail=f"{name} : {KIND_LABEL[exp.kind]} absent ; incident du "
+                                    f"site {site.name}")
+        self.plan.muted += 1
+        if site.id in self.site_opening:
+            return
+        self.site_opening.add(site.id or 0)
+        summary = (f"Site {site.name} : {KIND_LABEL[exp.kind]} de {name} absent depuis "
+                   f"{self.policy.local(exp.missing_since or at)}")
+
+        def order() -> None:
+            signal = AlertSignal(event_id=-(ev.id or 0), status="problem", received_at=at,
+                                 summary=summary, severity="major")
+            self.plan.opens.append(OpenOrder(wid, inp, signal, absence_id=ev.id))
+
+        self.later.append(order)
+
+    def mute_under_site(self, exp: Expectation, srv: Server, incident: Case) -> None:
+        """A late source of a site in outage: a child of the site's incident, no case."""
+        exp.state = "muted"
+        exp.missing_since = exp.missing_since or exp.next_due_at
+        exp.muted_by_case_id = incident.id
+        exp.case_workflow_id = incident.workflow_id
+        family, check = KIND_SCOPE[exp.kind]
+        client = self.clients[exp.client_id]
+        fp = (exp.fingerprint or heartbeat_fingerprint(client.code, srv.hostname)
+              if exp.kind == "heartbeat" else disk_report_fingerprint(client.code, srv.hostname))
+        attach_absence(self.s, incident, exp, srv, fp, family, check, KIND_LABEL[exp.kind],
+                       exp.missing_since or self.at)
+        self.plan.muted += 1
+        self.s.add(exp)
 
     def open_case(self, exp: Expectation, srv: Server) -> None:
         at = self.at
@@ -788,16 +850,34 @@ class _Sweep:
             link = s.get(Case, exp.muted_by_case_id) if exp.muted_by_case_id else None
             if _case_is_open(link):
                 return
+            incident = self.site_incident(exp)
+            if link is None and incident is not None:  # its site's incident now has a row
+                self.mute_under_site(exp, self.servers[exp.server_id], incident)
+                return
         if exp.state == "silenced" and self.silence_for(exp) is not None:
             return
         self.judge(exp)
 
+    def site_incident(self, exp: Expectation) -> Case | None:
+        """The open site incident an expectation waits under, once it has its case row."""
+        for c in self.links.get(exp.client_id, []):
+            if c.family == SITE_FAMILY and c.workflow_id == exp.case_workflow_id \
+                    and not c.recovered:
+                return c
+        return None
+
     def link_case_for(self, srv: Server) -> Case | None:
-        """An open link case of the client that concerns the server's site, if any."""
+        """An open link case or site incident of the client that concerns the server's
+        site, if any."""
         if srv.site_id is None:
             return None
         site = self.sites.get(srv.site_id)
+        code = self.clients[srv.client_id].code if srv.client_id in self.clients else ""
         for c in self.links.get(srv.client_id, []):
+            if c.family == SITE_FAMILY:
+                if not c.recovered and c.fingerprint == site_fingerprint(code, srv.site_id):
+                    return c
+                continue
             reporter = self.servers.get(c.server_id) if c.server_id else None
             if reporter is not None and reporter.site_id == srv.site_id:
                 return c

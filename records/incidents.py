@@ -1,0 +1,250 @@
+"""Site incidents: one major case per site outage, the site's alerts kept as its children.
+
+The contract counts a missing heartbeat as a major alert because it means "rupture du lien
+internet ou défaillance du serveur" (3.2.2), and it watches multi-site clients' links until
+they are restored. When a site's link drops, every server behind it goes silent or fails its
+checks at once: one cause, one incident, one client contact, one Demande.
+
+A site incident is an ordinary case workflow (the same ``case_machine`` core: triage, client
+contact, Demande, L1/L2 timers) whose family is ``site`` (opened by the absence sweep when a
+heartbeat of a server with a site goes missing) or ``link`` (a probe reporting the site's VPN
+down, opened by the router). While it is open and its link not back, an alert of one of the
+site's servers opens no case: it becomes a child (``models.incidents.IncidentChild``), linked
+to the incident's timeline, with no mail, no call and no SLA clock of its own.
+
+When the link returns (a heartbeat of one of the site's servers reaches the desk, or the link
+reports its recovery), the children are released: a child whose last news is a recovery closes
+with the incident; a child still failing becomes a case of its own, opened at the return, so
+its clocks start when the site could be reached again and never count the outage's time twice.
+An absent source is watched afresh from the return (one period and its grace to report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from domain.absence import link_target_names_site
+from domain.sensors import CLAUSE
+from models.expectations import Expectation
+from models.incidents import IncidentChild
+from models.tables import AlertEventRow, Case, Client, Server, Site
+from workflows.shared import CaseInput, Criticality, case_workflow_id
+
+SITE_FAMILY = "site"
+LINK_FAMILY = "link"
+PARENT_FAMILIES = (SITE_FAMILY, LINK_FAMILY)
+CHILD = "child"  # triage of an event kept under a site incident (never routed on its own)
+SITE_CLAUSE = f"{CLAUSE} Site injoignable (lien ou serveur hébergeant le Logiciel) : alerte majeure"
+LINK_CLAUSE = f"{CLAUSE} Rupture du lien du site : alerte majeure jusqu'au rétablissement"
+# What a site outage explains; a heartbeat or the link's own messages are the outage itself.
+CHILD_FAMILIES_EXCLUDED = ("heartbeat", LINK_FAMILY, SITE_FAMILY, "reply")
+_CLOSED = ("resolved", "closed")
+
+
+def site_fingerprint(client_code: str, site_id: int) -> str:
+    """One key per site: every outage of the site is the same workflow id, one run each."""
+    return f"{client_code}|site-{site_id}|{SITE_FAMILY}|outage|"
+
+
+def site_case_input(client: Client, site: Site, at: datetime, *, l1_minutes: int,
+                    auto_close_hours: int) -> CaseInput:
+    """The incident the sweep opens when a heartbeat of the site goes missing."""
+    return CaseInput(
+        fingerprint=site_fingerprint(client.code, site.id or 0),
+        client_id=client.id,
+        server_id=None,
+        host=None,
+        family=SITE_FAMILY,
+        check="outage",
+        target=site.name,
+        title=f"Site {site.name} injoignable — incident de site"[:300],
+        opened_at=at,
+        preset_criticality=Criticality.MAJOR,
+        preset_reason=SITE_CLAUSE,
+        l1_minutes=l1_minutes,
+        auto_close_hours=auto_close_hours,
+    )
+
+
+def is_open_parent(c: Case) -> bool:
+    """An incident children attach to: open, verified, and its link not back yet."""
+    return (c.family in PARENT_FAMILIES and not c.closed and c.state not in _CLOSED
+            and c.source_verified and not c.recovered)
+
+
+def covers(c: Case, site: Site, client_code: str, reporter_site_id: int | None) -> bool:
+    """Whether an open incident is the outage of ``site``: the site's own incident, or a
+    link case reported from the site or naming it as its VPN peer."""
+    if c.family == SITE_FAMILY:
+        return c.fingerprint == site_fingerprint(client_code, site.id or 0)
+    if reporter_site_id is not None and reporter_site_id == site.id:
+        return True
+    return link_target_names_site(c.target, site.name, site.link_names)
+
+
+def open_parents(s: Session, client_id: int) -> list[Case]:
+    return [c for c in s.exec(select(Case).where(
+        Case.client_id == client_id, col(Case.family).in_(PARENT_FAMILIES),
+        Case.closed == False,  # noqa: E712
+    ).order_by(col(Case.opened_at))).all() if is_open_parent(c)]
+
+
+def parent_for_server(s: Session, server_id: int | None) -> Case | None:
+    """The open incident of the server's site, if any (the oldest one)."""
+    srv = s.get(Server, server_id) if server_id else None
+    if srv is None or srv.site_id is None:
+        return None
+    site = s.get(Site, srv.site_id)
+    client = s.get(Client, srv.client_id)
+    if site is None or client is None:
+        return None
+    for c in open_parents(s, srv.client_id):
+        reporter = s.get(Server, c.server_id) if c.server_id else None
+        if covers(c, site, client.code, reporter.site_id if reporter else None):
+            return c
+    return None
+
+
+def attach_event(s: Session, parent: Case, row: AlertEventRow) -> IncidentChild:
+    """A server's problem or recovery under its site's incident: linked to the incident's
+    timeline, flagged ``child`` (the router tells no case of it)."""
+    row.triage = CHILD
+    row.case_id = parent.id
+    child = _child(s, parent, row.fingerprint, origin="event", at=row.received_at,
+                   client_id=row.client_id, server_id=row.server_id, host=row.host,
+                   family=row.family, check=row.check, target=row.target,
+                   title=f"{row.host or '?'} — {row.summary or row.check}"[:300])
+    child.events += 1
+    child.last_at = max(child.last_at, row.received_at)
+    if row.status == "problem":
+        child.state = "failing"
+        child.last_event_id = row.id
+    elif child.state == "failing":
+        child.state = "recovered"
+    s.add(child)
+    return child
+
+
+def attach_absence(s: Session, parent: Case, exp: Expectation, srv: Server, fingerprint: str,
+                   family: str, check: str, label: str, at: datetime) -> IncidentChild:
+    """A server's missing heartbeat or disk report under its site's incident."""
+    child = _child(s, parent, fingerprint, origin="absence", at=at, client_id=exp.client_id,
+                   server_id=srv.id, host=srv.hostname, family=family, check=check,
+                   target=None, title=f"{srv.display_name or srv.hostname} — {label} absent")
+    child.state = "failing"
+    s.add(child)
+    return child
+
+
+def _child(s: Session, parent: Case, fingerprint: str, *, origin: str, at: datetime,
+           **fields: object) -> IncidentChild:
+    found = s.exec(select(IncidentChild).where(
+        IncidentChild.incident_case_id == parent.id,
+        IncidentChild.fingerprint == fingerprint)).first()
+    if found is not None:
+        return found
+    child = IncidentChild(incident_case_id=parent.id or 0, fingerprint=fingerprint,
+                          origin=origin, first_at=at, last_at=at, **fields)  # type: ignore[arg-type]
+    s.add(child)
+    s.flush()
+    return child
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the link's return decided: the children to open as cases of their own."""
+
+    parent: Case
+    promoted: list[IncidentChild]
+
+
+def release(s: Session, parent: Case, at: datetime, event_id: int | None) -> Release:
+    """The link is back: recovered children close with the incident, failing ones are
+    promoted (their case opens at ``at``), absent sources are watched afresh from ``at``.
+
+    The projection is marked recovered at once, in the same transaction, so that an alert
+    arriving after the return is a case of its own even before the workflow has saved its
+    view (the workflow's next snapshot says the same)."""
+    parent.recovered = True
+    s.add(parent)
+    promoted: list[IncidentChild] = []
+    for child in children(s, parent.id or 0):
+        if child.released_at is not None:
+            continue
+        child.released_at = at
+        child.released_by_event_id = event_id
+        if child.state == "failing" and child.origin == "event":
+            child.state = "promoted"
+            child.case_workflow_id = case_workflow_id(child.fingerprint)
+            promoted.append(child)
+        elif child.state == "failing":
+            child.state = "rewatched"
+        s.add(child)
+    for exp in s.exec(select(Expectation).where(Expectation.muted_by_case_id == parent.id)):
+        _rewatch(exp, at)
+        s.add(exp)
+    return Release(parent, promoted)
+
+
+def _rewatch(exp: Expectation, at: datetime) -> None:
+    """An absent source muted by the outage gets one full period (and its grace) from the
+    link's return before it is missing on its own account."""
+    exp.state = "ok"
+    exp.missing_since = None
+    exp.case_workflow_id = None
+    exp.case_opened = False
+    exp.muted_by_case_id = None
+    grace = timedelta(minutes=exp.grace_minutes)
+    if exp.kind == "heartbeat":
+        exp.next_due_at = at + timedelta(minutes=exp.period_minutes) + grace
+    elif exp.next_due_at is None or exp.next_due_at < at + grace:
+        exp.next_due_at = at + grace
+
+
+def children(s: Session, case_id: int) -> list[IncidentChild]:
+    return list(s.exec(select(IncidentChild).where(IncidentChild.incident_case_id == case_id)
+                       .order_by(col(IncidentChild.first_at), col(IncidentChild.id))).all())
+
+
+def promoted_children(s: Session, event_id: int) -> list[IncidentChild]:
+    """The children the event's return promoted (their cases are told with the event)."""
+    return list(s.exec(select(IncidentChild).where(
+        IncidentChild.released_by_event_id == event_id,
+        IncidentChild.state == "promoted").order_by(col(IncidentChild.id))).all())
+
+
+@dataclass(frozen=True)
+class Family:
+    """A case's relatives for its page: its children, or the incident it came from."""
+
+    children: list[IncidentChild]
+    parent: Case | None
+
+
+def family_of(engine: Engine, case: Case) -> Family:
+    with Session(engine) as s:
+        kids = children(s, case.id or 0) if case.family in PARENT_FAMILIES else []
+        parent = None
+        origin = s.exec(select(IncidentChild).where(
+            IncidentChild.case_workflow_id == case.workflow_id,
+            IncidentChild.state == "promoted").order_by(col(IncidentChild.id).desc())).first()
+        if origin is not None:
+            parent = s.get(Case, origin.incident_case_id)
+        return Family(kids, parent)
+
+
+def child_counts(s: Session, case_ids: Iterable[int]) -> dict[int, int]:
+    """How many children each incident holds (the queue folds them under it)."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    counts: dict[int, int] = {}
+    for cid in s.exec(select(IncidentChild.incident_case_id).where(
+            col(IncidentChild.incident_case_id).in_(ids))):
+        counts[cid] = counts.get(cid, 0) + 1
+    return counts
