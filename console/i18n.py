@@ -926,3 +926,17 @@ def _fold_contract_strings() -> None:
 
 
 _fold_contract_strings()
+
+
+def _fold_incident_strings() -> None:
+    """The site incidents' English lives in ``console.i18n_incidents`` (merge-friendly)."""
+    from console.i18n_incidents import EN as INCIDENT_EN
+    from console.i18n_incidents import FAMILY_LABELS as INCIDENT_FAMILIES
+
+    for key, value in INCIDENT_EN.items():
+        EN.setdefault(key, value)
+    for key, pair in INCIDENT_FAMILIES.items():
+        FAMILY_LABELS.setdefault(key, pair)
+
+
+_fold_incident_strings()

@@ -21,6 +21,7 @@ from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
+from console.i18n_incidents import CHILD_STATE_FR
 from console.mail import MessageView, message_view
 from console.queries import (
     CRITICALITIES,
@@ -52,6 +53,7 @@ from models.tables import (
     Server,
 )
 from models.types import utcnow
+from records.incidents import PARENT_FAMILIES, Family, children_by_incident, family_of
 from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
 
 router = APIRouter()
@@ -94,7 +96,10 @@ def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
         counts = open_counts(s, None)
         tabs = counts if flt == QueueFilter(criticality=flt.criticality) else open_counts(
             s, None, replace(flt, criticality=None))
-    return {"rows": rows, "total": total, "counts": counts, "tabs": tabs}
+        children = children_by_incident(
+            s, [c.id or 0 for c, _ in rows if c.family in PARENT_FAMILIES])
+    return {"rows": rows, "total": total, "counts": counts, "tabs": tabs,
+            "children": children, "child_state": CHILD_STATE_FR}
 
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
@@ -135,7 +140,8 @@ def queue_live(request: Request, principal: Principal = Depends(require("queue")
     svc = svc_of(request)
     flt = queue_filter(request, principal)
     data = _queue_data(svc, flt, _page_number(request))
-    rows_html = render_fragment(request, principal, "queue_rows.html", rows=data["rows"])
+    rows_html = render_fragment(request, principal, "queue_rows.html", rows=data["rows"],
+                                children=data["children"], child_state=CHILD_STATE_FR)
     return JSONResponse(
         {
             "title": queue_title(data["counts"], lang_of(request)),
@@ -163,6 +169,7 @@ class CaseData:
     communications: list[Communication]
     contacts: list[Contact]
     notes: list[AuditEvent] = field(default_factory=list)
+    relatives: Family | None = None  # a site incident's children, or a child's incident
 
 
 def load_case_data(svc: Services, case_id: int, scope: int | None) -> CaseData:
@@ -226,6 +233,7 @@ def load_case_data(svc: Services, case_id: int, scope: int | None) -> CaseData:
         communications=comms,
         contacts=contacts,
         notes=[a for a in ledger if a.action == "note"],
+        relatives=family_of(svc.engine, c),
     )
 
 
@@ -259,6 +267,7 @@ async def case_page(
         temporal_configured=svc.temporal_configured,
         temporal_ui=svc.settings.temporal_ui_url.rstrip("/"),
         temporal_ns=svc.settings.temporal_namespace,
+        child_state=CHILD_STATE_FR,
     )
 
 

@@ -220,31 +220,39 @@ def promoted_children(s: Session, event_id: int) -> list[IncidentChild]:
 
 @dataclass(frozen=True)
 class Family:
-    """A case's relatives for its page: its children, or the incident it came from."""
+    """A case's relatives for its page: its children (with the case a promoted one became),
+    or the incident it came from."""
 
-    children: list[IncidentChild]
+    children: list[tuple[IncidentChild, int | None]]
     parent: Case | None
 
 
 def family_of(engine: Engine, case: Case) -> Family:
     with Session(engine) as s:
         kids = children(s, case.id or 0) if case.family in PARENT_FAMILIES else []
+        wids = [k.case_workflow_id for k in kids if k.case_workflow_id]
+        opened: dict[str, int] = {}
+        if wids:
+            for cid, wid in s.exec(select(Case.id, Case.workflow_id).where(
+                    col(Case.workflow_id).in_(wids)).order_by(col(Case.id))):
+                opened[wid] = cid or 0  # the latest run of that id
         parent = None
         origin = s.exec(select(IncidentChild).where(
             IncidentChild.case_workflow_id == case.workflow_id,
             IncidentChild.state == "promoted").order_by(col(IncidentChild.id).desc())).first()
         if origin is not None:
             parent = s.get(Case, origin.incident_case_id)
-        return Family(kids, parent)
+        return Family([(k, opened.get(k.case_workflow_id or "")) for k in kids], parent)
 
 
-def child_counts(s: Session, case_ids: Iterable[int]) -> dict[int, int]:
-    """How many children each incident holds (the queue folds them under it)."""
+def children_by_incident(s: Session, case_ids: Iterable[int]) -> dict[int, list[IncidentChild]]:
+    """The children of each incident of a queue page (folded under it)."""
     ids = list(case_ids)
+    found: dict[int, list[IncidentChild]] = {}
     if not ids:
-        return {}
-    counts: dict[int, int] = {}
-    for cid in s.exec(select(IncidentChild.incident_case_id).where(
-            col(IncidentChild.incident_case_id).in_(ids))):
-        counts[cid] = counts.get(cid, 0) + 1
-    return counts
+        return found
+    for child in s.exec(select(IncidentChild).where(
+            col(IncidentChild.incident_case_id).in_(ids))
+            .order_by(col(IncidentChild.first_at), col(IncidentChild.id))):
+        found.setdefault(child.incident_case_id, []).append(child)
+    return found
