@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
+from records.incidents import SITE_CLAUSE
 from vigie.temporal import register_search_attributes
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
@@ -541,6 +542,32 @@ async def unverified_source_case(desk: Desk) -> WorkflowHandle:
     return handle
 
 
+async def site_incident_link_back(desk: Desk) -> WorkflowHandle:
+    """Issue 22: a site incident (family ``site``, major by the contract's rule, one client
+    contact and one Demande for the whole site); the link's return is its recovery; the
+    technician confirms and closes it."""
+    desk.acts.contacts = [PRIMARY]
+    handle = await desk.open(
+        AlertSignal(event_id=601, status="problem", received_at=await desk.now(),
+                    opening=True, severity="major"),
+        family="site", check="outage", host=None, server_id=None, target="Lyon",
+        title="Site Lyon injoignable — incident de site",
+        preset_criticality=Criticality.MAJOR, preset_reason=SITE_CLAUSE)
+    await desk.until(handle, lambda v: v.criticality == Criticality.MAJOR)
+    await desk.act(handle, "register_demande")
+    await desk.until(handle, lambda v: v.contact_active is None)
+    await desk.act(handle, "record_contact", channel=Channel.PHONE,
+                   outcome=ContactOutcome.REACHED, text="coupure du lien confirmée")
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=602, status="recovery", received_at=await desk.now(),
+        summary="lien du site rétabli : battement reçu de lyo-03"))
+    await desk.until(handle, lambda v: v.recovered)
+    await desk.act(handle, "resolve", reason="lien rétabli par l'opérateur")
+    await desk.act(handle, "close")
+    await handle.result()
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "minor_closed_by_itself": minor_case_closed_by_itself,
     "major_escalated_by_timer": major_case_escalated_by_the_timer,
@@ -553,4 +580,6 @@ SCENARIOS: dict[str, Scenario] = {
     "major_nobody_reached_by_phone": major_case_nobody_reached_by_phone,
     "continued_as_new_searchable": case_continued_as_new,
     "unverified_source": unverified_source_case,
+    # one incident per site outage (issue 22)
+    "site_incident_link_back": site_incident_link_back,
 }
