@@ -19,7 +19,10 @@ runs them. One run measures, in order:
    of problems that have no case, which the router must still tell Temporal about), on
    SQLite; time until every case is visible, none lost or doubled;
 4. (c) the same storm with two intakes, two routers and two workers on PostgreSQL
-   (``VIGIE_TEST_PG`` or 127.0.0.1:5432; skipped with a message if unreachable).
+   (``VIGIE_TEST_PG`` or 127.0.0.1:5432; skipped with a message if unreachable);
+5. (d) a site outage: 50 servers of one site go silent (one sweep finds them late), then 500
+   problem mails from them in a minute: prints ``incidents=1 child_cases=0 pages=1`` and the
+   time from the sweep's start to the incident's case row (``--parts d`` alone).
 
 Each part prints worker CPU ms per new case. The last line is
 ``storm: visible_p50_ms=<n> visible_p99_ms=<n> rate=20/s storm_drain_s=<n> lost=<n> dup=<n>``
@@ -432,6 +435,114 @@ def storm(temporal: str, root: Path, label: str, mails: int, seconds: float, *, 
         desk.close()
 
 
+@dataclass
+class SiteOutage:
+    """(d): one site's servers silent, then their problem mails; what the desk opened."""
+
+    servers: int
+    mails: int
+    stored: int
+    children: int
+    incidents: int
+    child_cases: int
+    pages: int
+    visible_s: float  # the sweep's start -> the incident's case row
+    settled_s: float  # the first 250 -> every mail stored and kept under the incident
+
+    def line(self) -> str:
+        return (f"  (d) site outage: {self.servers} servers silent, {self.mails} problem mails "
+                f"({self.stored} stored, {self.children} kept as children): incident visible "
+                f"{self.visible_s:.1f} s after the sweep started; every mail under it "
+                f"{self.settled_s:.1f} s after the first 250")
+
+    def summary(self) -> str:
+        return (f"incidents={self.incidents} child_cases={self.child_cases} "
+                f"pages={self.pages} incident_visible_s={self.visible_s:.1f}")
+
+
+def site_outage(temporal: str, root: Path, servers: int, mails: int, seconds: float
+                ) -> SiteOutage:
+    """``servers`` servers of one new site of demo client A stop their heartbeats (one sweep
+    finds them all late), then send ``mails`` problem mails in ``seconds``: the desk must
+    open one site incident and keep every mail under it (``records.incidents``)."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+    from temporalio.client import Client as TemporalClient
+
+    from models.db import session_scope
+    from models.expectations import Expectation
+    from models.tables import Client, Server, Site
+    from models.types import utcnow
+    from workflows.absence import SWEEP_WORKFLOW, SweepInput
+
+    desk = Desk(temporal, root)
+    try:
+        run = uuid.uuid4().hex[:6]
+        hosts = [f"bx{run}-{i:03d}" for i in range(servers)]
+        now = utcnow()
+        with session_scope(desk.engine) as s:
+            client = s.exec(select(Client.id).where(Client.code == "client-a")).one()
+            site = Site(client_id=client, name=f"Agence {run}")
+            s.add(site)
+            s.flush()
+            for host in hosts:
+                srv = Server(client_id=client, site_id=site.id, hostname=host)
+                s.add(srv)
+                s.flush()
+                s.add(Expectation(client_id=client, server_id=srv.id or 0, kind="heartbeat",
+                                  state="ok", next_due_at=now - timedelta(minutes=1),
+                                  last_seen_at=now - timedelta(minutes=76)))
+        with desk.engine.connect() as c:
+            before = {cid for (cid,) in c.execute(text('SELECT id FROM "case"'))}
+
+        async def sweep() -> None:
+            tc = await TemporalClient.connect(temporal)
+            await tc.execute_workflow(SWEEP_WORKFLOW, SweepInput(), id=f"sweep-{run}",
+                                      task_queue=desk.queue)
+
+        start = time.time()
+        asyncio.run(sweep())
+        visible = float("nan")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with desk.engine.connect() as c:
+                if c.execute(text('SELECT count(*) FROM "case" WHERE family = \'site\'')).one()[0]:
+                    visible = time.time() - start
+                    break
+            time.sleep(0.02)
+        msgs = [probe(f"svc{i % 7}", i, host=hosts[i % servers]).replace(
+            b"Message-ID: <", f"Message-ID: <{run}-".encode()) for i in range(mails)]
+        threads = 4
+        senders = [MxSender(desk.cluster.smtp_ports, msgs[k::threads],
+                            pace=seconds * threads / mails, start_at=k) for k in range(threads)]
+        first = time.time()
+        for snd in senders:
+            snd.start()
+        stored = children = 0
+        deadline = time.monotonic() + seconds + 240
+        while time.monotonic() < deadline:
+            with desk.engine.connect() as c:
+                stored, children = c.execute(text(
+                    "SELECT count(*), sum(CASE WHEN triage = 'child' THEN 1 ELSE 0 END) "
+                    "FROM alert_event WHERE host LIKE :h"), {"h": f"bx{run}-%"}).one()
+            children = int(children or 0)
+            if not any(snd.is_alive() for snd in senders) and children >= mails:
+                break
+            time.sleep(0.1)
+        settled = time.time() - first
+        time.sleep(2.0)  # a case opened by mistake would show by now
+        with desk.engine.connect() as c:
+            rows = c.execute(text('SELECT id, family, host FROM "case"')).all()
+        new = [(cid, fam, host) for cid, fam, host in rows if cid not in before]
+        incidents = sum(1 for _, fam, _ in new if fam == "site")
+        child_cases = sum(1 for _, _, host in new if host and host.startswith(f"bx{run}"))
+        return SiteOutage(servers, mails, int(stored or 0), children, incidents, child_cases,
+                          pages=len(new), visible_s=visible, settled_s=settled)
+    finally:
+        desk.close()
+
+
 def postgres_reachable() -> bool:
     try:
         eng = create_engine(PG_URL, connect_args={"connect_timeout": 2})
@@ -454,8 +565,10 @@ def main() -> None:
     parser.add_argument("--storm-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=int, default=20,
                         help="new problems a second in 0, 1 and (a)")
-    parser.add_argument("--parts", default="0,1,a,b,c",
-                        help="which parts to run (comma-separated: 0 1 a b c)")
+    parser.add_argument("--parts", default="0,1,a,b,c,d",
+                        help="which parts to run (comma-separated: 0 1 a b c d)")
+    parser.add_argument("--site-servers", type=int, default=50)
+    parser.add_argument("--site-mails", type=int, default=500)
     args = parser.parse_args()
     RATE = args.rate
     if args.quick:
@@ -524,6 +637,14 @@ def main() -> None:
             storms.append(c)
         elif "c" in parts:
             print(f"4. (c) skipped: PostgreSQL not reachable at {PG_URL}", flush=True)
+        if "d" in parts:
+            print(f"5. (d) a site outage: {args.site_servers} servers of one site silent, "
+                  f"then {args.site_mails} problem mails in {args.storm_seconds:.0f} s, "
+                  f"SQLite ({load()}; {quiet_before(temporal.pid)}):", flush=True)
+            outage = site_outage(address, root, args.site_servers, args.site_mails,
+                                 args.storm_seconds)
+            print(outage.line(), flush=True)
+            print(outage.summary(), flush=True)
     finally:
         temporal.terminate()
         try:

@@ -83,6 +83,7 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     # the staff's pages
     (G, "/queue"): "queue",
     (G, "/queue/live"): "queue",
+    (P, "/queue/storm"): "case.act",  # a storm's bulk classify or acknowledge (issue 22)
     (G, "/cases/{case_id}"): "queue",
     (G, "/cases/{case_id}/sla"): "queue",
     (P, "/cases/{case_id}/act/{action}"): "case.act",

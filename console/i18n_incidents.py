@@ -31,6 +31,13 @@ EN: dict[str, str] = {
     "Dernier": "Last",
     "Suite": "Outcome",
     "voir le cas": "see case",
+    "Tempête": "Storm",
+    "cas chez": "cases at",
+    "clients depuis": "clients since",
+    "chaque cas garde son propre registre": "each case keeps its own ledger",
+    "Prendre en charge les": "Take on the",
+    "Classer les": "Classify the",
+    "Action groupée inconnue": "Unknown bulk action",
 }
 
 FAMILY_LABELS: dict[str, tuple[str, str]] = {

@@ -129,6 +129,8 @@ MESSAGES: dict[str, str] = {
     "Serveur {} créé ; l'événement y est rattaché.":
         "Server {} created; the event is attached to it.",
     "{} jour(s) de congé enregistré(s).": "{} day(s) of leave recorded.",
+    # a storm's bulk action (console/pages_cases.py, issue 22)
+    "Action groupée : {} cas, {} refusés": "Bulk action: {} cases, {} refused",
 }
 
 

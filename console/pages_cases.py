@@ -54,6 +54,7 @@ from models.tables import (
 )
 from models.types import utcnow
 from records.incidents import PARENT_FAMILIES, Family, children_by_incident, family_of
+from records.storms import current_storms, storm_cases
 from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
 
 router = APIRouter()
@@ -98,8 +99,9 @@ def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
             s, None, replace(flt, criticality=None))
         children = children_by_incident(
             s, [c.id or 0 for c, _ in rows if c.family in PARENT_FAMILIES])
+        storms = current_storms(s)
     return {"rows": rows, "total": total, "counts": counts, "tabs": tabs,
-            "children": children, "child_state": CHILD_STATE_FR}
+            "children": children, "child_state": CHILD_STATE_FR, "storms": storms}
 
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
@@ -150,6 +152,45 @@ def queue_live(request: Request, principal: Principal = Depends(require("queue")
             "rows": rows_html,
         }
     )
+
+
+BULK_ACTIONS = ("classify", "assign")  # a storm's bulk classify, or acknowledge (take them)
+
+
+@router.post("/queue/storm")
+async def queue_storm_act(
+    request: Request, principal: Principal = Depends(require("case.act"))
+) -> Response:
+    """One gesture for every case of a storm: each case gets its own update, hence its own
+    ledger line and its own refusal if it has moved on (counted, never a 500). The cases are
+    read again from the storm's key, never taken from the form."""
+    svc = svc_of(request)
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    action = form.get("action", "")
+    if action not in BULK_ACTIONS:
+        raise HTTPException(422, "Action groupée inconnue")
+    if action == "assign":
+        form["assignee"] = principal.username
+    inp = form_action_input(principal, form)
+    if action == "classify" and inp.criticality is None:
+        raise HTTPException(422, "Indiquez la criticité")
+
+    def read() -> list[Case]:
+        with Session(svc.engine) as s:
+            return storm_cases(s, form.get("storm", ""))
+
+    cases = await asyncio.to_thread(read)
+    done = 0
+    for case in cases:
+        if action == "assign" and case.assignee == principal.username:
+            done += 1  # already acknowledged by this technician: nothing to repeat
+            continue
+        status, _ = await run_action(svc, case, action, inp)
+        done += status == 200
+    refused = len(cases) - done
+    message = f"ok:Action groupée : {done} cas, {refused} refusés"
+    await asyncio.to_thread(set_flash, svc, principal, message)
+    return redirect("/queue")
 
 
 # --- case page ---------------------------------------------------------------------------------
