@@ -72,3 +72,51 @@ def test_the_incident_page_lists_its_children_and_a_promoted_case_links_back(
     english = http.get(f"/cases/{incident}?lang=en").text
     assert "Alerts attached to the site incident" in english
     assert "still failing when the link came back" in english
+
+
+def storm_of(desk: Desk, clients: list[str], spread: timedelta = timedelta(minutes=3)
+             ) -> list[int]:
+    return [add_case(desk.engine, desk.clients[code], title="Agent de sauvegarde arrêté",
+                     family="backup", opened_at=MONDAY_9H + n * spread)
+            for n, code in enumerate(clients)]
+
+
+def test_the_same_check_failing_at_three_clients_is_one_storm_banner(desk: Desk) -> None:
+    storm_of(desk, ["client-a", "client-b", "client-c"])
+    add_case(desk.engine, desk.clients["client-a"], family="backup",  # hours before: not in it
+             opened_at=MONDAY_9H - timedelta(hours=3))
+    http, _ = desk.signed_in("technician")
+    html = http.get("/queue").text
+    assert html.count('class="storm-banner"') == 1
+    assert '<span class="storm-count">3</span>' in html
+    assert "Storm" in http.get("/queue?lang=en").text
+
+
+def test_two_clients_or_a_slow_drift_are_no_storm(desk: Desk) -> None:
+    storm_of(desk, ["client-a", "client-b"])
+    storm_of(desk, ["client-a", "client-b", "client-c"], spread=timedelta(hours=1))
+    http, _ = desk.signed_in("technician")
+    assert "storm-banner" not in http.get("/queue").text
+
+
+def test_a_bulk_action_refused_or_unknown_is_never_a_500(desk: Desk) -> None:
+    storm_of(desk, ["client-a", "client-b", "client-c"])
+    http, csrf = desk.signed_in("technician")
+    bad = http.post("/queue/storm", data={"csrf_token": csrf, "storm": "backup:disk_free",
+                                          "action": "close"})
+    assert bad.status_code == 422
+    no_class = http.post("/queue/storm", data={"csrf_token": csrf, "storm": "backup:disk_free",
+                                               "action": "classify"})
+    assert no_class.status_code == 422
+    # no Temporal here: every case refuses, each counted, none changed
+    done = http.post("/queue/storm", data={"csrf_token": csrf, "storm": "backup:disk_free",
+                                           "action": "assign"})
+    assert done.status_code == 303
+    assert "0 cas, 3 refusés" in http.get("/queue").text
+    gone = http.post("/queue/storm", data={"csrf_token": csrf, "storm": "nothing:here",
+                                           "action": "assign"})
+    assert gone.status_code == 303
+    assert "0 cas, 0 refusés" in http.get("/queue").text
+    readonly, csrf_m = desk.signed_in("manager")
+    assert readonly.post("/queue/storm", data={"csrf_token": csrf_m, "storm": "backup:disk_free",
+                                               "action": "assign"}).status_code == 403
