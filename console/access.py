@@ -84,6 +84,10 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (G, "/queue"): "queue",
     (G, "/queue/live"): "queue",
     (P, "/queue/storm"): "case.act",  # a storm's bulk classify or acknowledge (issue 22)
+    (G, "/admin/inhibitions"): "admin",  # inhibition rules (issue 22)
+    (P, "/admin/inhibitions"): "admin",
+    (P, "/admin/inhibitions/{rule_id:int}/edit"): "admin",
+    (P, "/admin/inhibitions/{rule_id:int}/revoke"): "admin",
     (G, "/cases/{case_id}"): "queue",
     (G, "/cases/{case_id}/sla"): "queue",
     (P, "/cases/{case_id}/act/{action}"): "case.act",

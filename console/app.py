@@ -25,6 +25,7 @@ from console import (
     pages_backups,
     pages_cases,
     pages_contracts,
+    pages_inhibitions,
     pages_planning,
     pages_portal,
     pages_sla,
@@ -135,6 +136,7 @@ def create_app(
     app.include_router(pages_backups.router)
     app.include_router(pages_sla.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_inhibitions.router)
     app.include_router(pages_contracts.router)
     app.include_router(pages_contracts.api)
     app.include_router(pages_portal.router)

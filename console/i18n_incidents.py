@@ -11,6 +11,10 @@ CHILD_STATE_FR: dict[str, str] = {
     "rewatched": "surveillée de nouveau depuis le retour du lien",
 }
 
+RULES_HINT = ("Pendant qu'un cas ouvert correspond à la source, les alertes de la cible (même "
+              "client ou même site) sont enregistrées, rattachées à ce cas et n'ouvrent pas "
+              "de cas.")
+
 EN: dict[str, str] = {
     "en défaut": "failing",
     "rétablie : close avec l'incident": "recovered: closes with the incident",
@@ -38,6 +42,35 @@ EN: dict[str, str] = {
     "Prendre en charge les": "Take on the",
     "Classer les": "Classify the",
     "Action groupée inconnue": "Unknown bulk action",
+    "inhibée par la règle": "muted by the rule",
+    "cause": "cause",
+    "Règles d'inhibition": "Inhibition rules",
+    "Nom": "Name",
+    "Source (famille)": "Source (family)",
+    "Source (contrôle)": "Source (check)",
+    "Cible (famille)": "Target (family)",
+    "Cible (contrôle)": "Target (check)",
+    "Même": "Same",
+    "Échéance": "Expires",
+    "Auteur": "Author",
+    "Révoquer": "Revoke",
+    "Prolonger / renommer": "Extend / rename",
+    "révoquée": "revoked",
+    "échue": "expired",
+    "en vigueur": "in force",
+    "Nouvelle règle": "New rule",
+    "Créer": "Create",
+    "Client (code, vide : tous)": "Client (code, empty: all)",
+    "Journal des règles": "Rules' log",
+    "Quand": "When",
+    "Qui": "Who",
+    "Quoi": "What",
+    "Détail": "Detail",
+    "site": "site",
+    RULES_HINT: (
+        "While an open case matches the source, the target's alerts (same client or same "
+        "site) are recorded, linked to that case, and open no case."
+    ),
 }
 
 FAMILY_LABELS: dict[str, tuple[str, str]] = {

@@ -131,6 +131,9 @@ MESSAGES: dict[str, str] = {
     "{} jour(s) de congé enregistré(s).": "{} day(s) of leave recorded.",
     # a storm's bulk action (console/pages_cases.py, issue 22)
     "Action groupée : {} cas, {} refusés": "Bulk action: {} cases, {} refused",
+    "Règle d'inhibition n° {} enregistrée.": "Inhibition rule no. {} saved.",
+    "Règle d'inhibition n° {} modifiée.": "Inhibition rule no. {} changed.",
+    "Règle d'inhibition n° {} révoquée.": "Inhibition rule no. {} revoked.",
 }
 
 

@@ -73,6 +73,7 @@ from records.incidents import (
     promoted_children,
     release,
 )
+from records.inhibitions import INHIBITED, inhibit_event
 from records.silences import SILENCED, record_hit, silence_event
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
@@ -237,6 +238,7 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             continue  # unverified: its case only, no other state; out of contract: nothing
         if silence is None and triage == "none":
             site_outage(s, row)  # a child of its site's incident, or the link's return
+            inhibit_event(s, row)  # an administrator's rule: muted under its open cause
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -334,7 +336,8 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
     An event whose source failed verification may open a case (flagged, never preset) or
     repeat one; anything else from it (recovery, heartbeat, successful backup) is not sent.
     """
-    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT, CHILD) or row.routed_at is not None:
+    if row.triage in ("pending", SILENCED, OUT_OF_CONTRACT, CHILD, INHIBITED) \
+            or row.routed_at is not None:
         return None
     if row.family == REPLY_FAMILY:
         told = reply_signal(row)
