@@ -69,6 +69,21 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
     )
+    smtp_command_timeout: float = Field(
+        default=60.0,
+        description="Seconds an SMTP command line may take to arrive whole, counted from the "
+        "previous answer, however steadily its bytes trickle (then 421, closed)",
+    )
+    smtp_data_timeout: float = Field(
+        default=60.0,
+        description="Seconds the DATA phase may take before the rate below is asked of it "
+        "(then 421, closed)",
+    )
+    smtp_data_min_rate: int = Field(
+        default=1024,
+        description="Bytes a second the DATA phase must average beyond VIGIE_SMTP_DATA_TIMEOUT: "
+        "each byte received extends its deadline by 1/rate s (a slower trickle: 421, closed)",
+    )
     webhook_max_bytes: int = Field(
         default=1_000_000, description="Largest webhook body (read as a stream; more: 413)"
     )
