@@ -154,9 +154,9 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
     """
     if raw.parsed_at is not None:
         return
-    if attach_reply(s, raw, ref_key):  # a client answering the desk's mails: no parser
-        return
     verifier = verifier if verifier is not None else SourceVerifier.load(s, strict=check_ip)
+    if attach_reply(s, raw, ref_key, verifier):  # a client answering the desk's mails
+        return
     try:
         events, sender = events_from_raw(raw)
     except Exception as exc:  # a webhook body that no longer validates: keep it visible
