@@ -203,6 +203,16 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             source_detail=verdict.detail[:300],
             triage=triage,
         )
+        repeat_of = _same_alert_seen(s, row)
+        if repeat_of is not None:
+            # Alertmanager re-sent this alert unchanged with its group: kept, told to nobody
+            row.extra = {**row.extra, "duplicate_of": repeat_of}
+            if row.triage == "pending":
+                row.triage = "none"  # its first notification waits in triage already
+            row.case_id = _open_case_id(s, row.fingerprint)
+            row.routed_at = now
+            s.add(row)
+            continue
         if not verdict.verified and row.status != "problem" and triage == "none":
             # recorded, shown on the open case it names, and ignored for state
             row.extra = {**row.extra, "ignored": "source non vérifiée"}
@@ -274,6 +284,32 @@ class CasePolicy:
             business_end=row.business_end,
             version=str(row.version),
         )
+
+
+_SAME_ALERT_WINDOW = 50  # newest rows of one problem and status searched for the same alert
+
+
+def _same_alert_seen(s: Session, row: AlertEventRow) -> int | None:
+    """The earlier event of the same Alertmanager alert notification (same fingerprint,
+    status, ``startsAt``, ``endsAt``: ``intake.webhook.alert_identity``) from the same
+    client, if any. Alertmanager re-sends a whole group when any alert of it changes (and
+    every ``repeat_interval``): the unchanged alerts in it are no new occurrence, so they
+    neither repeat nor reopen a case. Other sources have no such identity: None."""
+    key = (row.extra or {}).get("am_key")
+    if row.product != "alertmanager" or not key:
+        return None
+    earlier = s.exec(
+        select(AlertEventRow.id, AlertEventRow.extra).where(
+            AlertEventRow.fingerprint == row.fingerprint,
+            AlertEventRow.client_id == row.client_id,
+            AlertEventRow.status == row.status,
+            AlertEventRow.product == "alertmanager")
+        .order_by(col(AlertEventRow.id).desc()).limit(_SAME_ALERT_WINDOW)
+    ).all()
+    for event_id, extra in earlier:
+        if (extra or {}).get("am_key") == key:
+            return (extra or {}).get("duplicate_of") or event_id
+    return None
 
 
 def _open_case_id(s: Session, fingerprint: str) -> int | None:

@@ -89,6 +89,10 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
     Labels ``vigie_family``, ``vigie_check`` and ``vigie_target`` map an alert exactly; else
     the alert name is matched against a small table, and what matches nothing is an
     ``unknown`` event for triage rather than a guess.
+
+    Each event keeps its alert's identity (``extra["am_key"]``, :func:`alert_identity`):
+    Alertmanager re-sends the whole group whenever one alert of it changes, so the router
+    deduplicates per alert, not per payload (issue 21, finding 11).
     """
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
@@ -131,10 +135,25 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "product": "alertmanager",
                 "occurred_at": alert.get("startsAt") if firing else alert.get("endsAt"),
                 "summary": str(ann.get("summary") or ann.get("description") or name)[:500],
-                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", ""))},
+                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", "")),
+                          "am_key": alert_identity(alert, firing)},
             }
         )
     return out
+
+
+def alert_identity(alert: dict[str, Any], firing: bool) -> str:
+    """What makes one Alertmanager notification of an alert the same as another: its
+    fingerprint (a hash of its labels; the sorted labels when a sender gives none), its
+    status, ``startsAt`` and ``endsAt``. Annotations are left out: they carry the latest
+    value and change with every evaluation of a still-firing alert. Alertmanager zeroes a
+    firing alert's ``endsAt``, so the key of an alert that keeps firing does not move."""
+    fingerprint = str(alert.get("fingerprint") or "") or "labels:" + hashlib.sha256(
+        json.dumps(alert.get("labels") or {}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    status = "firing" if firing else "resolved"
+    return "|".join((fingerprint, status, str(alert.get("startsAt") or ""),
+                     str(alert.get("endsAt") or "")))[:500]
 
 
 # --- routes --------------------------------------------------------------------------------------
