@@ -505,11 +505,19 @@ class Router:
             return self._extend(s, ids)
 
     def _extend(self, s: Session, ids: list[int]) -> int:
+        """On PostgreSQL the rows are locked ``SKIP LOCKED`` first: a row locked now is being
+        released (:meth:`_record`, done or deferred) and needs no longer lease, and a renewal
+        that waited for it while holding other rows of the batch could deadlock with that
+        release (issue 21, finding 14). In the transaction that claimed them the rows are
+        this transaction's own, and none is skipped."""
+        mine = (col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
+                Outbox.done_at.is_(None))  # type: ignore[union-attr]
+        if self.engine.dialect.name == "postgresql":
+            free = (select(Outbox.id).where(*mine).order_by(Outbox.id)  # type: ignore[arg-type]
+                    .with_for_update(skip_locked=True))
+            mine = (col(Outbox.id).in_(free),)
         result = s.exec(  # type: ignore[call-overload]
-            update(Outbox)
-            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
-                   Outbox.done_at.is_(None))  # type: ignore[union-attr]
-            .values(lease_until=utcnow() + self.lease)
+            update(Outbox).where(*mine).values(lease_until=utcnow() + self.lease)
         )
         return int(result.rowcount or 0)
 
@@ -633,37 +641,40 @@ class Router:
     def _record(self, routed: list[int], done: list[int], deferred: dict[int, str],
                 waiting: list[int] = ()) -> None:  # type: ignore[assignment]
         """What Temporal acknowledged, written down in one transaction; every row of the
-        batch is released (done, deferred with a back-off, or waiting a moment)."""
+        batch is released (done, deferred with a back-off, or waiting a moment).
+
+        Rows are written in one order, events then outbox rows, each by ascending id (each
+        ``get`` flushes the row before it), the order a renewal or a claim locks them in:
+        two transactions of the desk never wait on each other in a circle (issue 21,
+        finding 14)."""
         now = utcnow()
+        errors = dict(deferred)
+        waits = set(waiting) - set(done) - set(errors)
         with session_scope(self.engine) as s:
-            for event_id in routed:
+            for event_id in sorted(set(routed)):
                 row = s.get(AlertEventRow, event_id)
                 if row is not None and row.routed_at is None:
                     row.routed_at = now
                     s.add(row)
-            for oid in done:
+            for oid in sorted(set(done) | set(errors) | waits):
                 ob = s.get(Outbox, oid)
-                if ob is not None:
-                    ob.done_at = now
-                    ob.last_error = ""
-                    ob.lease_until = None
-                    s.add(ob)
-            for oid, error in deferred.items():
-                ob = s.get(Outbox, oid)
-                if ob is not None:
+                if ob is None:
+                    continue
+                if oid in errors:
                     ob.attempts += 1
                     delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
                     ob.next_attempt_at = now + timedelta(seconds=delay)
-                    ob.last_error = error[:2000]
-                    ob.lease_until = None
-                    s.add(ob)
-            for oid in waiting:
-                ob = s.get(Outbox, oid)
-                if ob is not None and ob.done_at is None:
+                    ob.last_error = errors[oid][:2000]
+                elif oid in waits:
+                    if ob.done_at is not None:
+                        continue
                     ob.next_attempt_at = now + WAIT_FOR_OLDER
                     ob.last_error = WAITING
-                    ob.lease_until = None
-                    s.add(ob)
+                else:
+                    ob.done_at = now
+                    ob.last_error = ""
+                ob.lease_until = None
+                s.add(ob)
 
     # --- Temporal side ----------------------------------------------------------------------
 
