@@ -61,6 +61,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
     "repeat": ("répétition", "repeat"),
+    "late_arrival": ("arrivée tardive", "late arrival"),
     "recovery": ("rétablissement", "recovery"),
     "assign": ("attribution", "assignment"),
     "note": ("note", "note"),

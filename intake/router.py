@@ -271,6 +271,7 @@ class CasePolicy:
     business_end: str = "18:00"
     version: str = "env"
     open_in_one_step: bool = True  # VIGIE_CASE_OPENING (legacy: measurement only)
+    late_margin_seconds: int = 120  # VIGIE_LATE_ARRIVAL_MARGIN_SECONDS
 
     def in_effect(self, s: Session) -> CasePolicy:
         row = s.exec(select(Policy).order_by(col(Policy.version).desc()).limit(1)).first()
@@ -342,6 +343,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
         summary=row.summary,
         severity=row.severity,
         verified=verified,
+        occurred_at=row.occurred_at or row.received_at,  # the source's own time, else receipt
     )
     wid = case_workflow_id(row.fingerprint)
     if row.status == "problem":
@@ -366,6 +368,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             source_verified=verified,
             source_check=row.source_check,
             open_in_one_step=policy.open_in_one_step,
+            late_margin_seconds=policy.late_margin_seconds,
         )
         return Route(row.id or 0, wid, signal, start, fingerprint=row.fingerprint,
                      stored_at=row.received_at)

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     business_end: str = Field(default="18:00", description="Business hours end")
     l1_minutes: int = Field(default=60, description="Level-1 diagnosis length (business minutes)")
     auto_close_hours: int = Field(default=72, description="Resolved cases close after this")
+    late_arrival_margin_seconds: int = Field(
+        default=120, ge=0,
+        description="Clock-skew margin of occurrence order: a problem that happened more than "
+        "this before its case's last recovery is a late arrival (no repeat, no reopening)",
+    )
 
     # outgoing mail (the daily backup report to the team; shared with client mail)
     smtp_relay_host: str = Field(default="", description="Outgoing SMTP relay; empty: none")
