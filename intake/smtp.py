@@ -12,10 +12,12 @@ and every refusal is temporary, so a real mail server keeps the message and come
 * an idle timeout: a connection silent that long (between commands or inside DATA) gets
   ``421`` and is closed; a slow sender that keeps sending is not cut off by it;
 * but a trickle (one byte every few seconds, each restarting the idle timer) is: a command
-  line must arrive whole within ``VIGIE_SMTP_COMMAND_TIMEOUT`` of the previous answer, and
-  the DATA phase must end within ``VIGIE_SMTP_DATA_TIMEOUT`` plus one second per
-  ``VIGIE_SMTP_DATA_MIN_RATE`` bytes received (:class:`PhaseDeadline`); otherwise ``421``
-  and closed, so a slot is held at most that long by a sender that gives nearly nothing;
+  line must arrive whole within ``VIGIE_SMTP_COMMAND_TIMEOUT`` of the previous answer, the
+  commands before each message (greeting to DATA, NOOPs and RSETs included) within
+  ``VIGIE_SMTP_ENVELOPE_TIMEOUT`` all together, and the DATA phase must end within
+  ``VIGIE_SMTP_DATA_TIMEOUT`` plus one second per ``VIGIE_SMTP_DATA_MIN_RATE`` bytes
+  received (:class:`PhaseDeadline`); otherwise ``421`` and closed, so a slot is held at most
+  that long by a sender that gives nearly nothing;
 * lines: RFC 5321 caps them at 1,000 bytes, but real alert mail (HTML on one line) exceeds
   it, so longer lines are accepted as they are, up to ``VIGIE_SMTP_MAX_LINE_BYTES``; beyond,
   ``451`` instead of aiosmtpd's permanent ``500`` (nothing is bounced for it).
@@ -56,6 +58,7 @@ RETRY_LATER = "451 4.3.0 Stockage momentanément indisponible, réessayez plus t
 TOO_MANY = "421 4.7.0 Trop de connexions simultanées{whom}, réessayez plus tard"
 IDLE = "421 4.4.2 Délai d'inactivité dépassé, connexion fermée"
 COMMAND_TOO_SLOW = "421 4.4.2 Commande non reçue entière à temps, connexion fermée"
+ENVELOPE_TOO_SLOW = "421 4.4.2 Aucun message transmis à temps, connexion fermée"
 DATA_TOO_SLOW = (
     "421 4.4.2 Message reçu trop lentement (moins de {rate} octets/s), connexion fermée"
 )
@@ -150,9 +153,11 @@ class SmtpLimits:
     command_timeout: float = 60.0
     data_timeout: float = 60.0
     data_min_rate: int = 1024
+    envelope_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.command_timeout <= 0 or self.data_timeout <= 0 or self.data_min_rate <= 0:
+        if min(self.command_timeout, self.data_timeout, self.data_min_rate,
+               self.envelope_timeout) <= 0:
             raise ValueError("the SMTP command and DATA deadlines must be positive")
 
     @classmethod
@@ -165,6 +170,7 @@ class SmtpLimits:
             command_timeout=settings.smtp_command_timeout,
             data_timeout=settings.smtp_data_timeout,
             data_min_rate=settings.smtp_data_min_rate,
+            envelope_timeout=settings.smtp_envelope_timeout,
         )
 
 
@@ -178,8 +184,9 @@ class PhaseDeadline:
     its slot) forever. This one does not: it starts when the server answers, and stops when
     the sender's part is whole (a command's end of line, DATA's lone dot), so the server's
     own work (storing a message) never counts against the sender. A command gets a fixed
-    time; DATA gets a grace time, extended by ``1/min_rate`` s per byte received, so a big
-    message on a slow but honest link goes through and a trickle does not. One timer per
+    time, and the commands before a message share a budget (so a loop of NOOPs, each on time,
+    still ends); DATA gets a grace time, extended by ``1/min_rate`` s per byte received, so a
+    big message on a slow but honest link goes through and a trickle does not. One timer per
     connection, re-armed only when it fires early or a new phase starts."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limits: SmtpLimits,
@@ -191,6 +198,10 @@ class PhaseDeadline:
         self.ends = 0.0  # loop time
         self._tail = b""  # DATA's last bytes: its end may straddle two reads
         self._timer: asyncio.TimerHandle | None = None
+        self._started = 0.0  # when the current command phase began
+        self._spent = 0.0  # command time since the greeting or the last message's end
+        self._message_done = False  # DATA ended: the next answer starts a new envelope
+        self._budget_bound = False  # the current deadline is the envelope budget's
 
     def answered(self, status: str) -> None:
         """The server answers: the sender's turn starts (a 354 opens DATA); a closing answer
@@ -198,23 +209,29 @@ class PhaseDeadline:
         if status.startswith(("221", "421")):
             self.stop()
             return
+        now = self.loop.time()
+        if self._message_done:  # the answer to a message: a new envelope starts
+            self._message_done, self._spent = False, 0.0
         if status.startswith("354"):
             self.phase, self._tail = "data", b"\r\n"  # DATA's command line ended the line
-            self.ends = self.loop.time() + self.limits.data_timeout
+            self.ends = now + self.limits.data_timeout
         else:
-            self.phase = "command"
-            self.ends = self.loop.time() + self.limits.command_timeout
+            self.phase, self._started = "command", now
+            left = max(0.0, self.limits.envelope_timeout - self._spent)
+            self._budget_bound = left <= self.limits.command_timeout
+            self.ends = now + min(left, self.limits.command_timeout)
         self._arm()
 
     def received(self, data: bytes) -> None:
         if self.phase == "command":
             if b"\n" in data:
                 self.phase = None  # the command is whole (pipelined ones too): our turn
+                self._spent += self.loop.time() - self._started
         elif self.phase == "data":
             self.ends += len(data) / self.limits.data_min_rate
             window = self._tail + data
             if END_OF_DATA in window:
-                self.phase = None
+                self.phase, self._message_done = None, True
             else:
                 self._tail = window[-len(END_OF_DATA) + 1:]
 
@@ -237,8 +254,10 @@ class PhaseDeadline:
             self._arm()
             return
         phase, self.phase = self.phase, None
-        self.expire(COMMAND_TOO_SLOW if phase == "command"
-                    else DATA_TOO_SLOW.format(rate=self.limits.data_min_rate))
+        if phase == "data":
+            self.expire(DATA_TOO_SLOW.format(rate=self.limits.data_min_rate))
+        else:
+            self.expire(ENVELOPE_TOO_SLOW if self._budget_bound else COMMAND_TOO_SLOW)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,34 @@ def test_a_command_trickled_byte_by_byte_is_cut_with_421(engine: Engine) -> None
         assert sock.recv(1024) == b""  # and closed
 
 
+def test_commands_each_on_time_but_delivering_nothing_are_cut_too(engine: Engine) -> None:
+    """A NOOP every 0.3 s meets every command deadline; the envelope budget still ends it,
+    while a sender that delivers messages starts a new budget with each."""
+    with serve(engine, **{**SCALED, "envelope_timeout": 1.5}) as srv:
+        with connect_raw(srv.port) as sock:
+            started = time.monotonic()
+            answer = b""
+            while not answer.startswith(b"421") and time.monotonic() - started < 20:
+                time.sleep(DRIP)
+                sock.sendall(b"NOOP\r\n")
+                answer = sock.recv(1024)
+            assert answer.startswith(b"421 4.4.2 Aucun message"), answer
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as smtp:
+            for n in range(3):  # 3 x 0.6 s of commands on one connection: each message resets
+                time.sleep(DRIP)
+                smtp.noop()
+                time.sleep(DRIP)
+                assert smtp.sendmail("probe@client-a.example", ["alerts@desk.example"],
+                                     PROBE.replace(b"probe-1@", f"probe-{n}@".encode())) == {}
+    assert len(stored(engine)) == 3
+
+
+def connect_raw(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    expect(sock, b"220 ")
+    return sock
+
+
 def test_a_message_trickled_under_the_minimum_rate_is_cut_and_not_stored(
     engine: Engine,
 ) -> None:

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="Seconds an SMTP command line may take to arrive whole, counted from the "
         "previous answer, however steadily its bytes trickle (then 421, closed)",
     )
+    smtp_envelope_timeout: float = Field(
+        default=300.0,
+        description="Seconds all the SMTP commands before one message (greeting or previous "
+        "message to DATA, NOOPs included) may take together (then 421, closed)",
+    )
     smtp_data_timeout: float = Field(
         default=60.0,
         description="Seconds the DATA phase may take before the rate below is asked of it "
