@@ -10,37 +10,16 @@ the router's part (which time the signal carries), then the pure core at the mar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from intake.router import CasePolicy, route_for
 from models.tables import AlertEventRow
 from tests.test_case_machine import opened
-from tests.workflow_fixtures import (
-    Desk,
-    RecordingActivities,
-    case_late_problem_after_its_recovery,
-    start_test_env,
-)
+from tests.test_case_workflow import desk, env
+from tests.workflow_fixtures import Desk, case_late_problem_after_its_recovery
 from workflows.shared import ActivityName, AlertSignal
 
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await start_test_env()
-    yield environment
-    await environment.shutdown()
-
-
-@pytest.fixture
-async def desk(env: WorkflowEnvironment) -> AsyncIterator[Desk]:
-    desk = Desk(env, RecordingActivities())
-    async with desk.worker():
-        yield desk
-        await desk.terminate_running()
+__all__ = ["desk", "env"]  # the time-skipping server and a worker with recording fakes
 
 
 async def test_a_problem_that_happened_before_the_recovery_arrives_late_and_reopens_nothing(

@@ -12,27 +12,15 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 
-from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory
-from tests.smtp_helpers import ServerThread
-from tests.test_intake_smtp import MAILBOXES, PROBE, stored
+from tests.test_intake_smtp import PROBE, stored
+from tests.test_trust_smtp import serve
 
 DRIP = 0.3  # seconds between two bytes of a trickle: far under the idle timeout
 SCALED = {"idle_timeout": 5.0, "command_timeout": 1.0, "data_timeout": 1.0,
           "data_min_rate": 50}
-
-
-@contextmanager
-def serve(engine: Engine, **limits: object) -> Iterator[ServerThread]:
-    handler = IntakeHandler(engine, MAILBOXES)
-    factory = make_smtp_factory(handler, max_bytes=1_000_000,
-                                limits=SmtpLimits(**limits))  # type: ignore[arg-type]
-    with ServerThread(factory) as srv:
-        yield srv
 
 
 def expect(sock: socket.socket, code: bytes) -> bytes:
