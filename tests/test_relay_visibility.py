@@ -40,8 +40,8 @@ def relayed(n: int, hop_ip: str = CLIENT_IP) -> bytes:
 
 
 @pytest.fixture
-def intake(sqlite_engine: Engine) -> Iterator[int]:
-    handler = IntakeHandler(sqlite_engine, frozenset({MAILBOX}))
+def intake(engine: Engine) -> Iterator[int]:
+    handler = IntakeHandler(engine, frozenset({MAILBOX}))
     with ServerThread(make_smtp_factory(handler, max_bytes=1_000_000)) as server:
         yield server.port
 
@@ -52,18 +52,18 @@ def send(port: int, raw: bytes) -> None:
 
 
 def test_a_client_whose_mail_comes_through_an_unregistered_relay_is_shown(
-    sqlite_engine: Engine, intake: int, tmp_path: Path
+    engine: Engine, intake: int, tmp_path: Path
 ) -> None:
-    desk = make_desk(sqlite_engine, tmp_path)
+    desk = make_desk(engine, tmp_path)
     b = desk.clients["client-b"]
-    with session_scope(sqlite_engine) as s:
+    with session_scope(engine) as s:
         client = s.get(Client, b)
         assert client is not None
         client.fixed_ips = CLIENT_IP
     send(intake, relayed(1))
     send(intake, relayed(2))
     send(intake, relayed(3, hop_ip="198.51.100.99"))  # another sender: no hint
-    rows = drain_db_step(sqlite_engine)
+    rows = drain_db_step(engine)
     assert [r.source_check for r in rows] == ["unverified"] * 3
     assert rows[0].source_detail.startswith(f"relais non enregistré {RELAY}")
     assert "relais non enregistré" not in rows[2].source_detail
@@ -86,4 +86,4 @@ def test_a_client_whose_mail_comes_through_an_unregistered_relay_is_shown(
     assert 'id="unregistered-relays"' not in http.get(f"/admin/clients/{b}").text
     assert "#unregistered-relays" not in http.get("/admin/clients").text
     send(intake, relayed(4))
-    assert drain_db_step(sqlite_engine)[-1].source_check == "relay"
+    assert drain_db_step(engine)[-1].source_check == "relay"
