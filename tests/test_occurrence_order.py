@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.engine import Engine
+
 from intake.router import CasePolicy, route_for
+from intake.store import accept
 from models.tables import AlertEventRow
 from tests.test_case_machine import opened
 from tests.test_case_workflow import desk, env
+from tests.test_routing import drain_db_step, probe
 from tests.workflow_fixtures import Desk, case_late_problem_after_its_recovery
+from vigie.demo import load_demo
 from workflows.shared import ActivityName, AlertSignal
 
 __all__ = ["desk", "env"]  # the time-skipping server and a worker with recording fakes
@@ -59,6 +64,22 @@ def test_the_router_sends_the_sources_own_time_else_the_receipt() -> None:
     assert with_time.start is not None and with_time.start.late_margin_seconds == 45
     assert without.signal.occurred_at == datetime(  # type: ignore[union-attr]
         2026, 12, 7, 10, 40, tzinfo=UTC)
+
+
+def test_a_mail_retried_late_carries_the_time_its_source_wrote(engine: Engine) -> None:
+    """Through the real parser: the probe's ``Occurred-At`` is what the case is told, however
+    late the mail server delivered it; a message that gives no time is told its receipt."""
+    load_demo(engine)
+    late = probe("SRV-DC01", n=1).replace(
+        b"Status: PROBLEM\r\n", b"Status: PROBLEM\r\nOccurred-At: 2026-12-07T09:15:00+01:00\r\n")
+    accept(engine, late, peer_ip="127.0.0.1")
+    accept(engine, probe("SRV-DC01", n=2, status="RECOVERY"), peer_ip="127.0.0.1")
+    problem, recovery = drain_db_step(engine)
+    told = [route_for(row) for row in (problem, recovery)]
+    assert told[0] is not None and told[1] is not None
+    assert told[0].signal.occurred_at == datetime(  # type: ignore[union-attr]
+        2026, 12, 7, 8, 15, tzinfo=UTC)
+    assert told[1].signal.occurred_at == recovery.received_at  # type: ignore[union-attr]
 
 
 def test_within_the_clock_skew_margin_a_problem_is_still_a_repeat() -> None:
