@@ -4,17 +4,28 @@ Alertmanager notifies a whole group each time one of its alerts changes (and aga
 ``repeat_interval``). The desk deduplicated on the whole payload, so an alert that had not
 changed counted one more repeat whenever a neighbour in its group fired or resolved. Now an
 alert is the same alert while its fingerprint, status, ``startsAt`` and ``endsAt`` are: its
-re-sends are kept (evidence) and told to no case. The payloads are written as Alertmanager's
-webhook sends them (version 4, group key, zeroed ``endsAt`` while firing) and posted over
-real HTTP to the intake served by uvicorn on loopback.
+re-sends are kept (evidence) and told to no case. First with payloads written as
+Alertmanager's webhook sends them (version 4, group key, zeroed ``endsAt`` while firing),
+then with Debian's Alertmanager itself sending them; both over real HTTP to the intake
+served by uvicorn on loopback.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -23,7 +34,8 @@ from sqlmodel import Session, col, select
 from console.deps import Services
 from intake.router import Route, Router
 from intake.webhook import router as webhook_router
-from models.tables import AlertEventRow
+from models.tables import AlertEventRow, RawMessage
+from tests.conftest import IN_CI
 from tests.http_helpers import UvicornThread
 from tests.test_webhook import tokens
 from vigie.settings import Settings
@@ -114,3 +126,102 @@ def test_an_unchanged_alert_is_no_repeat_when_its_group_changes(
     assert len(resent) == 3  # every re-send kept as evidence, none told
     assert all(r.extra["duplicate_of"] == first.id and r.routed_at is not None for r in resent)
     assert "7 %" in resent[0].summary  # with what it said
+
+
+# --- the same, with Debian's real Alertmanager sending the webhooks ---------------------------
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def real_alertmanager(tmp: Path, webhook: str, token: str) -> Iterator[str]:
+    """Alertmanager on loopback, one group per instance, flushing a second after a change."""
+    if ALERTMANAGER is None:
+        if IN_CI:
+            pytest.fail("prometheus-alertmanager is required in CI (scripts/ensure-tools)")
+        pytest.skip("prometheus-alertmanager not installed (allowed outside CI only)")
+    config = tmp / "alertmanager.yml"
+    config.write_text(json.dumps({
+        "route": {"receiver": "vigie", "group_by": ["instance"], "group_wait": "1s",
+                  "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "vigie", "webhook_configs": [{
+            "url": webhook, "send_resolved": True,
+            "http_config": {"authorization": {"credentials": token}}}]}],
+    }))  # JSON is YAML
+    port = _free_port()
+    proc = subprocess.Popen(
+        [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+         "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            assert time.monotonic() < deadline, "Alertmanager did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _received(engine: Engine) -> int:
+    with Session(engine) as s:
+        return len(s.exec(select(RawMessage).where(RawMessage.channel == "alertmanager")).all())
+
+
+def _wait_for(engine: Engine, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while _received(engine) < count:
+        assert time.monotonic() < deadline, f"Alertmanager sent {_received(engine)} webhooks"
+        time.sleep(0.2)
+
+
+def test_real_alertmanager_resending_a_group_repeats_only_what_changed(
+    engine: Engine, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    app = FastAPI()
+    app.state.services = Services(settings=Settings(), engine=engine)
+    app.include_router(webhook_router)
+    starts = "2026-12-07T08:00:00Z"
+    disk = {"labels": DISK["labels"], "annotations": DISK["annotations"], "startsAt": starts}
+    cpu = {"labels": CPU["labels"], "annotations": CPU["annotations"], "startsAt": starts}
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    with UvicornThread(config) as srv, real_alertmanager(
+        tmp_path, f"{srv.url}/api/alertmanager", tokens["alertmanager"]
+    ) as am:
+        assert httpx.post(f"{am}/api/v2/alerts", json=[disk, cpu], timeout=10).is_success
+        _wait_for(engine, 1)  # the group: both firing
+        first = routes_of(engine)
+        ended = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert httpx.post(f"{am}/api/v2/alerts", json=[{**cpu, "endsAt": ended}],
+                          timeout=10).is_success
+        _wait_for(engine, 2)  # the group again: the disk unchanged, the CPU resolved
+        second = routes_of(engine)
+    with Session(engine) as s:
+        bodies = [json.loads(bytes(r.data)) for r in s.exec(
+            select(RawMessage).where(RawMessage.channel == "alertmanager")
+            .order_by(col(RawMessage.id))).all()]
+    assert [len(b) for b in bodies[:2]] == [2, 2]  # Alertmanager re-sent the whole group
+    assert sorted(r.signal.status for r in first) == ["problem", "problem"]  # type: ignore[union-attr]
+    assert [r.signal.status for r in second] == ["recovery"]  # type: ignore[union-attr]
+    disk_case = next(r.workflow_id for r in first if "filesystem" in r.fingerprint
+                     or "disk" in r.fingerprint)
+    assert all(r.workflow_id != disk_case for r in second)  # the disk: no repeat
