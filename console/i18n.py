@@ -61,6 +61,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
     "repeat": ("répétition", "repeat"),
+    "late_arrival": ("arrivée tardive", "late arrival"),
     "recovery": ("rétablissement", "recovery"),
     "assign": ("attribution", "assignment"),
     "note": ("note", "note"),
@@ -741,6 +742,26 @@ EN.update({
     "Ajouter": "Add",
     "Retirer": "Remove",
     "Aucune.": "None.",
+    # mail through a relay not registered for the client (issue 21, finding 16)
+    "Contrôle par IP fixe en échec : relais non enregistré":
+    "Fixed-IP check failing: unregistered relay",
+    "Des messages de ce client arrivent par un relais qui n'est pas enregistré pour lui : ils "
+    "sont « source non vérifiée ». Leurs en-têtes Received nomment une adresse fixe du client ; "
+    "enregistrez le relais s'il est bien le sien (ces en-têtes s'écrivent à la main : vérifiez "
+    "avec le client).": (
+        "Mail of this client comes through a relay that is not registered for it: it is "
+        '"unverified source". Its Received headers name a fixed address of the client; '
+        "register the relay if it is the client's own (anyone can write such headers: check "
+        "with the client)."
+    ),
+    "Relais": "Relay",
+    "Adresse du client (en-têtes Received)": "Client's address (Received headers)",
+    "Messages": "Messages",
+    "Dernier": "Latest",
+    "relais du client": "client's relay",
+    "Enregistrer ce relais": "Register this relay",
+    "Sources": "Sources",
+    "relais non enregistré": "unregistered relay",
 })
 
 

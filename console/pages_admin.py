@@ -37,6 +37,7 @@ from console.slacache import refresh_for_view
 from console.web import log_read, redirect, render
 from domain.calendar import BusinessHours
 from intake.matching import normalize_host
+from intake.relays import unregistered_relays
 from intake.sources import parse_network
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
 from models.db import session_scope
@@ -138,7 +139,8 @@ def clients(request: Request, principal: Principal = Depends(require("admin"))) 
             .group_by(col(Client.id))
             .order_by(col(Client.name))
         ).all()
-    return _render(request, principal, "admin/clients.html", rows=rows)
+        relayed = {r.client_id for r in unregistered_relays(s)}
+    return _render(request, principal, "admin/clients.html", rows=rows, relayed=relayed)
 
 
 def _client_fields(form: dict[str, str], client: Client) -> None:
@@ -191,6 +193,7 @@ def client_page(
             "jobs": of(BackupJob, col(BackupJob.id)),
             "sources": of(SourceRule, col(SourceRule.kind), col(SourceRule.value)),
             "rule_kinds": RULE_KINDS,
+            "relays": unregistered_relays(s, client_id),
         }
     log_read(request, principal, client_id, "contacts")
     return _render(request, principal, "admin/client.html", **data)

@@ -69,6 +69,26 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
     )
+    smtp_command_timeout: float = Field(
+        default=60.0,
+        description="Seconds an SMTP command line may take to arrive whole, counted from the "
+        "previous answer, however steadily its bytes trickle (then 421, closed)",
+    )
+    smtp_envelope_timeout: float = Field(
+        default=300.0,
+        description="Seconds all the SMTP commands before one message (greeting or previous "
+        "message to DATA, NOOPs included) may take together (then 421, closed)",
+    )
+    smtp_data_timeout: float = Field(
+        default=60.0,
+        description="Seconds the DATA phase may take before the rate below is asked of it "
+        "(then 421, closed)",
+    )
+    smtp_data_min_rate: int = Field(
+        default=1024,
+        description="Bytes a second the DATA phase must average beyond VIGIE_SMTP_DATA_TIMEOUT: "
+        "each byte received extends its deadline by 1/rate s (a slower trickle: 421, closed)",
+    )
     webhook_max_bytes: int = Field(
         default=1_000_000, description="Largest webhook body (read as a stream; more: 413)"
     )
@@ -130,6 +150,11 @@ class Settings(BaseSettings):
     business_end: str = Field(default="18:00", description="Business hours end")
     l1_minutes: int = Field(default=60, description="Level-1 diagnosis length (business minutes)")
     auto_close_hours: int = Field(default=72, description="Resolved cases close after this")
+    late_arrival_margin_seconds: int = Field(
+        default=120, ge=0,
+        description="Clock-skew margin of occurrence order: a problem that happened more than "
+        "this before its case's last recovery is a late arrival (no repeat, no reopening)",
+    )
 
     # outgoing mail (the daily backup report to the team; shared with client mail)
     smtp_relay_host: str = Field(default="", description="Outgoing SMTP relay; empty: none")
