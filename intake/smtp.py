@@ -138,15 +138,38 @@ class SmtpLimits:
     max_per_peer: int = 10
     idle_timeout: float = 60.0
     max_line_bytes: int = 1024 * 1024
+    # MTAs that relay many senders' mail (Postfix in front of the desk): one address holding
+    # many connections is their normal way, so they get a limit of their own
+    relay_peers: tuple[IpNet, ...] = ()
+    relay_max_per_peer: int = 30
 
     @classmethod
     def from_settings(cls, settings: Any) -> SmtpLimits:
+        relays: list[IpNet] = []
+        for part in settings.smtp_relay_peers.split(","):
+            if not part.strip():
+                continue
+            net = parse_network(part)
+            if net is None:
+                raise ValueError(f"VIGIE_SMTP_RELAY_PEERS: {part.strip()!r} is not an address")
+            relays.append(net)
         return cls(
             max_connections=settings.smtp_max_connections,
             max_per_peer=settings.smtp_max_per_peer,
             idle_timeout=settings.smtp_idle_timeout,
             max_line_bytes=settings.smtp_max_line_bytes,
+            relay_peers=tuple(relays),
+            relay_max_per_peer=settings.smtp_relay_peer_max,
         )
+
+    def per_peer_limit(self, peer: str) -> int:
+        """A registered relay's own limit, everyone else's the per-peer one."""
+        addr = normalize_ip(peer)
+        if addr is not None and any(
+            addr.version == net.version and addr in net for net in self.relay_peers
+        ):
+            return self.relay_max_per_peer
+        return self.max_per_peer
 
 
 @dataclass(frozen=True)
@@ -227,7 +250,7 @@ class ConnectionCounter:
         then (:meth:`admit_peer`)."""
         if self.total >= self.limits.max_connections:
             return TOO_MANY.format(whom="")
-        if peer is not None and self.per_peer[peer] >= self.limits.max_per_peer:
+        if peer is not None and self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.total += 1
         if peer is not None:
@@ -237,7 +260,7 @@ class ConnectionCounter:
     def admit_peer(self, peer: str) -> str | None:
         """Counts a connection already in the total for its peer, or returns the 421 answer
         (the connection is then closed, and released with no peer)."""
-        if self.per_peer[peer] >= self.limits.max_per_peer:
+        if self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.per_peer[peer] += 1
         return None

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     smtp_max_per_peer: int = Field(
         default=10, description="Intake SMTP connections at once from one address (more: 421)"
     )
+    smtp_relay_peers: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of the MTAs relaying mail to the "
+        "intake (e.g. the provider's Postfix): each gets VIGIE_SMTP_RELAY_PEER_MAX connections",
+    )
+    smtp_relay_peer_max: int = Field(
+        default=30, description="Intake SMTP connections at once from one registered relay"
+    )
     smtp_idle_timeout: float = Field(
         default=60.0, description="Seconds an SMTP connection may stay silent (then 421, closed)"
     )
