@@ -124,6 +124,7 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/admin/expectations-import"): "admin",
     (G, "/admin/import"): "admin",
     (P, "/admin/import"): "admin",
+    (G, "/admin/import/{job_id}"): "admin",
     # preventive visits (console/pages_visits.py, console/pages_planning.py)
     (G, "/visits/report.css"): PUBLIC,  # the report's stylesheet
     (G, "/visits/mine"): "visit.run",

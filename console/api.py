@@ -33,6 +33,7 @@ from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
 from console.web import log_read
+from domain.header_text import has_line_break
 from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
 from vigie.refkey import reference_key
@@ -245,7 +246,15 @@ async def get_case(request: Request, case_id: int) -> dict[str, Any]:
 
 
 def action_input(actor: str, body: dict[str, Any]) -> ActionInput:
-    """Builds the update argument, refusing unknown enum values with a French message."""
+    """Builds the update argument, refusing unknown enum values with a French message, and
+    a line break in a one-line field (an assignee or a reference can reach a mail header)."""
+    for field in ("assignee", "demande_ref", "criticality", "channel", "outcome"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise HTTPException(422, f"Valeur invalide : « {field} » doit être un texte")
+        if value and has_line_break(value):
+            raise HTTPException(
+                422, f"Valeur invalide : « {field} » : retour à la ligne interdit")
     try:
         return ActionInput(
             actor=actor,

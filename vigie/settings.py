@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
     )
+    import_max_rows: int = Field(
+        default=20_000,
+        description="Most rows in one CSV inventory import (read as a stream; more: refused)",
+    )
     webhook_max_bytes: int = Field(
         default=1_000_000, description="Largest webhook body (read as a stream; more: 413)"
     )
