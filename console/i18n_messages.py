@@ -23,6 +23,7 @@ MESSAGES: dict[str, str] = {
     "Valeur invalide : « {} » : retour à la ligne interdit":
         "Invalid value: “{}”: no line break allowed",
     "Valeur invalide : « {} » doit être un texte": "Invalid value: “{}” must be text",
+    "« {} » : {} caractères, {} au plus": "“{}”: {} characters, {} at most",
     "Un import est déjà en cours : attendez sa fin":
         "An import is already running: wait for it to end",
     # the case workflow's refusals (workflows/case_machine.py)

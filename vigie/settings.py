@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
     )
+    note_max_chars: int = Field(
+        default=10_000,
+        description="Longest case note, contact record or instructions text (more: 413, "
+        "nothing stored)",
+    )
+    checklist_note_max_chars: int = Field(
+        default=4_000, description="Longest note on one visit checklist answer (more: 413)"
+    )
+    report_max_chars: int = Field(
+        default=20_000,
+        description="Longest part of a visit report (advice, questions; more: refused)",
+    )
     import_max_rows: int = Field(
         default=20_000,
         description="Most rows in one CSV inventory import (read as a stream; more: refused)",
