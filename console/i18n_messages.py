@@ -24,6 +24,12 @@ MESSAGES: dict[str, str] = {
         "Invalid value: “{}”: no line break allowed",
     "Valeur invalide : « {} » doit être un texte": "Invalid value: “{}” must be text",
     "« {} » : {} caractères, {} au plus": "“{}”: {} characters, {} at most",
+    "Nouveau lien de calendrier : l'ancien ne fonctionne plus.":
+        "New calendar link: the old one no longer works.",
+    "Lien de calendrier révoqué.": "Calendar link revoked.",
+    "Calendrier de {} révoqué.": "{}'s calendar revoked.",
+    "Verrouillage introuvable ou déjà terminé": "Lock-out not found or already over",
+    "Verrouillage de {} levé.": "Lock-out of {} lifted.",
     "Un import est déjà en cours : attendez sa fin":
         "An import is already running: wait for it to end",
     # the case workflow's refusals (workflows/case_machine.py)

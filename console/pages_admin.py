@@ -33,6 +33,7 @@ from console.auth import (
 from console.deps import Services
 from console.import_jobs import Busy, TooLarge, spool
 from console.inventory_csv import COLUMNS, MAX_BYTES
+from console.signin_limits import lift as lift_lockout
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
@@ -55,6 +56,7 @@ from models.tables import (
 )
 from models.trust import RULE_KINDS, SourceRule
 from models.types import utcnow
+from planning import ics
 from records import absence, silences
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
@@ -500,14 +502,33 @@ async def user_update(
         active = form.get("active") == "on"
         if not active and user.username == principal.username:
             raise Invalid("Vous ne pouvez pas vous désactiver vous-même")
+        deactivated = user.active and not active
         user.active = active
         s.add(user)
         if not active or form.get("password"):
             for sess in s.exec(select(UserSession).where(UserSession.user_id == user_id)):
                 s.delete(sess)  # a deactivated user or a reset password ends its sessions
+        if deactivated:  # and its calendar link: reactivated, the user makes a new one
+            ics.revoke_key(s, user_id, principal.username)
         return f"Utilisateur {user.username} enregistré."
 
     return _change(request, principal, "/admin/users", work, form)
+
+
+@router.post("/users/{user_id}/calendar-revoke")
+def user_calendar_revoke(
+    request: Request, user_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    """A consultant's feed link leaked (a lost phone): no link works until they make one."""
+
+    def work(s: Session) -> str:
+        user = s.get(User, user_id)
+        if user is None:
+            raise Invalid("Utilisateur introuvable")
+        ics.revoke_key(s, user_id, principal.username)
+        return f"Calendrier de {user.username} révoqué."
+
+    return _change(request, principal, "/admin/users", work)
 
 
 @router.get("/tokens")
@@ -566,6 +587,21 @@ def signins(request: Request, principal: Principal = Depends(require("admin"))) 
         rows = s.exec(select(SignInAttempt).order_by(col(SignInAttempt.id).desc()).limit(200)).all()
     return _render(request, principal, "admin/signins.html", rows=rows,
                    lockouts=recent_lockouts(svc_of(request)), now=utcnow())
+
+
+@router.post("/signins/{lockout_id}/lift")
+def signin_lift(
+    request: Request, lockout_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    """Ends a lock-out now: the user (or the address) may sign in again at once."""
+    lifted = lift_lockout(svc_of(request), lockout_id, principal.username)
+
+    def work(s: Session) -> str:
+        if lifted is None:
+            raise Invalid("Verrouillage introuvable ou déjà terminé")
+        return f"Verrouillage de {lifted.subject} levé."
+
+    return _change(request, principal, "/admin/signins", work)
 
 
 # --- policies -------------------------------------------------------------------------------------

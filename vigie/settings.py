@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         default=20, description="Failed sign-ins from one address, any account, before 429"
     )
     login_window_minutes: int = Field(default=15, description="Window of the sign-in limit")
+    login_known_address_days: int = Field(
+        default=30,
+        description="An account's lock-out does not apply from an address it signed in from "
+        "in these last days (0: everywhere)",
+    )
     login_lockout_seconds: int = Field(
         default=300, description="First lock-out of a sign-in limit; each next one doubles"
     )
