@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     )
     report_max_chars: int = Field(
         default=20_000,
-        description="Longest part of a visit report (advice, questions; more: refused)",
+        description="Longest part of a visit report (advice, questions; more: 413)",
     )
     import_max_rows: int = Field(
         default=20_000,
