@@ -56,7 +56,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 DOMAIN_RE = re.compile(r"^([^@\s]+@)?[a-z0-9.-]+$")
 MAX_BYTES = 5 * 1024 * 1024
-MAX_ROWS = 20_000  # VIGIE_IMPORT_MAX_ROWS
+MAX_ROWS = 10_000  # VIGIE_IMPORT_MAX_ROWS
 
 
 @dataclass

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         description="Longest part of a visit report (advice, questions; more: 413)",
     )
     import_max_rows: int = Field(
-        default=20_000,
+        default=10_000,
         description="Most rows in one CSV inventory import (read as a stream; more: refused)",
     )
     webhook_max_bytes: int = Field(
