@@ -13,6 +13,7 @@ import datetime as dt
 import secrets
 
 from icalendar import Calendar, Event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.tables import Client, Site, User
@@ -37,10 +38,13 @@ def feed_key(s: Session, user_id: int) -> str | None:
         return None
     feed = _feed(s, user_id)
     if feed is None:
-        feed = CalendarFeed(user_id=user_id, key=secrets.token_hex(16), changed_by="")
-        s.add(feed)
-        s.commit()
-    return feed.key or None
+        s.add(CalendarFeed(user_id=user_id, key=secrets.token_hex(16), changed_by=""))
+        try:
+            s.commit()
+        except IntegrityError:  # two first views at once: the other one's key stands
+            s.rollback()
+        feed = _feed(s, user_id)
+    return (feed.key or None) if feed is not None else None
 
 
 def rotate_key(s: Session, user_id: int, by: str) -> str:
