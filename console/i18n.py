@@ -663,6 +663,31 @@ EN: dict[str, str] = {
     "Erreurs": "Errors",
     "Essai à blanc : aucune erreur": "Dry run: no error",
     "Import appliqué": "Import applied",
+    "Lever": "Lift",
+    "Levé par": "Lifted by",
+    "Un verrouillage de compte ne s'applique pas depuis une adresse d'où ce compte s'est "
+    "connecté récemment. « Lever » y met fin tout de suite.":
+        "An account's lock-out does not apply from an address that account signed in from "
+        "recently. “Lift” ends it at once.",
+    "aucun lien (révoqué)": "no link (revoked)",
+    "Ce lien donne vos visites à qui le détient : s'il a circulé, faites-en un nouveau "
+    "(l'ancien cesse de fonctionner).":
+        "This link gives your visits to whoever holds it: if it has been passed around, make "
+        "a new one (the old one stops working).",
+    "Nouveau lien": "New link",
+    "Révoquer le lien": "Revoke the link",
+    "Révoquer le calendrier": "Revoke the calendar",
+    "L'import tourne en arrière-plan ; cette page montre son avancement.":
+        "The import runs in the background; this page shows its progress.",
+    "Import": "Import",
+    "essai à blanc": "dry run",
+    "import réel": "real import",
+    "Lancé par": "Started by",
+    "Lancé": "Started",
+    "En cours": "Running",
+    "Échec": "Failed",
+    "Imports récents": "Recent imports",
+    "Lignes": "Lines",
     "lignes lues": "lines read",
     "enregistrées": "saved",
     "rien n'a été écrit": "nothing was written",

@@ -155,6 +155,11 @@ class SmtpLimits:
     data_min_rate: int = 1024
     envelope_timeout: float = 300.0
 
+    # MTAs that relay many senders' mail (Postfix in front of the desk): one address holding
+    # many connections is their normal way, so they get a limit of their own
+    relay_peers: tuple[IpNet, ...] = ()
+    relay_max_per_peer: int = 30
+
     def __post_init__(self) -> None:
         if min(self.command_timeout, self.data_timeout, self.data_min_rate,
                self.envelope_timeout) <= 0:
@@ -162,6 +167,14 @@ class SmtpLimits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> SmtpLimits:
+        relays: list[IpNet] = []
+        for part in settings.smtp_relay_peers.split(","):
+            if not part.strip():
+                continue
+            net = parse_network(part)
+            if net is None:
+                raise ValueError(f"VIGIE_SMTP_RELAY_PEERS: {part.strip()!r} is not an address")
+            relays.append(net)
         return cls(
             max_connections=settings.smtp_max_connections,
             max_per_peer=settings.smtp_max_per_peer,
@@ -171,7 +184,18 @@ class SmtpLimits:
             data_timeout=settings.smtp_data_timeout,
             data_min_rate=settings.smtp_data_min_rate,
             envelope_timeout=settings.smtp_envelope_timeout,
+            relay_peers=tuple(relays),
+            relay_max_per_peer=settings.smtp_relay_peer_max,
         )
+
+    def per_peer_limit(self, peer: str) -> int:
+        """A registered relay's own limit, everyone else's the per-peer one."""
+        addr = normalize_ip(peer)
+        if addr is not None and any(
+            addr.version == net.version and addr in net for net in self.relay_peers
+        ):
+            return self.relay_max_per_peer
+        return self.max_per_peer
 
 
 END_OF_DATA = b"\r\n.\r\n"
@@ -338,7 +362,7 @@ class ConnectionCounter:
         then (:meth:`admit_peer`)."""
         if self.total >= self.limits.max_connections:
             return TOO_MANY.format(whom="")
-        if peer is not None and self.per_peer[peer] >= self.limits.max_per_peer:
+        if peer is not None and self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.total += 1
         if peer is not None:
@@ -348,7 +372,7 @@ class ConnectionCounter:
     def admit_peer(self, peer: str) -> str | None:
         """Counts a connection already in the total for its peer, or returns the 421 answer
         (the connection is then closed, and released with no peer)."""
-        if self.per_peer[peer] >= self.limits.max_per_peer:
+        if self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.per_peer[peer] += 1
         return None
