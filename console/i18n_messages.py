@@ -16,6 +16,22 @@ from functools import lru_cache
 
 # French template -> English template; the same number of {} in the same order
 MESSAGES: dict[str, str] = {
+    # one-line fields (issue 21, finding 7: text that reaches a mail header)
+    "Champ « {} » : retour à la ligne interdit": "Field “{}”: no line break allowed",
+    "Nom du jeton : retour à la ligne interdit": "Token name: no line break allowed",
+    "colonne « {} » : retour à la ligne interdit": "column “{}”: no line break allowed",
+    "Valeur invalide : « {} » : retour à la ligne interdit":
+        "Invalid value: “{}”: no line break allowed",
+    "Valeur invalide : « {} » doit être un texte": "Invalid value: “{}” must be text",
+    "« {} » : {} caractères, {} au plus": "“{}”: {} characters, {} at most",
+    "Nouveau lien de calendrier : l'ancien ne fonctionne plus.":
+        "New calendar link: the old one no longer works.",
+    "Lien de calendrier révoqué.": "Calendar link revoked.",
+    "Calendrier de {} révoqué.": "{}'s calendar revoked.",
+    "Verrouillage introuvable ou déjà terminé": "Lock-out not found or already over",
+    "Verrouillage de {} levé.": "Lock-out of {} lifted.",
+    "Un import est déjà en cours : attendez sa fin":
+        "An import is already running: wait for it to end",
     # the case workflow's refusals (workflows/case_machine.py)
     "Action inconnue : {}": "Unknown action: {}",
     "L'auteur de l'action doit être indiqué": "The action's author must be given",

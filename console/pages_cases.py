@@ -321,8 +321,9 @@ def case_sla_page(
     return render(request, principal, "case_sla.html", d=data, c=data.case)
 
 
-def form_action_input(principal: Principal, form: dict[str, str]) -> ActionInput:
-    return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS})
+def form_action_input(principal: Principal, form: dict[str, str],
+                      max_text: int = 10_000) -> ActionInput:
+    return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS}, max_text)
 
 
 @router.post("/cases/{case_id}/act/{action}")
@@ -337,7 +338,8 @@ async def case_act(
     case = await asyncio.to_thread(case_for_action, svc, case_id)
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
-    status, payload = await run_action(svc, case, action, form_action_input(principal, form))
+    inp = form_action_input(principal, form, svc.settings.note_max_chars)
+    status, payload = await run_action(svc, case, action, inp)
     if status == 200:
         message = "ok:Action enregistrée."
     else:

@@ -3,8 +3,10 @@ consultant, what is owed but unplanned and what is overdue, quick actions; the m
 entitlement dashboard; and each consultant's iCalendar feed.
 
 The feed is read by calendar programs that cannot sign in: its address carries a signature
-of the consultant's id (``itsdangerous``, the visit-link key with its own salt) and gives
-nothing but that consultant's visits.
+of the consultant's id and feed key (``itsdangerous``, the visit-link key with its own salt)
+and gives nothing but that consultant's visits. The key is the user's to rotate or revoke
+from "Mes visites" (an administrator may revoke it from the users' page); a deactivated
+user's feed answers 404 (``planning.ics``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from domain.calendar import site_calendar
 from models.tables import Client, Site, User
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
 from planning import entitlement as ent
-from planning.ics import feed_for
+from planning import ics
 from planning.launch import start_visit_workflow
 from planning.links import link_secret
 from planning.notify import visit_ref
@@ -47,9 +49,34 @@ def _ics_signer(svc: Services) -> Signer:
     return Signer(link_secret(svc.settings), salt="vigie-visit-ics")
 
 
-def ics_url(svc: Services, user_id: int) -> str:
-    sig = _ics_signer(svc).get_signature(str(user_id)).decode()
-    return f"/calendar/{user_id}/{sig}.ics"
+def _signed(svc: Services, user_id: int, key: str) -> str:
+    return f"/calendar/{user_id}/{_ics_signer(svc).get_signature(f'{user_id}.{key}').decode()}.ics"
+
+
+def ics_url(svc: Services, user_id: int) -> str | None:
+    """The user's feed link (its key made on first need), or None while it is revoked."""
+    with Session(svc.engine) as s:
+        key = ics.feed_key(s, user_id)
+    return _signed(svc, user_id, key) if key else None
+
+
+@router.post("/calendar/{change}")
+def ics_change(request: Request, change: str,
+               principal: Principal = Depends(require("visit.run"))) -> Response:
+    """The signed-in user's own feed: ``rotate`` (a new link, the old ones dead) or
+    ``revoke`` (no link until a new one is made)."""
+    if change not in ("rotate", "revoke"):
+        raise HTTPException(404, "Action inconnue")
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        if change == "rotate":
+            ics.rotate_key(s, principal.user_id or 0, principal.username)
+        else:
+            ics.revoke_key(s, principal.user_id or 0, principal.username)
+        s.commit()
+    set_flash(svc, principal, "ok:Nouveau lien de calendrier : l'ancien ne fonctionne plus."
+              if change == "rotate" else "ok:Lien de calendrier révoqué.")
+    return redirect("/visits/mine")
 
 
 def _month(raw: str | None, today: dt.date) -> dt.date:
@@ -229,14 +256,16 @@ def entitlements(request: Request, principal: Principal = Depends(require("entit
 @router.get("/calendar/{user_id:int}/{sig}.ics")
 def ics_feed(request: Request, user_id: int, sig: str) -> Response:
     svc = svc_of(request)
-    try:
-        valid = _ics_signer(svc).verify_signature(str(user_id).encode(), sig.encode())
-    except BadSignature:
-        valid = False
-    if not valid:
-        raise HTTPException(404, "Calendrier introuvable")
     with Session(svc.engine, expire_on_commit=False) as s:
-        body = feed_for(s, user_id, svc.settings.timezone)
+        key = ics.live_key(s, user_id)  # None: revoked, never made, or the user inactive
+        try:
+            valid = key is not None and _ics_signer(svc).verify_signature(
+                f"{user_id}.{key}".encode(), sig.encode())
+        except BadSignature:
+            valid = False
+        if not valid:
+            raise HTTPException(404, "Calendrier introuvable")
+        body = ics.feed_for(s, user_id, svc.settings.timezone)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": "inline; filename=\"visites.ics\""})
 

@@ -22,7 +22,7 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
-from console.web import log_read, redirect, render, safe_next
+from console.web import log_read, redirect, render, safe_next, too_long
 from models.tables import Case, Client, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -136,6 +136,10 @@ async def visit_act(request: Request, visit_id: int, action: str,
                     principal: Principal = Depends(require("visit.read"))) -> Response:
     svc = svc_of(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    for field, label in (("advice", "Conseils"), ("questions", "Questions"),
+                         ("reason", "Motif")):
+        too_long(form.get(field), svc.settings.report_max_chars if field != "reason" else 2000,
+                 label)
     ok, message = await run_visit_action(svc, principal, visit_id, action, form)
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
@@ -184,6 +188,7 @@ async def save_item(request: Request, visit_id: int, key: str,
         body = dict(await request.form())
     answer = body.get("answer")
     notes = body.get("notes")
+    too_long(notes, svc_of(request).settings.checklist_note_max_chars, "Note")
 
     def save() -> dict[str, Any]:
         with Session(svc_of(request).engine) as s:
@@ -207,6 +212,10 @@ async def save_all(request: Request, visit_id: int,
                    principal: Principal = Depends(require("visit.run"))) -> Response:
     """The same without a script: the whole form at once."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    cap = svc_of(request).settings.checklist_note_max_chars
+    for name, value in form.items():
+        if name.startswith("notes-"):
+            too_long(value, cap, "Note")
 
     def save() -> None:
         with Session(svc_of(request).engine) as s:

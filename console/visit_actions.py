@@ -112,9 +112,9 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
         return NoAccess(who, reason)
     if action == "start":
         return StartVisit(who, reason)
-    if action == "write_report":
-        return WriteReport(who, (form.get("advice") or "").strip()[:20000],
-                           (form.get("questions") or "").strip()[:20000])
+    if action == "write_report":  # their length was checked (VIGIE_REPORT_MAX_CHARS)
+        return WriteReport(who, (form.get("advice") or "").strip(),
+                           (form.get("questions") or "").strip())
     if action == "send_report":
         return SendReport(who, reason)
     raise ActionRefused(f"Action inconnue : {action}")

@@ -101,6 +101,10 @@ def alertmanager_events(payload: dict[str, Any],
     duplicate and the heartbeat watch would see one beat only). A *resolved* heartbeat or
     event-log alert is not an event: the beat stopped (the absence watch says so) and an
     event-log entry has no recovery.
+
+    Each event keeps its alert's identity (``extra["am_key"]``, :func:`alert_identity`):
+    Alertmanager re-sends the whole group whenever one alert of it changes, so the router
+    deduplicates per alert, not per payload (issue 21, finding 11).
     """
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
@@ -150,12 +154,16 @@ def alertmanager_events(payload: dict[str, Any],
                 "threshold": _number(ann.get("threshold")) if firing else None,
                 "occurred_at": alert.get("startsAt") if firing else alert.get("endsAt"),
                 "summary": str(ann.get("summary") or ann.get("description") or name)[:500],
-                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", ""))},
+                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", "")),
+                          "am_key": alert_identity(alert, firing)},
             }
         )
         if family == "heartbeat" and received_at is not None:
             out[-1]["occurred_at"] = None  # the beat is its receipt, as for a mail
             out[-1]["extra"]["received_at"] = received_at.isoformat()
+            # every delivery of the always-firing heartbeat is a beat: no per-alert identity,
+            # else the router would take a re-send for a duplicate and the watch would starve
+            out[-1]["extra"].pop("am_key", None)
     return out
 
 
@@ -170,6 +178,20 @@ def _number(text: Any) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+def alert_identity(alert: dict[str, Any], firing: bool) -> str:
+    """What makes one Alertmanager notification of an alert the same as another: its
+    fingerprint (a hash of its labels; the sorted labels when a sender gives none), its
+    status, ``startsAt`` and ``endsAt``. Annotations are left out: they carry the latest
+    value and change with every evaluation of a still-firing alert. Alertmanager zeroes a
+    firing alert's ``endsAt``, so the key of an alert that keeps firing does not move."""
+    fingerprint = str(alert.get("fingerprint") or "") or "labels:" + hashlib.sha256(
+        json.dumps(alert.get("labels") or {}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    status = "firing" if firing else "resolved"
+    return "|".join((fingerprint, status, str(alert.get("startsAt") or ""),
+                     str(alert.get("endsAt") or "")))[:500]
 
 
 # --- routes --------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "unverified_source.one_step_searchable",
             "major_nobody_reached_by_phone.one_step_searchable.contact-1",
             # one incident per site outage: preset major, the link's return (issue 22)
-            "site_incident_link_back", "site_incident_link_back.contact-1"} <= names
+            "site_incident_link_back", "site_incident_link_back.contact-1",
+            # occurrence order: a problem older than the last recovery arrives late (issue 21)
+            "late_problem_after_recovery"} <= names
     assert {"visit_confirmed_reported_and_sent",
             "visit_unanswered_rescheduled_cancelled"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
