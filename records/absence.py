@@ -74,6 +74,14 @@ from models.tables import (
     Site,
 )
 from models.types import utcnow
+from records.desk_watch import (
+    DESK_FINGERPRINT,
+    DESK_MIN_CLIENTS,
+    desk_case_input,
+    desk_is_silent,
+    open_desk_incident,
+    release_desk,
+)
 from records.incidents import SITE_FAMILY, attach_absence, site_case_input, site_fingerprint
 from records.silences import SilenceRequest, covering, create_silence, record_hit
 from vigie.settings import Settings
@@ -579,6 +587,7 @@ class _Sweep:
         s, at = self.s, self.at
         overdue = list(s.exec(overdue_query(at, self.policy.batch)).all())  # type: ignore[call-overload]
         self.plan.overdue_seen = len(overdue)
+        desk = self.desk_watch(overdue)  # records.desk_watch: the desk's own silence
         held = [e for e in s.exec(select(Expectation).where(
             col(Expectation.state).in_(HELD_STATES))).all() if e.state != "ok"]
         # a held source that is still missing and whose case is open needs nothing
@@ -587,9 +596,15 @@ class _Sweep:
         self.load([*overdue, *moving])
         with s.no_autoflush:
             for exp in overdue:
-                self.judge(exp)
+                if desk is not None:
+                    self.mute_under_desk(exp, desk)
+                else:
+                    self.judge(exp)
             for exp in moving:
-                self.follow(exp)
+                if desk is not None and not self.returned(exp):
+                    self.mute_under_desk(exp, desk)
+                else:
+                    self.follow(exp)
         self.write([*overdue, *moving])
         if self.new_events:  # one multi-row INSERT ... RETURNING for the lot
             ids = dict(s.execute(
@@ -726,6 +741,53 @@ class _Sweep:
         else:
             self.open_case(exp, srv)
         s.add(exp)
+
+    # the desk's own silence: one desk incident, not one absence per client
+
+    def desk_watch(self, overdue: list[Expectation]) -> Case | str | None:
+        """The open desk incident (or its workflow id while it opens) when the desk is
+        silent; None otherwise. Mail flowing again resolves it and re-arms what it held."""
+        s, at = self.s, self.at
+        silent, last = desk_is_silent(s, at)
+        desk = open_desk_incident(s)
+        if desk is not None and not silent:
+            release_desk(s, desk, at)
+            seen = self.policy.local(last) if last else "-"
+            self.plan.resolves.append(ResolveOrder(
+                desk.workflow_id, f"Messages de nouveau reçus ({seen}) : le poste reçoit à "
+                f"nouveau, résolution automatique", 0, 0))
+            return None
+        if not silent:
+            return None
+        if desk is not None:
+            return desk
+        clients = {e.client_id for e in overdue}
+        wid = case_workflow_id(DESK_FINGERPRINT)
+        waiting = s.exec(select(Expectation.id).where(  # held while its case row is awaited
+            Expectation.state == "muted", Expectation.case_workflow_id == wid)).first()
+        if len(clients) < DESK_MIN_CLIENTS and waiting is None:
+            return None
+        when = self.policy.local(last) if last else "-"
+        inp = desk_case_input(at, last, len(clients), l1_minutes=self.policy.l1_minutes,
+                              auto_close_hours=self.policy.auto_close_hours, when=when)
+        signal = AlertSignal(event_id=None, status="problem", received_at=at,
+                             summary=inp.title, severity="major")
+        self.plan.opens.append(OpenOrder(wid, inp, signal))
+        return wid
+
+    def mute_under_desk(self, exp: Expectation, desk: Case | str) -> None:
+        """A late source while the desk itself hears nothing: held, no case of its own."""
+        exp.state = "muted"
+        exp.missing_since = exp.missing_since or exp.next_due_at
+        exp.muted_by_case_id = desk.id if isinstance(desk, Case) else None
+        exp.case_workflow_id = desk.workflow_id if isinstance(desk, Case) else desk
+        self.absence(f"{exp.kind}-desk:{exp.id}:{_iso(exp.missing_since)}",
+                     kind=f"{exp.kind}_muted", client_id=exp.client_id,
+                     server_id=exp.server_id, expectation_id=exp.id,
+                     workflow_id=exp.case_workflow_id, detail="poste Vigie muet : "
+                     "aucun message reçu de personne")
+        self.plan.muted += 1
+        self.s.add(exp)
 
     # a site with several watched servers: one incident for the site (records.incidents)
 

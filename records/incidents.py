@@ -186,12 +186,12 @@ def release(s: Session, parent: Case, at: datetime, event_id: int | None) -> Rel
             child.state = "rewatched"
         s.add(child)
     for exp in s.exec(select(Expectation).where(Expectation.muted_by_case_id == parent.id)):
-        _rewatch(exp, at)
+        rewatch(exp, at)
         s.add(exp)
     return Release(parent, promoted)
 
 
-def _rewatch(exp: Expectation, at: datetime) -> None:
+def rewatch(exp: Expectation, at: datetime) -> None:
     """An absent source muted by the outage gets one full period (and its grace) from the
     link's return before it is missing on its own account."""
     exp.state = "ok"
