@@ -16,6 +16,7 @@ from models.types import utcnow
 from records.absence import plan_sweep
 from records.desk_watch import DESK_FAMILY, DESK_FINGERPRINT
 from tests.test_absence_support import (
+    Inventory,
     expectation,
     ingest,
     make_inventory,
@@ -33,6 +34,19 @@ def mail_stored_at(engine: Engine, at: datetime) -> None:
         s.exec(update(RawMessage).values(received_at=at))  # type: ignore[call-overload]
 
 
+def late_clients(engine: Engine, n: int, mail: bool = True) -> tuple[list[Inventory], datetime]:
+    """``n`` clients whose one watched server was heard at t0; the desk's last message then
+    (unless ``mail`` is False: a desk that never stored one)."""
+    invs = [make_inventory(engine) for _ in range(n)]
+    t0 = utcnow()
+    for inv in invs:
+        watch_heartbeat(engine, inv.srv_b, t0)
+    if mail:
+        ingest(engine, probe(invs[0], "SRV-B", "heartbeat"))
+        mail_stored_at(engine, t0)  # then nothing reaches the desk
+    return invs, t0
+
+
 def desk_case(engine: Engine, at: datetime) -> int:
     """The desk incident's row, as the workflow's opening writes it."""
     with session_scope(engine) as s:
@@ -46,12 +60,7 @@ def desk_case(engine: Engine, at: datetime) -> int:
 
 def test_silence_from_every_client_is_one_desk_incident_not_one_absence_each(
         engine: Engine) -> None:
-    invs = [make_inventory(engine) for _ in range(3)]
-    t0 = utcnow()
-    for inv in invs:
-        watch_heartbeat(engine, inv.srv_b, t0)
-    ingest(engine, probe(invs[0], "SRV-B", "heartbeat"))
-    mail_stored_at(engine, t0)  # then nothing reaches the desk
+    invs, t0 = late_clients(engine, 3)
 
     plan = plan_sweep(engine, t0 + 80 * MIN)
     (order,) = plan.opens  # one desk incident, no client's absence case
@@ -79,21 +88,13 @@ def test_silence_from_every_client_is_one_desk_incident_not_one_absence_each(
 
 def test_two_clients_late_while_the_desk_hears_nothing_are_their_own_absences(
         engine: Engine) -> None:
-    invs = [make_inventory(engine) for _ in range(2)]
-    t0 = utcnow()
-    for inv in invs:
-        watch_heartbeat(engine, inv.srv_b, t0)
-    ingest(engine, probe(invs[0], "SRV-B", "heartbeat"))
-    mail_stored_at(engine, t0)
+    _, t0 = late_clients(engine, 2)
     plan = plan_sweep(engine, t0 + 80 * MIN)
     assert sorted(o.case.family for o in plan.opens) == ["heartbeat", "heartbeat"]
 
 
 def test_a_desk_that_never_received_mail_is_not_silent(engine: Engine) -> None:
-    invs = [make_inventory(engine) for _ in range(3)]
-    t0 = utcnow()
-    for inv in invs:
-        watch_heartbeat(engine, inv.srv_b, t0)
+    _, t0 = late_clients(engine, 3, mail=False)
     with Session(engine) as s:
         assert s.exec(select(func.count()).select_from(RawMessage)).one() == 0
     plan = plan_sweep(engine, t0 + 80 * MIN)

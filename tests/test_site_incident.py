@@ -10,7 +10,9 @@ server, the real router telling the real case workflow, a real SQLite database.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -124,81 +126,81 @@ async def site_down(time_env, engine: Engine, desk: AbsenceDesk, out: Outage) ->
     return incident
 
 
+@contextlib.asynccontextmanager
+async def outage(time_env, engine: Engine) -> AsyncIterator[tuple[Outage, AbsenceDesk, Case]]:
+    """A worker on the inventory, Lyon down and its incident open; everything ended after."""
+    out = Outage(engine)
+    desk = AbsenceDesk(time_env.client, engine)
+    try:
+        async with desk.worker:
+            yield out, desk, await site_down(time_env, engine, desk, out)
+    finally:
+        await desk.cleanup()
+
+
 async def test_a_site_outage_is_one_incident_with_its_servers_alerts_as_children(
     time_env, sqlite_engine: Engine
 ) -> None:
     engine = sqlite_engine
-    out = Outage(engine)
-    desk = AbsenceDesk(time_env.client, engine)
-    try:
-        async with desk.worker:
-            incident = await site_down(time_env, engine, desk, out)
-            assert incident.workflow_id == case_workflow_id(site_fingerprint(out.code, out.lyon))
-            await until(lambda: cases(engine, family=SITE_FAMILY)[0].criticality == "major",
-                        what="major")
-            assert [a.reason for a in contacts(engine, incident.id)] == [SITE_CLAUSE]
+    async with outage(time_env, engine) as (out, desk, incident):
+        assert incident.workflow_id == case_workflow_id(site_fingerprint(out.code, out.lyon))
+        await until(lambda: cases(engine, family=SITE_FAMILY)[0].criticality == "major",
+                    what="major")
+        assert [a.reason for a in contacts(engine, incident.id)] == [SITE_CLAUSE]
 
-            lyon = out.lyon_hosts()
-            cpu = [(i // len(lyon)) % 2 == 1 for i in range(30)]
-            mails = [out.mail(lyon[i % len(lyon)], "cpu" if cpu[i] else "disk_free", "PROBLEM",
-                              target=None if cpu[i] else "C:") for i in range(30)]
-            await route(engine, desk, *mails)
-            annecy = out.mail("ann-1", "cpu", "PROBLEM")  # the other site: its own case
-            await route(engine, desk, annecy)
-            await until(lambda: len(cases(engine)) == 2, what="Annecy's case")
+        lyon = out.lyon_hosts()
+        cpu = [(i // len(lyon)) % 2 == 1 for i in range(30)]
+        mails = [out.mail(lyon[i % len(lyon)], "cpu" if cpu[i] else "disk_free", "PROBLEM",
+                          target=None if cpu[i] else "C:") for i in range(30)]
+        await route(engine, desk, *mails)
+        annecy = out.mail("ann-1", "cpu", "PROBLEM")  # the other site: its own case
+        await route(engine, desk, annecy)
+        await until(lambda: len(cases(engine)) == 2, what="Annecy's case")
 
-            lyon_cases = [c for c in cases(engine) if c.family != SITE_FAMILY
-                          and c.host and c.host.startswith("lyo")]
-            assert lyon_cases == []  # no case, hence no mail, no call, no clock of their own
-            (ann,) = [c for c in cases(engine) if c.host == "ann-1"]
-            assert ann.check == "cpu"
-            with Session(engine) as s:
-                rows = s.exec(select(AlertEventRow).where(
-                    col(AlertEventRow.host).like("lyo-%"))).all()
-            assert len(rows) == 30
-            assert {r.triage for r in rows} == {CHILD}
-            assert {r.case_id for r in rows} == {incident.id}
-            kids = children(engine, incident.id)
-            # 12 silent servers, 24 distinct problems (12 hosts x cpu, disk_free), 6 repeats
-            assert len([k for k in kids if k.origin == "absence"]) == LYON_SERVERS
-            assert len([k for k in kids if k.origin == "event"]) == 24
-            assert sum(k.events for k in kids) == 30
-            assert all(expectation(engine, out.hosts[h]).state == "muted" for h in lyon)
-            assert expectation(engine, out.hosts["ann-1"]).state == "ok"
-    finally:
-        await desk.cleanup()
+        lyon_cases = [c for c in cases(engine) if c.family != SITE_FAMILY
+                      and c.host and c.host.startswith("lyo")]
+        assert lyon_cases == []  # no case, hence no mail, no call, no clock of their own
+        (ann,) = [c for c in cases(engine) if c.host == "ann-1"]
+        assert ann.check == "cpu"
+        with Session(engine) as s:
+            rows = s.exec(select(AlertEventRow).where(
+                col(AlertEventRow.host).like("lyo-%"))).all()
+        assert len(rows) == 30
+        assert {r.triage for r in rows} == {CHILD}
+        assert {r.case_id for r in rows} == {incident.id}
+        kids = children(engine, incident.id)
+        # 12 silent servers, 24 distinct problems (12 hosts x cpu, disk_free), 6 repeats
+        assert len([k for k in kids if k.origin == "absence"]) == LYON_SERVERS
+        assert len([k for k in kids if k.origin == "event"]) == 24
+        assert sum(k.events for k in kids) == 30
+        assert all(expectation(engine, out.hosts[h]).state == "muted" for h in lyon)
+        assert expectation(engine, out.hosts["ann-1"]).state == "ok"
 
 
 async def test_the_link_returns_with_mixed_children(time_env, sqlite_engine: Engine) -> None:
     engine = sqlite_engine
-    out = Outage(engine)
-    desk = AbsenceDesk(time_env.client, engine)
-    try:
-        async with desk.worker:
-            incident = await site_down(time_env, engine, desk, out)
-            await route(engine, desk, out.mail("lyo-01", "cpu", "PROBLEM"),
-                        out.mail("lyo-02", "cpu", "PROBLEM"))
-            await route(engine, desk, out.mail("lyo-01", "cpu", "RECOVERY"))
-            await route(engine, desk, out.mail("lyo-03", "heartbeat", "OK"))  # the link is back
-            back = received(engine, "heartbeat")[-1]
+    async with outage(time_env, engine) as (out, desk, incident):
+        await route(engine, desk, out.mail("lyo-01", "cpu", "PROBLEM"),
+                    out.mail("lyo-02", "cpu", "PROBLEM"))
+        await route(engine, desk, out.mail("lyo-01", "cpu", "RECOVERY"))
+        await route(engine, desk, out.mail("lyo-03", "heartbeat", "OK"))  # the link is back
+        back = received(engine, "heartbeat")[-1]
 
-            await until(lambda: len(cases(engine)) == 2, what="the failing child's case")
-            await until(lambda: cases(engine, family=SITE_FAMILY)[0].recovered,
-                        what="incident recovered")
-            (own,) = [c for c in cases(engine) if c.family != SITE_FAMILY]
-            assert own.host == "lyo-02" and own.check == "cpu"
-            # its clocks start when the link came back, not when the outage hid it
-            assert own.opened_at == back > received(engine, "performance")[0]
-            by_host = {(k.host, k.check): k for k in children(engine, incident.id)}
-            assert by_host[("lyo-01", "cpu")].state == "recovered"
-            assert by_host[("lyo-02", "cpu")].state == "promoted"
-            assert by_host[("lyo-02", "cpu")].case_workflow_id == own.workflow_id
-            silent = expectation(engine, out.hosts["lyo-05"])
-            assert silent.state == "ok"  # watched afresh: a period and its grace from the return
-            assert silent.next_due_at is not None and silent.next_due_at >= back + 60 * MIN
+        await until(lambda: len(cases(engine)) == 2, what="the failing child's case")
+        await until(lambda: cases(engine, family=SITE_FAMILY)[0].recovered,
+                    what="incident recovered")
+        (own,) = [c for c in cases(engine) if c.family != SITE_FAMILY]
+        assert own.host == "lyo-02" and own.check == "cpu"
+        # its clocks start when the link came back, not when the outage hid it
+        assert own.opened_at == back > received(engine, "performance")[0]
+        by_host = {(k.host, k.check): k for k in children(engine, incident.id)}
+        assert by_host[("lyo-01", "cpu")].state == "recovered"
+        assert by_host[("lyo-02", "cpu")].state == "promoted"
+        assert by_host[("lyo-02", "cpu")].case_workflow_id == own.workflow_id
+        silent = expectation(engine, out.hosts["lyo-05"])
+        assert silent.state == "ok"  # watched afresh: a period and its grace from the return
+        assert silent.next_due_at is not None and silent.next_due_at >= back + 60 * MIN
 
-            # after the return, a server's problem is a case of its own again
-            await route(engine, desk, out.mail("lyo-04", "cpu", "PROBLEM"))
-            await until(lambda: len(cases(engine)) == 3, what="a case after the return")
-    finally:
-        await desk.cleanup()
+        # after the return, a server's problem is a case of its own again
+        await route(engine, desk, out.mail("lyo-04", "cpu", "PROBLEM"))
+        await until(lambda: len(cases(engine)) == 3, what="a case after the return")
