@@ -10,6 +10,7 @@ server, the real router telling the real case workflow, a real SQLite database.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -17,18 +18,31 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from temporalio.client import Client as TemporalClient
+from temporalio.worker import Worker
 
 from domain.absence import heartbeat_fingerprint
 from intake.router import Router
 from intake.store import accept
 from models.db import session_scope
 from models.incidents import IncidentChild
-from models.tables import AlertEventRow, AuditEvent, Case, Client, SenderDomain, Server, Site
+from models.tables import (
+    AlertEventRow,
+    AuditEvent,
+    Case,
+    Client,
+    Communication,
+    Contact,
+    SenderDomain,
+    Server,
+    Site,
+)
 from records.absence import note_report
 from records.incidents import CHILD, SITE_CLAUSE, SITE_FAMILY, site_fingerprint
 from tests.test_absence_support import AbsenceDesk, cases, expectation, until, watch_heartbeat
 from tests.test_absence_temporal import start_sweeping
-from workflows.shared import case_workflow_id
+from vigie.temporal import activities, workflows
+from workflows.shared import ActionInput, case_workflow_id
 
 MIN = timedelta(minutes=1)
 LYON_SERVERS = 12
@@ -58,6 +72,8 @@ class Outage:
                 s.add(srv)
                 s.flush()
                 self.hosts[host] = srv.id or 0
+            s.add(Contact(client_id=self.client_id, name="Claire Durand", rank=1,
+                          email=f"claire@{self.code}.example", phone="+33472000001"))
 
     def lyon_hosts(self) -> list[str]:
         return [h for h in self.hosts if h.startswith("lyo")]
@@ -100,11 +116,17 @@ def children(engine: Engine, case_id: int | None) -> list[IncidentChild]:
             IncidentChild.incident_case_id == case_id).order_by(col(IncidentChild.id))).all())
 
 
-def contacts(engine: Engine, case_id: int | None) -> list[AuditEvent]:
-    """The ledger's client contacts decided for a case (the major's call, its mail)."""
+def classified(engine: Engine, case_id: int | None) -> list[AuditEvent]:
     with Session(engine) as s:
         return [a for a in s.exec(select(AuditEvent).where(AuditEvent.case_id == case_id))
                 if a.action == "classify"]
+
+
+def contacted(engine: Engine, client_id: int) -> set[int | None]:
+    """The cases on whose behalf the client was mailed, texted or called."""
+    with Session(engine) as s:
+        return {c.case_id for c in s.exec(select(Communication).join(
+            Case, col(Case.id) == Communication.case_id).where(Case.client_id == client_id))}
 
 
 async def site_down(time_env, engine: Engine, desk: AbsenceDesk, out: Outage) -> Case:
@@ -126,11 +148,24 @@ async def site_down(time_env, engine: Engine, desk: AbsenceDesk, out: Outage) ->
     return incident
 
 
+class FullDesk(AbsenceDesk):
+    """The absence desk with every activity of the worker (mail captured, calls in dry-run):
+    the client contacts the cases decide really happen."""
+
+    def __init__(self, client: TemporalClient, engine: Engine) -> None:
+        self.client, self.engine = client, engine
+        self.task_queue = f"site-{uuid.uuid4().hex[:8]}"
+        self.pool = concurrent.futures.ThreadPoolExecutor(4)
+        self.started = []
+        self.worker = Worker(client, task_queue=self.task_queue, workflows=workflows(),
+                             activities=activities(engine), activity_executor=self.pool)
+
+
 @contextlib.asynccontextmanager
 async def outage(time_env, engine: Engine) -> AsyncIterator[tuple[Outage, AbsenceDesk, Case]]:
     """A worker on the inventory, Lyon down and its incident open; everything ended after."""
     out = Outage(engine)
-    desk = AbsenceDesk(time_env.client, engine)
+    desk = FullDesk(time_env.client, engine)
     try:
         async with desk.worker:
             yield out, desk, await site_down(time_env, engine, desk, out)
@@ -146,7 +181,7 @@ async def test_a_site_outage_is_one_incident_with_its_servers_alerts_as_children
         assert incident.workflow_id == case_workflow_id(site_fingerprint(out.code, out.lyon))
         await until(lambda: cases(engine, family=SITE_FAMILY)[0].criticality == "major",
                     what="major")
-        assert [a.reason for a in contacts(engine, incident.id)] == [SITE_CLAUSE]
+        assert [a.reason for a in classified(engine, incident.id)] == [SITE_CLAUSE]
 
         lyon = out.lyon_hosts()
         cpu = [(i // len(lyon)) % 2 == 1 for i in range(30)]
@@ -175,6 +210,14 @@ async def test_a_site_outage_is_one_incident_with_its_servers_alerts_as_children
         assert sum(k.events for k in kids) == 30
         assert all(expectation(engine, out.hosts[h]).state == "muted" for h in lyon)
         assert expectation(engine, out.hosts["ann-1"]).state == "ok"
+        # the technician registers the one Demande: the major's calls and mail are the
+        # incident's, and only the incident's: one client contact for the whole outage
+        await desk.client.get_workflow_handle(incident.workflow_id).execute_update(
+            "register_demande", ActionInput(actor="tech"))
+        await time_env.sleep(30 * MIN)
+        await until(lambda: incident.id in contacted(engine, out.client_id),
+                    what="the client contacted")
+        assert contacted(engine, out.client_id) <= {incident.id, ann.id}
 
 
 async def test_the_link_returns_with_mixed_children(time_env, sqlite_engine: Engine) -> None:
