@@ -22,7 +22,7 @@ from models.tables import User
 from models.types import utcnow
 from models.visits import Visit
 from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates
+from planning.rules import check_dates, check_days
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -46,6 +46,11 @@ class ActionRefused(Exception):
 
 
 def today_local(svc: Services) -> dt.date:
+    """The desk's day (Europe/Paris); ``VIGIE_DESK_TODAY`` fixes it for tests and demos
+    (the pages' "today" only: workflows keep the server's clock)."""
+    fixed = getattr(svc.settings, "desk_today", "")
+    if fixed:
+        return dt.date.fromisoformat(fixed)
     return utcnow().astimezone(ZoneInfo(svc.settings.timezone)).date()
 
 
@@ -94,7 +99,7 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
                 raise ActionRefused(refused)
             return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason)
         if action == "confirm":
-            return ConfirmDate(who, (form.get("date") or "").strip(), reason)
+            return _confirm(s, svc, visit, who, form, reason)
         if action == "assign":
             consultant = _consultant(s, form.get("consultant_id"))
             if consultant is None:
@@ -116,8 +121,39 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
         return WriteReport(who, (form.get("advice") or "").strip()[:20000],
                            (form.get("questions") or "").strip()[:20000])
     if action == "send_report":
+        if not (svc.settings.visit_report_email or svc.settings.team_email):
+            raise ActionRefused("La fiche n'a pas de destinataire : renseigner "
+                                "VIGIE_VISIT_REPORT_EMAIL ou VIGIE_TEAM_EMAIL avant de "
+                                "l'envoyer")
         return SendReport(who, reason)
     raise ActionRefused(f"Action inconnue : {action}")
+
+
+def _confirm(s: Session, svc: Services, visit: Visit, who: str, form: dict[str, str],
+             reason: str) -> ConfirmDate:
+    """A date agreed by phone: one of the proposed dates, or any other valid day (typed in
+    ``phone_date``), checked against the consultant's leave and other visits."""
+    text = (form.get("phone_date") or form.get("date") or "").strip()
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ActionRefused(f"Date illisible : {text or '—'}") from exc
+    if text not in visit.proposed_dates:
+        refused = check_days(s, visit, [day], visit.consultant_id, today_local(svc))
+        if refused:
+            raise ActionRefused(refused)
+    return ConfirmDate(who, text, reason or "date convenue par téléphone")
+
+
+def follow_up(svc: Services, principal: Principal, visit_id: int, form: dict[str, str]
+              ) -> tuple[str, Any] | None:
+    """What "Replanifier" does next: propose the new dates, or book the day agreed by phone
+    (checked before the visit is rescheduled, so a refusal changes nothing)."""
+    if (form.get("phone_date") or "").strip():
+        return "confirm", build_update(svc, principal, visit_id, "confirm", form)
+    if any((form.get(k) or "").strip() for k in ("date1", "date2", "date3")):
+        return "propose", build_update(svc, principal, visit_id, "propose", form)
+    return None
 
 
 def _day_taken(s: Session, visit: Visit, consultant: int) -> str | None:
@@ -142,11 +178,22 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         return False, "Action réservée à un autre rôle"
     try:
         arg = await asyncio.to_thread(build_update, svc, principal, visit_id, action, form)
+        then = await asyncio.to_thread(follow_up, svc, principal, visit_id, form) \
+            if action == "reschedule" else None
         client = await svc.temporal()
     except ActionRefused as exc:
         return False, str(exc)
     except TemporalUnavailable as exc:
         return False, str(exc)
+    ok, message = await _update(client, visit_id, action, arg)
+    if ok and then is not None:
+        ok, message = await _update(client, visit_id, *then)
+        if not ok:
+            message = f"Visite à replanifier, mais : {message}"
+    return ok, message
+
+
+async def _update(client: Any, visit_id: int, action: str, arg: Any) -> tuple[bool, str]:
     handle = visit_handle(client, visit_id)
     try:
         result = await asyncio.wait_for(handle.execute_update(action, arg), UPDATE_TIMEOUT_S)
