@@ -23,13 +23,14 @@ from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next
-from models.tables import Case, Client, Site, User
+from models.tables import Case, Client, Communication, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
 from planning.anomalies import anomalies_for
 from planning.cases import open_case_from_item
 from planning.notify import consultant_address, visit_ref
 from planning.report import CSS, report_of
+from planning.rules import date_bounds, late_days
 from planning.visits import timeline
 from workflows.visit_machine import STATE_LABELS
 
@@ -96,7 +97,7 @@ async def visit_page(request: Request, visit_id: int,
                      principal: Principal = Depends(require("visit.read"))) -> Response:
     svc = svc_of(request)
     view = await live_view(svc, visit_id)
-    data = await asyncio.to_thread(_page_data, svc, visit_id)
+    data = await asyncio.to_thread(_page_data, svc, visit_id, today_local(svc))
     await asyncio.to_thread(  # the report's questions and advice, the technical document
         log_read, request, principal, data["v"].client_id, "visit", visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
@@ -105,9 +106,10 @@ async def visit_page(request: Request, visit_id: int,
                   history=list(view.history) if view else [], **data)
 
 
-def _page_data(svc: Services, visit_id: int) -> dict[str, Any]:
+def _page_data(svc: Services, visit_id: int, today: dt.date) -> dict[str, Any]:
     with Session(svc.engine) as s:
         visit = load_visit(s, visit_id)
+        first, last = date_bounds(s, visit, today)
         client = s.get(Client, visit.client_id)
         site = s.get(Site, visit.site_id) if visit.site_id else None
         name, _ = consultant_address(s, visit.consultant_id)
@@ -128,6 +130,9 @@ def _page_data(svc: Services, visit_id: int) -> dict[str, Any]:
             if report is None else None,
             "diff": techdoc.diff(before, after) if after else [],
             "doc": techdoc.latest(s, visit.client_id),
+            "first_day": first, "last_day": last, "late_days": late_days(s, visit, today),
+            "mails": list(s.exec(select(Communication).where(col(Communication.key).startswith(
+                f"{visit_ref(visit_id)}:")).order_by(col(Communication.id))).all()),
         }
 
 

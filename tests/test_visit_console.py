@@ -89,7 +89,8 @@ def test_a_consultant_saves_each_checklist_answer_as_typed(desk: Desk) -> None:
 
 
 def test_the_answer_link_page_refuses_a_tampered_link(desk: Desk) -> None:
-    visit = a_visit(desk)
+    visit = a_visit(desk, state="awaiting_client", proposal=1,
+                    proposed_dates=["2027-03-16", "2027-03-17"])
     secret = link_secret(desk.settings)
     token = sign_answer(secret, visit.id or 0, 1, "2027-03-16", utcnow() + dt.timedelta(days=3))
     http = desk.client()
