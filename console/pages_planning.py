@@ -35,7 +35,7 @@ from planning.ics import feed_for
 from planning.launch import start_visit_workflow
 from planning.links import link_secret
 from planning.notify import visit_ref
-from planning.rules import late_days, overdue
+from planning.rules import free_days, late_days, overdue
 from workflows.visit_types import FINAL_STATES, VisitState
 
 router = APIRouter()
@@ -305,9 +305,17 @@ async def suggest_page(request: Request, principal: Principal = Depends(require(
             for need in sorted(problem.visits, key=lambda n: n.end):
                 b = plan.bookings.get(need.key)
                 client = s.get(Client, need.client_id)
+                visit = s.get(Visit, need.key)
+                others = sg.alternatives(problem, plan, need.key)
+                if b is not None and visit is not None and not others:
+                    # a row must carry two dates at least (a late visit: after its window)
+                    others = free_days(s, visit, b.consultant, today, 2,
+                                       after=b.day + dt.timedelta(days=1))
                 rows.append({"need": need, "booking": b, "client": client,
                              "consultant": names.get(b.consultant) if b else None,
-                             "others": sg.alternatives(problem, plan, need.key)})
+                             "others": others,
+                             "window": (visit.due_start, visit.due_end) if visit else
+                             (need.start, need.end)})
             return {"rows": rows, "violations": sg.violations(problem, plan),
                     "out_of_window": sg.out_of_window(problem, plan),
                     "solve_s": plan.solve_s}
