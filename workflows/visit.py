@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SendVisitMail,
         SetTimer,
         VisitCore,
+        snapshot_of,
     )
     from workflows.visit_types import (
         AnswerResult,
@@ -61,7 +62,6 @@ with workflow.unsafe.imports_passed_through():
         VisitMailRequest,
         VisitMailResult,
         VisitResult,
-        VisitSnapshot,
         VisitView,
         WriteReport,
     )
@@ -104,7 +104,7 @@ class VisitWorkflow:
             if self._history_full():
                 workflow.continue_as_new(replace(
                     self._input, consultant_id=self._core.model.consultant_id,
-                    carried=self._core.carry(self._timers)))
+                    carried=self._core.carry(self._timers, workflow.now())))
             await self._wait_for_work()
 
     # --- the client's answer (verified signed link, relayed by the console) ----------------
@@ -244,14 +244,8 @@ class VisitWorkflow:
                     actor=intent.actor, from_state=intent.from_state,
                     to_state=intent.to_state, reason=intent.reason, data=intent.data))
             case SaveVisit():
-                await self._activity(VisitActivity.SAVE, VisitSnapshot(
-                    visit_id=visit_id, state=intent.state, date=intent.date,
-                    consultant_id=intent.consultant_id, proposal=intent.proposal,
-                    proposed_dates=intent.proposed_dates,
-                    answer_deadline=intent.answer_deadline, reason=intent.reason,
-                    updated_at=workflow.now(), started_at=intent.started_at,
-                    finished_at=intent.finished_at, advice=intent.advice,
-                    questions=intent.questions, open_items=intent.open_items))
+                await self._activity(VisitActivity.SAVE,
+                                     snapshot_of(intent, visit_id, workflow.now()))
             case SendVisitMail():
                 self._mails.append(intent)  # sent by _send_mails, outside the lock
             case BuildReport():

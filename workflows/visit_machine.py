@@ -38,6 +38,7 @@ from workflows.visit_types import (
     ClientAnswer,
     VisitCarry,
     VisitInput,
+    VisitSnapshot,
     VisitState,
     VisitStep,
     VisitTimelineEntry,
@@ -466,32 +467,39 @@ class VisitModel:
         out, self.intents = self.intents, []
         return out
 
-    def carry(self, timers: dict[str, datetime]) -> VisitCarry:
-        return VisitCarry(
-            state=self.state, next_seq=self.next_seq, date=self.date,
-            consultant_id=self.consultant_id, proposal=self.proposal,
-            proposed_dates=self.proposed_dates, answer_deadline=self.answer_deadline,
-            reason=self.reason, started_at=self.started_at, finished_at=self.finished_at,
-            advice=self.advice, questions=self.questions, open_items=self.open_items,
-            report_ready=self.report_ready, reminders_sent=self.reminders_sent,
-            counts=dict(self.counts), history=tuple(self.history), timers=dict(timers),
-            decided=tuple(sorted(self.decided)))
+    def carry(self, visit_id: int, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        saved = snapshot_of(self.projection(), visit_id, at)
+        return VisitCarry(saved=saved, next_seq=self.next_seq, report_ready=self.report_ready,
+                          reminders_sent=self.reminders_sent, counts=dict(self.counts),
+                          history=tuple(self.history), timers=dict(timers),
+                          decided=tuple(sorted(self.decided)))
 
     def restore(self, c: VisitCarry) -> None:
-        self.next_seq, self.date, self.consultant_id = c.next_seq, c.date, c.consultant_id
-        self.proposal, self.proposed_dates = c.proposal, tuple(c.proposed_dates)
-        self.answer_deadline, self.reason = c.answer_deadline, c.reason
-        self.started_at, self.finished_at = c.started_at, c.finished_at
-        self.advice, self.questions = c.advice, c.questions
-        self.open_items = tuple(c.open_items)
-        self.report_ready, self.reminders_sent = c.report_ready, c.reminders_sent
-        self.counts, self.history = dict(c.counts), list(c.history)
-        self.decided = set(c.decided)
+        p = c.saved
+        self.date, self.consultant_id = p.date, p.consultant_id
+        self.proposal, self.proposed_dates = p.proposal, tuple(p.proposed_dates)
+        self.answer_deadline, self.reason = p.answer_deadline, p.reason
+        self.started_at, self.finished_at = p.started_at, p.finished_at
+        self.advice, self.questions = p.advice, p.questions
+        self.open_items = tuple(p.open_items)
+        self.next_seq, self.report_ready = c.next_seq, c.report_ready
+        self.reminders_sent, self.counts = c.reminders_sent, dict(c.counts)
+        self.history, self.decided = list(c.history), set(c.decided)
         self._saved = self.projection()  # the projection is already written
 
 
 def _act(event: EventData) -> Act:
     return event.kwargs["act"]
+
+
+def snapshot_of(p: SaveVisit, visit_id: int, at: datetime) -> VisitSnapshot:
+    """The projection as the save activity writes it."""
+    return VisitSnapshot(
+        visit_id=visit_id, state=p.state, date=p.date, consultant_id=p.consultant_id,
+        proposal=p.proposal, proposed_dates=p.proposed_dates,
+        answer_deadline=p.answer_deadline, reason=p.reason, updated_at=at,
+        started_at=p.started_at, finished_at=p.finished_at, advice=p.advice,
+        questions=p.questions, open_items=p.open_items)
 
 
 # --- the core the workflow talks to ---------------------------------------------------------
@@ -505,7 +513,8 @@ class VisitCore:
         self.model = VisitModel(inp, calendar)
         self.machine = Machine(
             model=self.model, states=STATES, transitions=TRANSITIONS,
-            initial=inp.carried.state if inp.carried else str(V.PLANNED), send_event=True,
+            initial=inp.carried.saved.state if inp.carried else str(V.PLANNED),
+            send_event=True,
             auto_transitions=False, after_state_change="record_event",
         )
         if inp.carried is not None:
@@ -621,8 +630,8 @@ class VisitCore:
                         data=data)
         return m.take()
 
-    def carry(self, timers: dict[str, datetime]) -> VisitCarry:
-        return self.model.carry(timers)
+    def carry(self, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        return self.model.carry(self.input.visit_id, timers, at)
 
     def answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
         """The client's answer (already verified by the console): a stale proposal, a date

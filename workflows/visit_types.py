@@ -114,21 +114,11 @@ class ProposeDates:
 
 @dataclass(frozen=True)
 class VisitCarry:
-    """What a visit run hands to the next when it continues as new (its history bounded)."""
+    """What a visit run hands to the next when it continues as new (its history bounded):
+    the projection as last saved, and what the core keeps besides."""
 
-    state: str
+    saved: VisitSnapshot
     next_seq: int
-    date: str | None
-    consultant_id: int | None
-    proposal: int
-    proposed_dates: tuple[str, ...]
-    answer_deadline: datetime | None
-    reason: str
-    started_at: datetime | None
-    finished_at: datetime | None
-    advice: str
-    questions: str
-    open_items: tuple[str, ...]
     report_ready: bool
     reminders_sent: int
     counts: dict[str, int]
