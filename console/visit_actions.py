@@ -21,6 +21,7 @@ from console.deps import Services, TemporalUnavailable
 from models.tables import User
 from models.types import utcnow
 from models.visits import Visit
+from planning import holds
 from planning.launch import start_visit_workflow, visit_handle
 from planning.rules import check_dates, check_days
 from workflows.visit_types import (
@@ -95,6 +96,8 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
             consultant = _consultant(s, form.get("consultant_id")) or visit.consultant_id
             dates = _dates(form)
             refused = check_dates(s, visit, dates, consultant, today_local(svc))
+            if refused is None and consultant is not None:  # held until answered
+                refused = holds.claim(s, visit_id, consultant, dates, utcnow())
             if refused:
                 raise ActionRefused(refused)
             return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason)
@@ -190,7 +193,15 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         ok, message = await _update(client, visit_id, *then)
         if not ok:
             message = f"Visite à replanifier, mais : {message}"
+    for sent in (arg, then[1] if then else None):
+        if not ok and isinstance(sent, ProposeDates):  # refused: its days are free again
+            await asyncio.to_thread(_release, svc, visit_id, sent)
     return ok, message
+
+
+def _release(svc: Services, visit_id: int, sent: ProposeDates) -> None:
+    with Session(svc.engine) as s:
+        holds.release(s, visit_id, [dt.date.fromisoformat(d) for d in sent.dates])
 
 
 async def _update(client: Any, visit_id: int, action: str, arg: Any) -> tuple[bool, str]:

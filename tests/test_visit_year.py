@@ -323,6 +323,31 @@ async def test_two_open_proposals_never_share_a_consultant_s_day(
             await h.execute_update("cancel", CancelVisit("planner", "fin du test"))
 
 
+async def test_two_planners_sending_the_same_day_at_the_same_moment_one_is_refused(
+    time_env: Any, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
+        visits = [await desk.new_visit(code) for code in ("client-a", "client-b", "client-c")]
+        days = await desk.business_days(visits[0][0], 3)
+        async with console(desk, "planner") as (http, token):
+            sent = await asyncio.gather(*(http.post(f"/visits/{vid}/act/propose", data={
+                "date1": days[0], "date2": days[i + 1], "csrf_token": token,
+                "consultant_id": str(desk.consultant_id)}) for i, (vid, _) in
+                enumerate(visits[:2])))
+            assert all(r.status_code == 303 for r in sent)
+        views = [await h.query("view", result_type=VisitView) for _, h in visits[:2]]
+        offered_first = [v for v in views if days[0] in v.proposed_dates]
+        assert len(offered_first) == 1, views  # the day went to one client only
+        with Session(desk.engine) as s:
+            from models.visits import VisitHold
+
+            held = s.exec(select(VisitHold).where(VisitHold.day == dt.date.fromisoformat(
+                days[0]))).all()
+            assert [h.visit_id for h in held] == [offered_first[0].visit_id]
+        for _, h in visits:
+            await h.execute_update("cancel", CancelVisit("planner", "fin du test"))
+
+
 async def confirmed_visit(desk: VisitDesk) -> tuple[int, Any, str]:
     vid, handle, dates, links = await proposed_visit(desk, 2)
     await take_answer(desk.client, SECRET, links[0], await desk.now())
