@@ -44,6 +44,7 @@ EN_YEAR: dict[str, str] = {
     "visite confirmée sur un congé du consultant": "confirmed visit on the consultant's leave",
     "visite confirmée un jour de fermeture du site": "confirmed visit on a day the site is closed",
     "fiche envoyée à aucun destinataire": "report sent to no recipient",
+    "la proposition n'a pas pu être envoyée au client": "the proposal could not be sent to the client",
     "fenêtre close : visite en retard": "window closed: late visit",
     "Confirmer une date convenue par téléphone": "Confirm a date agreed by phone",
     "Proposer d'autres dates": "Propose other dates",

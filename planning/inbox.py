@@ -7,6 +7,8 @@ Kinds, in the order they are shown:
 
 * ``none_suits`` — the client answered that none of the dates suit: propose others;
 * ``no_answer`` — the answer deadline passed without an answer: call the client;
+* ``proposal_undelivered`` — the proposal mail could not go out (no address, refused):
+  call the client;
 * ``leave_hit`` — a confirmed visit falls on its consultant's leave or a day its site is
   closed: reschedule it;
 * ``report_undelivered`` — a report marked sent whose mail did not go out;
@@ -28,7 +30,8 @@ from planning.rules import late_days, visit_calendar
 from workflows.visit_types import VisitState, VisitStep
 
 V = VisitState
-KINDS = ("none_suits", "no_answer", "leave_hit", "report_undelivered", "late", "awaiting")
+KINDS = ("none_suits", "no_answer", "proposal_undelivered", "leave_hit", "report_undelivered",
+         "late", "awaiting")
 DELIVERED = frozenset({"sent", "delivered", "confirmed"})
 
 
@@ -91,7 +94,14 @@ def inbox(s: Session, now: dt.datetime, today: dt.date) -> list[InboxRow]:
         deadline = v.answer_deadline
         if deadline is not None and deadline.tzinfo is None:
             deadline = deadline.replace(tzinfo=dt.UTC)
-        if deadline is not None and deadline < now:
+        key = f"{visit_ref(v.id or 0)}:{VisitStep.PROPOSAL}:{v.proposal}"
+        mails = [m for m in _mails(s, v, VisitStep.PROPOSAL) if m.key == key]
+        if v.state == V.PROPOSED and mails and mails[-1].status not in (
+                *DELIVERED, "pending", "sending"):
+            row("proposal_undelivered", v, "la proposition n'a pas pu être envoyée au client",
+                "Confirmer une date convenue par téléphone", "#confirm",
+                dates=tuple(v.proposed_dates))
+        elif deadline is not None and deadline < now:
             row("no_answer", v, "aucune réponse du client à l'échéance",
                 "Confirmer une date convenue par téléphone", "#confirm",
                 deadline=deadline, reminders=reminders, dates=tuple(v.proposed_dates))

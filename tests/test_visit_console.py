@@ -223,13 +223,19 @@ def test_the_planner_s_inbox_lists_what_waits_with_its_action(desk: Desk) -> Non
         waiting.answer_deadline = utcnow() + dt.timedelta(days=3)
         s.add(Communication(key=f"VIS-{waiting.id:05d}:visit_reminder:2.1",
                             step="visit_reminder", status="sent", recipient="x@y.example"))
-        s.add_all([none_suits, undelivered, waiting])
-        ids = (none_suits.id, undelivered.id, waiting.id)
+        unsent = rows[3]
+        unsent.state, unsent.proposal = "proposed", 1
+        unsent.proposed_dates = ["2027-03-22", "2027-03-23"]
+        s.add(Communication(key=f"VIS-{unsent.id:05d}:visit_proposal:1",
+                            step="visit_proposal", status="no_recipient", recipient=""))
+        s.add_all([none_suits, undelivered, waiting, unsent])
+        ids = (none_suits.id, undelivered.id, waiting.id, unsent.id)
     http, _ = desk.signed_in("planner")
     found = {(r["kind"], r["visit_id"]): r for r in
              http.get("/api/planning/inbox").json()["rows"]}
     assert found[("none_suits", ids[0])]["url"] == f"/visits/{ids[0]}#propose"
     assert ("report_undelivered", ids[1]) in found
+    assert found[("proposal_undelivered", ids[3])]["url"] == f"/visits/{ids[3]}#confirm"
     row = found[("awaiting", ids[2])]
     assert row["reminders"] == 1 and row["deadline"] and row["dates"] == ["2027-03-18",
                                                                           "2027-03-19"]

@@ -212,6 +212,10 @@ async def test_a_second_link_after_confirmation_shows_the_confirmed_date_and_cha
         assert view.date == dates[1]
         with Session(desk.engine) as s:
             assert [e.action for e in timeline(s, vid)].count("client_answer") == 1
+        async with console(desk, "planner") as (http, _):  # the visit's page after it
+            page = (await http.get(f"/visits/{vid}")).text
+        assert 'id="visit-proposed"' not in page  # no open proposal any more
+        assert 'data-step="visit_proposal"' in page and 'data-step="visit_confirmed"' in page
         await handle.execute_update("cancel", CancelVisit("planner", "fin du test"))
 
 
