@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
 from console.auth import get_principal
@@ -113,10 +114,12 @@ async def give_answer(request: Request, token: str) -> Response:
         if not found.waits_for(answer):  # checked before the workflow is asked
             return await _settled(request, token, answer, found.state, found.date)
         client = await svc.temporal()
-        outcome = await take_answer(client, secret, token, utcnow(), contact=found.contact)
+        outcome = await asyncio.wait_for(
+            take_answer(client, secret, token, utcnow(), contact=found.contact), ANSWER_WAIT_S)
     except LinkRefused as exc:
         return await _page(request, token, refused=str(exc), status=_status(exc))
-    except (TemporalUnavailable, RPCError):
+    except (TemporalUnavailable, RPCError, WorkflowQueryFailedError,
+            WorkflowQueryRejectedError, TimeoutError):  # the same link works later
         return await _page(request, token, status=503, refused=(
             "Le service est momentanément indisponible : merci de réessayer dans quelques "
             "minutes avec le même lien."))
@@ -124,6 +127,7 @@ async def give_answer(request: Request, token: str) -> Response:
                           mine=outcome.decided)
 
 
+ANSWER_WAIT_S = 20.0
 GONE = "Cette visite n'existe plus : votre interlocuteur va vous recontacter."
 
 

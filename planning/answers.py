@@ -21,6 +21,7 @@ from planning.links import Answer, read_answer
 from workflows.visit_types import AnswerResult, ClientAnswer, VisitState, VisitView
 
 WAITING = frozenset({VisitState.AWAITING_CLIENT, VisitState.PROPOSED})
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,19 @@ async def take_answer(client: Client, secret: str, token: str, now: datetime,
     once per proposal."""
     answer = read_answer(secret, token, now)
     handle = visit_handle(client, answer.visit_id)
-    view: VisitView = await handle.query("view", result_type=VisitView)
-    if view.state not in WAITING or view.proposal != answer.proposal:
-        return AnswerOutcome(answer, view.state, view.date, False)  # nothing sent
-    try:
-        result: AnswerResult = await handle.execute_update(
-            "answer", ClientAnswer(proposal=answer.proposal, date=answer.date, via="link",
-                                   contact=contact),
-            id=update_id(answer), result_type=AnswerResult)
-    except (WorkflowUpdateFailedError, RPCError):  # refused: an answer came first
-        view = await handle.query("view", result_type=VisitView)
+    for _ in range(ATTEMPTS):
+        view: VisitView = await handle.query("view", result_type=VisitView)
+        if view.state not in WAITING or view.proposal != answer.proposal:
+            return AnswerOutcome(answer, view.state, view.date, False)  # nothing sent
+        try:
+            result: AnswerResult = await handle.execute_update(
+                "answer", ClientAnswer(proposal=answer.proposal, date=answer.date,
+                                       via="link", contact=contact),
+                id=update_id(answer), result_type=AnswerResult)
+            break
+        except (WorkflowUpdateFailedError, RPCError):
+            continue  # refused (an answer came first) or the run continued as new: look again
+    else:
         return AnswerOutcome(answer, view.state, view.date, False)
     mine = result.decided and (result.date == answer.date if answer.date else
                                result.state not in WAITING and result.date is None)
