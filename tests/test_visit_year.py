@@ -418,3 +418,36 @@ async def test_a_cancelled_visit_s_link_shows_a_clear_page_and_no_button(
                 assert page.status_code == 200, page.text[:300]
                 assert "annulée" in flash_of(page.text)
                 assert "Confirmer ce choix" not in page.text
+
+
+async def test_replanifier_takes_a_phone_date_or_new_dates_and_tells_the_client(
+    time_env: Any, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
+        vid, handle, first = await confirmed_visit(desk)
+        later = await desk.business_days(vid, 3, skip=6)
+        async with console(desk, "planner") as (http, token):
+            page = (await http.get(f"/visits/{vid}")).text
+            assert 'id="reschedule"' in page and 'name="phone_date"' in page
+            await http.post(f"/visits/{vid}/act/reschedule", data={
+                "reason": "client indisponible", "phone_date": later[0], "csrf_token": token})
+            view = await desk.wait_for(handle, V.CONFIRMED)
+            assert view.date == later[0]  # booked at once, on a day never mailed
+            [dropped] = await desk.wait_for_mail(vid, VisitStep.DATE_DROPPED)
+            day = dt.date.fromisoformat(first)
+            assert f" {day.day} " in dropped.subject and "client indisponible" in dropped.body
+            await desk.wait_for_mail(vid, VisitStep.CONFIRMED, count=2)
+            await http.post(f"/visits/{vid}/act/reschedule", data={
+                "reason": "travaux", "date1": later[1], "date2": later[2],
+                "csrf_token": token})
+            view = await desk.wait_for(handle, V.AWAITING_CLIENT)
+            assert view.proposal == 2 and view.proposed_dates == tuple(later[1:])
+            await desk.wait_for_mail(vid, VisitStep.DATE_DROPPED, count=2)
+            # a refused follow-up changes nothing: a Sunday by phone is not a visit day
+            sunday = dt.date.fromisoformat(later[0])
+            sunday += dt.timedelta(days=6 - sunday.weekday())
+            r = await http.post(f"/visits/{vid}/act/reschedule", data={
+                "reason": "x", "phone_date": sunday.isoformat(), "csrf_token": token})
+            assert "ouvré" in flash_of((await http.get(r.headers["location"])).text)
+        assert (await handle.query("view", result_type=VisitView)).state == V.AWAITING_CLIENT
+        await handle.execute_update("cancel", CancelVisit("planner", "fin du test"))
