@@ -109,6 +109,7 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
         late_by = {v.id: late_days(s, v, today) for v, _ in late}
+        to_act = sum(1 for r in inbox.inbox(s, utcnow(), today) if r.kind != "awaiting")
         unassigned = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
                             .where(Visit.contract_year == year,
                                    col(Visit.state).not_in(list(FINAL_STATES)),
@@ -124,6 +125,7 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
                   year=year, team=team, today=today, state_name=state_name, ref=visit_ref,
                   prev_month=f"{prev_m:%Y-%m}", next_month=f"{next_m:%Y-%m}",
                   people=people, counting=svc.settings.visit_counting, late_days=late_by,
+                  to_act=to_act,
                   ics={p.id: ics_url(svc, p.id or 0) for p in people})
 
 

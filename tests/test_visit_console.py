@@ -241,4 +241,6 @@ def test_the_planner_s_inbox_lists_what_waits_with_its_action(desk: Desk) -> Non
                                                                           "2027-03-19"]
     page = http.get("/planning/inbox").text
     assert f'data-kind="none_suits" data-visit="{ids[0]}"' in page
+    to_act = sum(1 for kind, _ in found if kind != "awaiting")  # what waits on a planner
+    assert f'id="inbox-count">{to_act}<' in http.get("/planning").text
     assert "18/03/2027, 19/03/2027" in page
