@@ -30,7 +30,8 @@ from models.tables import Client, Site, User
 from models.types import utcnow
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
 from planning import entitlement as ent
-from planning import inbox, leave
+from planning import inbox
+from planning import leave as leaves
 from planning.ics import feed_for
 from planning.launch import start_visit_workflow
 from planning.links import link_secret
@@ -192,22 +193,22 @@ async def add_leave(request: Request, principal: Principal = Depends(require("vi
         await asyncio.to_thread(set_flash, svc, principal, "err:Congé : période invalide")
         return redirect("/planning")
 
-    over = form.get("over") or leave.OVER_REFUSE
+    over = form.get("over") or leaves.OVER_REFUSE
 
     def save() -> tuple[int, list[Visit]]:
         with Session(svc.engine, expire_on_commit=False) as s:
             user = s.get(User, uid)
             if user is None or user.role != "consultant":
                 raise HTTPException(422, "Consultant inconnu")
-            hit = leave.confirmed_on(s, uid, start, end)
-            if hit and over != leave.OVER_RESCHEDULE:
+            hit = leaves.confirmed_on(s, uid, start, end)
+            if hit and over != leaves.OVER_RESCHEDULE:
                 return 0, hit  # refused: nothing recorded
-            n = leave.record_leave(s, uid, start, end, form.get("note", ""))
+            n = leaves.record_leave(s, uid, start, end, form.get("note", ""))
             s.commit()
             return n, hit
 
     n, hit = await asyncio.to_thread(save)
-    if hit and over != leave.OVER_RESCHEDULE:
+    if hit and over != leaves.OVER_RESCHEDULE:
         listed = ", ".join(f"{visit_ref(v.id or 0)} le {v.date:%d/%m/%Y}" for v in hit)
         message = (f"err:Congé refusé : visite confirmée sur ces jours ({listed}). "
                    "Choisir « replanifier ces visites » pour prendre le congé.")
