@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from console.auth import Principal
@@ -213,7 +213,7 @@ async def _update(client: Any, visit_id: int, action: str, arg: Any) -> tuple[bo
         return False, getattr(cause, "message", None) or str(cause or exc)
     except RPCError as exc:
         return False, f"Visite non modifiable : {exc.message}"
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return False, "La visite n'a pas répondu à temps"
     state = result.get("state") if isinstance(result, dict) else getattr(result, "state", "")
     return True, str(state)
