@@ -184,7 +184,7 @@ async def test_a_late_visit_is_proposed_after_its_window_confirmed_done_and_coun
         assert done.state == V.REPORT_SENT and done.date == day
         with Session(desk.engine) as s:
             assert late_days(s, done, day) >= 1  # booked after its window: late
-            counted = ent.counts(s, done.client_id, done.contract_year, 0, day)
+            counted = ent.counts(s, done.client_id, done.contract_year, 0, today)
         assert counted.late == late_before and counted.done >= 1  # still counted late
 
 
