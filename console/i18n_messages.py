@@ -147,6 +147,8 @@ MESSAGES: dict[str, str] = {
         "The report has no recipient: set VIGIE_VISIT_REPORT_EMAIL or VIGIE_TEAM_EMAIL "
         "before sending it",
     "Visite à replanifier, mais : {}": "Visit to reschedule, but: {}",
+    "Affecter un consultant avant de confirmer une date":
+        "Assign a consultant before confirming a date",
     "Congé refusé : visite confirmée sur ces jours ({}). Choisir « replanifier ces visites » "
     "pour prendre le congé.":
         "Leave refused: a visit is confirmed on these days ({}). Choose “reschedule these "

@@ -136,6 +136,8 @@ def _confirm(s: Session, svc: Services, visit: Visit, who: str, form: dict[str, 
              reason: str) -> ConfirmDate:
     """A date agreed by phone: one of the proposed dates, or any other valid day (typed in
     ``phone_date``), checked against the consultant's leave and other visits."""
+    if visit.consultant_id is None:
+        raise ActionRefused("Affecter un consultant avant de confirmer une date")
     text = (form.get("phone_date") or form.get("date") or "").strip()
     try:
         day = dt.date.fromisoformat(text)
