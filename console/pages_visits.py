@@ -131,8 +131,9 @@ def _page_data(svc: Services, visit_id: int, today: dt.date) -> dict[str, Any]:
             "diff": techdoc.diff(before, after) if after else [],
             "doc": techdoc.latest(s, visit.client_id),
             "first_day": first, "last_day": last, "late_days": late_days(s, visit, today),
-            "mails": list(s.exec(select(Communication).where(col(Communication.key).startswith(
-                f"{visit_ref(visit_id)}:")).order_by(col(Communication.id))).all()),
+            "mails": [(m, masked(m.body)) for m in s.exec(select(Communication).where(
+                col(Communication.key).startswith(f"{visit_ref(visit_id)}:"))
+                .order_by(col(Communication.id))).all()],
         }
 
 
@@ -343,6 +344,16 @@ def techdoc_diagram(request: Request, client_id: int,
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", doc.diagram_name or "schema")[:120]
     return Response(doc.diagram, media_type="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+ANSWER_LINK = re.compile(r"(/visits/answer/)\S+")
+
+
+def masked(body: str) -> str:
+    """A visit mail as the desk shows it: the client's answer links cut short (whoever
+    reads the page must not answer in the client's name; a phone date is confirmed by
+    the planner's own form)."""
+    return ANSWER_LINK.sub(r"\1…", body)
 
 
 def days_left(visit: Visit, today: dt.date) -> int:

@@ -216,6 +216,7 @@ async def test_a_second_link_after_confirmation_shows_the_confirmed_date_and_cha
             page = (await http.get(f"/visits/{vid}")).text
         assert 'id="visit-proposed"' not in page  # no open proposal any more
         assert 'data-step="visit_proposal"' in page and 'data-step="visit_confirmed"' in page
+        assert "/visits/answer/…" in page and links[0] not in page  # read, not answered
         await handle.execute_update("cancel", CancelVisit("planner", "fin du test"))
 
 
