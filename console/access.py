@@ -150,6 +150,8 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/planning/plan-year"): "visit.plan",
     (P, "/planning/leave"): "visit.plan",
     (G, "/planning/suggest"): "visit.plan",
+    (G, "/planning/inbox"): "planning",
+    (G, "/api/planning/inbox"): "planning",
     (G, "/entitlements"): "entitlement",
     (G, "/calendar/{user_id:int}/{sig}.ics"): SIGNED_LINK,
     (G, "/visits/answer/{token}"): SIGNED_LINK,

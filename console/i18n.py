@@ -794,6 +794,10 @@ from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
 
 EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
 
+from console.i18n_year import EN_YEAR  # noqa: E402  (late visits, answers, the inbox)
+
+EN.update({k: v for k, v in EN_YEAR.items() if k not in EN})
+
 
 def gettext(lang: str, text: str) -> str:
     if lang == "en":

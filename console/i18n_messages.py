@@ -150,6 +150,33 @@ MESSAGES: dict[str, str] = {
     "Règle d'inhibition n° {} enregistrée.": "Inhibition rule no. {} saved.",
     "Règle d'inhibition n° {} modifiée.": "Inhibition rule no. {} changed.",
     "Règle d'inhibition n° {} révoquée.": "Inhibition rule no. {} revoked.",
+    # a planner's year (issue 19, part A): answers, holds, phone dates, leave, the report
+    "la visite n'attend plus de réponse": "the visit no longer waits for an answer",
+    "réponse à la proposition {}, remplacée par la {}":
+        "answer to proposal {}, replaced by proposal {}",
+    "cette proposition a déjà reçu sa réponse": "this proposal has already been answered",
+    "date {} non proposée": "date {} not proposed",
+    "réponse après l'échéance": "answer after the deadline",
+    "Le consultant a déjà une visite ou une date proposée en attente de réponse le {} "
+    "(visite n° {}) : une visite par jour au plus":
+        "The consultant already has a visit or a proposed date awaiting an answer on {} "
+        "(visit no. {}): one visit a day at most",
+    "Le consultant est en congé le {}": "The consultant is on leave on {}",
+    "Le {} n'est pas un jour ouvré du site{}": "{} is not a working day at the site{}",
+    "La fiche n'a pas de destinataire : renseigner VIGIE_VISIT_REPORT_EMAIL ou "
+    "VIGIE_TEAM_EMAIL avant de l'envoyer":
+        "The report has no recipient: set VIGIE_VISIT_REPORT_EMAIL or VIGIE_TEAM_EMAIL "
+        "before sending it",
+    "Visite à replanifier, mais : {}": "Visit to reschedule, but: {}",
+    "Affecter un consultant avant de confirmer une date":
+        "Assign a consultant before confirming a date",
+    "Congé refusé : visite confirmée sur ces jours ({}). Choisir « replanifier ces visites » "
+    "pour prendre le congé.":
+        "Leave refused: a visit is confirmed on these days ({}). Choose “reschedule these "
+        "visits” to take the leave.",
+    "{} jour(s) de congé enregistré(s). {} visite(s) remise(s) à replanifier, client(s) "
+    "prévenu(s).":
+        "{} day(s) of leave recorded. {} visit(s) put back to rescheduling, client(s) told.",
 }
 
 

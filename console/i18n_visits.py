@@ -209,6 +209,7 @@ VISIT_STEP_LABELS: dict[str, tuple[str, str]] = {
     "visit_day_before_consultant": ("rappel de la veille (consultant)",
                                     "day-before reminder (consultant)"),
     "visit_report": ("fiche de visite", "visit report"),
+    "visit_date_dropped": ("date abandonnée (client)", "date dropped (client)"),
 }
 NONE_SUITS = ("aucune", "none")
 

@@ -17,25 +17,27 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from itsdangerous import BadSignature, Signer
 from sqlmodel import Session, col, select
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.pages_visits import consultants, state_name
-from console.visit_actions import today_local
+from console.visit_actions import run_visit_action, today_local
 from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
 from models.tables import Client, Site, User
+from models.types import utcnow
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
 from planning import entitlement as ent
-from planning import ics
+from planning import ics, inbox
+from planning import leave as leaves
 from planning.launch import start_visit_workflow
 from planning.links import link_secret
 from planning.notify import visit_ref
-from planning.rules import overdue
+from planning.rules import late_days, overdue
 from workflows.visit_types import FINAL_STATES, VisitState
 
 router = APIRouter()
@@ -133,6 +135,8 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
                              and v.state != VisitState.CANCELLED)} for p in people]
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
+        late_by = {v.id: late_days(s, v, today) for v, _ in late}
+        to_act = sum(1 for r in inbox.inbox(s, utcnow(), today) if r.kind != "awaiting")
         unassigned = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
                             .where(Visit.contract_year == year,
                                    col(Visit.state).not_in(list(FINAL_STATES)),
@@ -147,7 +151,8 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
                   calendars=calendars, load=load, rows=rows, late=late, to_plan=unassigned,
                   year=year, team=team, today=today, state_name=state_name, ref=visit_ref,
                   prev_month=f"{prev_m:%Y-%m}", next_month=f"{next_m:%Y-%m}",
-                  people=people, counting=svc.settings.visit_counting,
+                  people=people, counting=svc.settings.visit_counting, late_days=late_by,
+                  to_act=to_act,
                   ics={p.id: ics_url(svc, p.id or 0) for p in people})
 
 
@@ -214,26 +219,56 @@ async def add_leave(request: Request, principal: Principal = Depends(require("vi
         await asyncio.to_thread(set_flash, svc, principal, "err:Congé : période invalide")
         return redirect("/planning")
 
-    def save() -> int:
+    over = form.get("over") or leaves.OVER_REFUSE
+
+    def save() -> tuple[int, list[Visit]]:
         with Session(svc.engine, expire_on_commit=False) as s:
             user = s.get(User, uid)
             if user is None or user.role != "consultant":
                 raise HTTPException(422, "Consultant inconnu")
-            have = set(s.exec(select(ConsultantLeave.day).where(
-                ConsultantLeave.user_id == uid)).all())
-            day, n = start, 0
-            while day <= end:
-                if day not in have:
-                    s.add(ConsultantLeave(user_id=uid, day=day,
-                                          note=form.get("note", "")[:200]))
-                    n += 1
-                day += dt.timedelta(days=1)
+            hit = leaves.confirmed_on(s, uid, start, end)
+            if hit and over != leaves.OVER_RESCHEDULE:
+                return 0, hit  # refused: nothing recorded
+            n = leaves.record_leave(s, uid, start, end, form.get("note", ""))
             s.commit()
-            return n
+            return n, hit
 
-    n = await asyncio.to_thread(save)
-    await asyncio.to_thread(set_flash, svc, principal, f"ok:{n} jour(s) de congé enregistré(s).")
+    n, hit = await asyncio.to_thread(save)
+    if hit and over != leaves.OVER_RESCHEDULE:
+        listed = ", ".join(f"{visit_ref(v.id or 0)} le {v.date:%d/%m/%Y}" for v in hit)
+        message = (f"err:Congé refusé : visite confirmée sur ces jours ({listed}). "
+                   "Choisir « replanifier ces visites » pour prendre le congé.")
+    else:
+        moved = 0
+        for v in hit:  # the client is told which date was dropped (the visit workflow)
+            ok, _ = await run_visit_action(svc, principal, v.id or 0, "reschedule", {
+                "reason": f"congé du consultant le {v.date:%d/%m/%Y}"})
+            moved += ok
+        message = f"ok:{n} jour(s) de congé enregistré(s)."
+        if hit:
+            message += f" {moved} visite(s) remise(s) à replanifier, client(s) prévenu(s)."
+    await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/planning?month={start:%Y-%m}")
+
+
+@router.get("/planning/inbox")
+def inbox_page(request: Request, principal: Principal = Depends(require("planning"))
+               ) -> Response:
+    """What waits on a planner, each row with its action (``planning.inbox``)."""
+    rows = _inbox(svc_of(request))
+    return render(request, principal, "planning_inbox.html", rows=rows,
+                  state_name=state_name)
+
+
+@router.get("/api/planning/inbox")
+def inbox_api(request: Request, principal: Principal = Depends(require("planning"))
+              ) -> Response:
+    return JSONResponse({"rows": [r.as_json() for r in _inbox(svc_of(request))]})
+
+
+def _inbox(svc: Services) -> list[inbox.InboxRow]:
+    with Session(svc.engine, expire_on_commit=False) as s:
+        return inbox.inbox(s, utcnow(), today_local(svc))
 
 
 @router.get("/entitlements")
@@ -246,9 +281,11 @@ def entitlements(request: Request, principal: Principal = Depends(require("entit
     with Session(svc.engine, expire_on_commit=False) as s:
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
+        late_by = {v.id: late_days(s, v, today) for v, _ in late}
         years = sorted({y for y in s.exec(select(VisitEntitlement.contract_year)).all()}
                        | {year})
     return render(request, principal, "entitlements.html", rows=rows, late=late, year=year,
+                  late_days=late_by,
                   years=years, ref=visit_ref, state_name=state_name,
                   counting=svc.settings.visit_counting)
 

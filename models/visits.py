@@ -102,6 +102,20 @@ class ConsultantLeave(SQLModel, table=True):
     note: str = ""
 
 
+class VisitHold(SQLModel, table=True):
+    """A consultant's day offered to a client and not answered yet (``planning.holds``):
+    unique per consultant and day, so two proposals never share it, even sent at the same
+    second. A hold whose visit no longer offers that day is stale and is taken over."""
+
+    __tablename__ = "visit_hold"
+    __table_args__ = (UniqueConstraint("consultant_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consultant_id: int = Field(foreign_key="user.id")
+    day: dt.date
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    claimed_at: datetime = _ts(default_factory=utcnow)
+
+
 class VisitEntitlement(SQLModel, table=True):
     """Visits owed to a client for one contract year, with how the figure was reached."""
 

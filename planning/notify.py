@@ -27,7 +27,7 @@ DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanch
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
              "septembre", "octobre", "novembre", "décembre")
 CLIENT_STEPS = frozenset({VisitStep.PROPOSAL, VisitStep.REMINDER, VisitStep.CONFIRMED,
-                          VisitStep.DAY_BEFORE_CLIENT})
+                          VisitStep.DAY_BEFORE_CLIENT, VisitStep.DATE_DROPPED})
 
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                    undefined=StrictUndefined, keep_trailing_newline=True,

@@ -40,7 +40,10 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             # occurrence order: a problem older than the last recovery arrives late (issue 21)
             "late_problem_after_recovery"} <= names
     assert {"visit_confirmed_reported_and_sent",
-            "visit_unanswered_rescheduled_cancelled"} <= names
+            "visit_unanswered_rescheduled_cancelled",
+            # a late visit answered once, its dropped date mailed, a phone date (issue 19)
+            "visit_late_answered_once_rescheduled_by_phone",
+            "visit_continued_as_new", "visit_continued_as_new.carried"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
             "contract_notice_terminated", "contract_notice_remedied",
             "contract_immediate_termination"} <= names

@@ -290,6 +290,11 @@ class Settings(BaseSettings):
     visit_report_email: str = Field(
         default="", description="Where visit reports go; empty: VIGIE_TEAM_EMAIL"
     )
+    desk_today: str = Field(
+        default="",
+        description="Tests and demos only: the day (YYYY-MM-DD) the console's planning pages "
+        "take as today; empty: the real date (workflows always keep the server's clock)",
+    )
 
     # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)
     notice_days: int = Field(

@@ -8,16 +8,20 @@ every event in with its time and gets back *intents* (``Audit``, ``SendVisitMail
 * the planner **proposes** two or three dates (planned/rescheduled -> proposed); once the
   proposal mail is sent the visit is **awaiting the client**, with reminder timers and an
   answer deadline; past it the planner is alerted (the visit keeps waiting);
-* the client **answers** through a signed link (a signal): a proposed date confirms the
-  visit, "none of these suit" sends it back to planned and alerts the planner; the planner
-  may also **confirm** a date agreed by phone;
+* the client **answers** through a signed link: a proposed date confirms the visit, "none
+  of these suit" sends it back to planned and alerts the planner; one decision per
+  proposal, later answers to it change nothing; the planner may also **confirm** any valid
+  date agreed by phone;
+* a late visit (its window past, or fewer than two business days of it left) stays owed:
+  it may be proposed or confirmed for any later business day;
 * a confirmed visit reminds the consultant and the client **the day before**; it is
   **missed** if nobody starts it on its day;
 * the consultant **starts** it (in progress) and **writes the report** (report written);
   a visit still in progress at the end of its day is closed as report written, the items
   left open listed: a visit is never stretched past one day (3.2.4);
 * the report is **sent** (report sent: the end);
-* **reschedule** (history kept: every earlier proposal and date stays on the timeline),
+* **reschedule** (history kept: every earlier proposal and date stays on the timeline; a
+  confirmed date dropped is mailed to the client),
   **cancel** (with a reason), **no access** (the consultant could not get in).
 """
 
@@ -32,11 +36,14 @@ from transitions import EventData, Machine
 
 from workflows.visit_types import (
     ClientAnswer,
+    VisitCarry,
     VisitInput,
+    VisitSnapshot,
     VisitState,
     VisitStep,
     VisitTimelineEntry,
     VisitView,
+    bookable_until,
 )
 
 V = VisitState
@@ -76,8 +83,7 @@ TRANSITIONS: list[dict[str, Any]] = [
      "dest": V.CONFIRMED, "conditions": "answer_is_a_date", "before": "set_date"},
     {"trigger": "client_answer", "source": [V.AWAITING_CLIENT, V.PROPOSED],
      "dest": V.PLANNED, "after": "alert_planner"},
-    {"trigger": "confirm", "source": [V.PROPOSED, V.AWAITING_CLIENT], "dest": V.CONFIRMED,
-     "before": "set_date"},
+    {"trigger": "confirm", "source": PROPOSABLE, "dest": V.CONFIRMED, "before": "set_date"},
     {"trigger": "remind", "source": V.AWAITING_CLIENT, "dest": None, "after": "send_reminder"},
     {"trigger": "deadline", "source": V.AWAITING_CLIENT, "dest": None,
      "after": "alert_planner"},
@@ -226,6 +232,7 @@ class Act:
     status: str = ""
     step: str = ""
     answer: ClientAnswer | None = None
+    tell_client: bool = False  # a dropped confirmed date is mailed (workflow patch)
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -254,6 +261,7 @@ class VisitModel:
         self.reminders_sent = 0
         self.counts: dict[str, int] = {}
         self.history: list[str] = []
+        self.decided: set[int] = set()  # proposals the client has answered (one decision)
         self.timeline: list[VisitTimelineEntry] = []
         self.intents: list[Intent] = []
         self._saved: SaveVisit | None = None
@@ -285,7 +293,10 @@ class VisitModel:
             self.consultant_id = act.consultant_id
 
     def set_date(self, event: EventData) -> None:
-        self.date = _act(event).date
+        act = _act(event)
+        if event.event.name == "client_answer" or act.date in self.proposed_dates:
+            self.decided.add(self.proposal)  # the proposal's one decision
+        self.date = act.date
 
     def set_reason(self, event: EventData) -> None:
         self.reason = _act(event).reason
@@ -318,6 +329,13 @@ class VisitModel:
             self.history.append(f"proposition {self.proposal} : {', '.join(self.proposed_dates)}")
         if self.date:
             self.history.append(f"date {self.date} abandonnée : {_act(event).reason}")
+            if _act(event).tell_client:
+                n = self.counts.get(VisitStep.DATE_DROPPED, 0) + 1
+                self.counts = {**self.counts, VisitStep.DATE_DROPPED: n}
+                self.intents.append(SendVisitMail(
+                    step=VisitStep.DATE_DROPPED, attempt=str(n), at=event.kwargs["at"],
+                    proposal=self.proposal, date=self.date, text=_act(event).reason))
+        self.decided.add(self.proposal)
         self.date = None
         self.proposed_dates = ()
         self.answer_deadline = None
@@ -449,9 +467,39 @@ class VisitModel:
         out, self.intents = self.intents, []
         return out
 
+    def carry(self, visit_id: int, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        saved = snapshot_of(self.projection(), visit_id, at)
+        return VisitCarry(saved=saved, next_seq=self.next_seq, report_ready=self.report_ready,
+                          reminders_sent=self.reminders_sent, counts=dict(self.counts),
+                          history=tuple(self.history), timers=dict(timers),
+                          decided=tuple(sorted(self.decided)))
+
+    def restore(self, c: VisitCarry) -> None:
+        p = c.saved
+        self.date, self.consultant_id = p.date, p.consultant_id
+        self.proposal, self.proposed_dates = p.proposal, tuple(p.proposed_dates)
+        self.answer_deadline, self.reason = p.answer_deadline, p.reason
+        self.started_at, self.finished_at = p.started_at, p.finished_at
+        self.advice, self.questions = p.advice, p.questions
+        self.open_items = tuple(p.open_items)
+        self.next_seq, self.report_ready = c.next_seq, c.report_ready
+        self.reminders_sent, self.counts = c.reminders_sent, dict(c.counts)
+        self.history, self.decided = list(c.history), set(c.decided)
+        self._saved = self.projection()  # the projection is already written
+
 
 def _act(event: EventData) -> Act:
     return event.kwargs["act"]
+
+
+def snapshot_of(p: SaveVisit, visit_id: int, at: datetime) -> VisitSnapshot:
+    """The projection as the save activity writes it."""
+    return VisitSnapshot(
+        visit_id=visit_id, state=p.state, date=p.date, consultant_id=p.consultant_id,
+        proposal=p.proposal, proposed_dates=p.proposed_dates,
+        answer_deadline=p.answer_deadline, reason=p.reason, updated_at=at,
+        started_at=p.started_at, finished_at=p.finished_at, advice=p.advice,
+        questions=p.questions, open_items=p.open_items)
 
 
 # --- the core the workflow talks to ---------------------------------------------------------
@@ -465,14 +513,19 @@ class VisitCore:
         self.model = VisitModel(inp, calendar)
         self.machine = Machine(
             model=self.model, states=STATES, transitions=TRANSITIONS,
-            initial=str(V.PLANNED), send_event=True, auto_transitions=False,
-            after_state_change="record_event",
+            initial=inp.carried.saved.state if inp.carried else str(V.PLANNED),
+            send_event=True,
+            auto_transitions=False, after_state_change="record_event",
         )
+        if inp.carried is not None:
+            self.model.restore(inp.carried)
 
     @classmethod
     def open(cls, inp: VisitInput, calendar: SiteCalendar, at: datetime
              ) -> tuple[VisitCore, list[Intent]]:
         core = cls(inp, calendar)
+        if inp.carried is not None:  # a continued run: its ledger and projection are written
+            return core, []
         core.model.audit(at, "plan", SYSTEM, None, V.PLANNED,
                          f"fenêtre {inp.due_start} – {inp.due_end}")
         core.model.save_if_changed()
@@ -497,7 +550,9 @@ class VisitCore:
             if reason:
                 return reason
         if action == "confirm" and act.date not in self.model.proposed_dates:
-            return f"La date {act.date} ne fait pas partie des dates proposées"
+            reason = self._check_day(act.date or "", now)  # a day agreed by phone
+            if reason:
+                return reason
         if action == "assign" and act.consultant_id is None:
             return "Aucun consultant indiqué"
         if action == "start" and self.model.consultant_id is None:
@@ -517,21 +572,30 @@ class VisitCore:
             return "Les dates proposées doivent être différentes"
         if self.input.days > 1 and self.input.kind == "preventive":
             return "Une visite préventive dure une journée au plus (3.2.4)"
+        for text in dates:
+            reason = self._check_day(text, now)
+            if reason:
+                return reason
+        return None
+
+    def _check_day(self, text: str, now: datetime) -> str | None:
+        """Why ``text`` cannot be this visit's day: in the future, on a business day of the
+        site, inside the window while two business days of it remain (after: late)."""
         today = now.astimezone(self.model.zone).date()
         start, end = date.fromisoformat(self.input.due_start), \
             date.fromisoformat(self.input.due_end)
-        for text in dates:
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                return f"Date illisible : {text}"
-            if day <= today:
-                return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
-            if not start <= day <= end:
-                return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
-                        f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
-            if not self.model.calendar.is_business_day(day):
-                return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return f"Date illisible : {text}"
+        if day <= today:
+            return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
+        last = bookable_until(end, today, self.model.calendar.is_business_day)
+        if day < start or (last is not None and day > last):
+            return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
+                    f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
+        if not self.model.calendar.is_business_day(day):
+            return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
         return None
 
     # decisions
@@ -539,6 +603,35 @@ class VisitCore:
     def act(self, action: str, act: Act, at: datetime) -> list[Intent]:
         getattr(self.model, action)(at=at, act=act)
         return self.model.take()
+
+    def answer_refused(self, sig: ClientAnswer, at: datetime) -> str | None:
+        """Why the client's answer changes nothing (checked before it is taken, so a
+        replayed or concurrent answer leaves no trace), or None for the proposal's decision."""
+        m = self.model
+        if self.state not in (V.AWAITING_CLIENT, V.PROPOSED):
+            return "la visite n'attend plus de réponse"
+        if sig.proposal != m.proposal:
+            return f"réponse à la proposition {sig.proposal}, remplacée par la {m.proposal}"
+        if sig.proposal in m.decided:
+            return "cette proposition a déjà reçu sa réponse"
+        if sig.date is not None and sig.date not in m.proposed_dates:
+            return f"date {sig.date} non proposée"
+        if m.answer_deadline is not None and at > m.answer_deadline:
+            return "réponse après l'échéance"
+        return None
+
+    def take_answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
+        """The proposal's one decision (``answer_refused`` said None)."""
+        m = self.model
+        m.decided.add(sig.proposal)
+        data = {"proposal": str(sig.proposal), "date": sig.date or "aucune", "via": sig.via}
+        m.client_answer(at=at, act=Act(actor=sig.contact or "client", date=sig.date,
+                                       reason="" if sig.date else "aucune date ne convient"),
+                        data=data)
+        return m.take()
+
+    def carry(self, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        return self.model.carry(self.input.visit_id, timers, at)
 
     def answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
         """The client's answer (already verified by the console): a stale proposal, a date

@@ -1,7 +1,7 @@
 """calendar feed keys per user, and lock-outs an administrator lifted (issue 21, part C)
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 17:10:00
 
 The feed links signed before this revision carried no key: they stop working, and each
@@ -17,7 +17,7 @@ from alembic import op
 import models.types
 
 revision: str = '0015'
-down_revision: str | None = '0009'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
