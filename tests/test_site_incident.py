@@ -15,12 +15,14 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
+from console.slacache import Period, Selection, refresh, summarize
 from domain.absence import heartbeat_fingerprint
 from intake.router import Router
 from intake.store import accept
@@ -41,6 +43,7 @@ from records.absence import note_report
 from records.incidents import CHILD, SITE_CLAUSE, SITE_FAMILY, site_fingerprint
 from tests.test_absence_support import AbsenceDesk, cases, expectation, until, watch_heartbeat
 from tests.test_absence_temporal import start_sweeping
+from vigie.settings import Settings
 from vigie.temporal import activities, workflows
 from workflows.shared import ActionInput, case_workflow_id
 
@@ -174,7 +177,7 @@ async def outage(time_env, engine: Engine) -> AsyncIterator[tuple[Outage, Absenc
 
 
 async def test_a_site_outage_is_one_incident_with_its_servers_alerts_as_children(
-    time_env, sqlite_engine: Engine
+    time_env, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     engine = sqlite_engine
     async with outage(time_env, engine) as (out, desk, incident):
@@ -218,6 +221,14 @@ async def test_a_site_outage_is_one_incident_with_its_servers_alerts_as_children
         await until(lambda: incident.id in contacted(engine, out.client_id),
                     what="the client contacted")
         assert contacted(engine, out.client_id) <= {incident.id, ann.id}
+
+        # the SLA view counts the outage once: the incident and Annecy's case, nothing else
+        settings = Settings(var_dir=tmp_path, temporal_address="", secret_key="test-key")
+        refresh(engine, settings, full=True)
+        today = incident.opened_at.date()
+        period = Period(today - timedelta(days=1), today + timedelta(days=2), "Europe/Paris")
+        sla = summarize(engine, Selection(period, client_id=out.client_id), "client")
+        assert sla.total.count == 2
 
 
 async def test_the_link_returns_with_mixed_children(time_env, sqlite_engine: Engine) -> None:
