@@ -82,7 +82,14 @@ from records.desk_watch import (
     open_desk_incident,
     release_desk,
 )
-from records.incidents import SITE_FAMILY, attach_absence, site_case_input, site_fingerprint
+from records.incidents import (
+    SITE_FAMILY,
+    attach_absence,
+    attach_absence_child,
+    parent_for_server,
+    site_case_input,
+    site_fingerprint,
+)
 from records.silences import SilenceRequest, covering, create_silence, record_hit
 from vigie.settings import Settings
 from workflows.absence import (
@@ -1188,6 +1195,13 @@ def _backup_case(s: Session, job: BackupJob, bd: BackupDay, w: Window, at: datet
         fp = backup_fingerprint(client.code, srv.hostname, job.name)
         summary = (f"Aucun résultat reçu pour la sauvegarde « {name} » prévue le "
                    f"{policy.local(w.first_slot)} (fenêtre close à {policy.local(w.end)})")
+        parent = parent_for_server(s, job.server_id)
+        if parent is not None:  # its site is in outage: a child of the site's incident
+            attach_absence_child(s, parent, fingerprint=fp, server=srv, family="backup",
+                                 check="backup_job", title=label, at=at)
+            bd.case_id = parent.id
+            s.add(bd)
+            return "linked"
         ev_abs, _ = _absence(s, f"backup-not-received:{job.id}:{bd.day}", at=at,
                              kind="backup_not_received", client_id=job.client_id,
                              server_id=job.server_id, backup_job_id=job.id, fingerprint=fp,

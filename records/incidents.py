@@ -133,9 +133,18 @@ def attach_event(s: Session, parent: Case, row: AlertEventRow) -> IncidentChild:
 def attach_absence(s: Session, parent: Case, exp: Expectation, srv: Server, fingerprint: str,
                    family: str, check: str, label: str, at: datetime) -> IncidentChild:
     """A server's missing heartbeat or disk report under its site's incident."""
-    child = _child(s, parent, fingerprint, origin="absence", at=at, client_id=exp.client_id,
-                   server_id=srv.id, host=srv.hostname, family=family, check=check,
-                   target=None, title=f"{srv.display_name or srv.hostname} — {label} absent")
+    return attach_absence_child(s, parent, fingerprint=fingerprint, server=srv, family=family,
+                                check=check, at=at,
+                                title=f"{srv.display_name or srv.hostname} — {label} absent")
+
+
+def attach_absence_child(s: Session, parent: Case, *, fingerprint: str, server: Server,
+                         family: str, check: str, title: str, at: datetime) -> IncidentChild:
+    """Something expected that did not come (a heartbeat, a disk report, a backup result)
+    from a server of a site in outage: a child, failing until the link's return."""
+    child = _child(s, parent, fingerprint, origin="absence", at=at, client_id=server.client_id,
+                   server_id=server.id, host=server.hostname, family=family, check=check,
+                   target=None, title=title[:300])
     child.state = "failing"
     s.add(child)
     return child

@@ -99,3 +99,4 @@ def test_a_desk_that_never_received_mail_is_not_silent(engine: Engine) -> None:
         assert s.exec(select(func.count()).select_from(RawMessage)).one() == 0
     plan = plan_sweep(engine, t0 + 80 * MIN)
     assert len(plan.opens) == 3 and all(o.case.family == "heartbeat" for o in plan.opens)
+

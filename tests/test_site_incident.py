@@ -39,10 +39,18 @@ from models.tables import (
     Server,
     Site,
 )
-from records.absence import note_report
+from records.absence import audit_backup_days, note_report
 from records.incidents import CHILD, SITE_CLAUSE, SITE_FAMILY, site_fingerprint
-from tests.test_absence_support import AbsenceDesk, cases, expectation, until, watch_heartbeat
+from tests.test_absence_support import (
+    AbsenceDesk,
+    cases,
+    expectation,
+    make_inventory,
+    until,
+    watch_heartbeat,
+)
 from tests.test_absence_temporal import start_sweeping
+from tests.test_backup_audit import TUESDAY, WEDNESDAY_MORNING, expect_job
 from vigie.settings import Settings
 from vigie.temporal import activities, workflows
 from workflows.shared import ActionInput, case_workflow_id
@@ -258,3 +266,23 @@ async def test_the_link_returns_with_mixed_children(time_env, sqlite_engine: Eng
         # after the return, a server's problem is a case of its own again
         await route(engine, desk, out.mail("lyo-04", "cpu", "PROBLEM"))
         await until(lambda: len(cases(engine)) == 3, what="a case after the return")
+
+
+def test_a_backup_not_received_behind_a_site_in_outage_is_a_child_of_its_incident(
+        engine: Engine) -> None:
+    inv = make_inventory(engine)  # Lyon has SRV-A and SRV-A2
+    expect_job(engine, inv)  # SRV-A, Lyon: nothing received on Tuesday
+    with session_scope(engine) as s:  # Lyon's outage, as the sweep opened it
+        incident = Case(ref="VIG-SITE", workflow_id="case-site", run_id="r",
+                        fingerprint=site_fingerprint(inv.code, inv.lyon), family=SITE_FAMILY,
+                        check="outage", client_id=inv.client_id, target="Lyon — siège",
+                        opened_at=WEDNESDAY_MORNING - timedelta(days=1))
+        s.add(incident)
+        s.flush()
+        incident_id = incident.id
+    _, orders = audit_backup_days(engine, [TUESDAY], WEDNESDAY_MORNING)
+    assert orders == []  # no case, no page: the site's incident carries it
+    with Session(engine) as s:
+        (child,) = s.exec(select(IncidentChild)).all()
+    assert (child.incident_case_id, child.family, child.state) == (incident_id, "backup",
+                                                                  "failing")
