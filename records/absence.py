@@ -775,7 +775,7 @@ class _Sweep:
         if len(clients) < DESK_MIN_CLIENTS and waiting is None:
             return None
         when = self.policy.local(last) if last else "-"
-        inp = desk_case_input(at, last, len(clients), l1_minutes=self.policy.l1_minutes,
+        inp = desk_case_input(at, len(clients), l1_minutes=self.policy.l1_minutes,
                               auto_close_hours=self.policy.auto_close_hours, when=when)
         signal = AlertSignal(event_id=None, status="problem", received_at=at,
                              summary=inp.title, severity="major")

@@ -47,7 +47,7 @@ def desk_is_silent(s: Session, at: datetime) -> tuple[bool, datetime | None]:
     return last is not None and last < at - DESK_SILENT, last
 
 
-def desk_case_input(at: datetime, last: datetime | None, clients: int, *, l1_minutes: int,
+def desk_case_input(at: datetime, clients: int, *, l1_minutes: int,
                     auto_close_hours: int, when: str) -> CaseInput:
     return CaseInput(
         fingerprint=DESK_FINGERPRINT, client_id=None, server_id=None, host=None,

@@ -164,21 +164,15 @@ def _child(s: Session, parent: Case, fingerprint: str, *, origin: str, at: datet
     return child
 
 
-@dataclass(frozen=True)
-class Release:
-    """What the link's return decided: the children to open as cases of their own."""
-
-    parent: Case
-    promoted: list[IncidentChild]
-
-
-def release(s: Session, parent: Case, at: datetime, event_id: int | None) -> Release:
+def release(s: Session, parent: Case, at: datetime, event_id: int | None
+            ) -> list[IncidentChild]:
     """The link is back: recovered children close with the incident, failing ones are
     promoted (their case opens at ``at``), absent sources are watched afresh from ``at``.
 
     The projection is marked recovered at once, in the same transaction, so that an alert
     arriving after the return is a case of its own even before the workflow has saved its
-    view (the workflow's next snapshot says the same)."""
+    view (the workflow's next snapshot says the same). Returns the promoted children (the
+    router tells their cases with the returning event: ``promoted_children``)."""
     parent.recovered = True
     s.add(parent)
     promoted: list[IncidentChild] = []
@@ -197,7 +191,7 @@ def release(s: Session, parent: Case, at: datetime, event_id: int | None) -> Rel
     for exp in s.exec(select(Expectation).where(Expectation.muted_by_case_id == parent.id)):
         rewatch(exp, at)
         s.add(exp)
-    return Release(parent, promoted)
+    return promoted
 
 
 def rewatch(exp: Expectation, at: datetime) -> None:
