@@ -19,7 +19,16 @@
         })
         .then(function (data) {
           if (!data) return;
+          // an incident's children the technician unfolded stay unfolded after the refresh
+          var unfolded = [];
+          body.querySelectorAll("tr[data-case] details[open]").forEach(function (d) {
+            unfolded.push(d.closest("tr").dataset.case);
+          });
           body.innerHTML = data.rows; // server-rendered, autoescaped fragment
+          unfolded.forEach(function (id) {
+            var d = body.querySelector('tr[data-case="' + id + '"] details');
+            if (d) d.open = true;
+          });
           document.title = data.title;
           var total = document.getElementById("queue-total");
           if (total) total.textContent = data.total;

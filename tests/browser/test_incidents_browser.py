@@ -87,6 +87,8 @@ async def test_a_site_incident_shows_once_with_its_children_folded(
     await expect(first_child).to_be_hidden()  # folded until asked
     await folded.locator("summary").click()
     await expect(first_child).to_be_visible()
+    await page.wait_for_timeout(6_000)  # past a live refresh of the rows
+    await expect(row.locator("details.incident-children li").first).to_be_visible()
     await page.goto(f"/cases/{incident}")
     await expect(page.locator("#incident-children tr[data-child-state]")).to_have_count(3)
     await page.context.close()
