@@ -39,13 +39,18 @@ from models.tables import (
     Server,
     Site,
 )
+from models.types import utcnow
 from records.absence import audit_backup_days, note_report
 from records.incidents import CHILD, SITE_CLAUSE, SITE_FAMILY, site_fingerprint
 from tests.test_absence_support import (
     AbsenceDesk,
+    Inventory,
     cases,
+    events,
     expectation,
+    ingest,
     make_inventory,
+    probe,
     until,
     watch_heartbeat,
 )
@@ -286,3 +291,53 @@ def test_a_backup_not_received_behind_a_site_in_outage_is_a_child_of_its_inciden
         (child,) = s.exec(select(IncidentChild)).all()
     assert (child.incident_case_id, child.family, child.state) == (incident_id, "backup",
                                                                   "failing")
+
+
+def lyon_incident(engine: Engine, inv: Inventory, at: datetime) -> int:
+    """Lyon's outage, as the sweep opened it (its case row)."""
+    with session_scope(engine) as s:
+        incident = Case(ref="VIG-SITE", workflow_id="case-site", run_id="r",
+                        fingerprint=site_fingerprint(inv.code, inv.lyon), family=SITE_FAMILY,
+                        check="outage", client_id=inv.client_id, target="Lyon — siège",
+                        opened_at=at)
+        s.add(incident)
+        s.flush()
+        return incident.id or 0
+
+
+def test_the_links_return_is_told_the_same_however_often_the_router_retries(
+        engine: Engine) -> None:
+    inv = make_inventory(engine)
+    lyon_incident(engine, inv, utcnow())
+    assert ingest(engine, probe(inv, "SRV-A", "cpu", "PROBLEM")) == []  # a child
+    routes = ingest(engine, probe(inv, "SRV-A2", "heartbeat"))  # the link is back
+    back = events(engine)[-1].received_at
+    opened = [r for r in routes if r.start is not None]
+    assert [r.start.host for r in opened] == ["SRV-A"]  # type: ignore[union-attr]
+    assert opened[0].start.opened_at == back  # type: ignore[union-attr]
+    assert [r.workflow_id for r in routes if r.signal.status == "recovery"
+            and r.workflow_id == "case-site"] == ["case-site"]
+    # the batch told again (Temporal timed out): the same requests, which Temporal drops
+    router = Router(engine, client=None, task_queue="unused")  # type: ignore[arg-type]
+    with Session(engine) as s:
+        rows = s.exec(select(AlertEventRow).where(
+            AlertEventRow.raw_message_id == events(engine)[-1].raw_message_id)).all()
+        again = router._site_returns(s, rows, router.policy)
+    assert {r.request_id for r in again} <= {r.request_id for r in routes}
+    assert len(again) == 2
+
+
+def test_a_forged_heartbeat_does_not_bring_the_link_back(engine: Engine) -> None:
+    inv = make_inventory(engine)
+    incident = lyon_incident(engine, inv, utcnow())
+    ingest(engine, probe(inv, "SRV-A", "cpu", "PROBLEM"))
+    forged = probe(inv, "SRV-A2", "heartbeat")
+    accept(engine, forged, peer_ip="203.0.113.9")  # not the client's registered address
+    router = Router(engine, client=None, task_queue="unused",  # type: ignore[arg-type]
+                    check_ip=True)
+    router._materialize(router._claim())
+    with Session(engine) as s:
+        parent = s.get(Case, incident)
+        assert parent is not None and not parent.recovered
+        (child,) = s.exec(select(IncidentChild)).all()
+    assert child.state == "failing" and child.released_at is None
