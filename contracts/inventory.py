@@ -13,6 +13,8 @@ Treatments:
 * ``pseudonym``: the value is replaced by a stable pseudonym (``contact-12``, ``utilisateur-7``)
   where a ledger must keep its shape: the same person keeps the same pseudonym in every line,
   so counts by actor and every SLA figure recompute identically.
+* ``ledger``: a ledger line's structured data: its free-text keys dropped, identifiers in the
+  rest replaced by pseudonyms (classes, outcomes and times stay for the SLA figures).
 * ``crypto``: not readable without the client's key, which erasure destroys (Temporal).
 """
 
@@ -21,7 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DELETE, BLANK, PSEUDONYM, CRYPTO = "delete", "blank", "pseudonym", "crypto"
+DELETE, BLANK, PSEUDONYM, LEDGER, CRYPTO = "delete", "blank", "pseudonym", "ledger", "crypto"
+# Free-text keys of ledger lines (never used by SLA figures): dropped by the LEDGER treatment.
+FREE_TEXT_KEYS = ("text", "recipient", "summary", "detail", "note", "sender", "reason")
 
 
 @dataclass(frozen=True)
@@ -55,28 +59,33 @@ COLUMNS: tuple[Store, ...] = tuple([
     *_s("api_token", "name", "a client user's tokens", DELETE),
     *_s("sign_in_attempt", "username ip user_agent", "the sign-in log", PSEUDONYM, "search"),
     *_s("sign_in_lockout", "subject username ip", "sign-in lock-outs", PSEUDONYM, "search"),
-    *_s("raw_message", "data mail_from rcpt_to peer_ip helo message_id",
+    *_s("raw_message", "message_id", "a message's id (names the sender's host)", PSEUDONYM,
+        "search"),
+    *_s("raw_message", "data mail_from rcpt_to peer_ip helo",
         "messages as received, the client's replies in triage too", BLANK, "search"),
     *_s("alert_event", "summary extra source_detail", "an alert's own words", BLANK, "search"),
     *_s("silence_hit", "summary", "a silenced alert's words", BLANK),
     *_s("silence", "reason", "free text about the client", BLANK),
     *_s("audit_event", "actor", "the case ledger's actor (a client's reply names its sender)",
         PSEUDONYM),
-    *_s("audit_event", "reason data", "free text and the reply's words", BLANK),
-    *_s("case", "title", "the alert's words", BLANK),
+    *_s("audit_event", "reason", "free text", BLANK),
+    *_s("audit_event", "data", "the line's facts and the reply's words", LEDGER),
+    *_s("case", "title", "the alert's words (rewritten as host and check)", BLANK),
     *_s("demande", "summary transfer_reason", "free text", BLANK),
     *_s("communication", "recipient subject body evidence raw code provider_id",
         "what was sent to the client's people", BLANK),
     *_s("communication_event", "detail payload", "provider callbacks", BLANK),
     *_s("visit", "reason advice questions", "what the client said, what was written", BLANK),
     *_s("visit_event", "actor", "the visit ledger's actor (a contact answering)", PSEUDONYM),
-    *_s("visit_event", "reason data", "free text of the visit ledger", BLANK),
+    *_s("visit_event", "reason", "free text of the visit ledger", BLANK),
+    *_s("visit_event", "data", "the visit line's facts", LEDGER),
     *_s("visit_report", "html pdf", "the visit record", BLANK),
     *_s("checklist_answer", "notes", "free text typed during a visit", BLANK),
     *_s("techdoc_version", "sections diagram diagram_name",
         "every version of the technical document (servers, contacts, addresses)", BLANK),
     *_s("contract", "termination_reason technical_document", "free text", BLANK),
-    *_s("contract_event", "reason data", "free text of the contract's timeline", BLANK),
+    *_s("contract_event", "reason", "free text of the contract's timeline", BLANK),
+    *_s("contract_event", "data", "the timeline line's facts", LEDGER),
     *_s("prerequisite", "evidence waiver_reason value", "checklist evidence", BLANK),
     *_s("sensor_deployment", "note", "free text", BLANK),
     *_s("server", "display_name role", "names given to servers (often a person's PC)", BLANK),

@@ -35,19 +35,16 @@ from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
 from models.db import session_scope
 from models.tables import (
     AlertEventRow,
-    AuditEvent,
     Case,
     Client,
     Communication,
-    CommunicationEvent,
     Contact,
     Demande,
     RawMessage,
-    SenderDomain,
     User,
 )
 from models.types import utcnow
-from models.visits import TechDocVersion, Visit, VisitReport
+from models.visits import Visit
 
 # what the access log page calls each subject, (French, English): "cas" alone is "cases"
 # elsewhere in the console, so these carry their own English
@@ -60,8 +57,6 @@ SUBJECT_LABELS = {
     "techdoc": ("dossier technique", "technical document"),
     "export": ("export", "export"), "erasure": ("effacement", "erasure"),
 }
-# Free-text keys of ledger lines that may carry personal data (never used by SLA figures).
-FREE_TEXT_KEYS = ("text", "recipient", "summary", "detail", "note")
 
 
 class PrivacyError(ValueError):
@@ -247,100 +242,83 @@ def erasable_from(contract: Contract, retention_days: int) -> datetime | None:
     return contract.terminated_at + timedelta(days=retention_days)
 
 
+def hold_reason(s: Session, client_id: int) -> str | None:
+    """Why the client's data may not be erased now: a legal hold set by a manager, or a
+    Demande still open (its case is not closed); None when nothing holds it."""
+    from models.privacy import LegalHold
+
+    hold = s.exec(select(LegalHold).where(LegalHold.client_id == client_id,
+                                          col(LegalHold.released_at).is_(None))).first()
+    if hold is not None:
+        return f"Conservation légale (posée par {hold.set_by}) : {hold.reason}"
+    open_demande = s.exec(select(Demande.ref).join(Case, col(Case.id) == Demande.case_id)
+                          .where(Case.client_id == client_id, col(Case.closed).is_(False))
+                          ).first()
+    if open_demande is not None:
+        return f"Demande {open_demande} encore ouverte : effacement après sa clôture"
+    return None
+
+
+def already_erased(s: Session, client_id: int) -> bool:
+    from models.privacy import ErasureRequest
+
+    return s.exec(select(ErasureRequest.id).where(
+        ErasureRequest.client_id == client_id, col(ErasureRequest.contact_id).is_(None),
+        ErasureRequest.outcome == "done")).first() is not None
+
+
 def erase_client(engine: Engine, client_id: int, *, by: str, at: datetime | None = None,
-                 retention_days: int) -> ErasureSummary:
-    """Erases the client's personal data once its contract is terminated and the retention
-    passed; keeps the ledger's times, actions, classes and outcomes (SLA figures)."""
+                 retention_days: int, reason: str = "", on_request: bool = False
+                 ) -> ErasureSummary:
+    """Erases the client's personal data from every store of the inventory; keeps the
+    ledger's times, actions, classes and outcomes (SLA figures) under stable pseudonyms.
+    Without ``on_request``: once its contract is terminated and the retention passed.
+    With it (the client's instruction): at any time. A hold refuses either way."""
+    from contracts import erasure, forget, keys
+    from models.privacy import ErasureRequest
+
     at = at or utcnow()
     with session_scope(engine) as s:
         client = s.get(Client, client_id)
         contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
-        if client is None or contract is None:
+        if client is None or (contract is None and not on_request):
             raise PrivacyError("Client ou contrat introuvable")
-        if contract.erased_at is not None:
+        if (contract is not None and contract.erased_at is not None) or already_erased(
+                s, client_id):
             return ErasureSummary(client_id, already=True)
-        since = erasable_from(contract, retention_days)
-        if since is None:
-            raise PrivacyError("Effacement possible après la résiliation seulement")
-        if at < since:
-            raise PrivacyError(f"Durée de conservation en cours jusqu'au {since:%d/%m/%Y}")
-        contact_ids = [i for i in s.exec(select(Contact.id).where(
-            Contact.client_id == client_id)).all() if i]
-        comms = client_communications(s, client_id)
-        for c in comms:
-            c.recipient = c.subject = c.body = c.raw = c.evidence = c.code = ""
-            c.contact_id = None
-            s.add(c)
-            for ev in s.exec(select(CommunicationEvent).where(
-                    CommunicationEvent.communication_id == c.id)).all():
-                ev.detail, ev.payload = "", {}
-                s.add(ev)
-        s.flush()
-        for cid in contact_ids:
-            row = s.get(Contact, cid)
-            if row is not None:
-                s.delete(row)
-        msg_ids = client_raw_message_ids(s, client_id)
-        for mid in msg_ids:
-            raw = s.get(RawMessage, mid)
-            if raw is not None:
-                raw.data, raw.mail_from, raw.rcpt_to, raw.peer_ip = b"", "", "", ""
-                s.add(raw)
-        lines = 0
-        case_ids = client_case_ids(s, client_id)
-        if case_ids:
-            for a in s.exec(select(AuditEvent).where(col(AuditEvent.case_id).in_(case_ids))):
-                kept = {k: v for k, v in (a.data or {}).items() if k not in FREE_TEXT_KEYS}
-                if a.reason or kept != (a.data or {}):
-                    a.reason, a.data = "", kept
-                    s.add(a)
-                    lines += 1
-            for d in s.exec(select(Demande).where(col(Demande.case_id).in_(case_ids))):
-                d.summary, d.transfer_reason = "", ""
-                s.add(d)
-            for case in s.exec(select(Case).where(col(Case.id).in_(case_ids))):
-                # a title quotes the alert ("échec de connexion de jdupont"): machine words only
-                case.title = f"{case.host or '?'} — {case.check or case.family}"[:300]
-                s.add(case)
-        for ev in s.exec(select(AlertEventRow).where(AlertEventRow.client_id == client_id)):
-            # the alert's own words and parsed fields may name a person (an event log's user,
-            # a mailbox); the host, the check, the times and the figures stay
-            ev.summary, ev.extra, ev.source_detail = "", {}, ""
-            s.add(ev)
-        for v in client_visits(s, client_id):  # what the client said, what was written
-            v.questions, v.advice, v.reason = "", "", ""
-            s.add(v)
-            report = s.exec(select(VisitReport).where(VisitReport.visit_id == v.id)).first()
-            if report is not None:
-                report.html, report.pdf = "", None
-                s.add(report)
-        for doc in s.exec(select(TechDocVersion).where(TechDocVersion.client_id == client_id)):
-            doc.sections = {**doc.sections, "contacts": ""}  # names, mails and phones
-            s.add(doc)
-        for u in s.exec(select(User).where(User.client_id == client_id)).all():
-            u.full_name, u.active, u.password_hash = "", False, ""
-            u.username = f"efface-{u.id}"
-            s.add(u)
-        for d in s.exec(select(SenderDomain).where(SenderDomain.client_id == client_id)).all():
-            s.delete(d)
-        for p in s.exec(select(Prerequisite).where(Prerequisite.client_id == client_id)).all():
-            p.evidence, p.waiver_reason = "", ""
-            s.add(p)
-        for e in s.exec(select(ContractEvent).where(ContractEvent.client_id == client_id)).all():
-            if e.action.startswith("prerequisite_"):
-                e.reason = ""
-                s.add(e)
-        client.name = f"Client effacé n°{client.id}"
-        client.code = f"efface-{client.id}"
-        client.fixed_ips = ""
-        client.active = False
+        if not on_request:
+            assert contract is not None
+            since = erasable_from(contract, retention_days)
+            if since is None:
+                raise PrivacyError("Effacement possible après la résiliation seulement")
+            if at < since:
+                raise PrivacyError(f"Durée de conservation en cours jusqu'au {since:%d/%m/%Y}")
+        held = hold_reason(s, client_id)
+        if held is not None:
+            s.add(ErasureRequest(client_id=client_id, requested_by=by[:120], reason=reason,
+                                 requested_at=at, outcome="refused", detail=held))
+            s.commit()
+            raise PrivacyError(held)
+        touched = forget.erase_client_rows(s, client_id)
+        rows = touched.rows
+        summary = ErasureSummary(client_id, rows.get("contact", 0), rows.get("raw_message", 0),
+                                 rows.get("communication", 0), rows.get("audit_event", 0))
+        client = s.get(Client, client_id)
+        assert client is not None
+        client.code, client.active = f"efface-{client.id}", False
         s.add(client)
-        contract.erased_at = at
-        s.add(contract)
-        summary = ErasureSummary(client_id, len(contact_ids), len(msg_ids), len(comms), lines)
-        s.add(ContractEvent(key=f"contract:{contract.id}:erased", contract_id=contract.id or 0,
-                            client_id=client_id, at=at, action="erased", actor=by,
-                            reason=summary.describe()))
+        if contract is not None:
+            contract.erased_at = at
+            s.add(contract)
+            s.add(ContractEvent(key=f"contract:{contract.id}:erased",
+                                contract_id=contract.id or 0, client_id=client_id, at=at,
+                                action="erased", actor=by, reason=summary.describe()))
+        s.add(ErasureRequest(client_id=client_id, requested_by=by[:120], reason=reason,
+                             requested_at=at, outcome="done", detail=summary.describe(),
+                             done_at=at))
         s.add(DataAccess(username=by[:120], role="system" if by == "system" else "",
                          client_id=client_id, subject="erasure", at=at))
+        keys.destroy(s, client_id)  # its Temporal histories can no longer be read
+    keys.forget_cached(client_id)
+    erasure.compact(engine, [*touched.tables, "client_key"])
     return summary

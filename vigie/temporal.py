@@ -24,14 +24,19 @@ PASSTHROUGH = ("workflows", "domain", "transitions", "holidays", "dateutil", "zo
 
 
 async def connect(settings: Settings, attempts: int = 60,
-                  runtime: Runtime | None = None) -> Client:
-    """Connect, waiting for a Temporal that is still starting (embedded stack, compose)."""
+                  runtime: Runtime | None = None, engine: Engine | None = None) -> Client:
+    """Connect, waiting for a Temporal that is still starting (embedded stack, compose).
+    Every payload goes through the desk's codec (``vigie.codec``): per-client encryption."""
+    from models.db import engine_for
+    from vigie.codec import data_converter
+
+    converter = data_converter(engine or engine_for(settings.db_url))
     last: Exception | None = None
     for _ in range(attempts):
         try:
             return await Client.connect(
                 settings.temporal_address, namespace=settings.temporal_namespace,
-                runtime=runtime,
+                runtime=runtime, data_converter=converter,
             )
         except Exception as exc:  # the frontend is not listening yet
             last = exc
