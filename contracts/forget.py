@@ -132,6 +132,10 @@ def erase_client_rows(s: Session, client_id: int) -> Touched:
                             "full_name": "", "password_hash": ""}),
         ("client", [client_id], name),
     ]
+    contacts = _ids(s, "contact", "client_id", client_id)
+    comm = _table("communication")
+    s.execute(comm.update().where(comm.c.contact_id.in_(contacts or [-1])).values(
+        contact_id=None))  # the contacts go: their mails stay, addressed to nobody
     for table, rows, pseudonym in plan:
         apply(s, table, rows, ids, touched, pseudonym=pseudonym)
     for table in ("sign_in_attempt", "sign_in_lockout"):  # where from: no longer anyone's

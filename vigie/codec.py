@@ -104,8 +104,11 @@ def _client_in(payload: Payload) -> int | None:
         value = json.loads(payload.data)
     except ValueError:
         return None
-    found = value.get("client_id") if isinstance(value, dict) else None
-    return found if isinstance(found, int) else None
+    for level in (value, value.get("case") if isinstance(value, dict) else None):
+        found = level.get("client_id") if isinstance(level, dict) else None
+        if isinstance(found, int):  # its own, or its case's (the case opening's input)
+            return found
+    return None
 
 
 class ClientCodec(PayloadCodec, WithSerializationContext):
