@@ -151,10 +151,11 @@ def build_client(engine: Engine) -> dict[str, Any]:
         s.add(attached)
         s.add(triage)
         s.flush()
-        s.add(AlertEventRow(raw_message_id=attached.id or 0, family="reply", status="info", host="", check="", client_id=cid,
-                            case_id=case_id, summary=f"Réponse de {JULIEN}"))
-        s.add(AlertEventRow(raw_message_id=triage.id or 0, family="reply", status="info", host="", check="", client_id=None,
-                            triage="unmatched", summary=f"Réponse de {SOPHIE_MAIL}"))
+        reply = {"family": "reply", "status": "info", "host": "", "check": ""}
+        s.add(AlertEventRow(raw_message_id=attached.id or 0, client_id=cid, case_id=case_id,
+                            summary=f"Réponse de {JULIEN}", **reply))
+        s.add(AlertEventRow(raw_message_id=triage.id or 0, client_id=None, triage="unmatched",
+                            summary=f"Réponse de {SOPHIE_MAIL}", **reply))
         s.add(Communication(key=f"c-{case_id}", case_id=case_id, recipient=JULIEN_MAIL,
                             subject="Demande enregistrée", body=f"Bonjour {JULIEN}",
                             contact_id=ids["julien"]))
