@@ -47,6 +47,9 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coef
                              maximum_interval=timedelta(minutes=1))
 # Cancelling visits talks to other workflows: give it room, still retried until done.
 VISITS_TIMEOUT = timedelta(minutes=5)
+# The client's open cases are closed (or listed to hand over) before its visits are
+# cancelled; histories recorded before this step replay without it.
+PATCH_CLOSE_CASES = "termination-close-cases-1"
 
 
 @workflow.defn
@@ -140,6 +143,13 @@ class TerminationWorkflow:
                 except Exception as exc:  # already finished: nothing to cancel
                     workflow.logger.info("onboarding not signalled: %s", exc)
             case CancelVisits():
+                if workflow.patched(PATCH_CLOSE_CASES):
+                    await workflow.execute_activity(
+                        ContractActivity.CLOSE_CASES,
+                        CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
+                                          intent.reason, intent.at),
+                        result_type=list[str], start_to_close_timeout=VISITS_TIMEOUT,
+                        retry_policy=ACTIVITY_RETRY)
                 await workflow.execute_activity(
                     ContractActivity.CANCEL_VISITS,
                     CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
