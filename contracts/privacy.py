@@ -35,6 +35,7 @@ from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
 from models.db import session_scope
 from models.tables import (
     AlertEventRow,
+    AuditEvent,
     Case,
     Client,
     Communication,
@@ -44,7 +45,7 @@ from models.tables import (
     User,
 )
 from models.types import utcnow
-from models.visits import Visit
+from models.visits import TechDocVersion, Visit, VisitReport
 
 # what the access log page calls each subject, (French, English): "cas" alone is "cases"
 # elsewhere in the console, so these carry their own English
@@ -165,38 +166,96 @@ PREREQ_FIELDS = ("code", "label", "mandatory", "status", "value", "evidence", "c
                  "checked_at", "waiver_reason", "waived_by", "waived_at")
 
 
+CASE_FIELDS = ("id", "ref", "workflow_id", "host", "family", "check", "target", "title",
+               "state", "closed", "criticality", "assignee", "repeat_count", "recovered",
+               "demande_ref", "opened_at", "last_seen", "l1_deadline", "updated_at")
+LEDGER_FIELDS = ("id", "case_id", "seq", "at", "action", "actor", "from_state", "to_state",
+                 "reason", "data", "policy_version")
+VISIT_FIELDS = ("id", "kind", "site_id", "days", "contract_year", "due_start", "due_end",
+                "date", "consultant_id", "state", "reason", "advice", "questions",
+                "open_items", "started_at", "finished_at", "created_at")
+VISIT_LEDGER_FIELDS = ("id", "visit_id", "seq", "at", "action", "actor", "from_state",
+                       "to_state", "reason", "data")
+CHECKLIST_FIELDS = ("id", "visit_id", "template_version", "item_key", "answer", "notes",
+                    "case_id", "updated_by", "updated_at")
+REPORT_FIELDS = ("id", "visit_id", "written_at", "sent_at", "html")
+TECHDOC_FIELDS = ("id", "version", "sections", "diagram_name", "visit_id", "created_by",
+                  "created_at")
+
+
+def _flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CSV cells: JSON columns written as JSON text."""
+    return [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+             for k, v in r.items()} for r in rows]
+
+
+def _sections(s: Session, client_id: int) -> dict[str, tuple[list[dict[str, Any]],
+                                                             tuple[str, ...]]]:
+    """Every section of the export, by file stem: rows and their columns."""
+    from models.visits import ChecklistAnswer, VisitEvent
+
+    def rows(model: Any, fields: tuple[str, ...], *where: Any) -> list[dict[str, Any]]:
+        return _rows(list(s.exec(select(model).where(*where).order_by(col(model.id)))),
+                     fields)
+
+    case_ids = client_case_ids(s, client_id)
+    visit_ids = [v.id for v in client_visits(s, client_id) if v.id]
+    msg_ids = client_raw_message_ids(s, client_id)
+    return {
+        "contacts": (rows(Contact, CONTACT_FIELDS, Contact.client_id == client_id),
+                     CONTACT_FIELDS),
+        "users": (rows(User, USER_FIELDS, User.client_id == client_id), USER_FIELDS),
+        "messages": (rows(RawMessage, MESSAGE_FIELDS, col(RawMessage.id).in_(msg_ids or [-1])),
+                     MESSAGE_FIELDS),
+        "communications": (_rows(client_communications(s, client_id), COMM_FIELDS),
+                           COMM_FIELDS),
+        "cases": (rows(Case, CASE_FIELDS, Case.client_id == client_id), CASE_FIELDS),
+        "case_ledger": (rows(AuditEvent, LEDGER_FIELDS,
+                             col(AuditEvent.case_id).in_(case_ids or [-1])), LEDGER_FIELDS),
+        "visits": (rows(Visit, VISIT_FIELDS, Visit.client_id == client_id), VISIT_FIELDS),
+        "visit_ledger": (rows(VisitEvent, VISIT_LEDGER_FIELDS,
+                              col(VisitEvent.visit_id).in_(visit_ids or [-1])),
+                         VISIT_LEDGER_FIELDS),
+        "checklists": (rows(ChecklistAnswer, CHECKLIST_FIELDS,
+                            col(ChecklistAnswer.visit_id).in_(visit_ids or [-1])),
+                       CHECKLIST_FIELDS),
+        "visit_reports": (rows(VisitReport, REPORT_FIELDS,
+                               col(VisitReport.visit_id).in_(visit_ids or [-1])),
+                          REPORT_FIELDS),
+        "techdoc_versions": (rows(TechDocVersion, TECHDOC_FIELDS,
+                                  TechDocVersion.client_id == client_id), TECHDOC_FIELDS),
+        "access_log": (_rows(access_log(s, client_id, limit=100_000), ACCESS_FIELDS),
+                       ACCESS_FIELDS),
+    }
+
+
 def export_client(engine: Engine, client_id: int, *, by: str, role: str) -> bytes:
-    """The client's personal data as a ZIP (JSON and CSV); the export itself is logged."""
-    record_access(engine, username=by, role=role, client_id=client_id, subject="export")
+    """Everything about one client as a ZIP, each section in JSON and CSV (the visit
+    reports' PDFs beside them), for any client, with or without a contract record; the
+    export itself is logged."""
     with Session(engine) as s:
         client = s.get(Client, client_id)
         if client is None:
             raise PrivacyError(f"Client {client_id} inconnu")
-        contacts = _rows(list(s.exec(select(Contact).where(Contact.client_id == client_id)
-                                     .order_by(col(Contact.id))).all()), CONTACT_FIELDS)
-        users = _rows(list(s.exec(select(User).where(User.client_id == client_id)
-                                  .order_by(col(User.id))).all()), USER_FIELDS)
-        msg_ids = client_raw_message_ids(s, client_id)
-        messages = _rows(list(s.exec(select(RawMessage).where(col(RawMessage.id).in_(msg_ids))
-                                     .order_by(col(RawMessage.id))).all()) if msg_ids else [],
-                         MESSAGE_FIELDS)
-        comms = _rows(client_communications(s, client_id), COMM_FIELDS)
-        access = _rows(access_log(s, client_id, limit=100_000), ACCESS_FIELDS)
+        record_access(engine, username=by, role=role, client_id=client_id, subject="export")
+        sections = _sections(s, client_id)
         contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
         prereqs = (_rows(list(s.exec(select(Prerequisite).where(
             Prerequisite.contract_id == contract.id)).all()), PREREQ_FIELDS)
             if contract is not None else [])
         contract_info = ({k: _plain(v) for k, v in contract.model_dump().items()}
                          if contract is not None else None)
+        visit_ids = [v["id"] for v in sections["visits"][0]]
+        pdfs = [(r.visit_id, r.pdf) for r in s.exec(select(VisitReport).where(
+            col(VisitReport.visit_id).in_(visit_ids or [-1]))) if r.pdf]
+    files = [f"{stem}.{ext}" for stem in sections for ext in ("json", "csv")]
+    files += ["contract.json", *(f"visit_reports/visit-{v}.pdf" for v, _ in pdfs)]
     manifest = {
         "client": {"id": client.id, "code": client.code, "name": client.name},
         "exported_at": utcnow().isoformat(),
         "exported_by": by,
-        "files": ["contacts.json", "contacts.csv", "users.json", "messages.json",
-                  "communications.json", "communications.csv", "contract.json",
-                  "access_log.json", "access_log.csv"],
-        "counts": {"contacts": len(contacts), "messages": len(messages),
-                   "communications": len(comms), "access_log": len(access)},
+        "files": files,
+        "counts": {stem: len(rows) for stem, (rows, _) in sections.items()},
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -204,15 +263,12 @@ def export_client(engine: Engine, client_id: int, *, by: str, role: str) -> byte
             z.writestr(name, json.dumps(data, ensure_ascii=False, indent=1))
 
         put("manifest.json", manifest)
-        put("contacts.json", contacts)
-        z.writestr("contacts.csv", _csv(contacts, CONTACT_FIELDS))
-        put("users.json", users)
-        put("messages.json", messages)
-        put("communications.json", comms)
-        z.writestr("communications.csv", _csv(comms, COMM_FIELDS))
+        for stem, (rows, fields) in sections.items():
+            put(f"{stem}.json", rows)
+            z.writestr(f"{stem}.csv", _csv(_flat(rows), fields))
         put("contract.json", {"contract": contract_info, "prerequisites": prereqs})
-        put("access_log.json", access)
-        z.writestr("access_log.csv", _csv(access, ACCESS_FIELDS))
+        for visit_id, pdf in pdfs:
+            z.writestr(f"visit_reports/visit-{visit_id}.pdf", pdf)
     return buf.getvalue()
 
 

@@ -48,12 +48,13 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.erasure import ErasureSweepWorkflow
     from workflows.onboarding import OnboardingWorkflow
     from workflows.termination import TerminationWorkflow
     from workflows.visit import VisitWorkflow
 
     return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
-            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow]
+            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow, ErasureSweepWorkflow]
 
 
 def activities(engine: Engine) -> list:
@@ -63,6 +64,7 @@ def activities(engine: Engine) -> list:
     from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
+    from activities.privacy import privacy_activities
     from activities.visits import VisitActivities, visit_mail_config
     from vigie.settings import get_settings
 
@@ -78,6 +80,7 @@ def activities(engine: Engine) -> list:
                          visit_mail_config(settings)).all(),
         *contract_activities(engine, settings.timezone, MailConfig.from_settings(settings),
                              settings.planner_email or settings.team_email),
+        *privacy_activities(engine, settings.data_retention_days),
     ]
 
 
