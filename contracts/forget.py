@@ -162,6 +162,12 @@ def erase_contact_rows(s: Session, contact: Contact) -> Touched:
     client_id = contact.client_id
     case_ids = _ids(s, "case", "client_id", client_id)
     visit_ids = _ids(s, "visit", "client_id", client_id)
+    # the same person's portal account (named after them) goes with them
+    users = [u for u in s.exec(select(User).where(User.client_id == client_id)).all()
+             if u.id in rows_naming(s, "user", ("username", "full_name"), ids)]
+    for u in users:
+        for value in (u.username, u.full_name):
+            ids.add(value, f"utilisateur-{u.id}")
     found = {t: rows_naming(s, t, cols, ids) for t, cols in SEARCHED.items()}
     mine = {"communication": sorted(set(found["communication"]) | set(
         _ids(s, "communication", "contact_id", contact.id or -1)))}
@@ -182,12 +188,26 @@ def erase_contact_rows(s: Session, contact: Contact) -> Touched:
         ("demande", _ids(s, "demande", "case_id", case_ids)),
         ("silence_hit", found["silence_hit"]),
         ("absence_event", found["absence_event"]),
+        ("case", case_ids),
+        ("server", _ids(s, "server", "client_id", client_id)),
+        ("expectation", _ids(s, "expectation", "client_id", client_id)),
+        ("contract_event", _ids(s, "contract_event", "client_id", client_id)),
+        ("prerequisite", _ids(s, "prerequisite", "client_id", client_id)),
+        ("sign_in_attempt", found["sign_in_attempt"]),
+        ("sign_in_lockout", found["sign_in_lockout"]),
     ]:
         apply(s, table, rows, ids, touched, scrub_only=True)
-    for c in s.exec(select(_table("communication").c.id).where(
-            _in("communication", "id", mine["communication"]))).all():
-        s.execute(_table("communication").update().where(
-            _table("communication").c.id == c[0]).values(contact_id=None))
+    user_ids = [u.id for u in users if u.id]
+    for table, rows in (("user_session", _ids(s, "user_session", "user_id", user_ids)),
+                        ("api_token", _ids(s, "api_token", "user_id", user_ids))):
+        apply(s, table, rows, ids, touched)
+    apply(s, "user", user_ids, ids, touched, pseudonym={
+        "username": lambda key, _old: f"efface-{key}", "full_name": "", "password_hash": ""})
+    for u in users:
+        u.active = False
+        s.add(u)
+    comm = _table("communication")
+    s.execute(comm.update().where(comm.c.contact_id == contact.id).values(contact_id=None))
     s.execute(_table("contact").delete().where(_table("contact").c.id == contact.id))
     touched.add("contact", 1)
     return touched
