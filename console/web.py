@@ -22,7 +22,7 @@ from console import i18n, i18n_contracts, i18n_messages, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.sent import sent_view
-from contracts.privacy import record_access
+from contracts.privacy import record_access, record_accesses
 from models.types import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -209,3 +209,12 @@ def log_read(request: Request, principal: Principal, client_id: int | None, subj
     record_access(svc.engine, username=principal.username, role=principal.role,
                   client_id=client_id, subject=subject, subject_id=subject_id,
                   path=request.url.path)
+
+
+def log_reads(request: Request, principal: Principal, client_ids: list[int | None],
+              subject: str, *, portal: bool = False) -> None:
+    """One access-log line per client a list shows (the queue, the SLA cases, the portal)."""
+    svc: Services = request.app.state.services
+    record_accesses(svc.engine, username=principal.username, role=principal.role,
+                    client_ids=client_ids, subject=subject, path=request.url.path,
+                    include_client=portal)

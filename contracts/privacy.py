@@ -57,6 +57,8 @@ SUBJECT_LABELS = {
     "visit_report": ("fiche de visite", "visit report"),
     "techdoc": ("dossier technique", "technical document"),
     "export": ("export", "export"), "erasure": ("effacement", "erasure"),
+    "queue": ("file d'attente", "queue"), "portal": ("portail client", "client portal"),
+    "sla": ("chiffres SLA", "SLA figures"),
 }
 
 
@@ -76,6 +78,21 @@ def record_access(engine: Engine, *, username: str, role: str, client_id: int | 
     with session_scope(engine) as s:
         s.add(DataAccess(username=username[:120], role=role[:20], client_id=client_id,
                          subject=subject, subject_id=subject_id, path=path[:300]))
+
+
+def record_accesses(engine: Engine, *, username: str, role: str,
+                    client_ids: list[int | None], subject: str, path: str = "",
+                    include_client: bool = False) -> None:
+    """One line per client shown by a list (the queue, the SLA cases, the portal), in one
+    transaction. ``include_client``: the portal, where client users read their company's
+    cases (its people's replies among them), is logged too."""
+    ids = sorted({c for c in client_ids if c is not None and c > 0})
+    if not ids or (role == "client" and not include_client):
+        return
+    with session_scope(engine) as s:
+        for client_id in ids:
+            s.add(DataAccess(username=username[:120], role=role[:20], client_id=client_id,
+                             subject=subject, path=path[:300]))
 
 
 def access_log(s: Session, client_id: int | None = None, limit: int = 500) -> list[DataAccess]:
