@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.privacy import privacy_activities
-from contracts import privacy, requests, store
+from contracts import keys, privacy, requests, store
 from contracts.closing import close_open_cases
 from models.db import session_scope
 from models.privacy import ErasureRequest
@@ -196,3 +196,63 @@ async def test_termination_closes_the_clients_open_cases(
         assert view.state == "closed"
         again = await close_open_cases(client, engine, ids["client"], "Contrat résilié")
         assert again == ([desk.acts.case_ref], [])  # the projection is the fake's: still open
+
+
+async def test_the_console_erases_on_request_holds_exports_and_decodes_for_the_temporal_ui(
+        engine: Engine, var_dir: Any, tmp_path: Any) -> None:  # noqa: F811
+    """The privacy page of a client without contract: a hold refuses the erasure with its
+    reason (a flash, not a 500), one contact erased with requester and reason, the export of
+    every section, and the codec endpoint decoding for staff only."""
+    import base64
+
+    from google.protobuf import json_format
+    from temporalio.api.common.v1 import Payload
+
+    from tests.browser.support import make_desk
+    from vigie.codec import ClientCodec
+
+    ids = build_client(engine)
+    desk = make_desk(engine, tmp_path / "console")
+    cid = ids["client"]
+    manager, mtoken = desk.signed_in("manager")
+    assert manager.post(f"/privacy/clients/{cid}/holds", data={
+        "reason": "Tribunal de commerce RG 26/0412", "csrf_token": mtoken},
+        follow_redirects=True).status_code == 200
+    admin, token = desk.signed_in("admin")
+    refused = admin.post(f"/privacy/contacts/{ids['julien']}/erase", data={
+        "requester": "M. Durand (DG)", "reason": "a quitté la société", "csrf_token": token},
+        follow_redirects=True)
+    assert refused.status_code == 200 and "RG 26/0412" in refused.text
+    with Session(engine) as s:
+        (hold,) = requests.holds(s, cid)
+    manager.post(f"/privacy/holds/{hold.id}/release", data={"csrf_token": mtoken})
+    done = admin.post(f"/privacy/contacts/{ids['julien']}/erase", data={
+        "requester": "M. Durand (DG)", "reason": "a quitté la société", "csrf_token": token},
+        follow_redirects=True)
+    assert "Contact effacé partout" in done.text and JULIEN_MAIL not in done.text
+    english = admin.get(f"/privacy/clients/{cid}?lang=en").text
+    assert "Erasure requests" in english and "M. Durand (DG)" in english
+    blob = manager.get(f"/privacy/clients/{cid}/export.zip")
+    assert blob.headers["content-type"] == "application/zip"
+    assert "techdoc_versions.csv" in zipfile.ZipFile(io.BytesIO(blob.content)).namelist()
+
+    sealed = (await ClientCodec(engine).encode([Payload(
+        metadata={"encoding": b"json/plain"},
+        data=json.dumps({"client_id": cid, "sender": SOPHIE_MAIL}).encode())]))[0]
+    body = {"payloads": [json_format.MessageToDict(sealed)]}
+    assert SOPHIE_MAIL.encode() not in sealed.SerializeToString()
+    tech, _ = desk.signed_in("technician")
+    opened = tech.post("/codec/decode", json=body)  # a session, no CSRF token: read-only
+    assert opened.status_code == 200
+    data = base64.b64decode(opened.json()["payloads"][0]["data"])
+    assert SOPHIE_MAIL.encode() in data
+    client_user, _ = desk.signed_in("client")
+    assert client_user.post("/codec/decode", json=body).status_code == 403
+    assert tech.post("/codec/decode", content=b"{not json").status_code == 400
+    erased = admin.post(f"/privacy/clients/{cid}/erase", data={
+        "requester": "M. Durand (DG)", "reason": "fin de la relation", "csrf_token": token},
+        follow_redirects=True)
+    assert "Data erased: " in erased.text  # (English: the session chose it above)
+    keys.forget_cached()
+    shredded = tech.post("/codec/decode", json=body).json()["payloads"][0]
+    assert base64.b64decode(shredded["metadata"]["encoding"]) == b"binary/encrypted"

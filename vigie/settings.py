@@ -250,6 +250,10 @@ class Settings(BaseSettings):
         description="Master key (64 hex digits) wrapping each client's key of Temporal "
         "payloads; empty: generated once into var/codec-master.key (0600)",
     )
+    codec_cors_origin: str = Field(
+        default="", description="Origin of the Temporal UI allowed to call /codec/decode "
+        "(e.g. http://localhost:8233); empty: same origin only",
+    )
     erasure_schedule_hours: int = Field(
         default=24, description="Hours between two runs of the erasure of expired data"
     )
