@@ -3,18 +3,16 @@
 * **Access log**: every time staff read a client's case, a raw message or its contacts, one
   ``data_access`` row (who, role, which client, what, when); managers read it, and it is in
   the client's export.
-* **Export**: one ZIP of JSON and CSV files with everything personal the desk holds about
-  one client: contacts, client users, raw messages (bodies as received), communications
-  (mail, SMS, calls as sent), the contract and its checklist, and the access log. Each row is
-  selected by the client's own id: a raw message is included only when every event parsed
-  from it belongs to that client (or its webhook token names it), so nothing of another
-  client can ride along.
-* **Erasure** after termination and the retention delay: contacts deleted; message bodies,
-  communications' recipients and texts (visit mails included), free-text reasons and
-  evidence, the visits' questions, advice and reports, and the contacts section of every
-  technical-document version blanked; the client's name and code replaced by a number.
-  The ledger lines (times, actions, classes, outcomes) stay, so the SLA figures recompute
-  identically, anonymized.
+* **Export**: one ZIP of JSON and CSV files with everything about one client, with or
+  without a contract record: contacts, client users, raw messages (bodies as received),
+  communications, cases and their ledger, visits and their ledger, checklists, visit reports,
+  every technical-document version, the contract and its checklist, and the access log. A
+  raw message is included only when every event parsed from it belongs to that client (or
+  its webhook token names it), so nothing of another client can ride along.
+* **Erasure** (:func:`erase_client`): every store of ``contracts.inventory`` reached through
+  ``contracts.forget``; stable pseudonyms keep the ledgers' shape, so the SLA figures
+  recompute identically; the client's payload key is destroyed (Temporal histories become
+  unreadable). Requests, holds and the retention sweep: ``contracts.requests``.
 """
 
 from __future__ import annotations
