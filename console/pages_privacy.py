@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, select
 
-from console.auth import Principal, require, set_flash
+from console.auth import Principal, require
 from console.deps import Services
+from console.pages_contracts import _flash
 from console.web import redirect, render
 from contracts import privacy, requests
 from models.tables import Client, Contact
@@ -27,10 +28,6 @@ CODEC_PATH = "/codec/decode"
 
 def svc_of(request: Request) -> Services:
     return request.app.state.services
-
-
-def _flash(svc: Services, principal: Principal, ok: bool, text: str) -> None:
-    set_flash(svc, principal, ("ok:" if ok else "err:") + text)
 
 
 def _client_or_404(svc: Services, client_id: int) -> Client:
@@ -44,6 +41,12 @@ def _client_or_404(svc: Services, client_id: int) -> Client:
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _requested(form: dict[str, str]) -> str:
+    """Who asked and why, as the register keeps it ("M. Durand (DG) — a quitté…")."""
+    return " — ".join(x for x in (form.get("requester", "").strip(),
+                                  form.get("reason", "").strip()) if x)
 
 
 @router.get("/privacy/clients/{client_id}")
@@ -78,9 +81,7 @@ def export_zip(request: Request, client_id: int,
 async def erase_client(request: Request, client_id: int,
                        principal: Principal = Depends(require("privacy.erase"))) -> Response:
     svc = svc_of(request)
-    form = await _form(request)
-    reason = " — ".join(x for x in (form.get("requester", "").strip(),
-                                    form.get("reason", "").strip()) if x)
+    reason = _requested(await _form(request))
     try:
         summary = await asyncio.to_thread(requests.erase_client_on_request, svc.engine,
                                           client_id, by=principal.username, reason=reason)
@@ -99,8 +100,7 @@ async def erase_contact(request: Request, contact_id: int,
     with Session(svc.engine) as s:
         contact = s.get(Contact, contact_id)
     back = f"/privacy/clients/{contact.client_id}" if contact else "/privacy/access"
-    reason = " — ".join(x for x in (form.get("requester", "").strip(),
-                                    form.get("reason", "").strip()) if x)
+    reason = _requested(form)
     try:
         await asyncio.to_thread(requests.erase_contact, svc.engine, contact_id,
                                 by=principal.username, reason=reason)

@@ -143,22 +143,21 @@ class TerminationWorkflow:
                 except Exception as exc:  # already finished: nothing to cancel
                     workflow.logger.info("onboarding not signalled: %s", exc)
             case CancelVisits():
+                ending = CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
+                                           intent.reason, intent.at)
                 if workflow.patched(PATCH_CLOSE_CASES):
-                    await workflow.execute_activity(
-                        ContractActivity.CLOSE_CASES,
-                        CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
-                                          intent.reason, intent.at),
-                        result_type=list[str], start_to_close_timeout=VISITS_TIMEOUT,
-                        retry_policy=ACTIVITY_RETRY)
-                await workflow.execute_activity(
-                    ContractActivity.CANCEL_VISITS,
-                    CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
-                                      intent.reason, intent.at),
-                    result_type=list[int], start_to_close_timeout=VISITS_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY)
+                    await self._others(ContractActivity.CLOSE_CASES, ending, list[str])
+                await self._others(ContractActivity.CANCEL_VISITS, ending, list[int])
             case Erase():
                 await self._activity(ContractActivity.ERASE, EraseInput(
                     inp.contract_id, inp.client_id, intent.actor, intent.at))
+
+    async def _others(self, name: str, arg: object, result_type: type) -> None:
+        """An activity that talks to other workflows (cases, visits): more room, still
+        retried until done."""
+        await workflow.execute_activity(name, arg, result_type=result_type,
+                                        start_to_close_timeout=VISITS_TIMEOUT,
+                                        retry_policy=ACTIVITY_RETRY)
 
     async def _activity(self, name: str, arg: object) -> None:
         await workflow.execute_activity(name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT,
