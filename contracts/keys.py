@@ -58,6 +58,14 @@ def _unwrap(blob: bytes, kid: str) -> bytes:
     return AESGCM(master_key()).decrypt(blob[:12], blob[12:], kid.encode())
 
 
+def cached(kid: str) -> bytes | None:
+    """The key if this process holds it fresh; None otherwise (then ask :func:`get_key`)."""
+    hit = _cache.get(kid)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    return None
+
+
 def get_key(engine: Engine, kid: str, *, create: bool) -> bytes | None:
     """The key ``kid`` (created when asked and missing); None when it was destroyed or never
     existed and ``create`` is false."""

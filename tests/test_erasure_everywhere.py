@@ -48,7 +48,7 @@ from planning.visits import create_visit
 from tests.browser.support import add_case
 from tests.conftest import TEMPORAL_TEST_SERVER
 from tests.workflow_fixtures import Desk, RecordingActivities
-from vigie.codec import KeyDestroyed, data_converter
+from vigie.codec import KeyDestroyed, with_codec
 from vigie.settings import Settings, get_settings
 from vigie.temporal import register_search_attributes
 from workflows.shared import ActionResult, ClientReplySignal, ContactInfo, Criticality
@@ -239,7 +239,7 @@ def sla_figures(engine: Engine, case_id: int) -> dict[str, object]:
 async def test_an_erased_client_is_found_in_no_store(
         engine: Engine, db_url: str, var_dir: Path, temporal: Any) -> None:
     ids = build_client(engine)
-    client = Client(**{**temporal.client.config(), "data_converter": data_converter(engine)})
+    client = with_codec(temporal.client, engine)
     desk = CodecDesk(temporal, RecordingActivities(case_ref=f"VIG-{uuid.uuid4().hex[:6]}"))
     desk.codec_client = client
     async with desk.worker():

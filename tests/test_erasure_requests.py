@@ -19,7 +19,6 @@ from sqlalchemy import String, cast
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.privacy import privacy_activities
@@ -42,7 +41,7 @@ from tests.test_erasure_everywhere import (
     var_dir,  # noqa: F401  (fixture)
 )
 from tests.workflow_fixtures import RecordingActivities
-from vigie.codec import data_converter
+from vigie.codec import with_codec
 from vigie.schedules import ERASURE_SCHEDULE_ID, desired_schedules
 from vigie.settings import Settings
 from workflows.erasure import ErasureSweepWorkflow
@@ -147,7 +146,7 @@ async def test_the_retention_schedule_erases_a_terminated_client_by_itself(
     store.set_status(engine, contract.id or 0, "terminated", key="t", at=ended, actor="system",
                      terminated_at=ended)
     queue = f"erasure-{uuid.uuid4().hex[:6]}"
-    client = Client(**{**dev_env.client.config(), "data_converter": data_converter(engine)})
+    client = with_codec(dev_env.client, engine)
     schedule = desired_schedules(Settings(task_queue=queue))[ERASURE_SCHEDULE_ID]
     sid = f"{ERASURE_SCHEDULE_ID}-{queue}"
     handle = await client.create_schedule(sid, schedule)
@@ -177,7 +176,7 @@ async def test_termination_closes_the_clients_open_cases(
         sqlite_engine: Engine, var_dir: Any, temporal: Any) -> None:  # noqa: F811
     engine = sqlite_engine
     ids = build_client(engine)
-    client = Client(**{**temporal.client.config(), "data_converter": data_converter(engine)})
+    client = with_codec(temporal.client, engine)
     desk = CodecDesk(temporal, RecordingActivities(case_ref=f"VIG-{uuid.uuid4().hex[:6]}"))
     desk.codec_client = client
     async with desk.worker():
