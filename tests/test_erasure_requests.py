@@ -12,6 +12,7 @@ import json
 import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,10 +42,12 @@ from tests.test_erasure_everywhere import (
     var_dir,  # noqa: F401  (fixture)
 )
 from tests.workflow_fixtures import RecordingActivities
-from vigie.codec import with_codec
+from vigie.codec import data_converter, with_codec
 from vigie.schedules import ERASURE_SCHEDULE_ID, desired_schedules
 from vigie.settings import Settings
 from workflows.erasure import ErasureSweepWorkflow
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
 def every_text(engine: Engine) -> str:
@@ -255,3 +258,29 @@ async def test_the_console_erases_on_request_holds_exports_and_decodes_for_the_t
     keys.forget_cached()
     shredded = tech.post("/codec/decode", json=body).json()["payloads"][0]
     assert base64.b64decode(shredded["metadata"]["encoding"]) == b"binary/encrypted"
+
+
+@pytest.mark.parametrize("name", ["significant_mailed", "contract_notice_terminated",
+                                  "contract_immediate_termination_closes_cases",
+                                  "visit_confirmed_reported_and_sent"])
+async def test_histories_recorded_before_the_codec_replay_through_it(
+        sqlite_engine: Engine, var_dir: Any, name: str) -> None:  # noqa: F811
+    """The codec changes payloads, not commands, and passes through what it did not seal:
+    the old, unencrypted recordings replay through the desk's converter."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    from workflows.case import CaseWorkflow
+    from workflows.contact import ContactWorkflow
+    from workflows.onboarding import OnboardingWorkflow
+    from workflows.termination import TerminationWorkflow
+    from workflows.visit import VisitWorkflow
+
+    text = await asyncio.to_thread((HISTORIES / f"{name}.json").read_text)
+    history = WorkflowHistory.from_json(f"codec-{name}", text)
+    assert "binary/encrypted" not in text
+    replayer = Replayer(workflows=[CaseWorkflow, ContactWorkflow, VisitWorkflow,
+                                   OnboardingWorkflow, TerminationWorkflow],
+                        data_converter=data_converter(sqlite_engine))
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
