@@ -29,6 +29,9 @@ MESSAGES: dict[str, str] = {
     "visites avant l'effacement)": "Contract in force: terminate it first (termination "
     "closes the cases and cancels the visits before the erasure)",
     "Contact effacé partout": "Contact erased everywhere",
+    "Résiliation en cours : effacement possible quand elle aura clos les cas et annulé les "
+    "visites": "Termination under way: erasure possible once it has closed the cases and "
+    "cancelled the visits",
     "Conservation légale posée": "Legal hold set",
     "Conservation légale levée": "Legal hold released",
     "contact déjà effacé": "contact already erased",

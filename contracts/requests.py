@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from contracts import erasure, forget
 from contracts.privacy import ErasureSummary, PrivacyError, erasable_from, erase_client, hold_reason
 from domain.contract import ContractStatus
-from models.contracts import Contract, DataAccess
+from models.contracts import Contract, ContractEvent, DataAccess
 from models.db import session_scope
 from models.privacy import ErasureRequest, LegalHold
 from models.tables import Contact
@@ -112,8 +112,21 @@ def erase_client_on_request(engine: Engine, client_id: int, *, by: str, reason: 
         raise _refuse(engine, client_id, None, by, reason,
                       "Contrat en cours : résiliez-le d'abord (la résiliation clôt les cas et "
                       "annule les visites avant l'effacement)")
+    if contract is not None and not termination_done(engine, contract.id or 0):
+        raise _refuse(engine, client_id, None, by, reason,
+                      "Résiliation en cours : effacement possible quand elle aura clos les cas "
+                      "et annulé les visites")
     return erase_client(engine, client_id, by=by, retention_days=0, reason=reason,
                         on_request=True)
+
+
+def termination_done(engine: Engine, contract_id: int) -> bool:
+    """The termination workflow's last step before its erase timer (cases closed, visits
+    cancelled, the planners told) is on the timeline: erasure no longer races it."""
+    with Session(engine) as s:
+        return s.exec(select(ContractEvent.id).where(
+            ContractEvent.contract_id == contract_id,
+            ContractEvent.action == "planner_notice")).first() is not None
 
 
 def erase_expired(engine: Engine, retention_days: int, at: datetime | None = None

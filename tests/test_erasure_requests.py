@@ -112,10 +112,23 @@ def test_an_open_demande_holds_the_data(engine: Engine, var_dir: Any) -> None:  
 
 
 def test_a_client_under_contract_is_terminated_first(engine: Engine, var_dir: Any) -> None:  # noqa: F811
+    """Erasure does not race the termination workflow: refused while the contract is in
+    force, and while its termination has not yet closed the cases and cancelled the visits
+    (its planners' notice is that step's last line)."""
     contract = make_contract(engine)
     with pytest.raises(privacy.PrivacyError, match="résiliez"):
         requests.erase_client_on_request(engine, contract.client_id, by="admin",
                                          reason="instruction du client")
+    at = datetime.now(UTC)
+    store.set_status(engine, contract.id or 0, "terminated", key="t", at=at, actor="system",
+                     terminated_at=at)
+    with pytest.raises(privacy.PrivacyError, match="Résiliation en cours"):
+        requests.erase_client_on_request(engine, contract.client_id, by="admin",
+                                         reason="instruction du client")
+    store.append_event(engine, contract.id or 0, "notice", at, "planner_notice", "system")
+    summary = requests.erase_client_on_request(engine, contract.client_id, by="admin",
+                                               reason="instruction du client")
+    assert not summary.already
 
 
 def test_the_export_of_a_client_without_contract_has_every_section(
