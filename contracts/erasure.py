@@ -88,7 +88,7 @@ def _empty(table: Table, column: str) -> Any:
         return None if col.nullable else b""
     if isinstance(col.type, JSON):
         return {}
-    return None if col.nullable and column in ("message_id",) else ""
+    return ""
 
 
 def _ids(s: Session, table: str, where: Any) -> list[Any]:
@@ -170,7 +170,7 @@ def apply(s: Session, table: str, where_ids: list[Any], ids: Identities, touched
     if blank:
         s.execute(update(t).where(key.in_(where_ids)).values(
             {c: _empty(t, c) for c in blank}))
-    n = len(where_ids) if blank else 0
+    changed = set(where_ids) if blank else set()
     if scrubbed:
         rows = s.execute(select(key, *[t.c[c] for c in scrubbed]).where(
             key.in_(where_ids))).all()
@@ -188,8 +188,8 @@ def apply(s: Session, table: str, where_ids: list[Any], ids: Identities, touched
                     values[c] = new
             if values:
                 s.execute(update(t).where(key == row[0]).values(values))
-                n = max(n, 1) if blank else n + 1
-    touched.add(table, n)
+                changed.add(row[0])
+    touched.add(table, len(changed))
 
 
 def compact(engine: Engine, tables: Iterable[str]) -> None:

@@ -28,16 +28,20 @@ SEARCHED = {
     "silence_hit": ("summary",),
     "absence_event": ("detail",),
 }
+LOGIN_TABLES = ("sign_in_attempt", "sign_in_lockout")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
-def identities_of_client(s: Session, client_id: int) -> Identities:
+def identities_of_client(s: Session, client_id: int, *, logins: bool = True) -> Identities:
+    """The client's people: contacts (address, number, name) and client users (full name,
+    and with ``logins`` their user names, which are searched in the sign-in log only: a
+    login like "client-a" would match other clients' messages)."""
     ids = Identities()
     for c in s.exec(select(Contact).where(Contact.client_id == client_id)).all():
         for value in (c.email, c.phone, c.name):
             ids.add(value, f"contact-{c.id}")
     for u in s.exec(select(User).where(User.client_id == client_id)).all():
-        for value in (u.username, u.full_name):
+        for value in (u.username, u.full_name) if logins else (u.full_name,):
             ids.add(value, f"utilisateur-{u.id}")
     return ids
 
@@ -79,12 +83,14 @@ def erase_client_rows(s: Session, client_id: int) -> Touched:
     site_ids = _ids(s, "site", "client_id", client_id)
     audit = _ids(s, "audit_event", "case_id", case_ids)
     ledger = _ids(s, "visit_event", "visit_id", visit_ids)
-    _pseudonymize_addresses(ids, s, "audit_event", "actor", audit)
-    _pseudonymize_addresses(ids, s, "audit_event", "data", audit)
-    _pseudonymize_addresses(ids, s, "visit_event", "actor", ledger)
+    people = identities_of_client(s, client_id, logins=False)
+    for found_in in (ids, people):  # the ledgers' actors: a person of the client's, by mail
+        _pseudonymize_addresses(found_in, s, "audit_event", "actor", audit)
+        _pseudonymize_addresses(found_in, s, "visit_event", "actor", ledger)
     comm_ids = [c.id for c in client_communications(s, client_id) if c.id]
     raw_ids = client_raw_message_ids(s, client_id)
-    found = {t: rows_naming(s, t, cols, ids) for t, cols in SEARCHED.items()}
+    found = {t: rows_naming(s, t, cols, ids if t in LOGIN_TABLES else people)
+             for t, cols in SEARCHED.items()}
     raw_ids = sorted(set(raw_ids) | set(found["raw_message"]))
     events = sorted(set(_ids(s, "alert_event", "client_id", client_id))
                     | set(_ids(s, "alert_event", "raw_message_id", raw_ids))
@@ -165,10 +171,13 @@ def erase_contact_rows(s: Session, contact: Contact) -> Touched:
     # the same person's portal account (named after them) goes with them
     users = [u for u in s.exec(select(User).where(User.client_id == client_id)).all()
              if u.id in rows_naming(s, "user", ("username", "full_name"), ids)]
+    people = identities_of_contact(contact)
     for u in users:
         for value in (u.username, u.full_name):
             ids.add(value, f"utilisateur-{u.id}")
-    found = {t: rows_naming(s, t, cols, ids) for t, cols in SEARCHED.items()}
+        people.add(u.full_name, f"utilisateur-{u.id}")
+    found = {t: rows_naming(s, t, cols, ids if t in LOGIN_TABLES else people)
+             for t, cols in SEARCHED.items()}
     mine = {"communication": sorted(set(found["communication"]) | set(
         _ids(s, "communication", "contact_id", contact.id or -1)))}
     for table, rows in [

@@ -282,14 +282,31 @@ async def _exists(client: Client, workflow_id: str) -> bool:
 
 
 def test_the_ledger_keeps_one_pseudonym_per_person(engine: Engine, var_dir: Path) -> None:
+    """One pseudonym per person; and nothing of another client is touched, though its mail
+    went to the same mailbox and its user signs in from the same office network."""
     ids = build_client(engine)
+    other_mail = b"From: Anne Roy <anne@autre.example>\r\nTo: desk@vigie.example\r\n\r\nok"
+    with session_scope(engine) as s:
+        other = RawMessage(sha256=uuid.uuid4().hex, message_id="<o1@autre.example>",
+                           mail_from="anne@autre.example", rcpt_to="desk@vigie.example",
+                           data=other_mail)
+        s.add(other)
+        s.add(SignInAttempt(username="anne-portail", ip=SIGN_IN_IP, outcome="ok"))
+        s.flush()
+        other_id = other.id
     privacy.erase_client(engine, ids["client"], by="admin", retention_days=0, on_request=True)
+    with Session(engine) as s:
+        kept = s.get(RawMessage, other_id)
+        assert kept is not None and kept.data == other_mail and kept.mail_from
+        assert s.exec(select(SignInAttempt).where(
+            SignInAttempt.username == "anne-portail")).one().ip == SIGN_IN_IP
     with Session(engine) as s:
         actors = [e.actor for e in s.exec(select(VisitEvent).where(
             VisitEvent.visit_id == ids["visit"]).order_by(VisitEvent.seq))]
         assert actors == [f"contact-{ids['julien']}", f"contact-{ids['sophie']}"]
         assert s.exec(select(Contact).where(Contact.client_id == ids["client"])).all() == []
         user_id = s.exec(select(User.id).where(User.client_id == ids["client"])).one()
-        attempts = s.exec(select(SignInAttempt)).all()
+        attempts = s.exec(select(SignInAttempt).where(
+            SignInAttempt.username != "anne-portail")).all()
         assert [(a.username, a.ip) for a in attempts] == [(f"utilisateur-{user_id}", "")] * 2
         assert s.get(Visit, ids["visit"]).questions == ""  # type: ignore[union-attr]
