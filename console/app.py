@@ -27,6 +27,7 @@ from console import (
     pages_contracts,
     pages_planning,
     pages_portal,
+    pages_privacy,
     pages_sla,
     pages_visits,
     twilio_hooks,
@@ -139,6 +140,7 @@ def create_app(
     app.include_router(pages_admin.router)
     app.include_router(pages_contracts.router)
     app.include_router(pages_contracts.api)
+    app.include_router(pages_privacy.router)
     app.include_router(pages_portal.router)
     app.include_router(pages_visits.router)
     app.include_router(pages_planning.router)

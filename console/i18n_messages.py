@@ -32,6 +32,28 @@ MESSAGES: dict[str, str] = {
     "Verrouillage de {} levé.": "Lock-out of {} lifted.",
     "Un import est déjà en cours : attendez sa fin":
         "An import is already running: wait for it to end",
+
+    # personal data on request (issue 20: contracts/requests.py, console/pages_privacy.py)
+    "Conservation légale (posée par {}) : {}": "Legal hold (set by {}): {}",
+    "Demande {} encore ouverte : effacement après sa clôture":
+        "Request {} still open: erasure once it is closed",
+    "Indiquez la raison de la conservation (référence du dossier)":
+        "Give the hold's reason (case file reference)",
+    "Contact {} inconnu": "Unknown contact {}",
+    "Indiquez le demandeur et la raison de l'effacement":
+        "Give the erasure's requester and reason",
+    "Contrat en cours : résiliez-le d'abord (la résiliation clôt les cas et annule les "
+    "visites avant l'effacement)": "Contract in force: terminate it first (termination "
+    "closes the cases and cancels the visits before the erasure)",
+    "Contact effacé partout": "Contact erased everywhere",
+    "Résiliation en cours : effacement possible quand elle aura clos les cas et annulé les "
+    "visites": "Termination under way: erasure possible once it has closed the cases and "
+    "cancelled the visits",
+    "Conservation légale posée": "Legal hold set",
+    "Conservation légale levée": "Legal hold released",
+    "contact déjà effacé": "contact already erased",
+    "VIGIE_CODEC_MASTER_KEY : 64 chiffres hexadécimaux attendus":
+        "VIGIE_CODEC_MASTER_KEY: 64 hexadecimal digits expected",
     # the case workflow's refusals (workflows/case_machine.py)
     "Action inconnue : {}": "Unknown action: {}",
     "L'auteur de l'action doit être indiqué": "The action's author must be given",

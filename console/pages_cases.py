@@ -34,7 +34,7 @@ from console.queries import (
     queue_total,
 )
 from console.sla import case_sla, effective_policy
-from console.web import lang_of, log_read, redirect, render, render_fragment
+from console.web import lang_of, log_read, log_reads, redirect, render, render_fragment
 from domain.sensors import condition_for
 from domain.sla import CaseSla
 from intake import triage
@@ -113,6 +113,9 @@ def queue(request: Request, principal: Principal = Depends(require("queue"))) ->
     data = _queue_data(svc, flt, page)
     with Session(svc.engine) as s:
         clients = client_choices(s)
+    # the queue shows case titles (an alert may name a person): one line per client shown;
+    # its live refresh is not logged again
+    log_reads(request, principal, [c.client_id for c, _ in data["rows"]], "queue")
     return render(
         request,
         principal,

@@ -36,7 +36,7 @@ from console.slacache import (
     refresh_for_view,
     summarize,
 )
-from console.web import context, environment, lang_of, render
+from console.web import context, environment, lang_of, log_reads, render
 from documents import template_to_pdf
 from domain.csv_export import csv_stream
 from models.tables import Client
@@ -204,7 +204,9 @@ def _view_context(request: Request) -> dict[str, Any]:
 
 @router.get("/sla")
 def sla_view(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
-    return render(request, principal, "sla.html", **_view_context(request))
+    view = _view_context(request)
+    log_reads(request, principal, [view["sel"].client_id], "sla")  # one client's figures
+    return render(request, principal, "sla.html", **view)
 
 
 @router.get("/sla/cases")
@@ -219,6 +221,7 @@ def sla_cases(request: Request, principal: Principal = Depends(require("sla"))) 
         rows, total = cases_behind(svc.engine, sel, metric, offset=(page - 1) * 50, limit=50)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    log_reads(request, principal, [getattr(r, "client_id", None) for r in rows], "sla")
     return render(
         request,
         principal,

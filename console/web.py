@@ -22,7 +22,7 @@ from console import i18n, i18n_contracts, i18n_messages, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.sent import sent_view
-from contracts.privacy import record_access
+from contracts.privacy import record_access, record_accesses
 from models.types import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -216,3 +216,12 @@ def too_long(value: object, limit: int, label: str) -> None:
     short and stored: the writer still has it and can shorten it (issue 21, finding 8)."""
     if isinstance(value, str) and len(value) > limit:
         raise HTTPException(413, f"« {label} » : {len(value)} caractères, {limit} au plus")
+
+
+def log_reads(request: Request, principal: Principal, client_ids: list[int | None],
+              subject: str, *, portal: bool = False) -> None:
+    """One access-log line per client a list shows (the queue, the SLA cases, the portal)."""
+    svc: Services = request.app.state.services
+    record_accesses(svc.engine, username=principal.username, role=principal.role,
+                    client_ids=client_ids, subject=subject, path=request.url.path,
+                    include_client=portal)

@@ -40,6 +40,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")  # a 250 survives a power cut, not just a crash
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # freed pages are zeroed: an erased address is not left readable in the file
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

@@ -50,7 +50,8 @@ from tests.browser.support import MONDAY_9H, ROLE_USERS, Desk, add_case, make_de
 SKIPPED_PREFIXES = ("/api/", "/static", "/twilio", "/webhook", "/intake")
 BINARY_PAGES = ("/sla/export.csv", "/sla/export.pdf", "/visits/report.css",
                 "/visits/{visit_id:int}/report.pdf", "/calendar/{user_id:int}/{sig}.ics",
-                "/contracts/{contract_id}/export.zip", "/clients/{client_id:int}/techdoc/diagram")
+                "/contracts/{contract_id}/export.zip", "/clients/{client_id:int}/techdoc/diagram",
+                "/privacy/clients/{client_id}/export.zip")
 REDIRECTS = ("/",)  # sends each role to its home page
 EXTRA_QUERIES = {  # the same page in its other shapes
     "/sla": ["?by=technician", "?by=criticality", "?by=week", "?by=month"],

@@ -93,7 +93,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
     # the process's /metrics
     buffer = MetricBuffer(50_000)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
-    client = await connect(settings, runtime=runtime)
+    client = await connect(settings, runtime=runtime, engine=engine)
     try:  # a case upserts them: without them its workflow tasks would fail until they exist
         await register_search_attributes(client)
     except Exception:
@@ -193,7 +193,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
 
     async def route() -> None:
         nonlocal router
-        client = await connect(settings, attempts=10**6)
+        client = await connect(settings, attempts=10**6, engine=engine)
         router = build_router(settings, engine, client)
         await router.run(idle=settings.router_poll_seconds)
 
@@ -232,7 +232,7 @@ async def router_main(settings: Settings, stop: asyncio.Event) -> None:
                       settings.router_poll_seconds)
     metrics.serve(settings.router_metrics_port, "router")
     beat = asyncio.create_task(metrics.beat("router", lambda: refresh_outbox_gauges(engine)))
-    client = await connect(settings, attempts=10**6)
+    client = await connect(settings, attempts=10**6, engine=engine)
     router = build_router(settings, engine, client)
     router.wake = wake
     log.info("router: %s vers la file %s (réveil UDP %s:%s)", router.name,

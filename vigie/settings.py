@@ -304,6 +304,18 @@ class Settings(BaseSettings):
         default=False,
         description="Day of receipt of a formal notice counts as day 1 (default: the next day)",
     )
+    codec_master_key: str = Field(
+        default="",
+        description="Master key (64 hex digits) wrapping each client's key of Temporal "
+        "payloads; empty: generated once into var/codec-master.key (0600)",
+    )
+    codec_cors_origin: str = Field(
+        default="", description="Origin of the Temporal UI allowed to call /codec/decode "
+        "(e.g. http://localhost:8233); empty: same origin only",
+    )
+    erasure_schedule_hours: int = Field(
+        default=24, description="Hours between two runs of the erasure of expired data"
+    )
     data_retention_days: int = Field(
         default=365,
         description="Days a terminated client's personal data is kept before erasure",
