@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -181,6 +182,19 @@ def create_app(
             status=422,
             detail="Requête invalide",
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    @app.exception_handler(IntegrityError)
+    async def refused_by_the_database(request: Request, exc: Exception) -> Response:
+        """Bad input that only the database noticed: a number past its integers, a value it
+        cannot read, an id that names no row. The request's transaction is rolled back
+        already; the caller gets a 4xx that says so, not a 500 (issue 21, finding 6)."""
+        log.warning("refusé par la base : %s %s : %s", request.method, request.url.path,
+                    str(exc).splitlines()[0][:200])
+        status, detail = (409, "Référence inconnue ou doublon") if isinstance(
+            exc, IntegrityError) else (422, "Valeur hors limites ou illisible")
+        return await http_error(request, StarletteHTTPException(status, detail))
 
     check_policies(app.routes)  # a route without a declared policy: the console won't start
     return app

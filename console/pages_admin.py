@@ -31,6 +31,7 @@ from console.auth import (
 )
 from console.deps import Services
 from console.inventory_csv import COLUMNS, import_inventory
+from console.params import int_or, parse_int
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
@@ -82,9 +83,10 @@ def _int(form: dict[str, str], key: str, default: int = 0) -> int:
     raw = form.get(key, "")
     if not raw:
         return default
-    if not raw.isdigit():
+    value = parse_int(raw)  # ASCII digits within the database's integers
+    if value is None:
         raise Invalid(f"Nombre entier attendu : {key}")
-    return int(raw)
+    return value
 
 
 def _change(
@@ -401,7 +403,7 @@ def client_delete(
     model, pk = found
 
     def work(s: Session) -> str:
-        row = s.get(model, key if pk == "domain" else int(key) if key.isdigit() else -1)
+        row = s.get(model, key if pk == "domain" else int_or(key, -1))
         if row is None or getattr(row, "client_id", None) != client_id:
             raise Invalid("Élément introuvable")
         if model is Server:

@@ -22,6 +22,7 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
 from console.mail import MessageView, message_view
+from console.params import page_number, parse_int
 from console.queries import (
     CRITICALITIES,
     PAGE_SIZE,
@@ -70,7 +71,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
     p = request.query_params
     client = p.get("client", "")
     return QueueFilter(
-        client_id=int(client) if client.isdigit() else None,
+        client_id=parse_int(client),
         criticality=p.get("class") or None,
         state=p.get("state") or None,
         family=p.get("family") or None,
@@ -79,8 +80,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return page_number(request.query_params.get("page"))
 
 
 def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:

@@ -179,11 +179,18 @@ async def save_item(request: Request, visit_id: int, key: str,
     """Saves one item (JSON ``{"answer": "ok", "notes": "..."}``); the page calls it on every
     change and queues the call while offline. Answering the same thing again is harmless."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(422, "Corps JSON illisible") from None
     else:
         body = dict(await request.form())
+    if not isinstance(body, dict):  # a JSON array or scalar was a 500 (issue 21, finding 6)
+        raise HTTPException(422, "Le corps doit être un objet JSON")
     answer = body.get("answer")
     notes = body.get("notes")
+    if not all(v is None or isinstance(v, str) for v in (answer, notes)):
+        raise HTTPException(422, "« answer » et « notes » sont du texte")
 
     def save() -> dict[str, Any]:
         with Session(svc_of(request).engine) as s:
