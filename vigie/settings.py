@@ -273,6 +273,11 @@ class Settings(BaseSettings):
     router_poll_seconds: float = Field(
         default=0.5, description="An idle router looks at the outbox again after this"
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address every /metrics endpoint listens on (0.0.0.0: all interfaces, for "
+        "a Prometheus on another machine or container)",
+    )
     router_metrics_port: int = Field(
         default=9104, description="Router's Prometheus /metrics port; 0: off"
     )
