@@ -36,6 +36,7 @@ from console import (
 from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
+from console.idempotency import IdempotencyRecorder, Replayed, idempotency_guard, replay
 from console.web import HERE, redirect, render
 from vigie.settings import Settings
 
@@ -117,10 +118,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        # every route's declared role policy (console/access.py), then CSRF
-        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect)],
+        # every route's declared role policy (console/access.py), then CSRF, then the
+        # idempotency key of an action (console/idempotency.py)
+        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect),
+                      Depends(idempotency_guard)],
     )
     app.state.services = Services(settings=settings, engine=engine)
+    app.add_middleware(IdempotencyRecorder)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.public)
@@ -153,6 +157,10 @@ def create_app(
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect(f"/login?next={quote(target, safe='')}")
+
+    @app.exception_handler(Replayed)
+    async def replayed(_request: Request, exc: Replayed) -> Response:
+        return replay(exc.row)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

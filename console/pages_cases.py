@@ -21,6 +21,7 @@ from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
+from console.idempotency import not_final, update_id
 from console.mail import MessageView, message_view
 from console.params import page_number, parse_int
 from console.queries import (
@@ -285,11 +286,14 @@ async def case_act(
     case = await asyncio.to_thread(case_for_action, svc, case_id)
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
-    status, payload = await run_action(svc, case, action, form_action_input(principal, form))
+    status, payload = await run_action(svc, case, action, form_action_input(principal, form),
+                                       update_id(request, action))
     if status == 200:
         message = "ok:Action enregistrée."
     else:
         message = "err:" + str(payload.get("message") or "Action refusée")
+    if status >= 500:  # Temporal down or silent: the same form sent again must really retry
+        not_final(request)
     await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/cases/{case_id}")
 

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         description="Addresses/networks of reverse proxies whose X-Forwarded-For is believed "
         "(comma-separated); empty: none, the peer address is the client's",
     )
+    idempotency_lease_seconds: float = Field(
+        default=40.0,
+        description="How long a keyed action may run before a repeat of its key takes it over "
+        "(its process died between the action and the answer)",
+    )
+    idempotency_keep_hours: int = Field(
+        default=72, description="How long the first answer of a keyed action is kept for repeats"
+    )
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
     )
