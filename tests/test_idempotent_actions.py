@@ -45,8 +45,9 @@ FORM_RE = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', 
 
 
 @pytest.fixture
-def desk(sqlite_engine: Engine, tmp_path: Path) -> Desk:
-    return make_desk(sqlite_engine, tmp_path)
+def desk(engine: Engine, tmp_path: Path) -> Desk:
+    """SQLite and PostgreSQL: the claim leans on each one's unique constraint."""
+    return make_desk(engine, tmp_path)
 
 
 def forms(html: str) -> dict[str, str]:
@@ -195,8 +196,14 @@ async def test_a_note_posted_twice_through_the_api_is_one_note(
     second = await post(st.base, url, json={"text": "Disque purgé"}, headers=headers)
     assert first.status_code == second.status_code == 200, first.text
     assert second.json() == first.json()
+    # a double click: both at once, the second waits for the first and gets its answer
+    both = {**headers, "Idempotency-Key": fresh_id("double")}
+    answers = await asyncio.gather(*(post(st.base, url, json={"text": "Double clic"},
+                                          headers=both) for _ in range(2)))
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json() == answers[1].json()
     notes = await ledger_after_a_last_note(st, desk, case_id, "note")
-    assert texts(notes) == ["Disque purgé"]
+    assert texts(notes) == ["Disque purgé", "Double clic"]
 
 
 async def test_a_note_posted_twice_through_the_page_is_one_note(
