@@ -144,11 +144,15 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory
     engine.dispose()
 
 
-async def new_case(stack: Stack, host: str, check: str = "disk_free") -> int:
-    """A significant case of its own on one of client-a's servers (one per test)."""
-    case_id = await stack.probe("client-a.example", host, check, "C:", "C: 4% free")
-    await stack.classify(case_id, "significant")
-    return case_id
+async def new_case(stack: tuple[Stack, Desk], host: str, check: str = "disk_free"
+                   ) -> tuple[Stack, Desk, int, dict[str, str]]:
+    """A significant case of its own on one of client-a's servers (one per test), and a
+    technician's API token."""
+    st, desk = stack
+    case_id = await st.probe("client-a.example", host, check, "C:", "C: 4% free")
+    await st.classify(case_id, "significant")
+    token = create_api_token(desk.engine, ROLE_USERS["technician"], fresh_id("tech"))
+    return st, desk, case_id, {"Authorization": f"Bearer {token}"}
 
 
 def actions(engine: Engine, case_id: int, action: str) -> list[dict[str, Any]]:
@@ -165,8 +169,7 @@ async def ledger_after_a_last_note(st: Stack, desk: Desk, case_id: int,
     be there by then."""
     token = create_api_token(desk.engine, ROLE_USERS["technician"], fresh_id("last"))
     last = await post(st.base, f"/api/cases/{case_id}/actions/add_note", json={"text": "fin"},
-                      headers={"Authorization": f"Bearer {token}",
-                               "Idempotency-Key": fresh_id("last")})
+                      headers={"Authorization": f"Bearer {token}"})
     assert last.status_code == 200, last.text
     deadline = asyncio.get_running_loop().time() + 60
     while not any(d.get("text") == "fin" for d in actions(desk.engine, case_id, "note")):
@@ -187,10 +190,8 @@ async def post(base: str, url: str, **kwargs: Any) -> httpx.Response:
 async def test_a_note_posted_twice_through_the_api_is_one_note(
     stack: tuple[Stack, Desk],
 ) -> None:
-    st, desk = stack
-    case_id = await new_case(st, "SRV-DC01")
-    token = create_api_token(desk.engine, ROLE_USERS["technician"], "idem-api")
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": fresh_id("note")}
+    st, desk, case_id, auth = await new_case(stack, "SRV-DC01")
+    headers = {**auth, "Idempotency-Key": fresh_id("note")}
     url = f"/api/cases/{case_id}/actions/add_note"
     first = await post(st.base, url, json={"text": "Disque purgé"}, headers=headers)
     second = await post(st.base, url, json={"text": "Disque purgé"}, headers=headers)
@@ -209,8 +210,7 @@ async def test_a_note_posted_twice_through_the_api_is_one_note(
 async def test_a_note_posted_twice_through_the_page_is_one_note(
     stack: tuple[Stack, Desk],
 ) -> None:
-    st, desk = stack
-    case_id = await new_case(st, "SRV-FILE01")
+    st, desk, case_id, _ = await new_case(stack, "SRV-FILE01")
     http, csrf = await asyncio.to_thread(signed_in_over_http, st.base, "technician")
     try:
         page = await asyncio.to_thread(http.get, f"/cases/{case_id}")
@@ -242,10 +242,7 @@ def signed_in_over_http(base: str, role: str) -> tuple[httpx.Client, str]:
 async def test_a_contact_recorded_and_instructions_sent_twice_happen_once(
     stack: tuple[Stack, Desk],
 ) -> None:
-    st, desk = stack
-    case_id = await new_case(st, "SRV-APP")
-    token = create_api_token(desk.engine, ROLE_USERS["technician"], "idem-contact")
-    auth = {"Authorization": f"Bearer {token}"}
+    st, desk, case_id, auth = await new_case(stack, "SRV-APP")
     contact = {**auth, "Idempotency-Key": fresh_id("contact")}
     url = f"/api/cases/{case_id}/actions/record_contact"
     body = {"channel": "phone", "outcome": "reached", "reason": "client joint"}
@@ -277,10 +274,8 @@ async def test_a_note_whose_answer_was_lost_in_a_crash_is_still_one_note(
     """The console dies after the note was added and before its answer was written: the
     row stays ``pending``. The technician's retry waits for the lease, takes the key over,
     runs the route again, and Temporal answers the same update id with the first outcome."""
-    st, desk = stack
-    case_id = await new_case(st, "SRV-DC01", "cpu")
-    token = create_api_token(desk.engine, ROLE_USERS["technician"], "idem-crash")
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": fresh_id("crash")}
+    st, desk, case_id, auth = await new_case(stack, "SRV-DC01", "cpu")
+    headers = {**auth, "Idempotency-Key": fresh_id("crash")}
     url = f"/api/cases/{case_id}/actions/add_note"
     crashed = iter([True])
 

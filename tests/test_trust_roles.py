@@ -124,13 +124,8 @@ def plant_visit_and_contract(desk: Desk) -> None:
     with session_scope(desk.engine) as s:
         s.add(User(username="walk-target", full_name="Walk Target", password_hash="x",
                    role="technician"))
+        visit_in_progress(s, a, dt.date(2027, 3, 16), "<p>Fiche</p>")
         consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
-        visit = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
-        visit.consultant_id, visit.state, visit.date = consultant, "in_progress", dt.date(
-            2027, 3, 16)
-        s.add(visit)
-        s.flush()
-        s.add(VisitReport(visit_id=visit.id or 0, html="<p>Fiche</p>", pdf=b"%PDF-1.4"))
         for code in ("client-a", "client-b"):  # a report sent to each client
             sent = create_visit(s, desk.clients[code], "preventive", dt.date(2026, 9, 1),
                                 dt.date(2026, 10, 30))
@@ -145,6 +140,23 @@ def plant_visit_and_contract(desk: Desk) -> None:
     store.waive_prerequisite(desk.engine, contract.id or 0, "server_room_phone",
                              reason=WAIVER, by="manager", role="manager")
     store.plan_sensors(desk.engine, contract.id or 0)
+
+
+def visit_in_progress(s: Session, client_id: int, day: Any, html: str) -> Any:
+    """A 2027 preventive visit of ``client_id``, the consultant on site on ``day``, with
+    its report written."""
+    import datetime as dt
+
+    from models.visits import VisitReport
+    from planning.visits import create_visit
+
+    consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
+    visit = create_visit(s, client_id, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
+    visit.consultant_id, visit.state, visit.date = consultant, "in_progress", day
+    s.add(visit)
+    s.flush()
+    s.add(VisitReport(visit_id=visit.id or 0, html=html, pdf=b"%PDF-1.4"))
+    return visit
 
 
 def params_for(path: str, desk: Desk, case_id: int) -> str:
@@ -380,9 +392,7 @@ def plant_other_client(desk: Desk) -> dict[str, int]:
     import datetime as dt
 
     from contracts import store
-    from models.visits import VisitReport
     from planning import techdoc
-    from planning.visits import create_visit
 
     b = desk.clients["client-b"]
     case_id = add_case(desk.engine, b, title=OTHER_TITLE, criticality="major",
@@ -396,14 +406,7 @@ def plant_other_client(desk: Desk) -> dict[str, int]:
                               status="problem", check="disk_free", summary=OTHER_TITLE,
                               case_id=case_id, client_id=b)
         s.add(event)
-        consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
-        visit = create_visit(s, b, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
-        visit.consultant_id, visit.state, visit.date = consultant, "in_progress", dt.date(
-            2027, 3, 17)
-        s.add(visit)
-        s.flush()
-        s.add(VisitReport(visit_id=visit.id or 0, html=f"<p>{OTHER_TITLE}</p>",
-                          pdf=b"%PDF-1.4"))
+        visit = visit_in_progress(s, b, dt.date(2027, 3, 17), f"<p>{OTHER_TITLE}</p>")
         techdoc.save_version(s, b, {"network": OTHER_TECHDOC}, "admin")
         s.flush()
         ids = {"case_id": case_id, "event_id": event.id or 0, "visit_id": visit.id or 0}
