@@ -33,7 +33,14 @@ from models.db import make_engine, migrate
 from models.idempotency import IdempotentRequest
 from models.tables import AuditEvent, Communication, Contact
 from models.types import utcnow
-from tests.browser.support import ROLE_USERS, Desk, csrf_of, load_demo_clients, make_desk
+from tests.browser.support import (
+    ROLE_USERS,
+    Desk,
+    csrf_of,
+    load_demo_clients,
+    make_desk,
+    sign_in,
+)
 from tests.browser.test_console_browser import Stack
 from tests.conftest import fresh_id
 from tests.test_trust_roles import Served
@@ -228,14 +235,8 @@ async def test_a_note_posted_twice_through_the_page_is_one_note(
 
 
 def signed_in_over_http(base: str, role: str) -> tuple[httpx.Client, str]:
-    from tests.browser.support import PASSWORD
-
     http = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
-    page = http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    http.post("/login", data={"username": ROLE_USERS[role], "password": PASSWORD,
-                              "csrf_token": token.group(1)})
+    sign_in(http, ROLE_USERS[role])  # type: ignore[arg-type]
     return http, csrf_of(http)  # type: ignore[arg-type]
 
 
