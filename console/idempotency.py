@@ -310,13 +310,17 @@ class IdempotencyRecorder:
                    for k, v in start.get("headers", [])}
         engine = _engine(scope)
         try:
+            content_type, location = headers.get("content-type", ""), headers.get("location", "")
+            kept: bytes | None = body if len(body) <= MAX_STORED_BODY else None
+            if status < 300 and content_type.startswith("text/html"):
+                # a page drawn for this answer may hold what is shown once (a new API
+                # token): never kept; a repeat is sent to the same place, read afresh
+                status, location, kept = 303, str(scope.get("path", "/")), None
             if status >= 500 or slot.get("final") is False:
                 await asyncio.to_thread(release, engine, claimed.row_id)
             else:
-                await asyncio.to_thread(
-                    record_done, engine, claimed.row_id, status,
-                    headers.get("content-type", ""), headers.get("location", ""),
-                    body if len(body) <= MAX_STORED_BODY else None)
+                await asyncio.to_thread(record_done, engine, claimed.row_id, status,
+                                        content_type, location, kept)
         except Exception:  # the answer still goes out; the lease lets a retry take over
             log.exception("idempotence : réponse non enregistrée (%s)", scope.get("path"))
 

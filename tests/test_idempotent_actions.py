@@ -98,6 +98,26 @@ def test_an_admin_form_sent_twice_adds_one_contact(desk: Desk) -> None:
         assert len(s.exec(select(Contact).where(Contact.name == "Nadia Relance")).all()) == 2
 
 
+def test_a_token_created_twice_is_one_token_shown_once_and_never_kept(desk: Desk) -> None:
+    """A page drawn for the answer is not kept (it shows the new token in clear): the repeat
+    is sent to the token list, read afresh."""
+    from models.auth import ApiToken
+
+    http, csrf = desk.signed_in("admin")
+    key = forms(http.get("/admin/tokens").text)["/admin/tokens"]
+    form = {"csrf_token": csrf, "idempotency_key": key, "username": "tech", "name": "robot"}
+    first = http.post("/admin/tokens", data=form)
+    shown = re.search(r"vig_[\w-]{20,}", first.text)
+    assert first.status_code == 200 and shown
+    second = http.post("/admin/tokens", data=form)
+    assert (second.status_code, second.headers["location"]) == (303, "/admin/tokens")
+    assert shown.group(0) not in http.get("/admin/tokens").text
+    with Session(desk.engine) as s:
+        assert len(s.exec(select(ApiToken).where(ApiToken.name == "robot")).all()) == 1
+        (kept,) = s.exec(select(IdempotentRequest).where(IdempotentRequest.key == key)).all()
+    assert kept.body is None and shown.group(0) not in str(kept)
+
+
 def test_an_api_action_sent_twice_with_its_key_is_done_once(desk: Desk) -> None:
     http = desk.client()
     token = create_api_token(desk.engine, ROLE_USERS["technician"], "idem")
