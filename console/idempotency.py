@@ -109,6 +109,10 @@ def not_final(request: Request) -> None:
 async def _key_of(request: Request) -> str | None:
     key = request.headers.get(KEY_HEADER)
     if key is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
+        try:
+            await request.body()  # kept: a route that reads the raw body still finds it
+        except RuntimeError:
+            pass  # already parsed by FastAPI for the route's Form() parameters
         value = (await request.form()).get(KEY_FIELD)
         key = value if isinstance(value, str) else None
     if key is None:

@@ -689,13 +689,12 @@ async def expectation_defaults(
 ) -> Response:
     form = await form_of(request)
     engine = svc_of(request).engine
-    client_id = _int(form, "client_id")
-    return _absence_call(
+    return _absence_call(  # a malformed client number is refused there, as a flash
         request,
         principal,
         lambda: (
-            f"{len(absence.expect_defaults(engine, client_id, principal.username))} "
-            "attente(s) créée(s)."
+            f"{len(absence.expect_defaults(engine, _int(form, 'client_id'), principal.username))}"
+            " attente(s) créée(s)."
         ),
     )
 

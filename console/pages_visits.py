@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
+from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next
 from models.tables import Case, Client, Site, User
@@ -318,7 +319,7 @@ async def techdoc_save(request: Request, client_id: int,
             raise HTTPException(413, "Schéma trop volumineux (5 Mo au plus)")
         diagram = (upload.filename[:200], blob)
     visit_raw = texts.get("visit", "")
-    visit_id = int(visit_raw) if visit_raw.isdigit() else None
+    visit_id = parse_int(visit_raw)
 
     def save() -> int:
         with Session(svc_of(request).engine) as s:

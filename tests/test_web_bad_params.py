@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 
 from console.access import MACHINE, PUBLIC, policy_for, registered_routes
 from console.auth import create_api_token
+from models.auth import ApiToken
 from models.visits import Visit
 from tests.browser.support import ROLE_USERS, Desk, add_case, make_desk
 from tests.test_trust_roles import Served, params_for, plant_visit_and_contract
@@ -186,6 +187,9 @@ def test_every_form_route_answers_malformed_values_without_a_500(
 ) -> None:
     desk, case_id, base = served
     headers = bearer(desk, role)
+    bearer(desk, "planner")  # the token the walk revokes: not its own
+    with Session(desk.engine) as s:
+        spare_id = s.exec(select(ApiToken.id).where(ApiToken.name == "bad-params-planner")).one()
     problems: list[str] = []
     walked = 0
     with httpx.Client(base_url=base, timeout=60, headers=headers) as http:
@@ -195,22 +199,20 @@ def test_every_form_route_answers_malformed_values_without_a_500(
                 continue
             if path.endswith("/erase") or path == "/logout":
                 continue  # erasing the planted contract would leave the others nothing
-            url = params_for(path, desk, case_id)
+            url = params_for(path, desk, case_id).replace("/tokens/1/", f"/tokens/{spare_id}/")
             fields = form_fields(desk, method, path)
-            for value in MALFORMED:
-                try:
-                    r = http.post(url, data=dict.fromkeys(fields, value))
-                except httpx.TransportError as exc:  # the server dropped the connection
-                    problems.append(f"{type(exc).__name__} POST {path} with {value[:30]!r}")
-                    continue
-                walked += 1
-                if server_errors(r):
-                    problems.append(f"{r.status_code} POST {path} with {value[:30]!r}: "
-                                    f"{r.text[:160]}")
-            # the same route with a malformed id in its path
+            # malformed values in every field, then a malformed id in the path
             bad_url = re.sub(r"/\d+(?=/|$)", "/99999999999999999999", url, count=1)
-            r = http.post(bad_url, data={})
-            if server_errors(r):
-                problems.append(f"{r.status_code} POST {bad_url}: {r.text[:160]}")
+            for target, form in [*((url, dict.fromkeys(fields, v)) for v in MALFORMED),
+                                 (bad_url, {})]:
+                walked += 1
+                said = f"POST {target} with {next(iter(form.values()), '')[:30]!r}"
+                try:
+                    r = http.post(target, data=form)
+                except httpx.TransportError as exc:  # the server dropped the connection
+                    problems.append(f"{type(exc).__name__} {said}")
+                    continue
+                if server_errors(r) or r.status_code == 401:  # 401: the walk lost its token
+                    problems.append(f"{r.status_code} {said}: {r.text[:160]}")
     assert walked >= 40 * len(MALFORMED)
     assert problems == [], "\n".join(problems[:40])
