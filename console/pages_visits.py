@@ -323,6 +323,8 @@ async def techdoc_save(request: Request, client_id: int,
 
     def save() -> int:
         with Session(svc_of(request).engine) as s:
+            if s.get(Client, client_id) is None:  # was a 500 (schemathesis, issue 21)
+                raise HTTPException(404, "Client introuvable")
             row = techdoc.save_version(s, client_id, texts, principal.username, visit_id,
                                        diagram)
             s.commit()
