@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.contracts_view import contract_rows, load_contract, option_label, serialize
 from console.deps import Services, TemporalUnavailable
+from console.idempotency import update_id
 from console.params import int_or, parse_int
 from console.visit_actions import today_local
 from console.web import lang_of, redirect, render
@@ -94,11 +95,13 @@ async def onboarding_view(svc: Services, contract: Contract) -> OnboardingView |
         return None
 
 
-async def _update(svc: Services, workflow_id: str, name: str, arg: object) -> tuple[bool, str]:
+async def _update(svc: Services, workflow_id: str, name: str, arg: object,
+                  update_id: str | None = None) -> tuple[bool, str]:
+    """``update_id``: from the form's idempotency key (``console.idempotency``)."""
     try:
         client = await svc.temporal()
-        result = await asyncio.wait_for(
-            client.get_workflow_handle(workflow_id).execute_update(name, arg), UPDATE_TIMEOUT_S)
+        result = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
+            name, arg, id=update_id), UPDATE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         return False, getattr(exc.cause, "message", None) or str(exc.cause or exc)
     except ApplicationError as exc:
@@ -241,7 +244,7 @@ async def decide_duration(request: Request, contract_id: int,
     ok, message = await _update(
         svc, contract.onboarding_workflow_id, "decide_duration",
         DecideDuration(principal.username, int_or(days, 0),
-                       form.get("reason", "")[:2000]))
+                       form.get("reason", "")[:2000]), update_id(request, "decide_duration"))
     await asyncio.to_thread(_flash, svc, principal, ok, message)
     return _back(contract_id)
 
@@ -267,7 +270,8 @@ async def activate(request: Request, contract_id: int,
     svc = svc_of(request)
     contract = await asyncio.to_thread(_contract_or_404, svc, contract_id)
     ok, message = await _update(svc, contract.onboarding_workflow_id, "activate",
-                                Activate(principal.username, principal.role))
+                                Activate(principal.username, principal.role),
+                                update_id(request, "activate"))
     await asyncio.to_thread(_flash, svc, principal, ok, message)
     return _back(contract_id)
 

@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
+from console.idempotency import update_id
 from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next
@@ -137,7 +138,8 @@ async def visit_act(request: Request, visit_id: int, action: str,
                     principal: Principal = Depends(require("visit.read"))) -> Response:
     svc = svc_of(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    ok, message = await run_visit_action(svc, principal, visit_id, action, form)
+    ok, message = await run_visit_action(svc, principal, visit_id, action, form,
+                                         update_id(request, action))
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
     return redirect(safe_next(form.get("next"), f"/visits/{visit_id}"))

@@ -132,8 +132,10 @@ def _day_taken(s: Session, visit: Visit, consultant: int) -> str | None:
 
 
 async def run_visit_action(svc: Services, principal: Principal, visit_id: int, action: str,
-                           form: dict[str, str]) -> tuple[bool, str]:
-    """(accepted, message) — the message is the workflow's own reason when it refuses."""
+                           form: dict[str, str], update_id: str | None = None
+                           ) -> tuple[bool, str]:
+    """(accepted, message) — the message is the workflow's own reason when it refuses.
+    ``update_id``: from the form's idempotency key (``console.idempotency``)."""
     if action not in PLAN_ACTIONS | RUN_ACTIONS:
         return False, f"Action inconnue : {action}"
     needed = "visit.plan" if action in PLAN_ACTIONS else "visit.run"
@@ -149,7 +151,8 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         return False, str(exc)
     handle = visit_handle(client, visit_id)
     try:
-        result = await asyncio.wait_for(handle.execute_update(action, arg), UPDATE_TIMEOUT_S)
+        result = await asyncio.wait_for(handle.execute_update(action, arg, id=update_id),
+                                        UPDATE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         return False, getattr(cause, "message", None) or str(cause or exc)
