@@ -24,7 +24,7 @@ def ensure_sqlite_folder(url: str) -> None:
     exist yet, and both the engine and Alembic's own connection open the file. The file
     itself is created (or narrowed) to mode 0600 before SQLite opens it
     (``vigie.private``)."""
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
