@@ -160,6 +160,25 @@ def test_an_api_action_sent_twice_with_its_key_is_done_once(desk: Desk) -> None:
         "idempotent-replayed") is None
 
 
+def test_a_pending_key_is_waited_for_then_taken_over_once(engine: Engine) -> None:
+    """The claim itself, on both databases: a key held by a live request is waited for; once
+    its lease is out, exactly one repeat takes it over."""
+    import time
+
+    lease, keep = timedelta(seconds=0.5), timedelta(hours=1)
+    args = ("user:1", "clef-en-cours-01", "/api/x", "f" * 64)
+    outcome, row_id = idempotency.claim(engine, *args, lease, keep)
+    assert outcome == "run"
+    assert idempotency.claim(engine, *args, lease, keep) == ("wait", None)
+    assert idempotency.claim(engine, *args[:3], "0" * 64, lease, keep) == ("conflict", None)
+    time.sleep(0.6)
+    taken = [idempotency.claim(engine, *args, lease, keep) for _ in range(2)]
+    assert taken == [("run", row_id), ("wait", None)]
+    idempotency.record_done(engine, row_id, 200, "application/json", "", b"{}")
+    outcome, done = idempotency.claim(engine, *args, lease, keep)
+    assert outcome == "replay" and done.body == b"{}"  # type: ignore[union-attr]
+
+
 # --- on the real stack ----------------------------------------------------------------------
 
 
