@@ -178,6 +178,9 @@ def params_for(path: str, desk: Desk, case_id: int) -> str:
               "user_id": user_id, "action": "add_note", "kind": "aliases", "key": "x",
               "change": "confirm", "visit_id": visit_id, "contract_id": contract_id,
               "deployment_id": deployment_id, "code": "fixed_ip",
+              # no token of the walk's own: revoking one signed a role out mid-walk, and
+              # its 401s then passed for refusals
+              "token_id": 999_999,
               # the signed links get a bogus signature: refused whoever asks
               "sig": "bogus-signature", "token": "bogus-token"}
     if path.startswith("/visits/{visit_id:int}/checklist/") or \

@@ -208,7 +208,8 @@ def test_every_form_route_answers_malformed_values_without_a_500(
                 continue
             if path.endswith("/erase") or path == "/logout":
                 continue  # erasing the planted contract would leave the others nothing
-            url = params_for(path, desk, case_id).replace("/tokens/1/", f"/tokens/{spare_id}/")
+            url = params_for(path, desk, case_id).replace("/tokens/999999/",
+                                                            f"/tokens/{spare_id}/")
             fields = form_fields(desk, method, path)
             # malformed values in every field, then a malformed id in the path
             bad_url = re.sub(r"/\d+(?=/|$)", "/99999999999999999999", url, count=1)
