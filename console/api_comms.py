@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
+from console.idempotency import update_id
 from console.sent import sent_dict
 from console.web import log_read, too_long
 from models.tables import Case, Communication, CommunicationEvent
@@ -163,7 +164,8 @@ async def send_instructions(
     handle = client.get_workflow_handle(case.workflow_id, first_execution_run_id=case.run_id)
     try:
         result = await asyncio.wait_for(
-            handle.execute_update("send_instructions", inp, result_type=ActionResult),
+            handle.execute_update("send_instructions", inp, result_type=ActionResult,
+                                  id=update_id(request, "send_instructions")),
             UPDATE_TIMEOUT_S,
         )
     except WorkflowUpdateFailedError as exc:

@@ -33,6 +33,7 @@ from console.auth import (
 from console.deps import Services
 from console.import_jobs import Busy, TooLarge, spool
 from console.inventory_csv import COLUMNS, MAX_BYTES
+from console.params import int_or, parse_int
 from console.signin_limits import lift as lift_lockout
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
@@ -88,9 +89,10 @@ def _int(form: dict[str, str], key: str, default: int = 0) -> int:
     raw = form.get(key, "")
     if not raw:
         return default
-    if not raw.isdigit():
+    value = parse_int(raw)  # ASCII digits within the database's integers
+    if value is None:
         raise Invalid(f"Nombre entier attendu : {key}")
-    return int(raw)
+    return value
 
 
 def _one_line(form: dict[str, str]) -> None:
@@ -419,7 +421,7 @@ def client_delete(
     model, pk = found
 
     def work(s: Session) -> str:
-        row = s.get(model, key if pk == "domain" else int(key) if key.isdigit() else -1)
+        row = s.get(model, key if pk == "domain" else int_or(key, -1))
         if row is None or getattr(row, "client_id", None) != client_id:
             raise Invalid("Élément introuvable")
         if model is Server:
@@ -741,13 +743,12 @@ async def expectation_defaults(
 ) -> Response:
     form = await form_of(request)
     engine = svc_of(request).engine
-    client_id = _int(form, "client_id")
-    return _absence_call(
+    return _absence_call(  # a malformed client number is refused there, as a flash
         request,
         principal,
         lambda: (
-            f"{len(absence.expect_defaults(engine, client_id, principal.username))} "
-            "attente(s) créée(s)."
+            f"{len(absence.expect_defaults(engine, _int(form, 'client_id'), principal.username))}"
+            " attente(s) créée(s)."
         ),
     )
 

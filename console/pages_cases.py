@@ -21,7 +21,9 @@ from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
+from console.idempotency import not_final, update_id
 from console.mail import MessageView, message_view
+from console.params import page_number, parse_int
 from console.queries import (
     CRITICALITIES,
     PAGE_SIZE,
@@ -71,7 +73,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
     p = request.query_params
     client = p.get("client", "")
     return QueueFilter(
-        client_id=int(client) if client.isdigit() else None,
+        client_id=parse_int(client),
         criticality=p.get("class") or None,
         state=p.get("state") or None,
         family=p.get("family") or None,
@@ -80,8 +82,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return page_number(request.query_params.get("page"))
 
 
 def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
@@ -292,11 +293,13 @@ async def case_act(
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
     inp = form_action_input(principal, form, svc.settings.note_max_chars)
-    status, payload = await run_action(svc, case, action, inp)
+    status, payload = await run_action(svc, case, action, inp, update_id(request, action))
     if status == 200:
         message = "ok:Action enregistrée."
     else:
         message = "err:" + str(payload.get("message") or "Action refusée")
+    if status >= 500:  # Temporal down or silent: the same form sent again must really retry
+        not_final(request)
     await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/cases/{case_id}")
 

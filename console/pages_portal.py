@@ -15,6 +15,7 @@ from sqlmodel import Session
 from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
+from console.params import page_number
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
 from console.web import lang_of, log_reads, render
 from vigie.refkey import reference_key
@@ -30,8 +31,7 @@ def svc_of(request: Request) -> Services:
 def portal(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
     scope = principal.client_scope
     key = reference_key(svc_of(request).settings)
-    raw_page = request.query_params.get("page", "1")
-    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    page = page_number(request.query_params.get("page"))
     svc = svc_of(request)
     rule = svc.settings.portal_cases
     with Session(svc.engine) as s:

@@ -21,6 +21,7 @@ from console import charts
 from console.auth import Principal, require
 from console.deps import Services
 from console.i18n import FIGURE_LABELS, criticality_label
+from console.params import page_number, parse_int
 from console.slacache import (
     DIMENSIONS,
     FIGURES,
@@ -75,7 +76,7 @@ def selection_of(request: Request) -> Selection:
     client = p.get("client", "")
     return Selection(
         period=Period(start, end, tz),
-        client_id=int(client) if client.lstrip("-").isdigit() else None,
+        client_id=parse_int(client, minimum=-1),  # -1: cases without a client
         technician=p.get("tech") if p.get("tech") is not None else None,
         criticality=p.get("class") or None,
     )
@@ -215,8 +216,7 @@ def sla_cases(request: Request, principal: Principal = Depends(require("sla"))) 
     svc = svc_of(request)
     sel = selection_of(request)
     metric = request.query_params.get("metric", "")
-    raw_page = request.query_params.get("page", "1")
-    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    page = page_number(request.query_params.get("page"))
     try:
         rows, total = cases_behind(svc.engine, sel, metric, offset=(page - 1) * 50, limit=50)
     except ValueError as exc:

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
         description="Addresses/networks of reverse proxies whose X-Forwarded-For is believed "
         "(comma-separated); empty: none, the peer address is the client's",
     )
+    idempotency_lease_seconds: float = Field(
+        default=40.0,
+        description="How long a keyed action may run before a repeat of its key takes it over "
+        "(its process died between the action and the answer)",
+    )
+    idempotency_keep_hours: int = Field(
+        default=72, description="How long the first answer of a keyed action is kept for repeats"
+    )
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
     )
@@ -343,6 +351,11 @@ class Settings(BaseSettings):
     )
     router_poll_seconds: float = Field(
         default=0.5, description="An idle router looks at the outbox again after this"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address every /metrics endpoint listens on (0.0.0.0: all interfaces, for "
+        "a Prometheus on another machine or container)",
     )
     router_metrics_port: int = Field(
         default=9104, description="Router's Prometheus /metrics port; 0: off"
