@@ -22,7 +22,7 @@ from models.tables import User
 from models.types import utcnow
 from models.visits import Visit
 from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates
+from planning.rules import check_dates, visit_rules
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -92,7 +92,8 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
             refused = check_dates(s, visit, dates, consultant, today_local(svc))
             if refused:
                 raise ActionRefused(refused)
-            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason)
+            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason,
+                                rules=visit_rules(s, visit))
         if action == "confirm":
             return ConfirmDate(who, (form.get("date") or "").strip(), reason)
         if action == "assign":

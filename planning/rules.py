@@ -14,10 +14,9 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
-from domain.calendar import site_calendar
-from models.tables import Site
 from models.visits import ConsultantLeave, Visit
-from workflows.visit_types import FINAL_STATES, VisitState
+from planning.site_days import calendar_of, own_days_of
+from workflows.visit_types import FINAL_STATES, VisitRules, VisitState
 
 # A visit in these states holds its consultant's day.
 HOLDS_DAY = frozenset({VisitState.CONFIRMED, VisitState.IN_PROGRESS,
@@ -60,8 +59,7 @@ def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: i
         return "Proposer deux ou trois dates"
     if len(set(dates)) != len(dates):
         return "Les dates proposées doivent être différentes"
-    site = s.get(Site, visit.site_id) if visit.site_id else None
-    cal = site_calendar(site.calendar_subdiv if site else None)
+    cal = calendar_of(own_days_of(s, visit.site_id))
     for d in dates:
         if d <= today:
             return f"Le {d:%d/%m/%Y} n'est pas dans le futur"
@@ -83,6 +81,15 @@ def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: i
                 return (f"Le consultant a déjà une visite le {d:%d/%m/%Y} "
                         f"(visite n° {busy[d]}) : une visite par jour au plus")
     return None
+
+
+def visit_rules(s: Session, visit: Visit) -> VisitRules:
+    """The window and site days the workflow must check a proposal against: the database's
+    (a window re-cut mid-year, a closure typed since the workflow started)."""
+    days = own_days_of(s, visit.site_id)
+    return VisitRules(visit.due_start.isoformat(), visit.due_end.isoformat(),
+                      tuple(sorted(d.isoformat() for d in days.closed)),
+                      tuple(sorted(d.isoformat() for d in days.opened)))
 
 
 def overdue(s: Session, today: dt.date) -> list[Visit]:

@@ -40,6 +40,8 @@ class VisitNeed:
     subdiv: str | None = None
     area: str = ""  # postcode area (first two digits), "" when the site has none
     consultant: int | None = None  # already given to someone: keep them
+    closed: frozenset[dt.date] = frozenset()  # the site's own closed days (site_days)
+    opened: frozenset[dt.date] = frozenset()  # the site's own open days (a holiday worked)
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,10 @@ class Plan:
 
 
 @lru_cache(maxsize=32)
-def _open_days(subdiv: str | None, start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
-    cal = site_calendar(subdiv)
+def _open_days(subdiv: str | None, start: dt.date, end: dt.date,
+               closed: frozenset[dt.date] = frozenset(),
+               opened: frozenset[dt.date] = frozenset()) -> tuple[dt.date, ...]:
+    cal = site_calendar(subdiv, closed=closed, opened=opened)
     out, day = [], start
     while day <= end:
         if cal.is_business_day(day):
@@ -83,7 +87,7 @@ def _open_days(subdiv: str | None, start: dt.date, end: dt.date) -> tuple[dt.dat
 
 
 def open_days(v: VisitNeed, until: dt.date) -> tuple[dt.date, ...]:
-    return _open_days(v.subdiv, v.start, until)
+    return _open_days(v.subdiv, v.start, until, v.closed, v.opened)
 
 
 def _allowed(c: Consultant, v: VisitNeed) -> bool:
@@ -202,7 +206,8 @@ def cpsat(problem: Problem, time_limit_s: float = 30.0, workers: int = 2,
         u_vars: dict[int, cp_model.IntVar] = {}
         for v in sub:
             options = []
-            for day in _open_days(v.subdiv, max(lo, v.start), hi) if max(lo, v.start) <= hi \
+            for day in _open_days(v.subdiv, max(lo, v.start), hi, v.closed, v.opened) \
+                    if max(lo, v.start) <= hi \
                     else ():
                 if free(day) == 0 or (v.consultant is not None
                                       and not owner_free(v.consultant, day)):
@@ -305,7 +310,7 @@ def violations(problem: Problem, plan: Plan) -> list[str]:
         if v is None or c is None:
             out.append(f"visite {b.visit} : visite ou consultant inconnu")
             continue
-        if not site_calendar(v.subdiv).is_business_day(b.day):
+        if not site_calendar(v.subdiv, closed=v.closed, opened=v.opened).is_business_day(b.day):
             out.append(f"visite {b.visit} : {b.day} n'est pas un jour ouvré du site")
         if b.day in c.leave:
             out.append(f"visite {b.visit} : consultant {c.id} en congé le {b.day}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -74,7 +74,9 @@ class VisitWorkflow:
 
     @workflow.init
     def __init__(self, inp: VisitInput) -> None:
-        calendar = site_calendar(inp.site_subdiv, inp.timezone)
+        calendar = site_calendar(inp.site_subdiv, inp.timezone,
+                                 closed=(date.fromisoformat(d) for d in inp.site_closed),
+                                 opened=(date.fromisoformat(d) for d in inp.site_open))
         self._core, intents = VisitCore.open(inp, calendar, workflow.now())
         self._pending: deque[Intent] = deque(intents)
         self._lock = asyncio.Lock()
@@ -103,12 +105,13 @@ class VisitWorkflow:
     async def propose(self, inp: ProposeDates) -> VisitResult:
         return await self._act("propose", Act(actor=inp.actor, reason=inp.reason,
                                               dates=tuple(inp.dates),
-                                              consultant_id=inp.consultant_id))
+                                              consultant_id=inp.consultant_id,
+                                              rules=inp.rules))
 
     @propose.validator
     def _check_propose(self, inp: ProposeDates) -> None:
         self._validate("propose", Act(actor=inp.actor, dates=tuple(inp.dates),
-                                      consultant_id=inp.consultant_id))
+                                      consultant_id=inp.consultant_id, rules=inp.rules))
 
     @workflow.update
     async def confirm(self, inp: ConfirmDate) -> VisitResult:

@@ -30,9 +30,11 @@ from zoneinfo import ZoneInfo
 
 from transitions import EventData, Machine
 
+from domain.calendar import site_calendar
 from workflows.visit_types import (
     ClientAnswer,
     VisitInput,
+    VisitRules,
     VisitState,
     VisitStep,
     VisitTimelineEntry,
@@ -226,6 +228,7 @@ class Act:
     status: str = ""
     step: str = ""
     answer: ClientAnswer | None = None
+    rules: VisitRules | None = None  # the window and site days as the desk holds them now
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -463,6 +466,8 @@ class VisitCore:
     def __init__(self, inp: VisitInput, calendar: SiteCalendar) -> None:
         self.input = inp
         self.model = VisitModel(inp, calendar)
+        self.window = (date.fromisoformat(inp.due_start), date.fromisoformat(inp.due_end)) \
+            if inp.due_start and inp.due_end else None
         self.machine = Machine(
             model=self.model, states=STATES, transitions=TRANSITIONS,
             initial=str(V.PLANNED), send_event=True, auto_transitions=False,
@@ -493,7 +498,7 @@ class VisitCore:
         if action in ("reschedule", "cancel", "no_access") and not act.reason.strip():
             return "Un motif est obligatoire"
         if action == "propose":
-            reason = self._check_dates(act.dates, now)
+            reason = self._check_dates(act.dates, now, act.rules)
             if reason:
                 return reason
         if action == "confirm" and act.date not in self.model.proposed_dates:
@@ -510,7 +515,20 @@ class VisitCore:
             return f"Action « {action} » impossible : la visite est {label}"
         return None
 
-    def _check_dates(self, dates: tuple[str, ...], now: datetime) -> str | None:
+    def _rules(self, rules: VisitRules | None
+               ) -> tuple[tuple[date, date] | None, SiteCalendar]:
+        """The window and site calendar to check against: those sent with the action when
+        there are (re-cut window, site days typed since the start), else the known ones."""
+        if rules is None:
+            return self.window, self.model.calendar
+        calendar = site_calendar(self.input.site_subdiv, self.input.timezone,
+                                 closed=(date.fromisoformat(d) for d in rules.site_closed),
+                                 opened=(date.fromisoformat(d) for d in rules.site_open))
+        return (date.fromisoformat(rules.due_start), date.fromisoformat(rules.due_end)), \
+            calendar
+
+    def _check_dates(self, dates: tuple[str, ...], now: datetime,
+                     rules: VisitRules | None = None) -> str | None:
         if not 2 <= len(dates) <= 3:
             return "Proposer deux ou trois dates"
         if len(set(dates)) != len(dates):
@@ -518,8 +536,7 @@ class VisitCore:
         if self.input.days > 1 and self.input.kind == "preventive":
             return "Une visite préventive dure une journée au plus (3.2.4)"
         today = now.astimezone(self.model.zone).date()
-        start, end = date.fromisoformat(self.input.due_start), \
-            date.fromisoformat(self.input.due_end)
+        window, calendar = self._rules(rules)
         for text in dates:
             try:
                 day = date.fromisoformat(text)
@@ -527,16 +544,18 @@ class VisitCore:
                 return f"Date illisible : {text}"
             if day <= today:
                 return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
-            if not start <= day <= end:
+            if window is not None and not window[0] <= day <= window[1]:
                 return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
-                        f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
-            if not self.model.calendar.is_business_day(day):
+                        f"({window[0]:%d/%m/%Y} – {window[1]:%d/%m/%Y})")
+            if not calendar.is_business_day(day):
                 return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
         return None
 
     # decisions
 
     def act(self, action: str, act: Act, at: datetime) -> list[Intent]:
+        if act.rules is not None:  # accepted (checked just before): the desk's facts now
+            self.window, self.model.calendar = self._rules(act.rules)
         getattr(self.model, action)(at=at, act=act)
         return self.model.take()
 

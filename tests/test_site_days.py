@@ -1,0 +1,132 @@
+"""A site's own closed and open days, on top of its subdivision's calendar (issue 19, finding
+8): closed in August, open on Whit Monday. The planner's check, the suggester and the visit
+workflow read the same calendar (``planning.site_days.calendar_of`` ->
+``domain.calendar.site_calendar``): a closed day of the site is never proposed nor suggested,
+a public holiday the site works is bookable, and a closure typed after the visit's workflow
+started still reaches the workflow's own check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain.calendar import site_calendar
+from models.db import session_scope
+from models.tables import Client, Site, User
+from models.visits import Visit
+from planning.rules import check_dates, visit_rules
+from planning.site_days import SiteDaysError, add_range, calendar_of, own_days_of
+from planning.suggest import greedy, violations
+from planning.suggest_db import problem_from_db
+from planning.visits import create_visit
+from tests.visit_fixtures import visit_desk
+from workflows.visit_types import AssignConsultant, ProposeDates, VisitState
+
+WHIT_MONDAY_2028 = dt.date(2028, 6, 5)
+TODAY = dt.date(2028, 1, 3)
+
+
+@pytest.fixture
+def site_ids(engine: Engine) -> dict[str, int]:
+    with Session(engine) as s:
+        client = Client(code="own-days", name="Jours Propres SA")
+        s.add(client)
+        s.flush()
+        site = Site(client_id=client.id or 0, name="Annecy")
+        user = User(username="own-days-consultant", role="consultant", full_name="C. Onsultant")
+        s.add_all([site, user])
+        s.commit()
+        return {"client": client.id or 0, "site": site.id or 0, "user": user.id or 0}
+
+
+def test_closed_in_august_and_open_on_whit_monday(engine: Engine,
+                                                  site_ids: dict[str, int]) -> None:
+    with Session(engine) as s:
+        add_range(s, site_ids["site"], dt.date(2028, 8, 1), dt.date(2028, 8, 31), False,
+                  "congés d'été")
+        add_range(s, site_ids["site"], WHIT_MONDAY_2028, None, True, "journée de solidarité")
+        s.commit()
+        cal = calendar_of(own_days_of(s, site_ids["site"]))
+        summer = create_visit(s, site_ids["client"], "preventive", dt.date(2028, 7, 20),
+                              dt.date(2028, 9, 20), site_id=site_ids["site"])
+        spring = create_visit(s, site_ids["client"], "preventive", dt.date(2028, 5, 1),
+                              dt.date(2028, 6, 30), site_id=site_ids["site"])
+        # the site's own closure refuses a proposal on it, with the day named
+        refused = check_dates(s, summer, [dt.date(2028, 7, 31), dt.date(2028, 8, 16)], None,
+                              TODAY)
+        assert refused and "16/08/2028 n'est pas un jour ouvré du site" in refused
+        assert check_dates(s, summer, [dt.date(2028, 7, 31), dt.date(2028, 9, 1)], None,
+                           TODAY) is None
+        # a public holiday the site works is bookable there, and only there
+        assert site_calendar(None).holiday_name(WHIT_MONDAY_2028)
+        assert check_dates(s, spring, [WHIT_MONDAY_2028, dt.date(2028, 6, 6)], None,
+                           TODAY) is None
+        assert cal.is_business_day(WHIT_MONDAY_2028)
+        assert not site_calendar(None).is_business_day(WHIT_MONDAY_2028)
+        s.commit()
+
+
+def test_the_suggester_avoids_a_closed_day_and_uses_a_worked_holiday(
+        engine: Engine, site_ids: dict[str, int]) -> None:
+    with Session(engine) as s:
+        # the week of Whit Monday: Monday worked, Tuesday to Thursday closed
+        add_range(s, site_ids["site"], WHIT_MONDAY_2028, None, True)
+        add_range(s, site_ids["site"], dt.date(2028, 6, 6), dt.date(2028, 6, 8), False)
+        for _ in range(2):
+            create_visit(s, site_ids["client"], "preventive", WHIT_MONDAY_2028,
+                         dt.date(2028, 6, 9), site_id=site_ids["site"], contract_year=2028)
+        s.commit()
+        problem = problem_from_db(s, 2028, dt.date(2028, 6, 1))
+    plan = greedy(problem)
+    assert violations(problem, plan) == []
+    days = sorted(b.day for b in plan.bookings.values())
+    assert days == [WHIT_MONDAY_2028, dt.date(2028, 6, 9)]  # never 6, 7 or 8 June
+
+
+def test_a_range_must_read_forwards(engine: Engine, site_ids: dict[str, int]) -> None:
+    with Session(engine) as s, pytest.raises(SiteDaysError):
+        add_range(s, site_ids["site"], dt.date(2028, 8, 31), dt.date(2028, 8, 1), False)
+
+
+@pytest.mark.slow
+async def test_the_workflow_checks_the_site_days_typed_after_it_started(
+        time_env: Any, sqlite_engine: Engine, tmp_path: Path) -> None:
+    async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
+        vid, handle = await desk.new_visit(start_in=10, length=400)
+        await handle.execute_update("assign", AssignConsultant("planner", desk.consultant_id))
+        with Session(sqlite_engine) as s:
+            visit = s.get(Visit, vid)
+            assert visit is not None and visit.site_id is not None
+            plain = site_calendar(None)
+            day, workdays, holiday = visit.due_start, [], None
+            while len(workdays) < 3 or holiday is None:
+                if plain.is_business_day(day):
+                    workdays.append(day)
+                elif day.weekday() < 5 and holiday is None:
+                    holiday = day  # a public holiday on a weekday, in the window
+                day += dt.timedelta(days=1)
+        closed = workdays[0]
+        with session_scope(sqlite_engine) as s:
+            add_range(s, visit.site_id, closed, None, False, "inventaire")
+            add_range(s, visit.site_id, holiday, None, True, "ouvert ce jour férié")
+        with Session(sqlite_engine) as s:
+            visit = s.get(Visit, vid)
+            assert visit is not None
+            rules = visit_rules(s, visit)
+        # the console sends the desk's facts with the proposal: the workflow refuses the
+        # site's own closed day ...
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("propose", ProposeDates(
+                "planner", (closed.isoformat(), workdays[1].isoformat()), rules=rules))
+        assert "n'est pas un jour ouvré du site" in str(refused.value.cause)
+        # ... and takes the public holiday the site works, unknown when it started
+        await handle.execute_update("propose", ProposeDates(
+            "planner", (holiday.isoformat(), workdays[1].isoformat()), rules=rules))
+        view = await desk.wait_for(handle, VisitState.AWAITING_CLIENT)
+        assert view.proposed_dates == (holiday.isoformat(), workdays[1].isoformat())
