@@ -129,6 +129,13 @@ MESSAGES: dict[str, str] = {
     "Serveur {} créé ; l'événement y est rattaché.":
         "Server {} created; the event is attached to it.",
     "{} jour(s) de congé enregistré(s).": "{} day(s) of leave recorded.",
+    # a site's own days (console/pages_admin.py, planning/site_days.py)
+    "Jours d'ouverture ajoutés au site {} : {}.": "Open days added to site {}: {}.",
+    "Jours de fermeture ajoutés au site {} : {}.": "Closed days added to site {}: {}.",
+    "Indiquer le premier jour": "Give the first day",
+    "Site introuvable": "Site not found",
+    "La fin de la période précède son début": "The period's end comes before its start",
+    "Une période d'un an au plus": "A period of one year at most",
 }
 
 

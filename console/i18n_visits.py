@@ -5,6 +5,11 @@ easily)."""
 from __future__ import annotations
 
 EN_VISITS: dict[str, str] = {
+    # a site's own days (admin client page)
+    "Jours propres aux sites": "Sites' own days",
+    "En plus du calendrier de la subdivision : jours où le site est fermé (congés d'août), ou ouvert un jour férié (lundi de Pentecôte travaillé). Les visites ne sont proposées que les jours ouvrés du site.": "On top of the subdivision's calendar: days the site is closed (August holidays), or open on a public holiday (Whit Monday worked). Visits are proposed only on the site's working days.",
+    "fermé": "closed",
+    "ouvert": "open",
     "Abonnement iCalendar (à ajouter dans votre agenda)": "iCalendar subscription (add it to your calendar)",
     "Accès impossible": "No access",
     "Actions": "Actions",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.calendar import site_calendar
@@ -21,10 +21,11 @@ from models.db import session_scope
 from models.tables import Client, Site, User
 from models.visits import Visit
 from planning.rules import check_dates, visit_rules
-from planning.site_days import SiteDaysError, add_range, calendar_of, own_days_of
+from planning.site_days import SiteDaysError, add_range, calendar_of, own_days_of, ranges
 from planning.suggest import greedy, violations
 from planning.suggest_db import problem_from_db
 from planning.visits import create_visit
+from tests.browser.support import make_desk
 from tests.visit_fixtures import visit_desk
 from workflows.visit_types import AssignConsultant, ProposeDates, VisitState
 
@@ -130,3 +131,42 @@ async def test_the_workflow_checks_the_site_days_typed_after_it_started(
             "planner", (holiday.isoformat(), workdays[1].isoformat()), rules=rules))
         view = await desk.wait_for(handle, VisitState.AWAITING_CLIENT)
         assert view.proposed_dates == (holiday.isoformat(), workdays[1].isoformat())
+
+
+def test_the_administrator_types_a_site_s_own_days_in_french_and_english(
+        engine: Engine, tmp_path: Path) -> None:
+    desk = make_desk(engine, tmp_path)
+    http, token = desk.signed_in("admin")
+    cid = desk.clients["client-a"]
+    with Session(engine) as s:
+        site = s.exec(select(Site).where(Site.client_id == cid)).first()
+        assert site is not None and site.id is not None
+        site_id = site.id
+    base = f"/admin/clients/{cid}"
+    page = http.post(f"{base}/site_days", data={
+        "site_id": site_id, "kind": "closed", "first": "2028-08-01", "last": "2028-08-31",
+        "note": "congés d'été", "csrf_token": token}, follow_redirects=True)
+    assert "Jours de fermeture ajoutés au site" in page.text
+    assert "fermé du 01/08/2028 au 31/08/2028 : congés d&#39;été" in page.text
+    http.get(f"{base}?lang=en")  # the language is remembered
+    page = http.post(f"{base}/site_days", data={
+        "site_id": site_id, "kind": "open", "first": WHIT_MONDAY_2028.isoformat(),
+        "csrf_token": token}, follow_redirects=True)
+    assert "Open days added to site" in page.text and "open 05/06/2028" in page.text
+    assert "Sites&#39; own days" in page.text
+    # backwards, unreadable, or another client's site: refused with a sentence, no 500
+    for bad in ({"first": "2028-08-31", "last": "2028-08-01"}, {"first": "31/08/2028"},
+                {"first": "2028-08-01", "site_id": "999999"}):
+        page = http.post(f"{base}/site_days", data={
+            "site_id": site_id, "kind": "closed", "csrf_token": token, **bad},
+            follow_redirects=True)
+        assert page.status_code == 200 and 'class="flash error"' in page.text, bad
+    with Session(engine) as s:
+        days = own_days_of(s, site_id)
+        rows = ranges(s, site_id)
+    assert len(days.closed) == 31 and days.opened == {WHIT_MONDAY_2028} and len(rows) == 2
+    gone = http.post(f"{base}/site_days/{rows[0].id}/delete", data={"csrf_token": token},
+                     follow_redirects=True)
+    assert gone.status_code == 200
+    with Session(engine) as s:
+        assert len(ranges(s, site_id)) == 1
