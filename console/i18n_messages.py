@@ -129,6 +129,13 @@ MESSAGES: dict[str, str] = {
     "Serveur {} créé ; l'événement y est rattaché.":
         "Server {} created; the event is attached to it.",
     "{} jour(s) de congé enregistré(s).": "{} day(s) of leave recorded.",
+    "{} visite(s) planifiée(s).": "{} visit(s) planned.",
+    "{} visite(s) planifiée(s), {} fenêtre(s) recoupée(s).":
+        "{} visit(s) planned, {} window(s) re-cut.",
+    "{} visite(s) créée(s), workflows non démarrés : {}":
+        "{} visit(s) created, workflows not started: {}",
+    "{} visite(s) créée(s), {} fenêtre(s) recoupée(s), workflows non démarrés : {}":
+        "{} visit(s) created, {} window(s) re-cut, workflows not started: {}",
     # a site's own days (console/pages_admin.py, planning/site_days.py)
     "Jours d'ouverture ajoutés au site {} : {}.": "Open days added to site {}: {}.",
     "Jours de fermeture ajoutés au site {} : {}.": "Closed days added to site {}: {}.",
