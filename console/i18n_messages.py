@@ -136,6 +136,10 @@ MESSAGES: dict[str, str] = {
         "{} visit(s) created, workflows not started: {}",
     "{} visite(s) créée(s), {} fenêtre(s) recoupée(s), workflows non démarrés : {}":
         "{} visit(s) created, {} window(s) re-cut, workflows not started: {}",
+    # a ko item of the checklist (console/pages_visits.py, planning/cases.py)
+    "Demande ouverte : {}": "Request opened: {}",
+    "Cas ouvert : {}": "Case opened: {}",
+    "{}, {} (référence attribuée sous peu)": "{}, {} (reference given shortly)",
     # a site's own days (console/pages_admin.py, planning/site_days.py)
     "Jours d'ouverture ajoutés au site {} : {}.": "Open days added to site {}: {}.",
     "Jours de fermeture ajoutés au site {} : {}.": "Closed days added to site {}: {}.",
