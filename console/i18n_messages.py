@@ -136,6 +136,26 @@ MESSAGES: dict[str, str] = {
         "{} visit(s) created, workflows not started: {}",
     "{} visite(s) créée(s), {} fenêtre(s) recoupée(s), workflows non démarrés : {}":
         "{} visit(s) created, {} window(s) re-cut, workflows not started: {}",
+    # what the visit workflow records on its timeline and history of dates
+    # (workflows/visit_machine.py), shown on the visit page
+    "fenêtre {} – {}": "window {} – {}",
+    "proposition {} : {}": "proposal {}: {}",
+    "date prévue {}, visite faite le {}": "date booked {}, visit done on {}",
+    "date {} abandonnée : {}": "date {} dropped: {}",
+    "relance automatique": "automatic reminder",
+    "échéance de réponse dépassée": "answer deadline passed",
+    "rappel la veille": "reminder the day before",
+    "aucune date ne convient": "no date suits",
+    "fin de la journée de visite (une journée au plus, 3.2.4)":
+        "end of the visit's day (one day at most, 3.2.4)",
+    "visite non démarrée le jour prévu": "visit not started on its day",
+    "la visite n'attend plus de réponse": "the visit no longer awaits an answer",
+    "réponse à la proposition {}, remplacée par la {}": "answer to proposal {}, replaced by {}",
+    "date {} non proposée": "date {} not proposed",
+    "réponse après l'échéance": "answer after the deadline",
+    "démonstration": "demonstration",
+    "accord du client par téléphone (démonstration)":
+        "the client agreed by phone (demonstration)",
     # a ko item of the checklist (console/pages_visits.py, planning/cases.py)
     "Demande ouverte : {}": "Request opened: {}",
     "Cas ouvert : {}": "Case opened: {}",
