@@ -628,3 +628,84 @@ def test_every_sla_derivation_reads_in_english() -> None:
                 figure.explanation,
                 english,
             )
+
+
+# --- the page shown after each POST on the visit and contract pages (issue 19) --------------
+
+POST_PREFIXES = ("/visits/", "/contracts", "/clients/", "/planning/")
+POST_SKIPPED = ("/api/", "/visits/answer/")  # JSON; the client's link page has its own test
+VISIT_ACTIONS = ("propose", "confirm", "assign", "reschedule", "cancel", "start",
+                 "write_report", "no_access", "send_report", "unknown")
+POST_FORMS: dict[str, list[dict[str, str]]] = {  # what a person may send: good, then empty
+    "/visits/{visit_id:int}/act/{action}": [
+        {"date1": "2027-05-20", "date2": "2027-05-21", "reason": "client absent"}, {}],
+    "/visits/{visit_id:int}/checklist/{key}/open": [{"kind": "demande"}, {}],
+    "/visits/{visit_id:int}/checklist": [{"answer-ups": "ok"}],
+    "/clients/{client_id:int}/techdoc": [{"network": "LAN 10.0.0.0/24"}, {}],
+    "/contracts": [{"client_id": "0", "start_date": "2027-01-04"}, {}],
+    "/contracts/{contract_id}/prerequisites/{code}": [
+        {"status": "met", "evidence": "vu sur site"}, {"status": "???"}],
+    "/contracts/{contract_id}/prerequisites/{code}/waive": [{"reason": ""}],
+    "/contracts/{contract_id}/decide": [{"days": "x"}, {}],
+    "/contracts/{contract_id}/sensors/{deployment_id}": [{"status": "???"}],
+    "/contracts/{contract_id}/notice": [{"received_on": "pas une date"}, {}],
+    "/contracts/{contract_id}/remedied": [{"reason": ""}],
+    "/contracts/{contract_id}/erase": [{}],
+    "/planning/plan-year": [{"year": "2027"}],
+    "/planning/leave": [{"user_id": "x", "start": "bad"}, {}],
+}
+
+
+def test_the_page_after_each_post_on_visit_and_contract_pages_speaks_english(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each POST of the visit, technical-document, planning and contract pages, sent good
+    and bad by the roles that may, lands on a page (its flash included) without French on
+    the English page and without an internal name on either (issue 19, finding 9)."""
+    ids = populate(desk)
+    params: dict[str, Any] = {**ids, "key": "ups", "code": "fixed_ip"}
+    with Session(desk.engine) as s:
+        from contracts import store
+
+        params["deployment_id"] = store.sensors(s, ids["contract_id"])[0].id
+    untranslated: set[str] = set()
+    gettext = i18n.gettext
+
+    def spy_gettext(lang: str, text: str) -> str:
+        if lang == "en" and text not in i18n.EN:
+            untranslated.add(text)
+        return gettext(lang, text)
+
+    monkeypatch.setattr(i18n, "gettext", spy_gettext)
+    posts: list[tuple[str, str]] = []
+    for route in routes_of(desk.app):
+        path = route.path
+        if "POST" not in route.methods or not path.startswith(POST_PREFIXES) \
+                or any(p in path for p in POST_SKIPPED):
+            continue
+        actions = VISIT_ACTIONS if "{action}" in path else ("",)
+        for action in actions:
+            values = {**params, "action": action}
+            url = re.sub(r"{(\w+)(?::\w+)?}", lambda m, v=values: str(v[m.group(1)]), path)
+            posts += [(path, url)]
+    assert len(posts) > 20, posts
+    data = data_strings(desk.engine)
+    failures: list[str] = []
+    for lang in ("fr", "en"):
+        tokens = internal_tokens(lang)
+        for role in ("planner", "consultant", "admin", "manager"):
+            http, token = desk.signed_in(role)
+            http.get(f"/?lang={lang}")  # the language is remembered
+            for path, url in posts:
+                for form in POST_FORMS.get(path, [{}]):
+                    r = http.post(url, data={**form, "csrf_token": token},
+                                  follow_redirects=True)
+                    if r.status_code in (401, 403, 404, 405):
+                        continue
+                    assert r.status_code < 500, (role, url, form, r.text[:500])
+                    if not r.headers.get("content-type", "").startswith("text/html"):
+                        continue
+                    for problem in problems_in(visible_text(r.text), lang, data, tokens):
+                        failures.append(f"[{lang}] POST {path} ({role}): {problem}")
+    failures += [f"no English for: {t}" for t in sorted(untranslated)]
+    assert not failures, "\n".join(sorted(set(failures))[:300])
