@@ -36,7 +36,9 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "unverified_source.one_step_searchable",
             "major_nobody_reached_by_phone.one_step_searchable.contact-1"} <= names
     assert {"visit_confirmed_reported_and_sent",
-            "visit_unanswered_rescheduled_cancelled"} <= names
+            "visit_unanswered_rescheduled_cancelled",
+            # a proposal carrying the desk's window and site days (issue 19 part C)
+            "visit_proposed_with_the_desk_s_rules"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
             "contract_notice_terminated", "contract_notice_remedied",
             "contract_immediate_termination"} <= names
