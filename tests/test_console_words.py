@@ -662,6 +662,8 @@ def test_the_page_after_each_post_on_visit_and_contract_pages_speaks_english(
     """Each POST of the visit, technical-document, planning and contract pages, sent good
     and bad by the roles that may, lands on a page (its flash included) without French on
     the English page and without an internal name on either (issue 19, finding 9)."""
+    from console.web import LANG_COOKIE
+
     ids = populate(desk)
     params: dict[str, Any] = {**ids, "key": "ups", "code": "fixed_ip"}
     with Session(desk.engine) as s:
@@ -695,7 +697,7 @@ def test_the_page_after_each_post_on_visit_and_contract_pages_speaks_english(
         tokens = internal_tokens(lang)
         for role in ("planner", "consultant", "admin", "manager"):
             http, token = desk.signed_in(role)
-            http.get(f"/?lang={lang}")  # the language is remembered
+            http.cookies.set(LANG_COOKIE, lang)  # as a page viewed with ?lang= leaves it
             for path, url in posts:
                 for form in POST_FORMS.get(path, [{}]):
                     r = http.post(url, data={**form, "csrf_token": token},
@@ -705,7 +707,9 @@ def test_the_page_after_each_post_on_visit_and_contract_pages_speaks_english(
                     assert r.status_code < 500, (role, url, form, r.text[:500])
                     if not r.headers.get("content-type", "").startswith("text/html"):
                         continue
+                    flash = re.search(r'<div class="flash[^>]*>(.*?)</div>', r.text, re.S)
+                    said = f" — flash: {flash.group(1).strip()}" if flash else ""
                     for problem in problems_in(visible_text(r.text), lang, data, tokens):
-                        failures.append(f"[{lang}] POST {path} ({role}): {problem}")
+                        failures.append(f"[{lang}] POST {path}: {problem}{said}")
     failures += [f"no English for: {t}" for t in sorted(untranslated)]
     assert not failures, "\n".join(sorted(set(failures))[:300])
