@@ -164,3 +164,24 @@ async def test_the_workflow_takes_a_proposal_in_its_re_cut_window(
                                                             rules=rules))
         view = await desk.wait_for(handle, V.AWAITING_CLIENT)
         assert view.proposed_dates == tuple(dates)
+
+
+def test_no_page_shows_a_window_backwards(engine: Engine, tmp_path: Path) -> None:
+    """A late visit (its window ended) on the suggestion page reads "fenêtre close le ...",
+    never "08/12/2026 – 01/04/2026" (issue 19, findings 1 and 9)."""
+    desk = make_desk(engine, tmp_path)
+    today = dt.date.today()
+    with session_scope(engine) as s:
+        from planning.visits import create_visit
+
+        cid = one_server_client(s, "recut-d")
+        create_visit(s, cid, "preventive", today - dt.timedelta(days=120),
+                     today - dt.timedelta(days=60), contract_year=today.year)
+    http, _ = desk.signed_in("planner")
+    for page in ("/planning", "/planning/suggest", "/entitlements"):
+        text = http.get(f"{page}?year={today.year}").text
+        for a, b in re.findall(r"(\d\d/\d\d/\d{4}) – (\d\d/\d\d/\d{4})", text):
+            first, last = (dt.datetime.strptime(x, "%d/%m/%Y").date() for x in (a, b))
+            assert first <= last, (page, a, b)
+    suggest = http.get(f"/planning/suggest?year={today.year}").text
+    assert f"fenêtre close le {today - dt.timedelta(days=60):%d/%m/%Y}" in suggest
