@@ -108,3 +108,22 @@ def test_visit_pages_write_one_date_format_and_their_timeline_in_english(desk: D
     assert "window 01/01/2027 – 30/06/2027" in english and "automatic reminder" in english
     assert "date 17/03/2027 not proposed" in english
     assert "fenêtre" not in english and "relance" not in english
+
+
+def test_the_history_of_dates_reads_in_the_page_s_language() -> None:
+    """The workflow's history lines (``VisitView.history``), as the visit page shows them."""
+    from console.i18n_visits import visit_text
+
+    lines = {
+        "proposition 2 : 2027-03-16, 2027-03-17":
+            ("proposition 2 : 16/03/2027, 17/03/2027", "proposal 2: 16/03/2027, 17/03/2027"),
+        "date 2027-03-16 abandonnée : client absent":
+            ("date 16/03/2027 abandonnée : client absent",
+             "date 16/03/2027 dropped: client absent"),
+        "date prévue 2027-03-16, visite faite le 2027-03-17":
+            ("date prévue 16/03/2027, visite faite le 17/03/2027",
+             "date booked 16/03/2027, visit done on 17/03/2027"),
+    }
+    for recorded, (french, english) in lines.items():
+        assert visit_text("fr", recorded) == french
+        assert visit_text("en", recorded) == english
