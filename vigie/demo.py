@@ -7,6 +7,7 @@ address is taught to client A, as a technician would from the unmatched queue).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -151,6 +152,7 @@ DEMO_NEXT = {"client-a": "confirm", "client-b": "propose", "client-c": ""}
 DEMO_LATE = frozenset({"client-b", "client-c"})
 DEMO_PROPOSE = "démo : à proposer au démarrage du worker"
 DEMO_CONFIRM = "démo : à proposer puis confirmer au démarrage du worker"
+STAGE_QUERY_TRIES = 40
 
 
 def _desk_today() -> date:
@@ -276,11 +278,18 @@ async def stage_demo_visits(client: Any, engine: Engine,
     from planning.rules import visit_rules
     from workflows.visit_types import ConfirmDate, ProposeDates, VisitView
 
+    async def state_of(handle: Any) -> str:
+        for _ in range(STAGE_QUERY_TRIES):  # a workflow just started answers once it ran
+            try:
+                return str((await handle.query("view", result_type=VisitView)).state)
+            except Exception:
+                await asyncio.sleep(0.5)
+        return ""
+
     staged = 0
     for vid, dates, confirm in intents:
         handle = visit_handle(client, vid)
-        view = await handle.query("view", result_type=VisitView)
-        if view.state != "planned":
+        if await state_of(handle) != "planned":
             continue
         with Session(engine) as s:
             visit = s.get(Visit, vid)
