@@ -272,6 +272,13 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
             s.add(ConsultantProfile(user_id=cid, email="camille@desk.example",
                                     postcode="69003"))
         s.add(ConsultantLeave(user_id=cid, day=dt.date(2027, 3, 19), note="RTT"))
+        from models.tables import Site
+        from planning.site_days import add_range
+
+        site = s.exec(select(Site).where(Site.client_id == a)).first()
+        assert site is not None
+        add_range(s, site.id or 0, dt.date(2027, 8, 2), dt.date(2027, 8, 27), False, "été")
+        add_range(s, site.id or 0, dt.date(2027, 5, 17), None, True, "solidarité")
         done = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
         vid = done.id or 0
         done.consultant_id, done.date, done.proposal = cid, dt.date(2027, 3, 16), 1
@@ -436,6 +443,7 @@ def visit_and_contract_data(s: Session) -> set[str]:
     from models.visits import (
         ChecklistAnswer,
         ConsultantLeave,
+        SiteDays,
         TechDocVersion,
         Visit,
         VisitEvent,
@@ -448,6 +456,7 @@ def visit_and_contract_data(s: Session) -> set[str]:
         (VisitEvent, ("reason",)),
         (ChecklistAnswer, ("notes",)),
         (ConsultantLeave, ("note",)),
+        (SiteDays, ("note",)),
         (Prerequisite, ("evidence", "value", "waiver_reason")),
         (SensorDeployment, ("note",)),
     ):
