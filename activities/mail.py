@@ -328,8 +328,9 @@ _STEPS = frozenset(p.name.removesuffix(".txt.j2") for p in TEMPLATES.glob("[!_]*
 
 def mailbox(name: str, address: str) -> str:
     """``Name <address>``, quoted where the name needs it, kept in Unicode (the header is
-    encoded when the message is built)."""
-    return str(Address(display_name=name, addr_spec=address))
+    encoded when the message is built); a name stored with a line break (before issue 21's
+    input check) is put on one line."""
+    return str(Address(display_name=" ".join(name.split()), addr_spec=address))
 
 
 def _address(recipient: str) -> str:

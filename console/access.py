@@ -109,10 +109,12 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (G, "/admin/users"): "admin",
     (P, "/admin/users"): "admin",
     (P, "/admin/users/{user_id}"): "admin",
+    (P, "/admin/users/{user_id}/calendar-revoke"): "admin",
     (G, "/admin/tokens"): "admin",
     (P, "/admin/tokens"): "admin",
     (P, "/admin/tokens/{token_id}/revoke"): "admin",
     (G, "/admin/signins"): "admin",
+    (P, "/admin/signins/{lockout_id}/lift"): "admin",
     (G, "/admin/policies"): "admin",
     (P, "/admin/policies"): "admin",
     (G, "/admin/expectations"): "admin",
@@ -124,9 +126,11 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/admin/expectations-import"): "admin",
     (G, "/admin/import"): "admin",
     (P, "/admin/import"): "admin",
+    (G, "/admin/import/{job_id}"): "admin",
     # preventive visits (console/pages_visits.py, console/pages_planning.py)
     (G, "/visits/report.css"): PUBLIC,  # the report's stylesheet
     (G, "/visits/mine"): "visit.run",
+    (P, "/calendar/{change}"): "visit.run",
     (G, "/visits/{visit_id:int}"): "visit.read",
     (P, "/visits/{visit_id:int}/act/{action}"): "visit.read",  # per action in visit_actions
     (P, "/visits/{visit_id:int}/start-workflow"): "visit.plan",
@@ -141,6 +145,8 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (P, "/planning/plan-year"): "visit.plan",
     (P, "/planning/leave"): "visit.plan",
     (G, "/planning/suggest"): "visit.plan",
+    (G, "/planning/inbox"): "planning",
+    (G, "/api/planning/inbox"): "planning",
     (G, "/entitlements"): "entitlement",
     (G, "/calendar/{user_id:int}/{sig}.ics"): SIGNED_LINK,
     (G, "/visits/answer/{token}"): SIGNED_LINK,

@@ -32,7 +32,8 @@ from console.health import health
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
-from console.web import log_read
+from console.web import log_read, too_long
+from domain.header_text import has_line_break
 from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
 from vigie.refkey import reference_key
@@ -244,16 +245,27 @@ async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     return out
 
 
-def action_input(actor: str, body: dict[str, Any]) -> ActionInput:
-    """Builds the update argument, refusing unknown enum values with a French message."""
+def action_input(actor: str, body: dict[str, Any], max_text: int = 10_000) -> ActionInput:
+    """Builds the update argument, refusing unknown enum values with a French message, a
+    line break in a one-line field (an assignee or a reference can reach a mail header),
+    and a text longer than ``max_text`` (``VIGIE_NOTE_MAX_CHARS``: 413, never cut short)."""
+    too_long(body.get("text"), max_text, "Texte")
+    too_long(body.get("reason"), 2000, "Motif")
+    for field in ("assignee", "demande_ref", "criticality", "channel", "outcome"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise HTTPException(422, f"Valeur invalide : « {field} » doit être un texte")
+        if value and has_line_break(value):
+            raise HTTPException(
+                422, f"Valeur invalide : « {field} » : retour à la ligne interdit")
     try:
         return ActionInput(
             actor=actor,
-            reason=str(body.get("reason") or "")[:2000],
+            reason=str(body.get("reason") or ""),
             criticality=Criticality(body["criticality"]) if body.get("criticality") else None,
             channel=Channel(body["channel"]) if body.get("channel") else None,
             outcome=ContactOutcome(body["outcome"]) if body.get("outcome") else None,
-            text=str(body.get("text") or "")[:10000],
+            text=str(body.get("text") or ""),
             assignee=body.get("assignee") or None,
             demande_ref=body.get("demande_ref") or None,
         )
@@ -314,5 +326,6 @@ async def post_action(
         body = {}
     if not isinstance(body, dict):
         raise HTTPException(422, "Le corps doit être un objet JSON")
-    status, payload = await run_action(svc, c, action, action_input(principal.username, body))
+    inp = action_input(principal.username, body, svc.settings.note_max_chars)
+    status, payload = await run_action(svc, c, action, inp)
     return JSONResponse(payload, status)

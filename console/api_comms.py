@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
 from console.sent import sent_dict
-from console.web import log_read
+from console.web import log_read, too_long
 from models.tables import Case, Communication, CommunicationEvent
 from workflows.shared import ActionInput, ActionResult, Channel
 
@@ -134,9 +134,11 @@ async def send_instructions(
         channel = Channel(body["channel"]) if body.get("channel") else None
     except ValueError as exc:
         raise HTTPException(422, f"Canal invalide : {body.get('channel')}") from exc
+    too_long(body.get("text"), svc.settings.note_max_chars, "Texte")
+    too_long(body.get("reason"), 2000, "Motif")
     inp = ActionInput(actor=principal.username, channel=channel,
-                      text=str(body.get("text") or "")[:2000],
-                      reason=str(body.get("reason") or "")[:2000])
+                      text=str(body.get("text") or ""),
+                      reason=str(body.get("reason") or ""))
     with Session(svc.engine) as s:
         case = s.get(Case, case_id)
     if case is None:

@@ -35,6 +35,7 @@ from console import (
 from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
+from console.import_jobs import ImportJobs
 from console.web import HERE, redirect, render
 from vigie.settings import Settings
 
@@ -120,6 +121,7 @@ def create_app(
         dependencies=[Depends(enforce_route_policy), Depends(csrf_protect)],
     )
     app.state.services = Services(settings=settings, engine=engine)
+    app.state.imports = ImportJobs(engine, settings.import_max_rows)  # CSV imports (jobs)
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.public)

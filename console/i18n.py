@@ -61,6 +61,7 @@ FAMILY_LABELS: dict[str, tuple[str, str]] = {
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     "open": ("ouverture", "opened"),
     "repeat": ("répétition", "repeat"),
+    "late_arrival": ("arrivée tardive", "late arrival"),
     "recovery": ("rétablissement", "recovery"),
     "assign": ("attribution", "assignment"),
     "note": ("note", "note"),
@@ -313,6 +314,7 @@ EN: dict[str, str] = {
     # case page
     "Résumé": "Summary",
     "Dernière alerte": "Last alert",
+    "Capteur du contrat": "Contract sensor",
     "répétitions": "repeats",
     "Demande": "Request",
     "niveau": "level",
@@ -661,6 +663,31 @@ EN: dict[str, str] = {
     "Erreurs": "Errors",
     "Essai à blanc : aucune erreur": "Dry run: no error",
     "Import appliqué": "Import applied",
+    "Lever": "Lift",
+    "Levé par": "Lifted by",
+    "Un verrouillage de compte ne s'applique pas depuis une adresse d'où ce compte s'est "
+    "connecté récemment. « Lever » y met fin tout de suite.":
+        "An account's lock-out does not apply from an address that account signed in from "
+        "recently. “Lift” ends it at once.",
+    "aucun lien (révoqué)": "no link (revoked)",
+    "Ce lien donne vos visites à qui le détient : s'il a circulé, faites-en un nouveau "
+    "(l'ancien cesse de fonctionner).":
+        "This link gives your visits to whoever holds it: if it has been passed around, make "
+        "a new one (the old one stops working).",
+    "Nouveau lien": "New link",
+    "Révoquer le lien": "Revoke the link",
+    "Révoquer le calendrier": "Revoke the calendar",
+    "L'import tourne en arrière-plan ; cette page montre son avancement.":
+        "The import runs in the background; this page shows its progress.",
+    "Import": "Import",
+    "essai à blanc": "dry run",
+    "import réel": "real import",
+    "Lancé par": "Started by",
+    "Lancé": "Started",
+    "En cours": "Running",
+    "Échec": "Failed",
+    "Imports récents": "Recent imports",
+    "Lignes": "Lines",
     "lignes lues": "lines read",
     "enregistrées": "saved",
     "rien n'a été écrit": "nothing was written",
@@ -740,12 +767,36 @@ EN.update({
     "Ajouter": "Add",
     "Retirer": "Remove",
     "Aucune.": "None.",
+    # mail through a relay not registered for the client (issue 21, finding 16)
+    "Contrôle par IP fixe en échec : relais non enregistré":
+    "Fixed-IP check failing: unregistered relay",
+    "Des messages de ce client arrivent par un relais qui n'est pas enregistré pour lui : ils "
+    "sont « source non vérifiée ». Leurs en-têtes Received nomment une adresse fixe du client ; "
+    "enregistrez le relais s'il est bien le sien (ces en-têtes s'écrivent à la main : vérifiez "
+    "avec le client).": (
+        "Mail of this client comes through a relay that is not registered for it: it is "
+        '"unverified source". Its Received headers name a fixed address of the client; '
+        "register the relay if it is the client's own (anyone can write such headers: check "
+        "with the client)."
+    ),
+    "Relais": "Relay",
+    "Adresse du client (en-têtes Received)": "Client's address (Received headers)",
+    "Messages": "Messages",
+    "Dernier": "Latest",
+    "relais du client": "client's relay",
+    "Enregistrer ce relais": "Register this relay",
+    "Sources": "Sources",
+    "relais non enregistré": "unregistered relay",
 })
 
 
 from console.i18n_visits import EN_VISITS  # noqa: E402  (the visits' pages)
 
 EN.update({k: v for k, v in EN_VISITS.items() if k not in EN})
+
+from console.i18n_year import EN_YEAR  # noqa: E402  (late visits, answers, the inbox)
+
+EN.update({k: v for k, v in EN_YEAR.items() if k not in EN})
 
 
 def gettext(lang: str, text: str) -> str:

@@ -16,6 +16,22 @@ from functools import lru_cache
 
 # French template -> English template; the same number of {} in the same order
 MESSAGES: dict[str, str] = {
+    # one-line fields (issue 21, finding 7: text that reaches a mail header)
+    "Champ « {} » : retour à la ligne interdit": "Field “{}”: no line break allowed",
+    "Nom du jeton : retour à la ligne interdit": "Token name: no line break allowed",
+    "colonne « {} » : retour à la ligne interdit": "column “{}”: no line break allowed",
+    "Valeur invalide : « {} » : retour à la ligne interdit":
+        "Invalid value: “{}”: no line break allowed",
+    "Valeur invalide : « {} » doit être un texte": "Invalid value: “{}” must be text",
+    "« {} » : {} caractères, {} au plus": "“{}”: {} characters, {} at most",
+    "Nouveau lien de calendrier : l'ancien ne fonctionne plus.":
+        "New calendar link: the old one no longer works.",
+    "Lien de calendrier révoqué.": "Calendar link revoked.",
+    "Calendrier de {} révoqué.": "{}'s calendar revoked.",
+    "Verrouillage introuvable ou déjà terminé": "Lock-out not found or already over",
+    "Verrouillage de {} levé.": "Lock-out of {} lifted.",
+    "Un import est déjà en cours : attendez sa fin":
+        "An import is already running: wait for it to end",
     # the case workflow's refusals (workflows/case_machine.py)
     "Action inconnue : {}": "Unknown action: {}",
     "L'auteur de l'action doit être indiqué": "The action's author must be given",
@@ -149,10 +165,6 @@ MESSAGES: dict[str, str] = {
     "fin de la journée de visite (une journée au plus, 3.2.4)":
         "end of the visit's day (one day at most, 3.2.4)",
     "visite non démarrée le jour prévu": "visit not started on its day",
-    "la visite n'attend plus de réponse": "the visit no longer awaits an answer",
-    "réponse à la proposition {}, remplacée par la {}": "answer to proposal {}, replaced by {}",
-    "date {} non proposée": "date {} not proposed",
-    "réponse après l'échéance": "answer after the deadline",
     "démonstration": "demonstration",
     "accord du client par téléphone (démonstration)":
         "the client agreed by phone (demonstration)",
@@ -173,7 +185,6 @@ MESSAGES: dict[str, str] = {
     "Document technique enregistré (version {}).": "Technical document saved (version {}).",
     "Consultant inconnu": "Unknown consultant",
     "Choisir un consultant": "Choose a consultant",
-    "Le consultant est en congé le {}": "The consultant is on leave on {}",
     "Le consultant a déjà une visite le {} (visite n° {}) : une visite par jour au plus":
         "The consultant already has a visit on {} (visit no. {}): one visit a day at most",
     "Le consultant a déjà une visite le {}": "The consultant already has a visit on {}",
@@ -223,6 +234,33 @@ MESSAGES: dict[str, str] = {
     "Site introuvable": "Site not found",
     "La fin de la période précède son début": "The period's end comes before its start",
     "Une période d'un an au plus": "A period of one year at most",
+    # a planner's year (issue 19, part A): answers, holds, phone dates, leave, the report
+    "la visite n'attend plus de réponse": "the visit no longer waits for an answer",
+    "réponse à la proposition {}, remplacée par la {}":
+        "answer to proposal {}, replaced by proposal {}",
+    "cette proposition a déjà reçu sa réponse": "this proposal has already been answered",
+    "date {} non proposée": "date {} not proposed",
+    "réponse après l'échéance": "answer after the deadline",
+    "Le consultant a déjà une visite ou une date proposée en attente de réponse le {} "
+    "(visite n° {}) : une visite par jour au plus":
+        "The consultant already has a visit or a proposed date awaiting an answer on {} "
+        "(visit no. {}): one visit a day at most",
+    "Le consultant est en congé le {}": "The consultant is on leave on {}",
+    "Le {} n'est pas un jour ouvré du site{}": "{} is not a working day at the site{}",
+    "La fiche n'a pas de destinataire : renseigner VIGIE_VISIT_REPORT_EMAIL ou "
+    "VIGIE_TEAM_EMAIL avant de l'envoyer":
+        "The report has no recipient: set VIGIE_VISIT_REPORT_EMAIL or VIGIE_TEAM_EMAIL "
+        "before sending it",
+    "Visite à replanifier, mais : {}": "Visit to reschedule, but: {}",
+    "Affecter un consultant avant de confirmer une date":
+        "Assign a consultant before confirming a date",
+    "Congé refusé : visite confirmée sur ces jours ({}). Choisir « replanifier ces visites » "
+    "pour prendre le congé.":
+        "Leave refused: a visit is confirmed on these days ({}). Choose “reschedule these "
+        "visits” to take the leave.",
+    "{} jour(s) de congé enregistré(s). {} visite(s) remise(s) à replanifier, client(s) "
+    "prévenu(s).":
+        "{} day(s) of leave recorded. {} visit(s) put back to rescheduling, client(s) told.",
 }
 
 

@@ -127,7 +127,12 @@ EN_VISITS: dict[str, str] = {
     "À proposer au client": "To propose to the client",
     "Suggestion de planning": "Planning suggestion",
     "au plus tôt (glouton)": "earliest (greedy)",
-    "optimisé (CP-SAT)": "optimised (CP-SAT)",
+    "au mieux (exact)": "best (exact)",
+    "Dates": "Dates",
+    "Pourquoi ce jour": "Why this day",
+    "délai dépassé : plan au plus tôt": "time limit reached: earliest plan",
+    "en retard : fenêtre close le": "late: window closed on",
+    "à proposer après la réponse à une autre visite de ce consultant": "to propose once another visit of this consultant is answered",
     "Jours ouvrés du site, un consultant par jour au plus, aucun congé ; hors fenêtre": "Site business days, one visit a day per consultant, no leave; outside the window",
     "règles non respectées": "rules broken",
     "aucune date possible": "no possible date",
@@ -209,6 +214,7 @@ VISIT_STEP_LABELS: dict[str, tuple[str, str]] = {
     "visit_day_before_consultant": ("rappel de la veille (consultant)",
                                     "day-before reminder (consultant)"),
     "visit_report": ("fiche de visite", "visit report"),
+    "visit_date_dropped": ("date abandonnée (client)", "date dropped (client)"),
 }
 NONE_SUITS = ("aucune", "none")
 
@@ -264,6 +270,34 @@ def entitlement_explanation(lang: str, text: str) -> str:
                         "period, on ")
     text = text.replace("serveurs au ", "servers on ")
     return text.replace(" : aucun", " : no server")
+
+
+_REASONS_EN = tuple((re.compile(p), r) for p, r in (
+    (r"fenêtre passée \(fin le ([\d/]+)\) : (\d+) j de retard, le moins possible",
+     r"window passed (ended \1): \2 days late, the fewest possible"),
+    (r"hors fenêtre de (\d+) j : fenêtre pleine \(le minimum exact de visites hors fenêtre\)",
+     r"\1 days past the window: window full (the exact fewest visits outside their window)"),
+    (r"jour idéal \(milieu de la fenêtre\)", "the ideal day (middle of the window)"),
+    (r"à (\d+) j du jour idéal : ", r"\1 days from the ideal day: "),
+    (r"les jours plus proches sont pris ou en congé", "closer days are taken or on leave"),
+    (r"le jour ouvré le plus proche", "the nearest business day"),
+    (r" ; consultant déjà désigné", "; consultant already chosen"),
+    (r"fenêtre passée : le premier jour libre", "window passed: the first free day"),
+    (r"fenêtre pleine : le premier jour libre après", "window full: the first free day after"),
+    (r"le premier jour libre de la fenêtre", "the first free day of the window"),
+    (r" ; même tournée que sa visite précédente \(secteur (\w+)\)",
+     r"; same trip as their previous visit (area \1)"),
+))
+
+
+def suggestion_reason(lang: str, text: str) -> str:
+    """Why the suggester chose a day (``planning.optimal.reason_for``, French), in the page's
+    language."""
+    if lang != "en" or not text:
+        return text
+    for pattern, repl in _REASONS_EN:
+        text = pattern.sub(repl, text)
+    return text
 
 
 _DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -27,9 +27,12 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import itertools
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from croniter import croniter
 from sqlalchemy.engine import Engine
@@ -37,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from domain.calendar import BusinessHours
+from domain.header_text import first_multiline
 from intake.matching import normalize_host
 from models.tables import BackupJob, Client, Contact, SenderDomain, Server, ServerAlias, Site
 from models.types import utcnow
@@ -52,6 +56,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 DOMAIN_RE = re.compile(r"^([^@\s]+@)?[a-z0-9.-]+$")
 MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 10_000  # VIGIE_IMPORT_MAX_ROWS
 
 
 @dataclass
@@ -71,60 +76,85 @@ class LineError(ValueError):
     pass
 
 
-def _rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    first = text.splitlines()[0] if text else ""
+Rows = Iterator[tuple[int, dict[str, str]]]
+
+
+def _reader(stream: BinaryIO) -> tuple[list[str], Rows]:
+    """The header and the rows, read one record at a time (a quoted cell may span lines);
+    each row with the line it starts on. A UnicodeDecodeError may come from either."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    first = text.readline()
     delimiter = ";" if first.count(";") >= first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader, [])]
-    rows = []
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue
-        rows.append(
-            (
-                reader.line_num,
-                {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)},
-            )
-        )
-    return header, rows
+
+    def rows() -> Rows:
+        start = reader.line_num + 1
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield start, {h: (cells[i].strip() if i < len(cells) else "")
+                              for i, h in enumerate(header)}
+            start = reader.line_num + 1
+
+    return header, rows()
 
 
-def import_inventory(engine: Engine, data: bytes, *, dry_run: bool) -> ImportReport:
-    """Validates every line; applies them all only if none is wrong and it is not a dry run."""
+def import_inventory(engine: Engine, data: bytes | BinaryIO, *, dry_run: bool,
+                     max_rows: int = MAX_ROWS,
+                     progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Validates every line; applies them all only if none is wrong and it is not a dry run.
+
+    The file is read as a stream (``data`` may be an open file), one record at a time, and
+    reading stops at the first row past ``max_rows``: a huge file costs its first rows only.
+    ``progress`` is told how many rows were read, every hundred rows and at the end."""
     report = ImportReport(dry_run=dry_run)
-    if len(data) > MAX_BYTES:
-        report.errors.append((0, "Fichier trop volumineux (5 Mo au plus)"))
-        return report
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            report.errors.append((0, "Fichier trop volumineux (5 Mo au plus)"))
+            return report
+        data = io.BytesIO(data)
     try:
-        text = data.decode("utf-8-sig")
+        with Session(engine) as s:
+            _import_rows(s, _Importer(s, report), data, report, max_rows, progress)
     except UnicodeDecodeError:
         report.errors.append((0, "Le fichier doit être encodé en UTF-8"))
-        return report
-    header, rows = _rows(text)
+    except csv.Error as exc:
+        report.errors.append((0, f"Fichier CSV illisible : {exc}"))
+    return report
+
+
+def _import_rows(s: Session, importer: _Importer, stream: BinaryIO, report: ImportReport,
+                 max_rows: int, progress: Callable[[int], None] | None) -> None:
+    header, rows = _reader(stream)
     unknown = [h for h in header if h and h not in COLUMNS]
     if "type" not in header or "client" not in header:
         report.errors.append((1, "En-tête : les colonnes « type » et « client » sont requises"))
-        return report
+        return
     if unknown:
         report.errors.append((1, f"En-tête : colonnes inconnues : {', '.join(unknown)}"))
-        return report
-    report.lines = len(rows)
-    with Session(engine) as s:
-        importer = _Importer(s, report)
-        for line, row in rows:
-            try:
-                importer.apply(row)
-            except LineError as exc:
-                report.errors.append((line, str(exc)))
-            except IntegrityError as exc:  # a conflict the checks above did not foresee
-                report.errors.append((line, f"conflit avec les données existantes : {exc.orig}"))
-                report.errors.append((line, "import interrompu à cette ligne"))
-                break
-        if report.applied:
-            s.commit()
-        else:
-            s.rollback()
-    return report
+        return
+    for line, row in rows:
+        if report.lines >= max_rows:
+            report.errors.append((line, f"plus de {max_rows} lignes : fichier refusé, "
+                                        "découpez-le (VIGIE_IMPORT_MAX_ROWS)"))
+            break
+        report.lines += 1
+        if progress is not None and report.lines % 100 == 0:
+            progress(report.lines)
+        try:
+            importer.apply(row)
+        except LineError as exc:
+            report.errors.append((line, str(exc)))
+        except IntegrityError as exc:  # a conflict the checks above did not foresee
+            report.errors.append((line, f"conflit avec les données existantes : {exc.orig}"))
+            report.errors.append((line, "import interrompu à cette ligne"))
+            break
+    if progress is not None:
+        progress(report.lines)
+    if report.applied:
+        s.commit()
+    else:
+        s.rollback()
 
 
 class _Importer:
@@ -136,6 +166,9 @@ class _Importer:
         kind = row.get("type", "").lower()
         if kind not in TYPES:
             raise LineError(f"type inconnu « {kind} » (attendu : {', '.join(TYPES)})")
+        column = first_multiline(row)  # a quoted cell may hold one; names reach mail headers
+        if column is not None:
+            raise LineError(f"colonne « {column} » : retour à la ligne interdit")
         getattr(self, f"_{kind}")(row)
         self.s.flush()
 

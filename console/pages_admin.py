@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,13 +31,17 @@ from console.auth import (
     set_flash,
 )
 from console.deps import Services
-from console.inventory_csv import COLUMNS, import_inventory
+from console.import_jobs import Busy, TooLarge, spool
+from console.inventory_csv import COLUMNS, MAX_BYTES
+from console.signin_limits import lift as lift_lockout
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
 from console.slacache import refresh_for_view
 from console.web import log_read, redirect, render
 from domain.calendar import BusinessHours
+from domain.header_text import first_multiline
 from intake.matching import normalize_host
+from intake.relays import unregistered_relays
 from intake.sources import parse_network
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
 from models.db import session_scope
@@ -53,7 +58,7 @@ from models.tables import (
 from models.trust import RULE_KINDS, SourceRule
 from models.types import utcnow
 from models.visits import SiteDays
-from planning import site_days
+from planning import ics, site_days
 from records import absence, silences
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
@@ -89,12 +94,22 @@ def _int(form: dict[str, str], key: str, default: int = 0) -> int:
     return int(raw)
 
 
+def _one_line(form: dict[str, str]) -> None:
+    """No admin form has a multi-line field, and names typed here reach mail headers."""
+    field = first_multiline(form)
+    if field is not None:
+        raise Invalid(f"Champ « {field} » : retour à la ligne interdit")
+
+
 def _change(
-    request: Request, principal: Principal, back: str, work: Callable[[Session], str]
+    request: Request, principal: Principal, back: str, work: Callable[[Session], str],
+    form: dict[str, str] | None = None,
 ) -> Response:
-    """Runs one change in a transaction; flashes its result or the reason it was refused."""
+    """Runs one change in a transaction; flashes its result or the reason it was refused
+    (a form field holding a line break is refused before anything is written)."""
     svc = svc_of(request)
     try:
+        _one_line(form or {})
         with session_scope(svc.engine) as s:
             message = "ok:" + work(s)
     except Invalid as exc:
@@ -140,7 +155,8 @@ def clients(request: Request, principal: Principal = Depends(require("admin"))) 
             .group_by(col(Client.id))
             .order_by(col(Client.name))
         ).all()
-    return _render(request, principal, "admin/clients.html", rows=rows)
+        relayed = {r.client_id for r in unregistered_relays(s)}
+    return _render(request, principal, "admin/clients.html", rows=rows, relayed=relayed)
 
 
 def _client_fields(form: dict[str, str], client: Client) -> None:
@@ -164,7 +180,7 @@ async def client_create(
         s.add(client)
         return f"Client {client.name} créé."
 
-    return _change(request, principal, "/admin/clients", work)
+    return _change(request, principal, "/admin/clients", work, form)
 
 
 @router.get("/clients/{client_id}")
@@ -195,6 +211,7 @@ def client_page(
             "jobs": of(BackupJob, col(BackupJob.id)),
             "sources": of(SourceRule, col(SourceRule.kind), col(SourceRule.value)),
             "rule_kinds": RULE_KINDS,
+            "relays": unregistered_relays(s, client_id),
         }
     log_read(request, principal, client_id, "contacts")
     return _render(request, principal, "admin/client.html", **data)
@@ -215,7 +232,7 @@ async def client_update(
         s.add(client)
         return "Client enregistré."
 
-    return _change(request, principal, f"/admin/clients/{client_id}", work)
+    return _change(request, principal, f"/admin/clients/{client_id}", work, form)
 
 
 def _server_of(s: Session, client_id: int, server_id: int) -> Server:
@@ -421,7 +438,7 @@ async def client_add(
             raise Invalid("Client introuvable")
         return adder(s, client_id, form)
 
-    return _change(request, principal, f"/admin/clients/{client_id}", work)
+    return _change(request, principal, f"/admin/clients/{client_id}", work, form)
 
 
 @router.post("/clients/{client_id}/{kind}/{key}/delete")
@@ -514,7 +531,7 @@ async def user_create(
         s.add(user)
         return f"Utilisateur {username} créé."
 
-    return _change(request, principal, "/admin/users", work)
+    return _change(request, principal, "/admin/users", work, form)
 
 
 @router.post("/users/{user_id}")
@@ -531,12 +548,31 @@ async def user_update(
         active = form.get("active") == "on"
         if not active and user.username == principal.username:
             raise Invalid("Vous ne pouvez pas vous désactiver vous-même")
+        deactivated = user.active and not active
         user.active = active
         s.add(user)
         if not active or form.get("password"):
             for sess in s.exec(select(UserSession).where(UserSession.user_id == user_id)):
                 s.delete(sess)  # a deactivated user or a reset password ends its sessions
+        if deactivated:  # and its calendar link: reactivated, the user makes a new one
+            ics.revoke_key(s, user_id, principal.username)
         return f"Utilisateur {user.username} enregistré."
+
+    return _change(request, principal, "/admin/users", work, form)
+
+
+@router.post("/users/{user_id}/calendar-revoke")
+def user_calendar_revoke(
+    request: Request, user_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    """A consultant's feed link leaked (a lost phone): no link works until they make one."""
+
+    def work(s: Session) -> str:
+        user = s.get(User, user_id)
+        if user is None:
+            raise Invalid("Utilisateur introuvable")
+        ics.revoke_key(s, user_id, principal.username)
+        return f"Calendrier de {user.username} révoqué."
 
     return _change(request, principal, "/admin/users", work)
 
@@ -562,6 +598,8 @@ async def token_create(
     form = await form_of(request)
     svc = svc_of(request)
     try:
+        if first_multiline(form) is not None:
+            raise ValueError("Nom du jeton : retour à la ligne interdit")
         token = create_api_token(
             svc.engine, form.get("username", ""), form.get("name", ""), principal.username
         )
@@ -595,6 +633,21 @@ def signins(request: Request, principal: Principal = Depends(require("admin"))) 
         rows = s.exec(select(SignInAttempt).order_by(col(SignInAttempt.id).desc()).limit(200)).all()
     return _render(request, principal, "admin/signins.html", rows=rows,
                    lockouts=recent_lockouts(svc_of(request)), now=utcnow())
+
+
+@router.post("/signins/{lockout_id}/lift")
+def signin_lift(
+    request: Request, lockout_id: int, principal: Principal = Depends(require("admin"))
+) -> Response:
+    """Ends a lock-out now: the user (or the address) may sign in again at once."""
+    lifted = lift_lockout(svc_of(request), lockout_id, principal.username)
+
+    def work(s: Session) -> str:
+        if lifted is None:
+            raise Invalid("Verrouillage introuvable ou déjà terminé")
+        return f"Verrouillage de {lifted.subject} levé."
+
+    return _change(request, principal, "/admin/signins", work)
 
 
 # --- policies -------------------------------------------------------------------------------------
@@ -642,7 +695,7 @@ async def policy_create(
         )
         return f"Politique version {last + 1} en vigueur ; indicateurs SLA en recalcul."
 
-    response = _change(request, principal, "/admin/policies", work)
+    response = _change(request, principal, "/admin/policies", work, form)
     refresh_for_view(svc.engine, svc.settings)  # a new version rebuilds the SLA cache
     return response
 
@@ -822,21 +875,50 @@ async def expectations_import(
 
 @router.get("/import")
 def import_form(request: Request, principal: Principal = Depends(require("admin"))) -> Response:
-    return _render(request, principal, "admin/import.html", report=None, columns=COLUMNS)
+    return _render(request, principal, "admin/import.html", job=None, columns=COLUMNS,
+                   jobs=request.app.state.imports.recent())
 
 
 @router.post("/import")
 async def import_post(
     request: Request, principal: Principal = Depends(require("admin"))
 ) -> Response:
+    """Spools the upload and starts the import as a job; its page shows the progress."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES + 64 * 1024:  # before reading it
+        raise HTTPException(413, "Fichier trop volumineux (5 Mo au plus)")
     form = await request.form()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise HTTPException(422, "Fichier CSV manquant")
-    data = await upload.read()
-    dry_run = form.get("dry_run") == "on"
     svc = svc_of(request)
-    report = await run_in_threadpool(import_inventory, svc.engine, data, dry_run=dry_run)
-    return await run_in_threadpool(
-        _render, request, principal, "admin/import.html", report=report, columns=COLUMNS
-    )
+    folder = svc.settings.var_dir / "imports"
+    try:
+        path = await run_in_threadpool(_spool_into, upload.file, folder)
+        job = request.app.state.imports.start(
+            path, by=principal.username, dry_run=form.get("dry_run") == "on",
+            filename=upload.filename or "")
+    except TooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except Busy as exc:  # said on the page itself, with a 409: nothing to write for it
+        page = _render(request, principal, "admin/import.html", job=None, columns=COLUMNS,
+                       jobs=request.app.state.imports.recent(), busy=str(exc))
+        page.status_code = 409
+        return page
+    return redirect(f"/admin/import/{job.id}")
+
+
+def _spool_into(source: Any, folder: Path) -> Path:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return spool(source, folder)
+
+
+@router.get("/import/{job_id}")
+def import_job(
+    request: Request, job_id: str, principal: Principal = Depends(require("admin"))
+) -> Response:
+    job = request.app.state.imports.get(job_id)
+    if job is None:
+        raise HTTPException(404, "Import introuvable (la console a redémarré ?)")
+    return _render(request, principal, "admin/import.html", job=job, columns=COLUMNS,
+                   jobs=request.app.state.imports.recent())

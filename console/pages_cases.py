@@ -35,6 +35,7 @@ from console.queries import (
 )
 from console.sla import case_sla, effective_policy
 from console.web import lang_of, log_read, redirect, render, render_fragment
+from domain.sensors import condition_for
 from domain.sla import CaseSla
 from intake import triage
 from models.db import session_scope
@@ -250,6 +251,7 @@ async def case_page(
         timeline=sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True),
         state=view.state if view is not None else data.case.state,
         criticality=view.criticality if view is not None else data.case.criticality,
+        sensor=condition_for(data.case.family, data.case.check, lang_of(request)),
         next_steps=list(view.next_steps) if view is not None else [],
         criticalities=[c.value for c in Criticality],
         channels=[c.value for c in Channel],
@@ -269,8 +271,9 @@ def case_sla_page(
     return render(request, principal, "case_sla.html", d=data, c=data.case)
 
 
-def form_action_input(principal: Principal, form: dict[str, str]) -> ActionInput:
-    return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS})
+def form_action_input(principal: Principal, form: dict[str, str],
+                      max_text: int = 10_000) -> ActionInput:
+    return action_input(principal.username, {k: form.get(k) for k in ACTION_FIELDS}, max_text)
 
 
 @router.post("/cases/{case_id}/act/{action}")
@@ -285,7 +288,8 @@ async def case_act(
     case = await asyncio.to_thread(case_for_action, svc, case_id)
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
-    status, payload = await run_action(svc, case, action, form_action_input(principal, form))
+    inp = form_action_input(principal, form, svc.settings.note_max_chars)
+    status, payload = await run_action(svc, case, action, inp)
     if status == 200:
         message = "ok:Action enregistrée."
     else:

@@ -3,8 +3,10 @@ consultant, what is owed but unplanned and what is overdue, quick actions; the m
 entitlement dashboard; and each consultant's iCalendar feed.
 
 The feed is read by calendar programs that cannot sign in: its address carries a signature
-of the consultant's id (``itsdangerous``, the visit-link key with its own salt) and gives
-nothing but that consultant's visits.
+of the consultant's id and feed key (``itsdangerous``, the visit-link key with its own salt)
+and gives nothing but that consultant's visits. The key is the user's to rotate or revoke
+from "Mes visites" (an administrator may revoke it from the users' page); a deactivated
+user's feed answers 404 (``planning.ics``).
 """
 
 from __future__ import annotations
@@ -15,25 +17,27 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from itsdangerous import BadSignature, Signer
 from sqlmodel import Session, col, select
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.pages_visits import consultants, state_name
-from console.visit_actions import today_local
-from console.web import redirect, render
+from console.visit_actions import run_visit_action, today_local
+from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
 from models.tables import Client, Site, User
+from models.types import utcnow
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
 from planning import entitlement as ent
-from planning.ics import feed_for
+from planning import ics, inbox
+from planning import leave as leaves
 from planning.launch import start_visit_workflow
 from planning.links import link_secret
 from planning.notify import visit_ref
-from planning.rules import overdue
+from planning.rules import late_days, overdue
 from workflows.visit_types import FINAL_STATES, VisitState
 
 router = APIRouter()
@@ -47,9 +51,34 @@ def _ics_signer(svc: Services) -> Signer:
     return Signer(link_secret(svc.settings), salt="vigie-visit-ics")
 
 
-def ics_url(svc: Services, user_id: int) -> str:
-    sig = _ics_signer(svc).get_signature(str(user_id)).decode()
-    return f"/calendar/{user_id}/{sig}.ics"
+def _signed(svc: Services, user_id: int, key: str) -> str:
+    return f"/calendar/{user_id}/{_ics_signer(svc).get_signature(f'{user_id}.{key}').decode()}.ics"
+
+
+def ics_url(svc: Services, user_id: int) -> str | None:
+    """The user's feed link (its key made on first need), or None while it is revoked."""
+    with Session(svc.engine) as s:
+        key = ics.feed_key(s, user_id)
+    return _signed(svc, user_id, key) if key else None
+
+
+@router.post("/calendar/{change}")
+def ics_change(request: Request, change: str,
+               principal: Principal = Depends(require("visit.run"))) -> Response:
+    """The signed-in user's own feed: ``rotate`` (a new link, the old ones dead) or
+    ``revoke`` (no link until a new one is made)."""
+    if change not in ("rotate", "revoke"):
+        raise HTTPException(404, "Action inconnue")
+    svc = svc_of(request)
+    with Session(svc.engine) as s:
+        if change == "rotate":
+            ics.rotate_key(s, principal.user_id or 0, principal.username)
+        else:
+            ics.revoke_key(s, principal.user_id or 0, principal.username)
+        s.commit()
+    set_flash(svc, principal, "ok:Nouveau lien de calendrier : l'ancien ne fonctionne plus."
+              if change == "rotate" else "ok:Lien de calendrier révoqué.")
+    return redirect("/visits/mine")
 
 
 def _month(raw: str | None, today: dt.date) -> dt.date:
@@ -106,6 +135,8 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
                              and v.state != VisitState.CANCELLED)} for p in people]
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
+        late_by = {v.id: late_days(s, v, today) for v, _ in late}
+        to_act = sum(1 for r in inbox.inbox(s, utcnow(), today) if r.kind != "awaiting")
         unassigned = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
                             .where(Visit.contract_year == year,
                                    col(Visit.state).not_in(list(FINAL_STATES)),
@@ -120,7 +151,8 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
                   calendars=calendars, load=load, rows=rows, late=late, to_plan=unassigned,
                   year=year, team=team, today=today, state_name=state_name, ref=visit_ref,
                   prev_month=f"{prev_m:%Y-%m}", next_month=f"{next_m:%Y-%m}",
-                  people=people, counting=svc.settings.visit_counting,
+                  people=people, counting=svc.settings.visit_counting, late_days=late_by,
+                  to_act=to_act,
                   ics={p.id: ics_url(svc, p.id or 0) for p in people})
 
 
@@ -194,26 +226,56 @@ async def add_leave(request: Request, principal: Principal = Depends(require("vi
         await asyncio.to_thread(set_flash, svc, principal, "err:Congé : période invalide")
         return redirect("/planning")
 
-    def save() -> int:
+    over = form.get("over") or leaves.OVER_REFUSE
+
+    def save() -> tuple[int, list[Visit]]:
         with Session(svc.engine, expire_on_commit=False) as s:
             user = s.get(User, uid)
             if user is None or user.role != "consultant":
                 raise HTTPException(422, "Consultant inconnu")
-            have = set(s.exec(select(ConsultantLeave.day).where(
-                ConsultantLeave.user_id == uid)).all())
-            day, n = start, 0
-            while day <= end:
-                if day not in have:
-                    s.add(ConsultantLeave(user_id=uid, day=day,
-                                          note=form.get("note", "")[:200]))
-                    n += 1
-                day += dt.timedelta(days=1)
+            hit = leaves.confirmed_on(s, uid, start, end)
+            if hit and over != leaves.OVER_RESCHEDULE:
+                return 0, hit  # refused: nothing recorded
+            n = leaves.record_leave(s, uid, start, end, form.get("note", ""))
             s.commit()
-            return n
+            return n, hit
 
-    n = await asyncio.to_thread(save)
-    await asyncio.to_thread(set_flash, svc, principal, f"ok:{n} jour(s) de congé enregistré(s).")
+    n, hit = await asyncio.to_thread(save)
+    if hit and over != leaves.OVER_RESCHEDULE:
+        listed = ", ".join(f"{visit_ref(v.id or 0)} le {v.date:%d/%m/%Y}" for v in hit)
+        message = (f"err:Congé refusé : visite confirmée sur ces jours ({listed}). "
+                   "Choisir « replanifier ces visites » pour prendre le congé.")
+    else:
+        moved = 0
+        for v in hit:  # the client is told which date was dropped (the visit workflow)
+            ok, _ = await run_visit_action(svc, principal, v.id or 0, "reschedule", {
+                "reason": f"congé du consultant le {v.date:%d/%m/%Y}"})
+            moved += ok
+        message = f"ok:{n} jour(s) de congé enregistré(s)."
+        if hit:
+            message += f" {moved} visite(s) remise(s) à replanifier, client(s) prévenu(s)."
+    await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/planning?month={start:%Y-%m}")
+
+
+@router.get("/planning/inbox")
+def inbox_page(request: Request, principal: Principal = Depends(require("planning"))
+               ) -> Response:
+    """What waits on a planner, each row with its action (``planning.inbox``)."""
+    rows = _inbox(svc_of(request))
+    return render(request, principal, "planning_inbox.html", rows=rows,
+                  state_name=state_name)
+
+
+@router.get("/api/planning/inbox")
+def inbox_api(request: Request, principal: Principal = Depends(require("planning"))
+              ) -> Response:
+    return JSONResponse({"rows": [r.as_json() for r in _inbox(svc_of(request))]})
+
+
+def _inbox(svc: Services) -> list[inbox.InboxRow]:
+    with Session(svc.engine, expire_on_commit=False) as s:
+        return inbox.inbox(s, utcnow(), today_local(svc))
 
 
 @router.get("/entitlements")
@@ -226,9 +288,11 @@ def entitlements(request: Request, principal: Principal = Depends(require("entit
     with Session(svc.engine, expire_on_commit=False) as s:
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
+        late_by = {v.id: late_days(s, v, today) for v, _ in late}
         years = sorted({y for y in s.exec(select(VisitEntitlement.contract_year)).all()}
                        | {year})
     return render(request, principal, "entitlements.html", rows=rows, late=late, year=year,
+                  late_days=late_by,
                   years=years, ref=visit_ref, state_name=state_name,
                   counting=svc.settings.visit_counting)
 
@@ -236,14 +300,16 @@ def entitlements(request: Request, principal: Principal = Depends(require("entit
 @router.get("/calendar/{user_id:int}/{sig}.ics")
 def ics_feed(request: Request, user_id: int, sig: str) -> Response:
     svc = svc_of(request)
-    try:
-        valid = _ics_signer(svc).verify_signature(str(user_id).encode(), sig.encode())
-    except BadSignature:
-        valid = False
-    if not valid:
-        raise HTTPException(404, "Calendrier introuvable")
     with Session(svc.engine, expire_on_commit=False) as s:
-        body = feed_for(s, user_id, svc.settings.timezone)
+        key = ics.live_key(s, user_id)  # None: revoked, never made, or the user inactive
+        try:
+            valid = key is not None and _ics_signer(svc).verify_signature(
+                f"{user_id}.{key}".encode(), sig.encode())
+        except BadSignature:
+            valid = False
+        if not valid:
+            raise HTTPException(404, "Calendrier introuvable")
+        body = ics.feed_for(s, user_id, svc.settings.timezone)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": "inline; filename=\"visites.ics\""})
 
@@ -256,22 +322,26 @@ def site_names(s: Session, visit: Visit) -> str:
 @router.get("/planning/suggest")
 async def suggest_page(request: Request, principal: Principal = Depends(require("visit.plan"))
                        ) -> Response:
-    """The suggester's plan for the visits still to propose: each with its date, its
-    consultant and two other free days, ready to be sent to the client in one click."""
+    """The suggester's plan for the visits still to propose: each with its date, why that
+    day, its consultant and one or two other days, ready to be sent in one click (no day of
+    a consultant offered by two rows; a row whose day another row offers waits)."""
+    from console.i18n_visits import suggestion_reason
     from planning import suggest as sg
+    from planning.optimal import optimal
     from planning.suggest_db import problem_from_db
 
     svc = svc_of(request)
     today = today_local(svc)
     year = int(request.query_params.get("year") or today.year)
-    method = "cpsat" if request.query_params.get("method") == "cpsat" else "greedy"
+    method = "greedy" if request.query_params.get("method") == "greedy" else "optimal"
+    lang = lang_of(request)
 
     def run() -> dict[str, Any]:
         with Session(svc.engine, expire_on_commit=False) as s:
             problem = problem_from_db(s, year, today)
-            plan = sg.greedy(problem)
-            if method == "cpsat" and problem.visits and problem.consultants:
-                plan = sg.cpsat(problem, time_limit_s=8.0, hint=plan)
+            plan = (sg.greedy(problem) if method == "greedy"
+                    else optimal(problem, time_limit_s=8.0))
+            dates = sg.offers(problem, plan)
             names = {u.id: u.full_name or u.username for u in consultants(s)}
             rows = []
             for need in sorted(problem.visits, key=lambda n: n.end):
@@ -279,10 +349,13 @@ async def suggest_page(request: Request, principal: Principal = Depends(require(
                 client = s.get(Client, need.client_id)
                 rows.append({"need": need, "booking": b, "client": client,
                              "consultant": names.get(b.consultant) if b else None,
-                             "others": sg.alternatives(problem, plan, need.key)})
+                             "dates": dates.get(need.key, ()),
+                             "why": suggestion_reason(lang, b.reason) if b else "",
+                             "late": need.end < need.start})
             return {"rows": rows, "violations": sg.violations(problem, plan),
                     "out_of_window": sg.out_of_window(problem, plan),
-                    "solve_s": plan.solve_s}
+                    "solve_s": plan.solve_s,
+                    "fallback": method == "optimal" and plan.status.startswith("greedy")}
 
     data = await asyncio.to_thread(run)
     return render(request, principal, "planning_suggest.html", year=year, method=method,

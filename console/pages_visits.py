@@ -22,14 +22,15 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
-from console.web import log_read, redirect, render, safe_next
-from models.tables import Case, Client, Site, User
+from console.web import log_read, redirect, render, safe_next, too_long
+from models.tables import Case, Client, Communication, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
 from planning.anomalies import anomalies_for
 from planning.cases import open_case_from_item
 from planning.notify import consultant_address, visit_ref
 from planning.report import CSS, report_of
+from planning.rules import date_bounds, late_days
 from planning.visits import timeline
 from workflows.visit_machine import STATE_LABELS
 
@@ -96,7 +97,7 @@ async def visit_page(request: Request, visit_id: int,
                      principal: Principal = Depends(require("visit.read"))) -> Response:
     svc = svc_of(request)
     view = await live_view(svc, visit_id)
-    data = await asyncio.to_thread(_page_data, svc, visit_id)
+    data = await asyncio.to_thread(_page_data, svc, visit_id, today_local(svc))
     await asyncio.to_thread(  # the report's questions and advice, the technical document
         log_read, request, principal, data["v"].client_id, "visit", visit_id)
     return render(request, principal, "visit.html", view=view, live=view is not None,
@@ -105,9 +106,10 @@ async def visit_page(request: Request, visit_id: int,
                   history=list(view.history) if view else [], **data)
 
 
-def _page_data(svc: Services, visit_id: int) -> dict[str, Any]:
+def _page_data(svc: Services, visit_id: int, today: dt.date) -> dict[str, Any]:
     with Session(svc.engine) as s:
         visit = load_visit(s, visit_id)
+        first, last = date_bounds(s, visit, today)
         client = s.get(Client, visit.client_id)
         site = s.get(Site, visit.site_id) if visit.site_id else None
         name, _ = consultant_address(s, visit.consultant_id)
@@ -128,6 +130,10 @@ def _page_data(svc: Services, visit_id: int) -> dict[str, Any]:
             if report is None else None,
             "diff": techdoc.diff(before, after) if after else [],
             "doc": techdoc.latest(s, visit.client_id),
+            "first_day": first, "last_day": last, "late_days": late_days(s, visit, today),
+            "mails": [(m, masked(m.body)) for m in s.exec(select(Communication).where(
+                col(Communication.key).startswith(f"{visit_ref(visit_id)}:"))
+                .order_by(col(Communication.id))).all()],
         }
 
 
@@ -136,6 +142,10 @@ async def visit_act(request: Request, visit_id: int, action: str,
                     principal: Principal = Depends(require("visit.read"))) -> Response:
     svc = svc_of(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    for field, label in (("advice", "Conseils"), ("questions", "Questions"),
+                         ("reason", "Motif")):
+        too_long(form.get(field), svc.settings.report_max_chars if field != "reason" else 2000,
+                 label)
     ok, message = await run_visit_action(svc, principal, visit_id, action, form)
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
@@ -184,6 +194,7 @@ async def save_item(request: Request, visit_id: int, key: str,
         body = dict(await request.form())
     answer = body.get("answer")
     notes = body.get("notes")
+    too_long(notes, svc_of(request).settings.checklist_note_max_chars, "Note")
 
     def save() -> dict[str, Any]:
         with Session(svc_of(request).engine) as s:
@@ -207,6 +218,10 @@ async def save_all(request: Request, visit_id: int,
                    principal: Principal = Depends(require("visit.run"))) -> Response:
     """The same without a script: the whole form at once."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    cap = svc_of(request).settings.checklist_note_max_chars
+    for name, value in form.items():
+        if name.startswith("notes-"):
+            too_long(value, cap, "Note")
 
     def save() -> None:
         with Session(svc_of(request).engine) as s:
@@ -338,6 +353,16 @@ def techdoc_diagram(request: Request, client_id: int,
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", doc.diagram_name or "schema")[:120]
     return Response(doc.diagram, media_type="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+ANSWER_LINK = re.compile(r"(/visits/answer/)\S+")
+
+
+def masked(body: str) -> str:
+    """A visit mail as the desk shows it: the client's answer links cut short (whoever
+    reads the page must not answer in the client's name; a phone date is confirmed by
+    the planner's own form)."""
+    return ANSWER_LINK.sub(r"\1…", body)
 
 
 def days_left(visit: Visit, today: dt.date) -> int:

@@ -18,6 +18,16 @@ starts afresh after a lock-out ends, and, for a name, after its last successful 
 The address is the peer's, or the one a trusted proxy reports (``VIGIE_TRUSTED_PROXIES``):
 never a header the caller chose. A per-account limit lets anyone delay a known name's
 sign-in; the back-off's ceiling bounds that, and the lock-outs page shows who did it.
+
+Issue 21 (finding 5) took the rest of that power away: ten bad passwords from two
+addresses locked the user out everywhere, and no administrator could undo it.
+
+* **Known addresses**: an ``account`` lock-out does not apply from an address the account
+  signed in from successfully in the last ``VIGIE_LOGIN_KNOWN_ADDRESS_DAYS`` days: whoever
+  guesses from elsewhere cannot lock the user out of their usual desk. Guessing *from* such
+  an address still meets the ``pair`` and ``address`` limits.
+* **Lifting**: an administrator ends a lock-out from the sign-ins page (``lift``); the row
+  keeps who lifted it and when, and counting starts afresh from that moment.
 """
 
 from __future__ import annotations
@@ -51,12 +61,27 @@ def _subjects(svc: Services, username: str, ip: str) -> list[tuple[str, str, int
     ]
 
 
+def known_address(s: Session, svc: Services, username: str, ip: str) -> bool:
+    """Did this account sign in successfully from this address lately?"""
+    days = svc.settings.login_known_address_days
+    if days <= 0 or not ip:
+        return False
+    return s.exec(
+        select(SignInAttempt.id).where(
+            SignInAttempt.username == username, SignInAttempt.ip == ip,
+            SignInAttempt.outcome == "ok", col(SignInAttempt.at) >= utcnow() - timedelta(days=days))
+    ).first() is not None
+
+
 def active_lockout(svc: Services, username: str, ip: str) -> SignInLockout | None:
-    """The lock-out in force for this name or address, the one that ends last."""
+    """The lock-out in force for this name or address, the one that ends last (an account's
+    lock-out is not in force from one of its known addresses)."""
     now = utcnow()
-    keys = [and_(SignInLockout.scope == scope, SignInLockout.subject == subject)
-            for scope, subject, _, _ in _subjects(svc, username, ip)]
     with Session(svc.engine) as s:
+        known = known_address(s, svc, username, ip)
+        keys = [and_(SignInLockout.scope == scope, SignInLockout.subject == subject)
+                for scope, subject, _, _ in _subjects(svc, username, ip)
+                if not (scope == "account" and known)]
         return s.exec(
             select(SignInLockout)
             .where(or_(*keys), col(SignInLockout.until) > now)
@@ -109,6 +134,22 @@ def after_failure(svc: Services, username: str, ip: str) -> list[SignInLockout]:
                 log.warning("connexion : verrouillage %s de %s pour %s s après %s échecs",
                             row.scope, row.subject, row.seconds, row.failures)
     return tripped
+
+
+def lift(svc: Services, lockout_id: int, by: str) -> SignInLockout | None:
+    """Ends a lock-out now (an administrator's decision, kept on the row); None if there is
+    no such lock-out or it is already over."""
+    now = utcnow()
+    with session_scope(svc.engine) as s:
+        row = s.get(SignInLockout, lockout_id)
+        if row is None or row.until <= now:
+            return None
+        row.until, row.lifted_at, row.lifted_by = now, now, by[:120]
+        s.add(row)
+        log.warning("connexion : verrouillage %s de %s levé par %s", row.scope, row.subject, by)
+        s.flush()
+        s.expunge(row)
+        return row
 
 
 def recent_lockouts(svc: Services, limit: int = 100) -> list[SignInLockout]:

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from console.auth import Principal
@@ -21,8 +21,9 @@ from console.deps import Services, TemporalUnavailable
 from models.tables import User
 from models.types import utcnow
 from models.visits import Visit
+from planning import holds
 from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates, visit_rules
+from planning.rules import check_dates, check_days, visit_rules
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -46,6 +47,11 @@ class ActionRefused(Exception):
 
 
 def today_local(svc: Services) -> dt.date:
+    """The desk's day (Europe/Paris); ``VIGIE_DESK_TODAY`` fixes it for tests and demos
+    (the pages' "today" only: workflows keep the server's clock)."""
+    fixed = getattr(svc.settings, "desk_today", "")
+    if fixed:
+        return dt.date.fromisoformat(fixed)
     return utcnow().astimezone(ZoneInfo(svc.settings.timezone)).date()
 
 
@@ -90,12 +96,14 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
             consultant = _consultant(s, form.get("consultant_id")) or visit.consultant_id
             dates = _dates(form)
             refused = check_dates(s, visit, dates, consultant, today_local(svc))
+            if refused is None and consultant is not None:  # held until answered
+                refused = holds.claim(s, visit_id, consultant, dates, utcnow())
             if refused:
                 raise ActionRefused(refused)
             return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason,
                                 rules=visit_rules(s, visit))
         if action == "confirm":
-            return ConfirmDate(who, (form.get("date") or "").strip(), reason)
+            return _confirm(s, svc, visit, who, form, reason)
         if action == "assign":
             consultant = _consultant(s, form.get("consultant_id"))
             if consultant is None:
@@ -113,12 +121,46 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
         return NoAccess(who, reason)
     if action == "start":
         return StartVisit(who, reason)
-    if action == "write_report":
-        return WriteReport(who, (form.get("advice") or "").strip()[:20000],
-                           (form.get("questions") or "").strip()[:20000])
+    if action == "write_report":  # their length was checked (VIGIE_REPORT_MAX_CHARS)
+        return WriteReport(who, (form.get("advice") or "").strip(),
+                           (form.get("questions") or "").strip())
     if action == "send_report":
+        if not (svc.settings.visit_report_email or svc.settings.team_email):
+            raise ActionRefused("La fiche n'a pas de destinataire : renseigner "
+                                "VIGIE_VISIT_REPORT_EMAIL ou VIGIE_TEAM_EMAIL avant de "
+                                "l'envoyer")
         return SendReport(who, reason)
     raise ActionRefused(f"Action inconnue : {action}")
+
+
+def _confirm(s: Session, svc: Services, visit: Visit, who: str, form: dict[str, str],
+             reason: str) -> ConfirmDate:
+    """A date agreed by phone: one of the proposed dates, or any other valid day (typed in
+    ``phone_date``), checked against the consultant's leave and other visits."""
+    if visit.consultant_id is None:
+        raise ActionRefused("Affecter un consultant avant de confirmer une date")
+    text = (form.get("phone_date") or form.get("date") or "").strip()
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ActionRefused(f"Date illisible : {text or '—'}") from exc
+    if text not in visit.proposed_dates:
+        refused = check_days(s, visit, [day], visit.consultant_id, today_local(svc))
+        if refused:
+            raise ActionRefused(refused)
+    return ConfirmDate(who, text, reason or "date convenue par téléphone",
+                       rules=visit_rules(s, visit))
+
+
+def follow_up(svc: Services, principal: Principal, visit_id: int, form: dict[str, str]
+              ) -> tuple[str, Any] | None:
+    """What "Replanifier" does next: propose the new dates, or book the day agreed by phone
+    (checked before the visit is rescheduled, so a refusal changes nothing)."""
+    if (form.get("phone_date") or "").strip():
+        return "confirm", build_update(svc, principal, visit_id, "confirm", form)
+    if any((form.get(k) or "").strip() for k in ("date1", "date2", "date3")):
+        return "propose", build_update(svc, principal, visit_id, "propose", form)
+    return None
 
 
 def _day_taken(s: Session, visit: Visit, consultant: int) -> str | None:
@@ -143,11 +185,30 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         return False, "Action réservée à un autre rôle"
     try:
         arg = await asyncio.to_thread(build_update, svc, principal, visit_id, action, form)
+        then = await asyncio.to_thread(follow_up, svc, principal, visit_id, form) \
+            if action == "reschedule" else None
         client = await svc.temporal()
     except ActionRefused as exc:
         return False, str(exc)
     except TemporalUnavailable as exc:
         return False, str(exc)
+    ok, message = await _update(client, visit_id, action, arg)
+    if ok and then is not None:
+        ok, message = await _update(client, visit_id, *then)
+        if not ok:
+            message = f"Visite à replanifier, mais : {message}"
+    for sent in (arg, then[1] if then else None):
+        if not ok and isinstance(sent, ProposeDates):  # refused: its days are free again
+            await asyncio.to_thread(_release, svc, visit_id, sent)
+    return ok, message
+
+
+def _release(svc: Services, visit_id: int, sent: ProposeDates) -> None:
+    with Session(svc.engine) as s:
+        holds.release(s, visit_id, [dt.date.fromisoformat(d) for d in sent.dates])
+
+
+async def _update(client: Any, visit_id: int, action: str, arg: Any) -> tuple[bool, str]:
     handle = visit_handle(client, visit_id)
     try:
         result = await asyncio.wait_for(handle.execute_update(action, arg), UPDATE_TIMEOUT_S)
@@ -156,7 +217,7 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         return False, getattr(cause, "message", None) or str(cause or exc)
     except RPCError as exc:
         return False, f"Visite non modifiable : {exc.message}"
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return False, "La visite n'a pas répondu à temps"
     state = result.get("state") if isinstance(result, dict) else getattr(result, "state", "")
     return True, str(state)

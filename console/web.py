@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -211,3 +211,10 @@ def log_read(request: Request, principal: Principal, client_id: int | None, subj
     record_access(svc.engine, username=principal.username, role=principal.role,
                   client_id=client_id, subject=subject, subject_id=subject_id,
                   path=request.url.path)
+
+
+def too_long(value: object, limit: int, label: str) -> None:
+    """A text over its cap (``VIGIE_*_MAX_CHARS``) is refused whole with a 413, never cut
+    short and stored: the writer still has it and can shorten it (issue 21, finding 8)."""
+    if isinstance(value, str) and len(value) > limit:
+        raise HTTPException(413, f"« {label} » : {len(value)} caractères, {limit} au plus")

@@ -33,14 +33,15 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from domain import sensors
 from parsers import AlertEvent
 
 # --- heartbeat and daily reports ---------------------------------------------------------
 
-HEARTBEAT_CLAUSE = "3.2.2 Battement horaire absent : alerte majeure"
-DEFAULT_PERIOD_MINUTES = 60
+HEARTBEAT_CLAUSE = sensors.HEARTBEAT_CLAUSE
+DEFAULT_PERIOD_MINUTES = int(sensors.HEARTBEAT_PERIOD.total_seconds() // 60)
 DEFAULT_GRACE_MINUTES = 15
-DISK_REPORT_SCHEDULE = "0 3 * * *"
+DISK_REPORT_SCHEDULE = f"{sensors.DISK_CHECK_AT.minute} {sensors.DISK_CHECK_AT.hour} * * *"
 EARLY_TOLERANCE = timedelta(hours=1)
 KINDS = ("heartbeat", "disk_report")
 

@@ -14,7 +14,13 @@ attached to the case when
 
 Anything else that names one of our cases (a stranger, a wrong or missing tag, a contact of
 another client) is kept in the triage queue, marked unverified with the reason, for a
-technician to attach or dismiss: never on the case, never silently dropped. A message naming
+technician to attach or dismiss: never on the case, never silently dropped.
+
+Both methods rest on headers the sender writes, so a reply must also pass the **same source
+verification as an alert** of the case's client (``intake/sources.py``: its fixed IPs, relays,
+DKIM or SPF, issue 21 finding 2). A mail sent from client A's address with ``From:`` a client
+B contact and B's tagged reference names B's case rightly, but its source is A's: it goes to
+triage, flagged with the verifier's evidence, and never reaches B's case. A message naming
 no case of ours is no reply at all: it is parsed as an alert. Headers only: no parser.
 
 The reply is stored as an event row of family ``client_reply`` linked to the case (the console
@@ -33,6 +39,7 @@ from email.utils import parseaddr
 from sqlmodel import Session, col, select
 
 from domain.refs import refs_in, tag_ok
+from intake.sources import SourceVerifier
 from models.tables import AlertEventRow, Case, Communication, Contact, RawMessage
 from models.types import utcnow
 from workflows.shared import Channel, ClientReplySignal
@@ -113,10 +120,11 @@ def judge_mail(s: Session, data: bytes, key: bytes) -> Judgement | None:
     return None
 
 
-def attach_reply(s: Session, raw: RawMessage, key: bytes | None = None) -> bool:
+def attach_reply(s: Session, raw: RawMessage, key: bytes | None = None,
+                 verifier: SourceVerifier | None = None) -> bool:
     """Store ``raw`` as a reply to the case it names (attached, or in triage if it cannot be
     shown to come from the client); False when it names no case of ours (then it is an
-    alert, parsed as usual)."""
+    alert, parsed as usual). ``verifier``: the batch's source rules (loaded when absent)."""
     if raw.channel != "smtp":
         return False
     if key is None:
@@ -126,6 +134,12 @@ def attach_reply(s: Session, raw: RawMessage, key: bytes | None = None) -> bool:
     judged = judge_mail(s, raw.data, key)
     if judged is None:
         return False
+    if judged.attached:
+        verdict = (verifier or SourceVerifier.load(s)).verify(raw, judged.case.client_id)
+        if not verdict.verified:  # right headers, wrong source: a technician decides
+            judged = Judgement(judged.case, UNVERIFIED,
+                               f"source non vérifiée pour le client de ce cas : "
+                               f"{verdict.detail}")
     case = judged.case
     msg = BytesHeaderParser(policy=default_policy).parsebytes(raw.data)
     subject = str(msg.get("Subject", ""))

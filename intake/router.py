@@ -154,9 +154,9 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
     """
     if raw.parsed_at is not None:
         return
-    if attach_reply(s, raw, ref_key):  # a client answering the desk's mails: no parser
-        return
     verifier = verifier if verifier is not None else SourceVerifier.load(s, strict=check_ip)
+    if attach_reply(s, raw, ref_key, verifier):  # a client answering the desk's mails
+        return
     try:
         events, sender = events_from_raw(raw)
     except Exception as exc:  # a webhook body that no longer validates: keep it visible
@@ -203,6 +203,16 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             source_detail=verdict.detail[:300],
             triage=triage,
         )
+        repeat_of = _same_alert_seen(s, row)
+        if repeat_of is not None:
+            # Alertmanager re-sent this alert unchanged with its group: kept, told to nobody
+            row.extra = {**row.extra, "duplicate_of": repeat_of}
+            if row.triage == "pending":
+                row.triage = "none"  # its first notification waits in triage already
+            row.case_id = _open_case_id(s, row.fingerprint)
+            row.routed_at = now
+            s.add(row)
+            continue
         if not verdict.verified and row.status != "problem" and triage == "none":
             # recorded, shown on the open case it names, and ignored for state
             row.extra = {**row.extra, "ignored": "source non vérifiée"}
@@ -261,6 +271,7 @@ class CasePolicy:
     business_end: str = "18:00"
     version: str = "env"
     open_in_one_step: bool = True  # VIGIE_CASE_OPENING (legacy: measurement only)
+    late_margin_seconds: int = 120  # VIGIE_LATE_ARRIVAL_MARGIN_SECONDS
 
     def in_effect(self, s: Session) -> CasePolicy:
         row = s.exec(select(Policy).order_by(col(Policy.version).desc()).limit(1)).first()
@@ -274,6 +285,32 @@ class CasePolicy:
             business_end=row.business_end,
             version=str(row.version),
         )
+
+
+_SAME_ALERT_WINDOW = 50  # newest rows of one problem and status searched for the same alert
+
+
+def _same_alert_seen(s: Session, row: AlertEventRow) -> int | None:
+    """The earlier event of the same Alertmanager alert notification (same fingerprint,
+    status, ``startsAt``, ``endsAt``: ``intake.webhook.alert_identity``) from the same
+    client, if any. Alertmanager re-sends a whole group when any alert of it changes (and
+    every ``repeat_interval``): the unchanged alerts in it are no new occurrence, so they
+    neither repeat nor reopen a case. Other sources have no such identity: None."""
+    key = (row.extra or {}).get("am_key")
+    if row.product != "alertmanager" or not key:
+        return None
+    earlier = s.exec(
+        select(AlertEventRow.id, AlertEventRow.extra).where(
+            AlertEventRow.fingerprint == row.fingerprint,
+            AlertEventRow.client_id == row.client_id,
+            AlertEventRow.status == row.status,
+            AlertEventRow.product == "alertmanager")
+        .order_by(col(AlertEventRow.id).desc()).limit(_SAME_ALERT_WINDOW)
+    ).all()
+    for event_id, extra in earlier:
+        if (extra or {}).get("am_key") == key:
+            return (extra or {}).get("duplicate_of") or event_id
+    return None
 
 
 def _open_case_id(s: Session, fingerprint: str) -> int | None:
@@ -306,6 +343,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
         summary=row.summary,
         severity=row.severity,
         verified=verified,
+        occurred_at=row.occurred_at or row.received_at,  # the source's own time, else receipt
     )
     wid = case_workflow_id(row.fingerprint)
     if row.status == "problem":
@@ -330,6 +368,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             source_verified=verified,
             source_check=row.source_check,
             open_in_one_step=policy.open_in_one_step,
+            late_margin_seconds=policy.late_margin_seconds,
         )
         return Route(row.id or 0, wid, signal, start, fingerprint=row.fingerprint,
                      stored_at=row.received_at)
@@ -469,11 +508,19 @@ class Router:
             return self._extend(s, ids)
 
     def _extend(self, s: Session, ids: list[int]) -> int:
+        """On PostgreSQL the rows are locked ``SKIP LOCKED`` first: a row locked now is being
+        released (:meth:`_record`, done or deferred) and needs no longer lease, and a renewal
+        that waited for it while holding other rows of the batch could deadlock with that
+        release (issue 21, finding 14). In the transaction that claimed them the rows are
+        this transaction's own, and none is skipped."""
+        mine = (col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
+                Outbox.done_at.is_(None))  # type: ignore[union-attr]
+        if self.engine.dialect.name == "postgresql":
+            free = (select(Outbox.id).where(*mine).order_by(Outbox.id)  # type: ignore[arg-type]
+                    .with_for_update(skip_locked=True))
+            mine = (col(Outbox.id).in_(free),)
         result = s.exec(  # type: ignore[call-overload]
-            update(Outbox)
-            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
-                   Outbox.done_at.is_(None))  # type: ignore[union-attr]
-            .values(lease_until=utcnow() + self.lease)
+            update(Outbox).where(*mine).values(lease_until=utcnow() + self.lease)
         )
         return int(result.rowcount or 0)
 
@@ -597,37 +644,40 @@ class Router:
     def _record(self, routed: list[int], done: list[int], deferred: dict[int, str],
                 waiting: list[int] = ()) -> None:  # type: ignore[assignment]
         """What Temporal acknowledged, written down in one transaction; every row of the
-        batch is released (done, deferred with a back-off, or waiting a moment)."""
+        batch is released (done, deferred with a back-off, or waiting a moment).
+
+        Rows are written in one order, events then outbox rows, each by ascending id (each
+        ``get`` flushes the row before it), the order a renewal or a claim locks them in:
+        two transactions of the desk never wait on each other in a circle (issue 21,
+        finding 14)."""
         now = utcnow()
+        errors = dict(deferred)
+        waits = set(waiting) - set(done) - set(errors)
         with session_scope(self.engine) as s:
-            for event_id in routed:
+            for event_id in sorted(set(routed)):
                 row = s.get(AlertEventRow, event_id)
                 if row is not None and row.routed_at is None:
                     row.routed_at = now
                     s.add(row)
-            for oid in done:
+            for oid in sorted(set(done) | set(errors) | waits):
                 ob = s.get(Outbox, oid)
-                if ob is not None:
-                    ob.done_at = now
-                    ob.last_error = ""
-                    ob.lease_until = None
-                    s.add(ob)
-            for oid, error in deferred.items():
-                ob = s.get(Outbox, oid)
-                if ob is not None:
+                if ob is None:
+                    continue
+                if oid in errors:
                     ob.attempts += 1
                     delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
                     ob.next_attempt_at = now + timedelta(seconds=delay)
-                    ob.last_error = error[:2000]
-                    ob.lease_until = None
-                    s.add(ob)
-            for oid in waiting:
-                ob = s.get(Outbox, oid)
-                if ob is not None and ob.done_at is None:
+                    ob.last_error = errors[oid][:2000]
+                elif oid in waits:
+                    if ob.done_at is not None:
+                        continue
                     ob.next_attempt_at = now + WAIT_FOR_OLDER
                     ob.last_error = WAITING
-                    ob.lease_until = None
-                    s.add(ob)
+                else:
+                    ob.done_at = now
+                    ob.last_error = ""
+                ob.lease_until = None
+                s.add(ob)
 
     # --- Temporal side ----------------------------------------------------------------------
 

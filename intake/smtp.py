@@ -10,7 +10,14 @@ and every refusal is temporary, so a real mail server keeps the message and come
 * connections at once, in total and per peer address: the one over is greeted ``421`` and
   closed (memory is then at most connections x ``VIGIE_MAX_MESSAGE_BYTES``);
 * an idle timeout: a connection silent that long (between commands or inside DATA) gets
-  ``421`` and is closed; a slow sender that keeps sending is not cut off;
+  ``421`` and is closed; a slow sender that keeps sending is not cut off by it;
+* but a trickle (one byte every few seconds, each restarting the idle timer) is: a command
+  line must arrive whole within ``VIGIE_SMTP_COMMAND_TIMEOUT`` of the previous answer, the
+  commands before each message (greeting to DATA, NOOPs and RSETs included) within
+  ``VIGIE_SMTP_ENVELOPE_TIMEOUT`` all together, and the DATA phase must end within
+  ``VIGIE_SMTP_DATA_TIMEOUT`` plus one second per ``VIGIE_SMTP_DATA_MIN_RATE`` bytes
+  received (:class:`PhaseDeadline`); otherwise ``421`` and closed, so a slot is held at most
+  that long by a sender that gives nearly nothing;
 * lines: RFC 5321 caps them at 1,000 bytes, but real alert mail (HTML on one line) exceeds
   it, so longer lines are accepted as they are, up to ``VIGIE_SMTP_MAX_LINE_BYTES``; beyond,
   ``451`` instead of aiosmtpd's permanent ``500`` (nothing is bounced for it).
@@ -50,6 +57,11 @@ REFUSED_RCPT = "550 5.1.1 Destinataire inconnu : cette adresse n'est pas servie 
 RETRY_LATER = "451 4.3.0 Stockage momentanément indisponible, réessayez plus tard"
 TOO_MANY = "421 4.7.0 Trop de connexions simultanées{whom}, réessayez plus tard"
 IDLE = "421 4.4.2 Délai d'inactivité dépassé, connexion fermée"
+COMMAND_TOO_SLOW = "421 4.4.2 Commande non reçue entière à temps, connexion fermée"
+ENVELOPE_TOO_SLOW = "421 4.4.2 Aucun message transmis à temps, connexion fermée"
+DATA_TOO_SLOW = (
+    "421 4.4.2 Message reçu trop lentement (moins de {rate} octets/s), connexion fermée"
+)
 LINE_TOO_LONG = "451 4.5.3 Ligne de plus de {limit} octets, réessayez plus tard"
 AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
 NOT_THE_BALANCER = (
@@ -138,15 +150,138 @@ class SmtpLimits:
     max_per_peer: int = 10
     idle_timeout: float = 60.0
     max_line_bytes: int = 1024 * 1024
+    command_timeout: float = 60.0
+    data_timeout: float = 60.0
+    data_min_rate: int = 1024
+    envelope_timeout: float = 300.0
+
+    # MTAs that relay many senders' mail (Postfix in front of the desk): one address holding
+    # many connections is their normal way, so they get a limit of their own
+    relay_peers: tuple[IpNet, ...] = ()
+    relay_max_per_peer: int = 30
+
+    def __post_init__(self) -> None:
+        if min(self.command_timeout, self.data_timeout, self.data_min_rate,
+               self.envelope_timeout) <= 0:
+            raise ValueError("the SMTP command and DATA deadlines must be positive")
 
     @classmethod
     def from_settings(cls, settings: Any) -> SmtpLimits:
+        relays: list[IpNet] = []
+        for part in settings.smtp_relay_peers.split(","):
+            if not part.strip():
+                continue
+            net = parse_network(part)
+            if net is None:
+                raise ValueError(f"VIGIE_SMTP_RELAY_PEERS: {part.strip()!r} is not an address")
+            relays.append(net)
         return cls(
             max_connections=settings.smtp_max_connections,
             max_per_peer=settings.smtp_max_per_peer,
             idle_timeout=settings.smtp_idle_timeout,
             max_line_bytes=settings.smtp_max_line_bytes,
+            command_timeout=settings.smtp_command_timeout,
+            data_timeout=settings.smtp_data_timeout,
+            data_min_rate=settings.smtp_data_min_rate,
+            envelope_timeout=settings.smtp_envelope_timeout,
+            relay_peers=tuple(relays),
+            relay_max_per_peer=settings.smtp_relay_peer_max,
         )
+
+    def per_peer_limit(self, peer: str) -> int:
+        """A registered relay's own limit, everyone else's the per-peer one."""
+        addr = normalize_ip(peer)
+        if addr is not None and any(
+            addr.version == net.version and addr in net for net in self.relay_peers
+        ):
+            return self.relay_max_per_peer
+        return self.max_per_peer
+
+
+END_OF_DATA = b"\r\n.\r\n"
+
+
+class PhaseDeadline:
+    """When the sender must have finished what it is sending now: a command line, or DATA.
+
+    The idle timer restarts on every byte, so alone it lets a trickle keep a connection (and
+    its slot) forever. This one does not: it starts when the server answers, and stops when
+    the sender's part is whole (a command's end of line, DATA's lone dot), so the server's
+    own work (storing a message) never counts against the sender. A command gets a fixed
+    time, and the commands before a message share a budget (so a loop of NOOPs, each on time,
+    still ends); DATA gets a grace time, extended by ``1/min_rate`` s per byte received, so a
+    big message on a slow but honest link goes through and a trickle does not. One timer per
+    connection, re-armed only when it fires early or a new phase starts."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: SmtpLimits,
+                 expire: Callable[[str], None]) -> None:
+        self.loop = loop
+        self.limits = limits
+        self.expire = expire  # called with the 421 answer once the sender is too late
+        self.phase: str | None = None  # "command", "data", or None: the server's turn
+        self.ends = 0.0  # loop time
+        self._tail = b""  # DATA's last bytes: its end may straddle two reads
+        self._timer: asyncio.TimerHandle | None = None
+        self._started = 0.0  # when the current command phase began
+        self._spent = 0.0  # command time since the greeting or the last message's end
+        self._message_done = False  # DATA ended: the next answer starts a new envelope
+        self._budget_bound = False  # the current deadline is the envelope budget's
+
+    def answered(self, status: str) -> None:
+        """The server answers: the sender's turn starts (a 354 opens DATA); a closing answer
+        (221, 421) gives it none."""
+        if status.startswith(("221", "421")):
+            self.stop()
+            return
+        now = self.loop.time()
+        if self._message_done:  # the answer to a message: a new envelope starts
+            self._message_done, self._spent = False, 0.0
+        if status.startswith("354"):
+            self.phase, self._tail = "data", b"\r\n"  # DATA's command line ended the line
+            self.ends = now + self.limits.data_timeout
+        else:
+            self.phase, self._started = "command", now
+            left = max(0.0, self.limits.envelope_timeout - self._spent)
+            self._budget_bound = left <= self.limits.command_timeout
+            self.ends = now + min(left, self.limits.command_timeout)
+        self._arm()
+
+    def received(self, data: bytes) -> None:
+        if self.phase == "command":
+            if b"\n" in data:
+                self.phase = None  # the command is whole (pipelined ones too): our turn
+                self._spent += self.loop.time() - self._started
+        elif self.phase == "data":
+            self.ends += len(data) / self.limits.data_min_rate
+            window = self._tail + data
+            if END_OF_DATA in window:
+                self.phase, self._message_done = None, True
+            else:
+                self._tail = window[-len(END_OF_DATA) + 1:]
+
+    def stop(self) -> None:
+        self.phase = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(self.ends, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.phase is None:
+            return
+        if self.loop.time() < self.ends:  # DATA bytes came since: its deadline moved on
+            self._arm()
+            return
+        phase, self.phase = self.phase, None
+        if phase == "data":
+            self.expire(DATA_TOO_SLOW.format(rate=self.limits.data_min_rate))
+        else:
+            self.expire(ENVELOPE_TOO_SLOW if self._budget_bound else COMMAND_TOO_SLOW)
 
 
 @dataclass(frozen=True)
@@ -227,7 +362,7 @@ class ConnectionCounter:
         then (:meth:`admit_peer`)."""
         if self.total >= self.limits.max_connections:
             return TOO_MANY.format(whom="")
-        if peer is not None and self.per_peer[peer] >= self.limits.max_per_peer:
+        if peer is not None and self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.total += 1
         if peer is not None:
@@ -237,7 +372,7 @@ class ConnectionCounter:
     def admit_peer(self, peer: str) -> str | None:
         """Counts a connection already in the total for its peer, or returns the 421 answer
         (the connection is then closed, and released with no peer)."""
-        if self.per_peer[peer] >= self.limits.max_per_peer:
+        if self.per_peer[peer] >= self.limits.per_peer_limit(peer):
             return TOO_MANY.format(whom=f" depuis {peer}")
         self.per_peer[peer] += 1
         return None
@@ -278,6 +413,7 @@ class IntakeSMTP(SMTP):
         self._counted: str | None = None  # the peer this connection is counted for
         self._refused = False
         self._awaiting_header = False  # PROXY on, and its header not judged yet
+        self._deadline = PhaseDeadline(self.loop, counter.limits, self._too_slow)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         before_tls = self.session if self._admitted else None  # the STARTTLS re-entry
@@ -351,6 +487,7 @@ class IntakeSMTP(SMTP):
             self._awaiting_header = False
             log.warning("intake: connexion de %s fermée sans en-tête PROXY valide",
                         _host(self.session.peer if self.session else None))
+        self._deadline.stop()
         try:
             super().connection_lost(error)
         finally:
@@ -371,7 +508,16 @@ class IntakeSMTP(SMTP):
         # the PROXY header must come whole within its own timeout, however slowly it drips
         if not self._awaiting_header:
             self._reset_timeout()
+            self._deadline.received(data)
         super().data_received(data)
+
+    def _too_slow(self, answer: str) -> None:
+        """A trickle: the command or the message did not come whole in time."""
+        log.warning("intake: connexion de %s fermée (%s)",
+                    _host(self.session.peer if self.session else None), answer)
+        if self.transport is not None:
+            self.transport.write(answer.encode() + b"\r\n")  # type: ignore[attr-defined]
+            self.transport.close()
 
     def _timeout_cb(self) -> None:
         answer = IDLE
@@ -388,6 +534,9 @@ class IntakeSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str) and status.startswith(AIOSMTPD_LINE_TOO_LONG):
             status = LINE_TOO_LONG.format(limit=self.line_length_limit)  # type: ignore[assignment]
+        # the sender's turn starts as the answer leaves: one that does not read it is late too
+        self._deadline.answered(
+            status if isinstance(status, str) else status.decode("utf-8", "replace"))
         await super().push(status)
 
 

@@ -19,6 +19,13 @@ Verdicts, recorded on every event (``AlertEventRow.source_check``):
 * ``unchecked``: the client has no rule at all (checking is off for it);
 * ``unverified``: the client has rules and none held, or (strict mode) it has none.
 
+When mail comes through a relay that is not registered for a client (a relaying MTA in front
+of the intake: the PROXY header rightly names the relay, not the client), its fixed-IP check
+fails. The unverified detail then says so (:data:`UNREGISTERED_RELAY`) when the message's own
+``Received`` headers name one of the client's addresses: only a hint for the operator (any
+sender can write such headers), never a verification; ``intake/relays.py`` lists them per
+client for the console, where the relay is registered in one click (issue 21, finding 16).
+
 Checking is on for a client as soon as it has a registered IP, relay, DKIM or SPF domain
 (``auto``); ``strict`` (``VIGIE_CHECK_SOURCE_IP=true``) treats a client with no rule as
 unverified too. An unverified message still opens a case (flagged, never auto-classified), but
@@ -29,8 +36,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from typing import Any
 
 from sqlmodel import Session, select
@@ -45,6 +55,9 @@ VERIFIED = frozenset({"token", "ip", "relay", "dkim", "spf", "sender", "unchecke
 UNVERIFIED = "unverified"
 DNS_TIMEOUT = 5  # seconds per DKIM/SPF lookup: a dead resolver must not hold the router long
 DkimDns = Callable[..., Any]
+UNREGISTERED_RELAY = "relais non enregistré"  # how an unverified detail starts (relays.py)
+RECEIVED_HOPS = 5  # Received headers read, newest first: the hops nearest to the desk
+_BRACKETED_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,22 @@ def normalize_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def relayed_from(data: bytes, nets: tuple[IpNet, ...]) -> str | None:
+    """The first of ``nets``' addresses named by the message's newest ``Received`` headers
+    (``from host (host [203.0.113.7]) by relay ...``): the client a relay received it from."""
+    try:
+        head = BytesHeaderParser(policy=default_policy).parsebytes(data)
+        hops = [str(h) for h in (head.get_all("Received") or [])[:RECEIVED_HOPS]]
+    except Exception:  # headers too broken to read: no hint
+        return None
+    for hop in hops:
+        for found in _BRACKETED_IP.findall(hop):
+            addr = normalize_ip(found)
+            if _in(addr, nets) is not None:
+                return str(addr)
+    return None
 
 
 def _in(addr: Any, nets: tuple[IpNet, ...]) -> IpNet | None:
@@ -200,6 +229,10 @@ class SourceVerifier:
             if spf_domain and self._spf(raw, envelope):
                 return Verdict("spf", f"SPF de {spf_domain} : pass pour {peer}")
         if rules.enforced:
+            hop = relayed_from(raw.data, rules.ips) if rules.ips else None
+            if hop is not None and _in(peer, rules.relays) is None:
+                return Verdict(UNVERIFIED, f"{UNREGISTERED_RELAY} {peer or '?'} : le message "
+                                           f"vient de {hop} d'après ses en-têtes Received")
             shown = envelope or "<>"
             return Verdict(UNVERIFIED, f"source {peer or '?'} (enveloppe {shown}) non "
                                        "enregistrée pour ce client")

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,9 +24,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from domain import sensors
 from intake.store import accept
 from models.db import session_scope
 from models.tables import Client, SourceToken
+from models.types import utcnow
 from parsers import AlertEvent
 from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 
@@ -83,12 +87,24 @@ _SEVERITY = {"critical": "critical", "page": "critical", "error": "major", "majo
              "none": "info"}
 
 
-def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
+def alertmanager_events(payload: dict[str, Any],
+                        received_at: datetime | None = None) -> list[dict[str, Any]]:
     """Alertmanager webhook (version 4) -> normalized event dicts.
 
-    Labels ``vigie_family``, ``vigie_check`` and ``vigie_target`` map an alert exactly; else
-    the alert name is matched against a small table, and what matches nothing is an
-    ``unknown`` event for triage rather than a guess.
+    Labels ``vigie_family``, ``vigie_check`` and ``vigie_target`` map an alert exactly (the
+    contract's sensor rules, ``deploy/preventcare/``, set them; their alert names alone also
+    map, through ``domain/sensors.py``); else the alert name is matched against a small table,
+    and what matches nothing is an ``unknown`` event for triage rather than a guess.
+
+    A heartbeat is news each time it arrives: Alertmanager re-sends the always-firing alert
+    unchanged, so its event carries ``received_at`` (else the re-send would be stored as a
+    duplicate and the heartbeat watch would see one beat only). A *resolved* heartbeat or
+    event-log alert is not an event: the beat stopped (the absence watch says so) and an
+    event-log entry has no recovery.
+
+    Each event keeps its alert's identity (``extra["am_key"]``, :func:`alert_identity`):
+    Alertmanager re-sends the whole group whenever one alert of it changes, so the router
+    deduplicates per alert, not per payload (issue 21, finding 11).
     """
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
@@ -101,6 +117,9 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
         ann = alert.get("annotations") or {}
         name = str(labels.get("alertname", ""))
         family, check = labels.get("vigie_family"), labels.get("vigie_check")
+        sensor = None if family else sensors.BY_ALERT.get(name)
+        if sensor is not None:  # a sensor rule whose vigie_* labels were dropped
+            family, check = sensor.family, sensor.check
         if not family:
             for pattern, fam, chk in _HEURISTICS:
                 if pattern.search(name):
@@ -112,6 +131,8 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
         if host:
             host = str(host).rsplit(":", 1)[0] if str(host).count(":") == 1 else str(host)
         firing = alert.get("status", payload.get("status")) == "firing"
+        if not firing and family in _NO_RECOVERY:
+            continue
         status = "problem" if firing else "recovery"
         if family == "unknown":
             status = "info"
@@ -129,12 +150,48 @@ def alertmanager_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "severity": sev if firing else "info",
                 "backup_result": None,
                 "product": "alertmanager",
+                "value": _number(ann.get("value")) if firing else None,
+                "threshold": _number(ann.get("threshold")) if firing else None,
                 "occurred_at": alert.get("startsAt") if firing else alert.get("endsAt"),
                 "summary": str(ann.get("summary") or ann.get("description") or name)[:500],
-                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", ""))},
+                "extra": {"alertname": name, "am_fingerprint": str(alert.get("fingerprint", "")),
+                          "am_key": alert_identity(alert, firing)},
             }
         )
+        if family == "heartbeat" and received_at is not None:
+            out[-1]["occurred_at"] = None  # the beat is its receipt, as for a mail
+            out[-1]["extra"]["received_at"] = received_at.isoformat()
+            # every delivery of the always-firing heartbeat is a beat: no per-alert identity,
+            # else the router would take a re-send for a duplicate and the watch would starve
+            out[-1]["extra"].pop("am_key", None)
     return out
+
+
+# families whose resolved notification is no event (see alertmanager_events)
+_NO_RECOVERY = frozenset(s.family for s in sensors.SENSORS if not s.resolves)
+
+
+def _number(text: Any) -> float | None:
+    """An annotation's number (the sensor rules write ``value`` and ``threshold``)."""
+    try:
+        number = float(str(text).strip().replace(",", "."))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def alert_identity(alert: dict[str, Any], firing: bool) -> str:
+    """What makes one Alertmanager notification of an alert the same as another: its
+    fingerprint (a hash of its labels; the sorted labels when a sender gives none), its
+    status, ``startsAt`` and ``endsAt``. Annotations are left out: they carry the latest
+    value and change with every evaluation of a still-firing alert. Alertmanager zeroes a
+    firing alert's ``endsAt``, so the key of an alert that keeps firing does not move."""
+    fingerprint = str(alert.get("fingerprint") or "") or "labels:" + hashlib.sha256(
+        json.dumps(alert.get("labels") or {}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    status = "firing" if firing else "resolved"
+    return "|".join((fingerprint, status, str(alert.get("startsAt") or ""),
+                     str(alert.get("endsAt") or "")))[:500]
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -249,7 +306,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
     alerts = body.get("alerts")
     _check_count(len(alerts) if isinstance(alerts, list) else 0, limits)
     try:
-        items = alertmanager_events(body)
+        items = alertmanager_events(body, received_at=utcnow())
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     peer = request.client.host if request.client else ""

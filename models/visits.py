@@ -116,6 +116,20 @@ class ConsultantLeave(SQLModel, table=True):
     note: str = ""
 
 
+class VisitHold(SQLModel, table=True):
+    """A consultant's day offered to a client and not answered yet (``planning.holds``):
+    unique per consultant and day, so two proposals never share it, even sent at the same
+    second. A hold whose visit no longer offers that day is stale and is taken over."""
+
+    __tablename__ = "visit_hold"
+    __table_args__ = (UniqueConstraint("consultant_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consultant_id: int = Field(foreign_key="user.id")
+    day: dt.date
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    claimed_at: datetime = _ts(default_factory=utcnow)
+
+
 class VisitEntitlement(SQLModel, table=True):
     """Visits owed to a client for one contract year, with how the figure was reached."""
 
@@ -195,3 +209,18 @@ class ConsultantProfile(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", primary_key=True)
     email: str = ""
     postcode: str = Field(default="", max_length=10)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A user's iCalendar feed link (issue 21, finding 4): the link carries a signature of
+    the user and this key, so a new key (rotation) kills every earlier link, and a revoked
+    feed answers nothing until its user asks for a new one. The key alone opens nothing: the
+    signature also needs the desk's secret. A deactivated user's feed answers nothing."""
+
+    __tablename__ = "calendar_feed"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True)
+    key: str = Field(default="", max_length=64)  # empty while revoked
+    created_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
+    changed_by: str = Field(default="", max_length=120)  # who made or revoked the last key
+    revoked_at: datetime | None = Field(sa_type=UTCDateTime, default=None)

@@ -187,9 +187,18 @@ def counts(s: Session, client_id: int, year: int, owed: int, today: dt.date) -> 
                                                     VisitState.IN_PROGRESS)),
         done=sum(1 for st in states if st in done_states),
         cancelled=sum(1 for st in states if st == VisitState.CANCELLED),
-        late=sum(1 for v in visits if v.due_end < today and v.state not in
-                 (*done_states, VisitState.CANCELLED)),
+        late=sum(1 for v in visits if _late(v, today)),
     )
+
+
+def _late(v: Visit, today: dt.date) -> bool:
+    """Late: done or booked after its window, or still owed with its window past."""
+    if v.state == VisitState.CANCELLED:
+        return False
+    booked = (VisitState.CONFIRMED, VisitState.IN_PROGRESS, VisitState.REPORT_WRITTEN,
+              VisitState.REPORT_SENT)
+    day = v.date if v.state in booked and v.date is not None else today
+    return day > v.due_end
 
 
 # A visit in these states has no date and no open proposal: its window may be re-cut.

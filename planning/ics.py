@@ -1,23 +1,79 @@
 """Each consultant's visits as an iCalendar feed (``icalendar``), so they show in the
 calendar program the consultant already uses: one all-day event per booked (or offered)
-visit, its UID stable so an update replaces the event instead of adding one."""
+visit, its UID stable so an update replaces the event instead of adding one.
+
+The feed's link is a bearer secret a calendar program keeps for years, so it is per user and
+can be taken back (issue 21, finding 4): each user has a key (``CalendarFeed``) the link's
+signature covers. Rotating makes a new key (every earlier link dies), revoking empties it
+(no link works until a new one is made), and a deactivated user's feed answers nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from icalendar import Calendar, Event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.tables import Client, Site
+from models.tables import Client, Site, User
 from models.types import utcnow
-from models.visits import Visit
+from models.visits import CalendarFeed, Visit
 from planning.notify import visit_ref
 from workflows.visit_machine import STATE_LABELS
 from workflows.visit_types import VisitState
 
 SHOWN = (VisitState.CONFIRMED, VisitState.IN_PROGRESS, VisitState.REPORT_WRITTEN,
          VisitState.REPORT_SENT, VisitState.AWAITING_CLIENT, VisitState.PROPOSED)
+
+
+def _feed(s: Session, user_id: int) -> CalendarFeed | None:
+    return s.exec(select(CalendarFeed).where(CalendarFeed.user_id == user_id)).first()
+
+
+def feed_key(s: Session, user_id: int) -> str | None:
+    """The user's key, made on first need; None once revoked (until a new one is asked for)
+    or for a user who is gone or inactive. Commits when it makes one."""
+    user = s.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    feed = _feed(s, user_id)
+    if feed is None:
+        s.add(CalendarFeed(user_id=user_id, key=secrets.token_hex(16), changed_by=""))
+        try:
+            s.commit()
+        except IntegrityError:  # two first views at once: the other one's key stands
+            s.rollback()
+        feed = _feed(s, user_id)
+    return (feed.key or None) if feed is not None else None
+
+
+def rotate_key(s: Session, user_id: int, by: str) -> str:
+    """A new key: every link made before stops working (the caller commits)."""
+    feed = _feed(s, user_id) or CalendarFeed(user_id=user_id)
+    feed.key, feed.created_at, feed.changed_by, feed.revoked_at = (
+        secrets.token_hex(16), utcnow(), by[:120], None)
+    s.add(feed)
+    s.flush()
+    return feed.key
+
+
+def revoke_key(s: Session, user_id: int, by: str) -> None:
+    """No link works until the user makes a new one (the caller commits)."""
+    feed = _feed(s, user_id) or CalendarFeed(user_id=user_id)
+    feed.key, feed.changed_by, feed.revoked_at = "", by[:120], utcnow()
+    s.add(feed)
+    s.flush()
+
+
+def live_key(s: Session, user_id: int) -> str | None:
+    """The key a link must carry now (no key is made here): None when revoked, never made,
+    or when the user is inactive or gone."""
+    user = s.get(User, user_id)
+    feed = _feed(s, user_id)
+    if user is None or not user.active or feed is None:
+        return None
+    return feed.key or None
 
 
 def feed_for(s: Session, user_id: int, tz: str = "Europe/Paris") -> bytes:

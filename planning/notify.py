@@ -27,7 +27,7 @@ DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanch
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
              "septembre", "octobre", "novembre", "décembre")
 CLIENT_STEPS = frozenset({VisitStep.PROPOSAL, VisitStep.REMINDER, VisitStep.CONFIRMED,
-                          VisitStep.DAY_BEFORE_CLIENT})
+                          VisitStep.DAY_BEFORE_CLIENT, VisitStep.DATE_DROPPED})
 
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                    undefined=StrictUndefined, keep_trailing_newline=True,
@@ -52,8 +52,9 @@ class Composed:
 
 
 def mailbox(name: str, address: str) -> str:
-    """``Name <address>``, quoted where the name needs it."""
-    return str(Address(display_name=name, addr_spec=address))
+    """``Name <address>``, quoted where the name needs it; a name stored with a line break
+    before input refused them (issue 21) is put on one line, or the mail could not go."""
+    return str(Address(display_name=" ".join(name.split()), addr_spec=address))
 
 
 def visit_ref(visit_id: int) -> str:

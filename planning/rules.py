@@ -1,7 +1,9 @@
 """The hard rules of planning, as the planner's actions and the suggester both check them.
 
-* dates only on business days of the **client site's** calendar (``domain.calendar``);
-* inside the visit's due window, in the future;
+* dates only on business days of the **client site's** calendar (``domain.calendar``, with
+  the site's own closed and open days: ``planning.site_days``);
+* inside the visit's due window, in the future; a late visit (its window past, or fewer
+  than two business days of it left) stays owed and may be offered any later business day;
 * a consultant does at most one visit a day, and none on a leave day;
 * a preventive visit lasts one day at most.
 The workflow's validator checks what it can know itself (window, site calendar, the one-day
@@ -14,9 +16,16 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
+from domain.calendar import BusinessCalendar
 from models.visits import ConsultantLeave, Visit
 from planning.site_days import calendar_of, own_days_of
-from workflows.visit_types import FINAL_STATES, VisitRules, VisitState
+from workflows.visit_types import (
+    FINAL_STATES,
+    VisitRules,
+    VisitState,
+    bookable_until,
+    business_days_late,
+)
 
 # A visit in these states holds its consultant's day.
 HOLDS_DAY = frozenset({VisitState.CONFIRMED, VisitState.IN_PROGRESS,
@@ -50,6 +59,45 @@ def busy_days(s: Session, user_id: int, start: dt.date, end: dt.date,
     return out
 
 
+def visit_calendar(s: Session, visit: Visit) -> BusinessCalendar:
+    """The visit's site calendar: its subdivision and the site's own closed and open days."""
+    return calendar_of(own_days_of(s, visit.site_id))
+
+
+def date_bounds(s: Session, visit: Visit, today: dt.date) -> tuple[dt.date, dt.date | None]:
+    """The first and last day ``visit`` may be offered (last None: a late visit, no end)."""
+    cal = visit_calendar(s, visit)
+    first = max(visit.due_start, today + dt.timedelta(days=1))
+    return first, bookable_until(visit.due_end, today, cal.is_business_day)
+
+
+def late_days(s: Session, visit: Visit, today: dt.date) -> int:
+    """Business days (site calendar) between the window's end and the visit's date, or
+    today while it is not done: 0 for a visit on time."""
+    cal = visit_calendar(s, visit)
+    day = visit.date if visit.date is not None else today
+    return business_days_late(visit.due_end, day, cal.is_business_day)
+
+
+def free_days(s: Session, visit: Visit, consultant_id: int | None, today: dt.date,
+              n: int = 3, after: dt.date | None = None) -> list[dt.date]:
+    """The first ``n`` days ``visit`` could be offered (site business days, the consultant
+    free and not on leave, no day held by another open proposal), from ``after``."""
+    cal = visit_calendar(s, visit)
+    first, last = date_bounds(s, visit, today)
+    day = max(first, after or first)
+    end = last or day + dt.timedelta(days=366)
+    off = leave_days(s, consultant_id, day, end) if consultant_id else set()
+    busy = busy_days(s, consultant_id, day, end, exclude_visit=visit.id) \
+        if consultant_id else {}
+    out: list[dt.date] = []
+    while day <= end and len(out) < n:
+        if cal.is_business_day(day) and day not in off and day not in busy:
+            out.append(day)
+        day += dt.timedelta(days=1)
+    return out
+
+
 def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: int | None,
                 today: dt.date) -> str | None:
     """Why these dates cannot be offered for ``visit``, or None."""
@@ -59,11 +107,19 @@ def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: i
         return "Proposer deux ou trois dates"
     if len(set(dates)) != len(dates):
         return "Les dates proposées doivent être différentes"
-    cal = calendar_of(own_days_of(s, visit.site_id))
+    return check_days(s, visit, dates, consultant_id, today)
+
+
+def check_days(s: Session, visit: Visit, dates: list[dt.date], consultant_id: int | None,
+               today: dt.date) -> str | None:
+    """Why one of these days cannot be ``visit``'s (offered, or agreed by phone), or None.
+    A day offered in another open proposal of the consultant is held until answered."""
+    cal = visit_calendar(s, visit)
+    _, last = date_bounds(s, visit, today)
     for d in dates:
         if d <= today:
             return f"Le {d:%d/%m/%Y} n'est pas dans le futur"
-        if not visit.due_start <= d <= visit.due_end:
+        if d < visit.due_start or (last is not None and d > last):
             return (f"Le {d:%d/%m/%Y} est hors de la fenêtre de la visite "
                     f"({visit.due_start:%d/%m/%Y} – {visit.due_end:%d/%m/%Y})")
         if not cal.is_business_day(d):
@@ -78,8 +134,9 @@ def check_dates(s: Session, visit: Visit, dates: list[dt.date], consultant_id: i
             if d in off:
                 return f"Le consultant est en congé le {d:%d/%m/%Y}"
             if d in busy:
-                return (f"Le consultant a déjà une visite le {d:%d/%m/%Y} "
-                        f"(visite n° {busy[d]}) : une visite par jour au plus")
+                return (f"Le consultant a déjà une visite ou une date proposée en attente "
+                        f"de réponse le {d:%d/%m/%Y} (visite n° {busy[d]}) : une visite "
+                        f"par jour au plus")
     return None
 
 

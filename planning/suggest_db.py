@@ -1,5 +1,6 @@
-"""The suggester's problem from the database: the visits still to propose, the consultants
-with their leave and the days other visits already hold."""
+"""The suggester's problem from the database: the visits still to propose (late ones start
+tomorrow), the consultants with their leave and the days other visits already hold
+(confirmed, or offered by an open proposal: ``planning.rules.busy_days``)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def problem_from_db(s: Session, year: int, today: dt.date, late_days: int = 120)
                                opened=days.opened,
                                area=(place.postcode[:2] if place and place.postcode else ""),
                                consultant=v.consultant_id))
-    horizon = max((n.end for n in needs), default=today) + dt.timedelta(days=late_days)
+    # late visits (window past) need days after today whatever their window says
+    horizon = max([today, *(n.end for n in needs)]) + dt.timedelta(days=late_days)
+    mine = {n.key for n in needs}
     people = []
     for user in s.exec(select(User).where(User.role == "consultant",
                                           col(User.active).is_(True))).all():
@@ -44,6 +47,6 @@ def problem_from_db(s: Session, year: int, today: dt.date, late_days: int = 120)
         leave = frozenset(s.exec(select(ConsultantLeave.day).where(
             ConsultantLeave.user_id == uid, col(ConsultantLeave.day) >= today)).all())
         busy = frozenset(d for d, vid in busy_days(s, uid, today, horizon).items()
-                         if vid not in {n.key for n in needs})
+                         if vid not in mine)
         people.append(Consultant(id=uid, leave=leave, busy=busy))
     return Problem(tuple(n for n in needs if n.start <= horizon), tuple(people), horizon)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -126,3 +127,47 @@ def test_the_intakes_believe_the_proxy_header_of_smtp_lb_only() -> None:
     # an explicit connect rule sends the server's PROXY header only with "default"
     connects = [words for words in cfg if words[:2] == ["tcp-check", "connect"]]
     assert connects and all("default" in words or "send-proxy" in words for words in connects)
+
+
+def test_temporal_runs_the_production_server_image_after_its_schema_job() -> None:
+    """Temporal documents ``temporalio/auto-setup`` as a development image: production runs
+    ``temporalio/server`` and sets its schema up with ``temporal-sql-tool`` from the admin
+    tools of the same version, before the server starts (issue 21, finding 15)."""
+    services = compose()["services"]
+    images = {name: svc.get("image", "") for name, svc in services.items()}
+    assert not [name for name, image in images.items() if "auto-setup" in image]
+    server = images["temporal"]
+    assert server.startswith("temporalio/server:")
+    version = server.split(":", 1)[1]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), server  # a release, not a moving tag
+
+    schema = services["temporal-schema"]
+    assert schema["image"].startswith(f"temporalio/admin-tools:{version}-")
+    assert schema["environment"]["SQL_PLUGIN"] == services["temporal"]["environment"]["DB"]
+    assert schema["environment"]["SQL_HOST"] == "temporal-db"
+    assert str(schema["environment"]["SQL_PASSWORD"]).startswith("${")
+    script = " ".join(schema["command"])
+    for step in ("create-database", "setup-schema -v 0.0", "update-schema"):
+        assert f"temporal-sql-tool --db \"$$db\" {step}" in script, step
+    assert "for db in temporal temporal_visibility" in script
+    assert "/etc/temporal/schema/postgresql/v12/$$dir/versioned" in script
+    assert schema["depends_on"]["temporal-db"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["temporal-db"]
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully")
+    # auto-setup also made the default namespace: the one-shot after the server does it now
+    setup = " ".join(services["temporal-search-attributes"]["command"])
+    assert "temporal operator namespace create --namespace default" in setup
+    assert services["temporal-search-attributes"]["image"] == schema["image"]
+
+
+def test_every_image_is_pinned_to_a_release() -> None:
+    """No ``latest`` nor a bare major version for what is pulled (the desk's own image is
+    built from the Dockerfile)."""
+    for name, svc in compose()["services"].items():
+        image = svc.get("image", "")
+        if "build" in svc:
+            continue
+        assert ":" in image, name
+        tag = image.split(":", 1)[1]
+        assert tag != "latest" and re.match(r"\d+\.\d+", tag), (name, image)

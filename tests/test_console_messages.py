@@ -101,7 +101,8 @@ def english(text: str) -> str:
 
 
 MACHINE = refusals(ROOT / "workflows" / "case_machine.py", {"_rules", "check"}) \
-    | refusals(ROOT / "workflows" / "visit_machine.py", {"check", "_check_dates"})
+    | refusals(ROOT / "workflows" / "visit_machine.py", {"check", "_check_dates", "_check_day",
+                                                            "answer_refused"})
 DATA = raised(("contracts/*.py", "planning/*.py"))
 FLASHES = flashes()
 

@@ -58,7 +58,7 @@ EXTRA_QUERIES = {  # the same page in its other shapes
     "/queue": ["?class=unclassified", "?state=new", "?mine=1"],
     "/backups": ["?days=14"],
     "/planning": ["?month=2027-03"],
-    "/planning/suggest": ["?method=cpsat"],
+    "/planning/suggest": ["?method=greedy"],
 }
 ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&amp;#|&amp;lt;")
 KEY_VALUE = re.compile(r"\b[a-z][a-z_]*=")
@@ -351,9 +351,28 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
         s.add(row)
     token = sign_answer(link_secret(desk.settings), wid, 1, "2027-09-14", deadline)
     url = ics_url(desk.app.state.services, cid)
+    assert url is not None
     sig = url.rsplit("/", 1)[1].removesuffix(".ics")
     build_visit_report(engine, others[4], "conseil", MONDAY_9H + timedelta(days=170))
-    return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig, "other_visits": others}
+    return {"visit_id": vid, "token": token, "user_id": cid, "sig": sig, "other_visits": others,
+            "job_id": finished_import_job(desk)}
+
+
+def finished_import_job(desk: Desk) -> str:
+    """A CSV import job over, with errors, so its page shows a whole report."""
+    import time
+
+    from console.inventory_csv import COLUMNS
+
+    upload = desk.settings.var_dir / "walk-import.csv"
+    upload.write_text(";".join(COLUMNS) + "\n" + "contact;client-a;Zoé;;;;primary;;nope;;;;;;;;\n"
+                      + "site;client-a;Colmar;;;;;;;;;;;;;;\n")
+    job = desk.app.state.imports.start(upload, by="admin", dry_run=True, filename="inv.csv")
+    deadline = time.monotonic() + 60
+    while job.running:
+        assert time.monotonic() < deadline, "the import job did not end"
+        time.sleep(0.05)
+    return job.id
 
 
 def contract_in_service(desk: Desk) -> None:
@@ -514,7 +533,7 @@ def test_every_page_speaks_french_and_english_without_internal_names(
 ) -> None:
     ids = populate(desk)
     params = {k: ids[k] for k in ("case_id", "event_id", "client_id", "visit_id", "token",
-                                  "user_id", "sig", "contract_id")}
+                                  "user_id", "sig", "contract_id", "job_id")}
     untranslated: set[str] = set()
     unlabelled: set[str] = set()
     gettext, pair_label = i18n.gettext, i18n.pair_label

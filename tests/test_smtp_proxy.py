@@ -340,6 +340,44 @@ def test_the_per_peer_limit_counts_the_client_behind_the_balancer(
     assert stored_peers(sqlite_engine) == [a, a]
 
 
+def test_a_registered_relay_gets_its_own_limit_and_a_sender_keeps_the_per_peer_one(
+    sqlite_engine: Engine,
+) -> None:
+    """A relaying MTA (Postfix in front of the desk) holds many connections from one
+    address: counted at the per-sender limit, its burst is deferred by hundreds (issue 21,
+    finding 13). Registered in ``VIGIE_SMTP_RELAY_PEERS``, it gets
+    ``VIGIE_SMTP_RELAY_PEER_MAX``; any other sender still gets ``VIGIE_SMTP_MAX_PER_PEER``."""
+    import ipaddress
+
+    relay, sender = "198.51.100.25", "198.51.100.26"
+    with serve(sqlite_engine, max_per_peer=1, relay_peers=(ipaddress.ip_network(relay),),
+               relay_max_per_peer=3) as port, ExitStack() as open_:
+        held = [open_.enter_context(BalancedSMTP(port, v2(relay, port=40000 + i)))
+                for i in range(3)]
+        with pytest.raises(smtplib.SMTPConnectError) as fourth:
+            BalancedSMTP(port, v2(relay, port=40010))
+        assert fourth.value.smtp_code == 421 and relay.encode() in fourth.value.smtp_error
+        open_.enter_context(BalancedSMTP(port, v2(sender)))
+        with pytest.raises(smtplib.SMTPConnectError) as second:
+            BalancedSMTP(port, v2(sender, port=40011))
+        assert second.value.smtp_code == 421
+        for n, smtp in enumerate(held):
+            assert smtp.sendmail("monitor@client.example", [MAILBOX], probe(n)) == {}
+    assert stored_peers(sqlite_engine) == [relay] * 3
+
+
+def test_the_relay_limit_comes_from_the_settings_and_a_bad_entry_stops_the_intake() -> None:
+    limits = SmtpLimits.from_settings(Settings(smtp_relay_peers="192.0.2.25, 10.1.0.0/16",
+                                               smtp_relay_peer_max=40))
+    assert limits.per_peer_limit("192.0.2.25") == 40
+    assert limits.per_peer_limit("10.1.2.3") == 40
+    assert limits.per_peer_limit("::ffff:10.1.2.3") == 40  # IPv4-mapped is IPv4
+    assert limits.per_peer_limit("192.0.2.26") == Settings().smtp_max_per_peer
+    assert SmtpLimits.from_settings(Settings()).relay_peers == ()  # none unless registered
+    with pytest.raises(ValueError, match="postfix"):
+        SmtpLimits.from_settings(Settings(smtp_relay_peers="postfix"))
+
+
 # --- off by default: no client can claim an address -------------------------------------
 
 

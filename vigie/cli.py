@@ -64,6 +64,24 @@ def configure_logging(level_name: str) -> None:
         logging.getLogger(noisy).setLevel(max(quiet, level))
 
 
+def cmd_sensor_rules(out: Path | None, scale: float) -> int:
+    """Writes the Prometheus rules generated from ``domain/sensors.py``."""
+    from vigie.sensor_rules import RULES_FILE, render
+
+    if not 0 < scale <= 1:
+        print("--time-scale : entre 0 (exclu) et 1", file=sys.stderr)
+        return 2
+    text = render(scale)
+    if out is not None and str(out) == "-":
+        sys.stdout.write(text)
+        return 0
+    target = out or Path(__file__).resolve().parents[1] / RULES_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"règles écrites : {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging(get_settings().log_level)
     ap = argparse.ArgumentParser(prog="vigie", description="Vigie, le poste d'alertes")
@@ -90,7 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     p_tok.add_argument("name")
     p_tok.add_argument("--client", default=None, help="code du client de la source")
     p_tok.add_argument("--kind", choices=["event", "alertmanager"], default="event")
+    p_sens = sub.add_parser("sensors", help="capteurs du contrat (3.2.2) : règles Prometheus")
+    p_sens.add_argument("what", choices=["rules"])
+    p_sens.add_argument("--out", type=Path, default=None,
+                        help="fichier à écrire (défaut : deploy/preventcare/preventcare-rules.yml;"
+                        " - : sortie standard)")
+    p_sens.add_argument("--time-scale", type=float, default=1.0,
+                        help="raccourcit toutes les durées (essais seulement)")
     args = ap.parse_args(argv)
+    if args.cmd == "sensors":
+        return cmd_sensor_rules(args.out, args.time_scale)
     settings = get_settings()
 
     if args.cmd == "up":

@@ -5,7 +5,8 @@ port its setting names (``VIGIE_INTAKE_METRICS_PORT``, ``VIGIE_ROUTER_METRICS_PO
 ``VIGIE_WORKER_METRICS_PORT``, ``VIGIE_CONSOLE_METRICS_PORT``; 0 turns it off), so
 Prometheus counts one process per target and no multiprocess directory is needed. Metrics
 are defined here, once, so the data layer, the intake and the activities all count into the
-same names; a process that never touches a metric simply exports it at zero.
+same names; a process that never touches a metric simply exports it at zero, every label
+set included (``create_label_sets``).
 ``deploy/vigie-alerts.yml`` holds example alert rules over these names.
 """
 
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from workflows.shared import Channel, CommStatus
 
 __all__ = ["Counter", "Gauge", "Histogram", "beat", "forward_sdk_metrics", "serve"]
 
@@ -61,6 +64,35 @@ _SDK_TASK_METRICS = {
     "temporal_workflow_task_schedule_to_start_latency": "schedule_to_start",
     "temporal_workflow_task_execution_latency": "execution",
 }
+
+# Every label set a metric can take, created at zero when this module loads: a counter that
+# has no series until its first event makes rules over it return nothing on a live desk, and
+# rate() miss that first event (issue 21, finding 12). A new label value goes here first.
+INTAKE_CHANNELS = ("smtp", "webhook", "alertmanager")
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "smtp": ("unknown_mailbox", "storage"),
+    "webhook": ("invalid",),
+    "alertmanager": ("invalid",),
+}
+
+
+def _label_sets() -> dict[object, list[tuple[str, ...]]]:
+    return {
+        MESSAGES_ACCEPTED: [(c,) for c in INTAKE_CHANNELS],
+        MESSAGES_REFUSED: [(c, r) for c, reasons in REFUSALS.items() for r in reasons],
+        COMMUNICATIONS: [(str(ch), str(st)) for ch in Channel for st in CommStatus],
+        WORKFLOW_TASK_LATENCY: [(kind,) for kind in _SDK_TASK_METRICS.values()],
+    }
+
+
+def create_label_sets() -> None:
+    """``labels(...)`` without ``inc()``: the child exists at 0 and is exported."""
+    for metric, label_sets in _label_sets().items():
+        for values in label_sets:
+            metric.labels(*values)  # type: ignore[attr-defined]
+
+
+create_label_sets()
 
 
 def serve(port: int, role: str) -> bool:

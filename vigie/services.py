@@ -143,6 +143,7 @@ def build_router(settings: Settings, engine: Any, client: Any) -> Any:
             business_start=settings.business_start,
             business_end=settings.business_end,
             open_in_one_step=settings.case_opening == "one_step",
+            late_margin_seconds=settings.late_arrival_margin_seconds,
         ),
         lease=timedelta(seconds=settings.router_lease_seconds),
     )

@@ -62,12 +62,56 @@ class Settings(BaseSettings):
     smtp_max_per_peer: int = Field(
         default=10, description="Intake SMTP connections at once from one address (more: 421)"
     )
+    smtp_relay_peers: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of the MTAs relaying mail to the "
+        "intake (e.g. the provider's Postfix): each gets VIGIE_SMTP_RELAY_PEER_MAX connections",
+    )
+    smtp_relay_peer_max: int = Field(
+        default=30, description="Intake SMTP connections at once from one registered relay"
+    )
     smtp_idle_timeout: float = Field(
         default=60.0, description="Seconds an SMTP connection may stay silent (then 421, closed)"
     )
     smtp_max_line_bytes: int = Field(
         default=1024 * 1024,
         description="Longest line accepted in a message (RFC 5321 says 1,000; longer: 451)",
+    )
+    smtp_command_timeout: float = Field(
+        default=60.0,
+        description="Seconds an SMTP command line may take to arrive whole, counted from the "
+        "previous answer, however steadily its bytes trickle (then 421, closed)",
+    )
+    smtp_envelope_timeout: float = Field(
+        default=300.0,
+        description="Seconds all the SMTP commands before one message (greeting or previous "
+        "message to DATA, NOOPs included) may take together (then 421, closed)",
+    )
+    smtp_data_timeout: float = Field(
+        default=60.0,
+        description="Seconds the DATA phase may take before the rate below is asked of it "
+        "(then 421, closed)",
+    )
+    smtp_data_min_rate: int = Field(
+        default=1024,
+        description="Bytes a second the DATA phase must average beyond VIGIE_SMTP_DATA_TIMEOUT: "
+        "each byte received extends its deadline by 1/rate s (a slower trickle: 421, closed)",
+    )
+    note_max_chars: int = Field(
+        default=10_000,
+        description="Longest case note, contact record or instructions text (more: 413, "
+        "nothing stored)",
+    )
+    checklist_note_max_chars: int = Field(
+        default=4_000, description="Longest note on one visit checklist answer (more: 413)"
+    )
+    report_max_chars: int = Field(
+        default=20_000,
+        description="Longest part of a visit report (advice, questions; more: 413)",
+    )
+    import_max_rows: int = Field(
+        default=10_000,
+        description="Most rows in one CSV inventory import (read as a stream; more: refused)",
     )
     webhook_max_bytes: int = Field(
         default=1_000_000, description="Largest webhook body (read as a stream; more: 413)"
@@ -102,6 +146,11 @@ class Settings(BaseSettings):
         default=20, description="Failed sign-ins from one address, any account, before 429"
     )
     login_window_minutes: int = Field(default=15, description="Window of the sign-in limit")
+    login_known_address_days: int = Field(
+        default=30,
+        description="An account's lock-out does not apply from an address it signed in from "
+        "in these last days (0: everywhere)",
+    )
     login_lockout_seconds: int = Field(
         default=300, description="First lock-out of a sign-in limit; each next one doubles"
     )
@@ -130,6 +179,11 @@ class Settings(BaseSettings):
     business_end: str = Field(default="18:00", description="Business hours end")
     l1_minutes: int = Field(default=60, description="Level-1 diagnosis length (business minutes)")
     auto_close_hours: int = Field(default=72, description="Resolved cases close after this")
+    late_arrival_margin_seconds: int = Field(
+        default=120, ge=0,
+        description="Clock-skew margin of occurrence order: a problem that happened more than "
+        "this before its case's last recovery is a late arrival (no repeat, no reopening)",
+    )
 
     # outgoing mail (the daily backup report to the team; shared with client mail)
     smtp_relay_host: str = Field(default="", description="Outgoing SMTP relay; empty: none")
@@ -235,6 +289,11 @@ class Settings(BaseSettings):
     )
     visit_report_email: str = Field(
         default="", description="Where visit reports go; empty: VIGIE_TEAM_EMAIL"
+    )
+    desk_today: str = Field(
+        default="",
+        description="Tests and demos only: the day (YYYY-MM-DD) the console's planning pages "
+        "take as today; empty: the real date (workflows always keep the server's clock)",
     )
 
     # contract lifecycle (workflows/onboarding.py, workflows/termination.py, contracts/)

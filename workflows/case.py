@@ -113,6 +113,8 @@ OPENING_INTENTS = (Audit, SaveSnapshot, LinkEvent)
 INVALID_ACTION = "InvalidAction"
 # workflow.patched() ids: histories recorded before each change replay without it.
 PATCH_AUTO_ASSIGN = "case-auto-assign-1"
+# A problem older than the case's last recovery is a late arrival, not a repeat (issue 21).
+PATCH_OCCURRENCE_ORDER = "case-occurrence-order-1"
 
 
 @workflow.defn
@@ -202,7 +204,8 @@ class CaseWorkflow:
     @workflow.signal
     def alert(self, sig: AlertSignal) -> None:
         """A repeat or a recovery of the case's problem (the router's signal-with-start)."""
-        self._pending.extend(self._core.alert(sig))
+        self._pending.extend(
+            self._core.alert(sig, lambda: workflow.patched(PATCH_OCCURRENCE_ORDER)))
 
     @workflow.signal
     def communication(self, sig: CommunicationSignal) -> None:

@@ -31,6 +31,7 @@ figures from, so nothing that happens to a case may bypass it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -136,6 +137,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "assign", "source": OPEN, "dest": None, "before": "set_assignee"},
     {"trigger": "note", "source": OPEN, "dest": None},
     {"trigger": "repeat", "source": ALL, "dest": None, "before": "count_repeat"},
+    # a problem that happened before the last recovery, delivered after it (an MTA's retry)
+    {"trigger": "late_arrival", "source": ALL, "dest": None},
     {"trigger": "recovery", "source": ALL, "dest": None, "before": "flag_recovery"},
 ]
 
@@ -160,6 +163,7 @@ AUTO_RESOLVABLE = frozenset({S.NEW, S.REOPENED, S.ACKNOWLEDGED})
 SYSTEM = "system"
 RECOVERY_REASON = "rétablissement reçu"
 REPEAT_REOPEN_REASON = "nouvelle alerte sur un cas résolu"
+LATE_ARRIVAL_REASON = "alerte antérieure au dernier rétablissement, reçue après lui"
 UNVERIFIED_SOURCE = "non vérifiée"  # the ``source`` of an open line whose sender failed checks
 L1_TIMEOUT_REASON = "diagnostic N1 non abouti dans le délai"
 AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la résolution"
@@ -442,6 +446,7 @@ class CaseModel:
         self.repeat_count = 0
         self.last_seen: datetime | None = None
         self.recovered = False
+        self.last_recovery_at: datetime | None = None  # when the latest recovery happened
         self.assignee: str | None = None
         self.demande_ref: str | None = None
         self.l1_deadline: datetime | None = None
@@ -771,6 +776,7 @@ class CaseCore:
         model.contact_runs = carried.contact_runs
         model.contact_active = carried.contact_active
         model.client_contacted = carried.client_contacted
+        model.last_recovery_at = carried.last_recovery_at
         model.opening_linked = True
         core = cls(model, inp, carried.state)
         model.mark_saved()
@@ -862,8 +868,15 @@ class CaseCore:
 
     # machine events
 
-    def alert(self, sig: AlertSignal) -> list[Intent]:
-        """A repeat or a recovery of the case's problem; a redelivered event is ignored."""
+    def alert(self, sig: AlertSignal,
+              order_rule: Callable[[], bool] = lambda: True) -> list[Intent]:
+        """A repeat or a recovery of the case's problem; a redelivered event is ignored.
+
+        Occurrence order: a problem that happened before the case's last recovery (by more
+        than the input's clock-skew margin) was delivered late, e.g. by a mail server's retry.
+        It is linked and recorded as a ``late_arrival`` ledger line, and neither repeats nor
+        reopens. ``order_rule`` is asked only then (the workflow's ``workflow.patched``: a run
+        recorded before the rule keeps counting it as a repeat)."""
         model = self.model
         if sig.event_id is not None:
             if sig.event_id in model.seen_event_ids:
@@ -881,9 +894,19 @@ class CaseCore:
                 # line already stands for it, so it is linked but not counted as a repeat
                 return model.take_intents()
         if sig.status == "recovery":
+            happened = sig.occurred_at or sig.received_at
+            if model.last_recovery_at is None or happened > model.last_recovery_at:
+                model.last_recovery_at = happened
             self._fire("recovery", _system(sig.summary), sig.received_at, data)
             if self.state in AUTO_RESOLVABLE:
                 self._fire("resolve", _system(RECOVERY_REASON), sig.received_at)
+        elif self._late(sig) and order_rule():
+            assert sig.occurred_at is not None and model.last_recovery_at is not None
+            self._fire("late_arrival", _system(LATE_ARRIVAL_REASON), sig.received_at,
+                       {**data, "severity": sig.severity,
+                        "occurred_at": sig.occurred_at.isoformat(),
+                        "last_recovery_at": model.last_recovery_at.isoformat(),
+                        "summary": sig.summary[:500]})
         else:
             self._fire("repeat", _system(sig.summary), sig.received_at,
                        {**data, "severity": sig.severity})
@@ -998,9 +1021,17 @@ class CaseCore:
             contact_runs=m.contact_runs,
             contact_active=m.contact_active,
             client_contacted=m.client_contacted,
+            last_recovery_at=m.last_recovery_at,
         )
 
     # internals
+
+    def _late(self, sig: AlertSignal) -> bool:
+        """Did this problem happen before the last recovery, beyond the clock-skew margin?"""
+        last = self.model.last_recovery_at
+        margin = timedelta(seconds=self.input.late_margin_seconds)
+        return sig.occurred_at is not None and last is not None \
+            and sig.occurred_at + margin < last
 
     def _preset_triage(self, at: datetime) -> None:
         """Sources whose class is known in advance (a missing heartbeat is major) triage

@@ -141,6 +141,9 @@ class CaseInput:
     # transaction). False: the four regular activities of before (kept to measure against,
     # ``VIGIE_CASE_OPENING=legacy``; bench/storm.py).
     open_in_one_step: bool = True
+    # Occurrence order: a problem that happened this long (seconds) or more before the case's
+    # last recovery is a late arrival (VIGIE_LATE_ARRIVAL_MARGIN_SECONDS: clocks disagree).
+    late_margin_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,9 @@ class AlertSignal:
     # False: the source failed verification; such a signal may open or repeat a case but
     # never resolve, close or mute it (the router does not even send its recoveries).
     verified: bool = True
+    # When it happened: the source's own time where it gives one, else its receipt. None in
+    # signals sent before occurrence order (issue 21): they are judged in arrival order.
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,7 @@ class CarriedState:
     contact_active: str | None = None  # the step whose contact run is still going
     client_contacted: bool = False  # the client heard from us (resolution mail is due)
     client_code: str = ""  # kept for the ``ClientCode`` search attribute
+    last_recovery_at: datetime | None = None  # when the latest recovery happened
 
 
 # --- activity inputs and results -------------------------------------------------------------

@@ -9,6 +9,13 @@ update; each outcome comes back to the core like any event. Timers follow
 ``updatable_timer``: the main loop waits on a condition with the earliest armed deadline as
 timeout. Business days come from the client site's calendar (``domain.calendar``, with its
 Alsace-Moselle subdivision).
+
+The client's answer arrives as the update ``answer`` whose validator refuses any answer but
+the proposal's first decision: a replayed or concurrent link leaves nothing in the history
+(the console sends it with the update id ``answer-{proposal}``, so concurrent copies are one
+update). The older ``client_answer`` signal is still taken, for runs begun before. Past
+``history_limit`` events (``HISTORY_LIMIT`` by default) an idle run continues as new,
+carrying its state and armed timers (``VisitCarry``): a visit's history stays bounded.
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ with workflow.unsafe.imports_passed_through():
         SendVisitMail,
         SetTimer,
         VisitCore,
+        snapshot_of,
     )
     from workflows.visit_types import (
+        AnswerResult,
         AssignConsultant,
         CancelVisit,
         ClientAnswer,
@@ -52,7 +61,6 @@ with workflow.unsafe.imports_passed_through():
         VisitMailRequest,
         VisitMailResult,
         VisitResult,
-        VisitSnapshot,
         VisitView,
         WriteReport,
     )
@@ -66,6 +74,8 @@ MAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffici
                          maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 REPORT_TIMEOUT = timedelta(minutes=2)
 INVALID_ACTION = "InvalidVisitAction"
+HISTORY_LIMIT = 2000  # events; a run continues as new past it, once idle
+DATE_DROPPED_PATCH = "visit-date-dropped-mail"  # runs begun before did not mail it
 
 
 @workflow.defn
@@ -80,7 +90,8 @@ class VisitWorkflow:
         self._core, intents = VisitCore.open(inp, calendar, workflow.now())
         self._pending: deque[Intent] = deque(intents)
         self._lock = asyncio.Lock()
-        self._timers: dict[str, datetime] = {}
+        self._timers: dict[str, datetime] = dict(inp.carried.timers) if inp.carried else {}
+        self._input = inp
         self._mails: deque[SendVisitMail] = deque()  # sent in order by _send_mails
 
     @workflow.run
@@ -91,6 +102,8 @@ class VisitWorkflow:
                 await self._drain()
             if self._idle() and self._core.done:
                 return self._core.view()
+            if self._history_full():
+                workflow.continue_as_new(self._core.next_input(self._timers, workflow.now()))
             await self._wait_for_work()
 
     # --- the client's answer (verified signed link, relayed by the console) ----------------
@@ -98,6 +111,22 @@ class VisitWorkflow:
     @workflow.signal
     def client_answer(self, sig: ClientAnswer) -> None:
         self._pending.extend(self._core.answer(sig, workflow.now()))
+
+    @workflow.update
+    async def answer(self, sig: ClientAnswer) -> AnswerResult:
+        async with self._lock:
+            decided = self._core.answer_refused(sig, workflow.now()) is None  # again, inside
+            if decided:
+                self._pending.extend(self._core.take_answer(sig, workflow.now()))
+                await self._drain()
+        return AnswerResult(state=self._core.state, date=self._core.model.date,
+                            decided=decided)
+
+    @answer.validator
+    def _check_answer(self, sig: ClientAnswer) -> None:
+        reason = self._core.answer_refused(sig, workflow.now())
+        if reason is not None:
+            raise ApplicationError(reason, type=INVALID_ACTION, non_retryable=True)
 
     # --- planners' and consultants' actions --------------------------------------------------
 
@@ -115,11 +144,12 @@ class VisitWorkflow:
 
     @workflow.update
     async def confirm(self, inp: ConfirmDate) -> VisitResult:
-        return await self._act("confirm", Act(actor=inp.actor, date=inp.date, reason=inp.reason))
+        return await self._act("confirm", Act(actor=inp.actor, date=inp.date, reason=inp.reason,
+                                              rules=inp.rules))
 
     @confirm.validator
     def _check_confirm(self, inp: ConfirmDate) -> None:
-        self._validate("confirm", Act(actor=inp.actor, date=inp.date))
+        self._validate("confirm", Act(actor=inp.actor, date=inp.date, rules=inp.rules))
 
     @workflow.update
     async def assign(self, inp: AssignConsultant) -> VisitResult:
@@ -166,7 +196,9 @@ class VisitWorkflow:
 
     @workflow.update
     async def reschedule(self, inp: RescheduleVisit) -> VisitResult:
-        return await self._act("reschedule", Act(actor=inp.actor, reason=inp.reason))
+        tell = self._core.model.date is not None and workflow.patched(DATE_DROPPED_PATCH)
+        return await self._act("reschedule", Act(actor=inp.actor, reason=inp.reason,
+                                                 tell_client=tell))
 
     @reschedule.validator
     def _check_reschedule(self, inp: RescheduleVisit) -> None:
@@ -213,14 +245,8 @@ class VisitWorkflow:
                     actor=intent.actor, from_state=intent.from_state,
                     to_state=intent.to_state, reason=intent.reason, data=intent.data))
             case SaveVisit():
-                await self._activity(VisitActivity.SAVE, VisitSnapshot(
-                    visit_id=visit_id, state=intent.state, date=intent.date,
-                    consultant_id=intent.consultant_id, proposal=intent.proposal,
-                    proposed_dates=intent.proposed_dates,
-                    answer_deadline=intent.answer_deadline, reason=intent.reason,
-                    updated_at=workflow.now(), started_at=intent.started_at,
-                    finished_at=intent.finished_at, advice=intent.advice,
-                    questions=intent.questions, open_items=intent.open_items))
+                await self._activity(VisitActivity.SAVE,
+                                     snapshot_of(intent, visit_id, workflow.now()))
             case SendVisitMail():
                 self._mails.append(intent)  # sent by _send_mails, outside the lock
             case BuildReport():
@@ -277,7 +303,7 @@ class VisitWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: bool(self._pending) or self._timers != armed
-                    or (self._idle() and self._core.done),
+                    or (self._idle() and self._core.done) or self._history_full(),
                     timeout=timeout)
                 return
             except TimeoutError:
@@ -288,3 +314,8 @@ class VisitWorkflow:
 
     def _idle(self) -> bool:
         return not self._pending and not self._mails and workflow.all_handlers_finished()
+
+    def _history_full(self) -> bool:
+        limit = self._input.history_limit or HISTORY_LIMIT
+        return self._idle() and not self._core.done \
+            and workflow.info().get_current_history_length() > limit

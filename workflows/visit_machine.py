@@ -8,22 +8,26 @@ every event in with its time and gets back *intents* (``Audit``, ``SendVisitMail
 * the planner **proposes** two or three dates (planned/rescheduled -> proposed); once the
   proposal mail is sent the visit is **awaiting the client**, with reminder timers and an
   answer deadline; past it the planner is alerted (the visit keeps waiting);
-* the client **answers** through a signed link (a signal): a proposed date confirms the
-  visit, "none of these suit" sends it back to planned and alerts the planner; the planner
-  may also **confirm** a date agreed by phone;
+* the client **answers** through a signed link: a proposed date confirms the visit, "none
+  of these suit" sends it back to planned and alerts the planner; one decision per
+  proposal, later answers to it change nothing; the planner may also **confirm** any valid
+  date agreed by phone;
+* a late visit (its window past, or fewer than two business days of it left) stays owed:
+  it may be proposed or confirmed for any later business day;
 * a confirmed visit reminds the consultant and the client **the day before**; it is
   **missed** if nobody starts it on its day;
 * the consultant **starts** it (in progress) and **writes the report** (report written);
   a visit still in progress at the end of its day is closed as report written, the items
   left open listed: a visit is never stretched past one day (3.2.4);
 * the report is **sent** (report sent: the end);
-* **reschedule** (history kept: every earlier proposal and date stays on the timeline),
+* **reschedule** (history kept: every earlier proposal and date stays on the timeline; a
+  confirmed date dropped is mailed to the client),
   **cancel** (with a reason), **no access** (the consultant could not get in).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -33,12 +37,15 @@ from transitions import EventData, Machine
 from domain.calendar import site_calendar
 from workflows.visit_types import (
     ClientAnswer,
+    VisitCarry,
     VisitInput,
     VisitRules,
+    VisitSnapshot,
     VisitState,
     VisitStep,
     VisitTimelineEntry,
     VisitView,
+    bookable_until,
 )
 
 V = VisitState
@@ -78,8 +85,7 @@ TRANSITIONS: list[dict[str, Any]] = [
      "dest": V.CONFIRMED, "conditions": "answer_is_a_date", "before": "set_date"},
     {"trigger": "client_answer", "source": [V.AWAITING_CLIENT, V.PROPOSED],
      "dest": V.PLANNED, "after": "alert_planner"},
-    {"trigger": "confirm", "source": [V.PROPOSED, V.AWAITING_CLIENT], "dest": V.CONFIRMED,
-     "before": "set_date"},
+    {"trigger": "confirm", "source": PROPOSABLE, "dest": V.CONFIRMED, "before": "set_date"},
     {"trigger": "remind", "source": V.AWAITING_CLIENT, "dest": None, "after": "send_reminder"},
     {"trigger": "deadline", "source": V.AWAITING_CLIENT, "dest": None,
      "after": "alert_planner"},
@@ -229,6 +235,7 @@ class Act:
     step: str = ""
     answer: ClientAnswer | None = None
     rules: VisitRules | None = None  # the window and site days as the desk holds them now
+    tell_client: bool = False  # a dropped confirmed date is mailed (workflow patch)
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -257,6 +264,7 @@ class VisitModel:
         self.reminders_sent = 0
         self.counts: dict[str, int] = {}
         self.history: list[str] = []
+        self.decided: set[int] = set()  # proposals the client has answered (one decision)
         self.timeline: list[VisitTimelineEntry] = []
         self.intents: list[Intent] = []
         self._saved: SaveVisit | None = None
@@ -288,7 +296,10 @@ class VisitModel:
             self.consultant_id = act.consultant_id
 
     def set_date(self, event: EventData) -> None:
-        self.date = _act(event).date
+        act = _act(event)
+        if event.event.name == "client_answer" or act.date in self.proposed_dates:
+            self.decided.add(self.proposal)  # the proposal's one decision
+        self.date = act.date
 
     def set_reason(self, event: EventData) -> None:
         self.reason = _act(event).reason
@@ -321,6 +332,13 @@ class VisitModel:
             self.history.append(f"proposition {self.proposal} : {', '.join(self.proposed_dates)}")
         if self.date:
             self.history.append(f"date {self.date} abandonnée : {_act(event).reason}")
+            if _act(event).tell_client:
+                n = self.counts.get(VisitStep.DATE_DROPPED, 0) + 1
+                self.counts = {**self.counts, VisitStep.DATE_DROPPED: n}
+                self.intents.append(SendVisitMail(
+                    step=VisitStep.DATE_DROPPED, attempt=str(n), at=event.kwargs["at"],
+                    proposal=self.proposal, date=self.date, text=_act(event).reason))
+        self.decided.add(self.proposal)
         self.date = None
         self.proposed_dates = ()
         self.answer_deadline = None
@@ -452,9 +470,39 @@ class VisitModel:
         out, self.intents = self.intents, []
         return out
 
+    def carry(self, visit_id: int, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        saved = snapshot_of(self.projection(), visit_id, at)
+        return VisitCarry(saved=saved, next_seq=self.next_seq, report_ready=self.report_ready,
+                          reminders_sent=self.reminders_sent, counts=dict(self.counts),
+                          history=tuple(self.history), timers=dict(timers),
+                          decided=tuple(sorted(self.decided)))
+
+    def restore(self, c: VisitCarry) -> None:
+        p = c.saved
+        self.date, self.consultant_id = p.date, p.consultant_id
+        self.proposal, self.proposed_dates = p.proposal, tuple(p.proposed_dates)
+        self.answer_deadline, self.reason = p.answer_deadline, p.reason
+        self.started_at, self.finished_at = p.started_at, p.finished_at
+        self.advice, self.questions = p.advice, p.questions
+        self.open_items = tuple(p.open_items)
+        self.next_seq, self.report_ready = c.next_seq, c.report_ready
+        self.reminders_sent, self.counts = c.reminders_sent, dict(c.counts)
+        self.history, self.decided = list(c.history), set(c.decided)
+        self._saved = self.projection()  # the projection is already written
+
 
 def _act(event: EventData) -> Act:
     return event.kwargs["act"]
+
+
+def snapshot_of(p: SaveVisit, visit_id: int, at: datetime) -> VisitSnapshot:
+    """The projection as the save activity writes it."""
+    return VisitSnapshot(
+        visit_id=visit_id, state=p.state, date=p.date, consultant_id=p.consultant_id,
+        proposal=p.proposal, proposed_dates=p.proposed_dates,
+        answer_deadline=p.answer_deadline, reason=p.reason, updated_at=at,
+        started_at=p.started_at, finished_at=p.finished_at, advice=p.advice,
+        questions=p.questions, open_items=p.open_items)
 
 
 # --- the core the workflow talks to ---------------------------------------------------------
@@ -468,16 +516,22 @@ class VisitCore:
         self.model = VisitModel(inp, calendar)
         self.window = (date.fromisoformat(inp.due_start), date.fromisoformat(inp.due_end)) \
             if inp.due_start and inp.due_end else None
+        self.site_days = (tuple(inp.site_closed), tuple(inp.site_open))  # closed, open
         self.machine = Machine(
             model=self.model, states=STATES, transitions=TRANSITIONS,
-            initial=str(V.PLANNED), send_event=True, auto_transitions=False,
-            after_state_change="record_event",
+            initial=inp.carried.saved.state if inp.carried else str(V.PLANNED),
+            send_event=True,
+            auto_transitions=False, after_state_change="record_event",
         )
+        if inp.carried is not None:
+            self.model.restore(inp.carried)
 
     @classmethod
     def open(cls, inp: VisitInput, calendar: SiteCalendar, at: datetime
              ) -> tuple[VisitCore, list[Intent]]:
         core = cls(inp, calendar)
+        if inp.carried is not None:  # a continued run: its ledger and projection are written
+            return core, []
         core.model.audit(at, "plan", SYSTEM, None, V.PLANNED,
                          f"fenêtre {inp.due_start} – {inp.due_end}")
         core.model.save_if_changed()
@@ -502,7 +556,9 @@ class VisitCore:
             if reason:
                 return reason
         if action == "confirm" and act.date not in self.model.proposed_dates:
-            return f"La date {act.date} ne fait pas partie des dates proposées"
+            reason = self._check_day(act.date or "", now, act.rules)  # a day agreed by phone
+            if reason:
+                return reason
         if action == "assign" and act.consultant_id is None:
             return "Aucun consultant indiqué"
         if action == "start" and self.model.consultant_id is None:
@@ -535,20 +591,33 @@ class VisitCore:
             return "Les dates proposées doivent être différentes"
         if self.input.days > 1 and self.input.kind == "preventive":
             return "Une visite préventive dure une journée au plus (3.2.4)"
+        for text in dates:
+            reason = self._check_day(text, now, rules)
+            if reason:
+                return reason
+        return None
+
+    def _check_day(self, text: str, now: datetime, rules: VisitRules | None = None
+                   ) -> str | None:
+        """Why ``text`` cannot be this visit's day: in the future, on a business day of the
+        site (its own days included), inside the window (the desk's, when sent with the
+        action) while two business days of it remain (after: late)."""
         today = now.astimezone(self.model.zone).date()
         window, calendar = self._rules(rules)
-        for text in dates:
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                return f"Date illisible : {text}"
-            if day <= today:
-                return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
-            if window is not None and not window[0] <= day <= window[1]:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return f"Date illisible : {text}"
+        if day <= today:
+            return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
+        if window is not None:
+            start, end = window
+            last = bookable_until(end, today, calendar.is_business_day)
+            if day < start or (last is not None and day > last):
                 return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
-                        f"({window[0]:%d/%m/%Y} – {window[1]:%d/%m/%Y})")
-            if not calendar.is_business_day(day):
-                return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
+                        f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
+        if not calendar.is_business_day(day):
+            return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
         return None
 
     # decisions
@@ -556,8 +625,48 @@ class VisitCore:
     def act(self, action: str, act: Act, at: datetime) -> list[Intent]:
         if act.rules is not None:  # accepted (checked just before): the desk's facts now
             self.window, self.model.calendar = self._rules(act.rules)
+            self.site_days = (tuple(act.rules.site_closed), tuple(act.rules.site_open))
         getattr(self.model, action)(at=at, act=act)
         return self.model.take()
+
+    def answer_refused(self, sig: ClientAnswer, at: datetime) -> str | None:
+        """Why the client's answer changes nothing (checked before it is taken, so a
+        replayed or concurrent answer leaves no trace), or None for the proposal's decision."""
+        m = self.model
+        if self.state not in (V.AWAITING_CLIENT, V.PROPOSED):
+            return "la visite n'attend plus de réponse"
+        if sig.proposal != m.proposal:
+            return f"réponse à la proposition {sig.proposal}, remplacée par la {m.proposal}"
+        if sig.proposal in m.decided:
+            return "cette proposition a déjà reçu sa réponse"
+        if sig.date is not None and sig.date not in m.proposed_dates:
+            return f"date {sig.date} non proposée"
+        if m.answer_deadline is not None and at > m.answer_deadline:
+            return "réponse après l'échéance"
+        return None
+
+    def take_answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
+        """The proposal's one decision (``answer_refused`` said None)."""
+        m = self.model
+        m.decided.add(sig.proposal)
+        data = {"proposal": str(sig.proposal), "date": sig.date or "aucune", "via": sig.via}
+        m.client_answer(at=at, act=Act(actor=sig.contact or "client", date=sig.date,
+                                       reason="" if sig.date else "aucune date ne convient"),
+                        data=data)
+        return m.take()
+
+    def carry(self, timers: dict[str, datetime], at: datetime) -> VisitCarry:
+        return self.model.carry(self.input.visit_id, timers, at)
+
+    def next_input(self, timers: dict[str, datetime], at: datetime) -> VisitInput:
+        """The input a continued run starts from: the state carried, and the window and
+        site days last sent by the desk (a re-cut window is not lost across runs)."""
+        start, end = (self.window[0].isoformat(), self.window[1].isoformat()) \
+            if self.window else (self.input.due_start, self.input.due_end)
+        return replace(self.input, consultant_id=self.model.consultant_id,
+                       due_start=start, due_end=end,
+                       site_closed=self.site_days[0], site_open=self.site_days[1],
+                       carried=self.carry(timers, at))
 
     def answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
         """The client's answer (already verified by the console): a stale proposal, a date

@@ -3,8 +3,9 @@ the workflow sandbox loads it as is), in the manner of ``workflows/shared.py`` f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 
@@ -38,6 +39,7 @@ class VisitStep(StrEnum):
     DAY_BEFORE_CLIENT = "visit_day_before_client"
     DAY_BEFORE_CONSULTANT = "visit_day_before_consultant"
     REPORT = "visit_report"  # to the monitoring team: the visit record
+    DATE_DROPPED = "visit_date_dropped"  # to the client: the confirmed date no longer holds
 
 
 class VisitActivity(StrEnum):
@@ -51,6 +53,32 @@ class VisitActivity(StrEnum):
 
 def visit_workflow_id(visit_id: int) -> str:
     return f"visit-{visit_id}"
+
+
+# A late visit stays owed: once fewer than this many business days of its window are left
+# after today, it may be proposed for any later business day (it is then booked late).
+DATES_TO_OFFER = 2
+
+
+def bookable_until(due_end: date, today: date, is_business_day: Callable[[date], bool]
+                   ) -> date | None:
+    """The last day a visit may be proposed for: the end of its window while two business
+    days of it are still ahead, else None (no end: the visit is late, or about to be)."""
+    day, left = today + timedelta(days=1), 0
+    while day <= due_end and left < DATES_TO_OFFER:
+        left += is_business_day(day)
+        day += timedelta(days=1)
+    return due_end if left >= DATES_TO_OFFER else None
+
+
+def business_days_late(due_end: date, day: date, is_business_day: Callable[[date], bool]
+                       ) -> int:
+    """How many business days ``day`` lies after the window's end (0 inside it)."""
+    n, cur = 0, due_end + timedelta(days=1)
+    while cur <= day:
+        n += is_business_day(cur)
+        cur += timedelta(days=1)
+    return n
 
 
 @dataclass(frozen=True)
@@ -71,6 +99,8 @@ class VisitInput:
     consultant_id: int | None = None
     site_closed: tuple[str, ...] = ()  # the site's own closed days (ISO), at the start
     site_open: tuple[str, ...] = ()  # the site's own open days (ISO): a holiday worked
+    history_limit: int = 0  # continue as new past this many events (0: the default)
+    carried: VisitCarry | None = None  # the state a continued run starts from
 
 
 @dataclass(frozen=True)
@@ -100,12 +130,29 @@ class ProposeDates:
 
 
 @dataclass(frozen=True)
+class VisitCarry:
+    """What a visit run hands to the next when it continues as new (its history bounded):
+    the projection as last saved, and what the core keeps besides."""
+
+    saved: VisitSnapshot
+    next_seq: int
+    report_ready: bool
+    reminders_sent: int
+    counts: dict[str, int]
+    history: tuple[str, ...]
+    timers: dict[str, datetime]
+    decided: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConfirmDate:
-    """The planner books a date the client agreed to another way (phone)."""
+    """The planner books a date the client agreed to another way (phone): one of the
+    proposed dates, or any other valid day."""
 
     actor: str
     date: str
     reason: str = ""
+    rules: VisitRules | None = None  # the desk's window and site days now (as ProposeDates)
 
 
 @dataclass(frozen=True)
@@ -117,6 +164,8 @@ class AssignConsultant:
 
 @dataclass(frozen=True)
 class RescheduleVisit:
+    """Back to rescheduling; a confirmed date dropped is mailed to the client."""
+
     actor: str
     reason: str
 
@@ -173,6 +222,16 @@ class ClientAnswer:
     date: str | None
     via: str = "link"  # link | portal
     contact: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """What the client's answer (update ``answer``) met: the visit's state and date after
+    it, and whether it was this proposal's decision."""
+
+    state: str
+    date: str | None
+    decided: bool
 
 
 # --- views and activity payloads ------------------------------------------------------------

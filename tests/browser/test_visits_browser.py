@@ -16,7 +16,9 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,11 +47,18 @@ class Stack:
     base: str
     engine: Engine
     clients: dict[str, int]
+    settings: Settings | None = None
 
 
 @pytest.fixture(scope="module")
 async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    var = tmp_path_factory.mktemp("visits-browser")
+    async with open_stack(dev_env, tmp_path_factory.mktemp("visits-browser")) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_stack(dev_env: Any, var: Path, **changes: Any) -> AsyncIterator[Stack]:
+    """The stack on ``var``; ``changes`` go to the console's settings (e.g. its day)."""
     url = f"sqlite:///{var / 'vigie.sqlite3'}"
     migrate(url)
     engine = make_engine(url)
@@ -64,6 +73,7 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
         secret_key="browser-test-key",
         visit_link_secret=SECRET,
         team_email="equipe@desk.example",
+        **changes,
     )
     server = ConsoleServer(create_app(settings, engine))
     base = f"http://127.0.0.1:{server.port}"
@@ -78,7 +88,7 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
             async with build_worker(client, engine, queue, pool):
                 with server as started:
                     assert started == base
-                    yield Stack(base, engine, clients)
+                    yield Stack(base, engine, clients, settings)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -1,7 +1,7 @@
 """site days: a site's own closed and open days on top of its subdivision's calendar
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0015
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0011'
-down_revision: str | None = '0009'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
