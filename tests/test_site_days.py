@@ -20,9 +20,10 @@ from domain.calendar import site_calendar
 from models.db import session_scope
 from models.tables import Client, Site, User
 from models.visits import Visit
+from planning.optimal import optimal
 from planning.rules import check_dates, visit_rules
 from planning.site_days import SiteDaysError, add_range, calendar_of, own_days_of, ranges
-from planning.suggest import greedy, violations
+from planning.suggest import VisitNeed, greedy, is_open, open_days, violations
 from planning.suggest_db import problem_from_db
 from planning.visits import create_visit
 from tests.browser.support import make_desk
@@ -84,10 +85,23 @@ def test_the_suggester_avoids_a_closed_day_and_uses_a_worked_holiday(
                          dt.date(2028, 6, 9), site_id=site_ids["site"], contract_year=2028)
         s.commit()
         problem = problem_from_db(s, 2028, dt.date(2028, 6, 1))
-    plan = greedy(problem)
-    assert violations(problem, plan) == []
-    days = sorted(b.day for b in plan.bookings.values())
-    assert days == [WHIT_MONDAY_2028, dt.date(2028, 6, 9)]  # never 6, 7 or 8 June
+    for plan in (greedy(problem), optimal(problem)):  # both planners, one calendar hook
+        assert violations(problem, plan) == []
+        days = sorted(b.day for b in plan.bookings.values())
+        assert days == [WHIT_MONDAY_2028, dt.date(2028, 6, 9)]  # never 6, 7 or 8 June
+
+
+def test_the_planners_calendar_hook_reads_the_site_s_own_days() -> None:
+    """``planning.suggest.is_open``/``_open_days`` (every calendar check of the planners,
+    the exact one's swaps included) take a site's own days on top of its subdivision."""
+    closed, opened = frozenset({dt.date(2028, 6, 7)}), frozenset({WHIT_MONDAY_2028})
+    assert not is_open(None, WHIT_MONDAY_2028) and is_open(None, dt.date(2028, 6, 7))
+    assert is_open(None, WHIT_MONDAY_2028, closed, opened)
+    assert not is_open(None, dt.date(2028, 6, 7), closed, opened)
+    need = VisitNeed(key=1, client_id=1, start=WHIT_MONDAY_2028, end=dt.date(2028, 6, 9),
+                     ideal=WHIT_MONDAY_2028, closed=closed, opened=opened)
+    assert open_days(need, need.end) == (WHIT_MONDAY_2028, dt.date(2028, 6, 6),
+                                         dt.date(2028, 6, 8), dt.date(2028, 6, 9))
 
 
 def test_a_range_must_read_forwards(engine: Engine, site_ids: dict[str, int]) -> None:

@@ -30,7 +30,14 @@ from planning.entitlement import (
 from planning.rules import check_dates, visit_rules
 from tests.browser.support import make_desk
 from tests.visit_fixtures import visit_desk
-from workflows.visit_types import AssignConsultant, ProposeDates, VisitState
+from workflows.visit_machine import Act, VisitCore
+from workflows.visit_types import (
+    AssignConsultant,
+    ProposeDates,
+    VisitInput,
+    VisitRules,
+    VisitState,
+)
 
 V = VisitState
 
@@ -185,3 +192,58 @@ def test_no_page_shows_a_window_backwards(engine: Engine, tmp_path: Path) -> Non
             assert first <= last, (page, a, b)
     suggest = http.get(f"/planning/suggest?year={today.year}").text
     assert f"fenêtre close le {today - dt.timedelta(days=60):%d/%m/%Y}" in suggest
+
+
+# --- the late rule on the desk's window (issues 19 A and C together) ------------------------
+
+NOW = dt.datetime(2027, 12, 6, 9, 0, tzinfo=dt.UTC)  # a Monday
+
+
+def _core(start: str, end: str) -> VisitCore:
+    core, _ = VisitCore.open(VisitInput(visit_id=1, client_id=1, due_start=start, due_end=end),
+                             site_calendar(None), NOW)
+    return core
+
+
+def _propose(core: VisitCore, dates: tuple[str, ...], rules: VisitRules | None
+             ) -> str | None:
+    return core.check("propose", Act(actor="planner", dates=dates, rules=rules), NOW)
+
+
+def test_a_late_visit_is_proposed_after_the_window_the_desk_sends() -> None:
+    """The workflow's late rule reads the window sent with the proposal: a visit whose
+    *re-cut* window is ahead stays bounded by it, one whose desk window has ended may be
+    proposed on any later business day, and the site's own closed days sent with it count."""
+    # started with a window long past (late by its own), re-cut to the end of the year
+    core = _core("2027-01-01", "2027-03-31")
+    assert _propose(core, ("2028-01-10", "2028-01-11"), None) is None  # late: any day
+    recut = VisitRules("2027-12-08", "2027-12-31")
+    refused = _propose(core, ("2027-12-09", "2028-01-10"), recut)
+    assert refused and "hors de la fenêtre" in refused and "31/12/2027" in refused
+    assert _propose(core, ("2027-12-09", "2027-12-10"), recut) is None
+    # a date agreed by phone is checked the same way (ConfirmDate.rules)
+    phone = core.check("confirm", Act(actor="planner", date="2028-01-10", rules=recut), NOW)
+    assert phone and "hors de la fenêtre" in phone
+    assert core.check("confirm", Act(actor="planner", date="2027-12-10", rules=recut),
+                      NOW) is None
+    # started with a window ahead; the desk's window has ended: late after *its* window
+    core = _core("2028-02-01", "2028-03-31")
+    assert _propose(core, ("2027-12-08", "2027-12-09"), None)  # before its start
+    ended = VisitRules("2027-11-01", "2027-11-30", site_closed=("2027-12-09",))
+    assert _propose(core, ("2027-12-08", "2027-12-10"), ended) is None
+    closed = _propose(core, ("2027-12-08", "2027-12-09"), ended)
+    assert closed and "jour ouvré du site" in closed
+
+
+def test_a_continued_run_keeps_the_window_and_site_days_last_sent() -> None:
+    """Continue-as-new (bounded history) carries the desk's window and site days, so the
+    next run checks dates as the last one did."""
+    core = _core("2027-01-01", "2027-03-31")
+    rules = VisitRules("2027-12-08", "2027-12-31", site_closed=("2027-12-09",),
+                       site_open=("2027-12-25",))
+    core.act("propose", Act(actor="planner", dates=("2027-12-08", "2027-12-10"), rules=rules),
+             NOW)
+    nxt = core.next_input({}, NOW)
+    assert (nxt.due_start, nxt.due_end) == ("2027-12-08", "2027-12-31")
+    assert (nxt.site_closed, nxt.site_open) == (("2027-12-09",), ("2027-12-25",))
+    assert nxt.carried is not None and nxt.carried.saved.proposal == 1
