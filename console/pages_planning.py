@@ -183,23 +183,30 @@ async def plan_year(request: Request, principal: Principal = Depends(require("vi
     year = year_param(form.get("year"), today_local(svc).year)
     only = parse_int(form.get("client_id"))
 
-    def create() -> list[int]:
+    today = today_local(svc)
+
+    def create() -> tuple[list[int], int]:
         with Session(svc.engine, expire_on_commit=False) as s:
             ids = [c.id or 0 for c in s.exec(select(Client).where(
                 col(Client.active).is_(True))).all() if only is None or c.id == only]
-            made = [v for cid in ids for v in ent.plan_year(
-                s, cid, year, svc.settings.visit_counting, svc.settings.contract_year_start)]
+            plans = [ent.plan_year_recut(s, cid, year, svc.settings.visit_counting,
+                                         svc.settings.contract_year_start, today)
+                     for cid in ids]
             s.commit()
-            return [v.id or 0 for v in made]
+            return [v.id or 0 for p in plans for v in p.created], \
+                sum(len(p.recut) for p in plans)
 
-    created = await asyncio.to_thread(create)
+    created, recut = await asyncio.to_thread(create)
     try:
         client = await svc.temporal()
         for vid in created:
             await start_visit_workflow(client, svc.engine, vid, svc.settings)
-        message = f"ok:{len(created)} visite(s) planifiée(s)."
+        message = f"ok:{len(created)} visite(s) planifiée(s)." if not recut else \
+            f"ok:{len(created)} visite(s) planifiée(s), {recut} fenêtre(s) recoupée(s)."
     except TemporalUnavailable as exc:
-        message = f"err:{len(created)} visite(s) créée(s), workflows non démarrés : {exc}"
+        message = f"err:{len(created)} visite(s) créée(s), workflows non démarrés : {exc}" \
+            if not recut else (f"err:{len(created)} visite(s) créée(s), {recut} fenêtre(s) "
+                               f"recoupée(s), workflows non démarrés : {exc}")
     await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/planning?year={year}")
 

@@ -260,7 +260,7 @@ async def open_from_item(request: Request, visit_id: int, key: str,
     try:
         ref = await open_case_from_item(await svc.temporal(), svc.engine, svc.settings,
                                         visit_id, key, kind, principal.username)
-        message = f"ok:{'Demande' if kind == 'demande' else 'Cas'} ouvert : {ref}"
+        message = f"ok:Demande ouverte : {ref}" if kind == "demande" else f"ok:Cas ouvert : {ref}"
     except Exception as exc:  # Temporal down, item not ko: said plainly
         message = f"err:{exc}"
     await asyncio.to_thread(set_flash, svc, principal, message)

@@ -23,7 +23,7 @@ from models.types import utcnow
 from models.visits import Visit
 from planning import holds
 from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates, check_days
+from planning.rules import check_dates, check_days, visit_rules
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -100,7 +100,8 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
                 refused = holds.claim(s, visit_id, consultant, dates, utcnow())
             if refused:
                 raise ActionRefused(refused)
-            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason)
+            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason,
+                                rules=visit_rules(s, visit))
         if action == "confirm":
             return _confirm(s, svc, visit, who, form, reason)
         if action == "assign":
@@ -147,7 +148,8 @@ def _confirm(s: Session, svc: Services, visit: Visit, who: str, form: dict[str, 
         refused = check_days(s, visit, [day], visit.consultant_id, today_local(svc))
         if refused:
             raise ActionRefused(refused)
-    return ConfirmDate(who, text, reason or "date convenue par téléphone")
+    return ConfirmDate(who, text, reason or "date convenue par téléphone",
+                       rules=visit_rules(s, visit))
 
 
 def follow_up(svc: Services, principal: Principal, visit_id: int, form: dict[str, str]

@@ -162,11 +162,13 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
+        "number": lambda value, digits=1: i18n.number(lang, value, digits),
         # the contract pages (console.i18n_contracts)
         "blocker_text": lambda what: i18n_contracts.blocker_text(lang, what),
         "event_label": lambda action: i18n_contracts.event_label(lang, action),
         # the visit pages (console.i18n_visits)
         "ent_explain": lambda text: i18n_visits.entitlement_explanation(lang, text),
+        "visit_text": lambda text: i18n_visits.visit_text(lang, text),
         "sent": sent_view,
         "csrf_field": FormTokens(principal.csrf if principal is not None else None),
         "csrf_token": principal.csrf if principal is not None else "",

@@ -131,6 +131,10 @@ def erase_client_rows(s: Session, client_id: int) -> Touched:
         ("user_session", _ids(s, "user_session", "user_id", user_ids), None),
         ("api_token", _ids(s, "api_token", "user_id", user_ids), None),
         ("site_place", _ids(s, "site_place", "site_id", site_ids), None),
+        ("site_days", _ids(s, "site_days", "site_id", site_ids), None),
+        ("idempotent_request",
+         _ids(s, "idempotent_request", "actor", [f"user:{u}" for u in user_ids])
+         if user_ids else [], None),
         ("site", site_ids, {"name": lambda key, _old: f"Site n°{key}"}),
         ("sender_domain", _ids(s, "sender_domain", "client_id", client_id), None),
         ("contact", _ids(s, "contact", "client_id", client_id), None),

@@ -94,6 +94,10 @@ COLUMNS: tuple[Store, ...] = tuple([
     *_s("source_rule", "note", "free text about the client", BLANK),
     *_s("source_token", "name", "a token's label", BLANK),
     *_s("erasure_request", "subject", "whom an erasure request named", PSEUDONYM),
+    *_s("site_days", "note", "free text about a site's own closed or open days", BLANK),
+    *_s("idempotent_request", "body",
+        "an action's first answer, kept for repeats (a client user's: deleted at erasure; "
+        "everyone's: purged after VIGIE_IDEMPOTENCY_KEEP_HOURS)", DELETE),
 ])
 
 # Columns whose name or type looks personal but which hold no person's data of a client.
@@ -119,6 +123,7 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("silence", "created_by"): "staff user name",
     ("silence", "revoked_by"): "staff user name",
     ("sign_in_lockout", "lifted_by"): "staff user name (an administrator lifting a lock-out)",
+    ("idempotent_request", "actor"): "the caller as 'user:<id>': no name",
     ("calendar_feed", "changed_by"): "staff user name (consultants' feeds; clients have none)",
     ("source_rule", "created_by"): "staff user name",
     ("api_token", "created_by"): "staff user name",

@@ -113,8 +113,11 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             try:
                 from planning.launch import ensure_visit_workflows
+                from vigie.demo import demo_intents, stage_demo_visits
 
+                intents = demo_intents(engine)  # before the workflows' first save
                 await ensure_visit_workflows(client, engine, settings)
+                await stage_demo_visits(client, engine, intents)
             except Exception:  # the visits' rows stay; the next start tries again
                 log.exception("worker: workflows des visites non démarrés")
             log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
