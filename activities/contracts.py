@@ -172,6 +172,7 @@ class ContractActivities:
         return [self.facts, self.event, self.save_sizing, self.blockers,
                 self.schedule_onboarding, self.plan_sensors, self.technical_document,
                 self.expectations, self.set_status, self.stop_monitoring, self.cancel_visits,
+                self.close_cases,
                 self.erase, self.entitlement]
 
     @activity.defn(name=ContractActivity.FACTS)
@@ -316,6 +317,25 @@ class ContractActivities:
                 f"Le contrat de {name} est résilié ({inp.reason}).\n\n{reason}\n")
         return cancelled
 
+    @activity.defn(name=ContractActivity.CLOSE_CASES)
+    async def close_cases(self, inp: CancelVisitsInput) -> list[str]:
+        """The client's open cases closed through their workflows; those refused go to the
+        planners' notice on the timeline."""
+        from contracts.closing import close_open_cases
+
+        closed, by_hand = await close_open_cases(
+            activity.client(), self.engine, inp.client_id,
+            f"Contrat résilié : {inp.reason}" if inp.reason else "Contrat résilié")
+        if closed or by_hand:
+            reason = "Cas clôturés : " + (", ".join(closed) or "aucun")
+            if by_hand:
+                reason += " ; à transmettre à la main — " + " ; ".join(by_hand)
+            await asyncio.to_thread(
+                store.append_event, self.engine, inp.contract_id,
+                f"contract:{inp.contract_id}:cases-closed:{inp.at.isoformat()}", inp.at,
+                "cases_closed", inp.actor, reason=reason)
+        return closed
+
     @activity.defn(name=ContractActivity.ENTITLEMENT)
     def entitlement(self, inp: ExpectationsInput) -> int:
         return first_entitlement(self.engine, inp.client_id, utcnow().astimezone(self.tz).date())
@@ -326,9 +346,36 @@ class ContractActivities:
             return client.name if client is not None else str(client_id)
 
     @activity.defn(name=ContractActivity.ERASE)
-    def erase(self, inp: EraseInput) -> str:
-        summary = privacy.erase_client(self.engine, inp.client_id, by=inp.actor, at=inp.at,
-                                       retention_days=0)
+    async def erase(self, inp: EraseInput) -> str:
+        """Waits for the client's visit workflows to end (a cancelled visit still writes its
+        reason), then erases; a hold answers its reason (the retention Schedule tries again
+        once it is lifted)."""
+        from temporalio.client import WorkflowExecutionStatus
+        from temporalio.exceptions import ApplicationError
+
+        from models.visits import Visit
+
+        def visit_workflows() -> list[str]:
+            with Session(self.engine) as s:
+                return [v.workflow_id for v in s.exec(select(Visit).where(
+                    Visit.client_id == inp.client_id)) if v.workflow_id]
+
+        client = activity.client()
+        for wid in await asyncio.to_thread(visit_workflows):
+            try:
+                status = (await client.get_workflow_handle(wid).describe()).status
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    continue
+                raise
+            if status == WorkflowExecutionStatus.RUNNING:
+                raise ApplicationError(f"visite {wid} encore en cours : effacement ensuite")
+        try:
+            summary = await asyncio.to_thread(
+                privacy.erase_client, self.engine, inp.client_id, by=inp.actor, at=inp.at,
+                retention_days=0, reason="fin de la durée de conservation")
+        except privacy.PrivacyError as exc:
+            return f"effacement refusé : {exc}"
         return summary.describe()
 
 

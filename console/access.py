@@ -172,6 +172,15 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     (G, "/contracts/{contract_id}/export.zip"): "privacy",
     (P, "/contracts/{contract_id}/erase"): "privacy.erase",
     (G, "/privacy/access"): "privacy",
+    # issue 20 (console/pages_privacy.py): requests, holds, any client's export, the codec
+    (G, "/privacy/clients/{client_id}"): "privacy",
+    (G, "/privacy/clients/{client_id}/export.zip"): "privacy",
+    (P, "/privacy/clients/{client_id}/erase"): "privacy.erase",
+    (P, "/privacy/contacts/{contact_id}/erase"): "privacy.erase",
+    (P, "/privacy/clients/{client_id}/holds"): "privacy",
+    (P, "/privacy/holds/{hold_id}/release"): "privacy",
+    ("OPTIONS", "/codec/decode"): PUBLIC,  # the Temporal UI's preflight: headers only
+    (P, "/codec/decode"): "queue",  # staff; read-only, exempt from CSRF (console.auth)
     (G, "/portal/contract"): "portal",
     (G, "/api/contracts"): "contract.read",
     (G, "/api/contracts/{contract_id}"): "contract.read",

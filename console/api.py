@@ -29,6 +29,7 @@ from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services, TemporalUnavailable
 from console.health import health
+from console.idempotency import update_id
 from console.queries import QueueFilter, case_summary, load_case, queue_page
 from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
@@ -274,9 +275,11 @@ def action_input(actor: str, body: dict[str, Any], max_text: int = 10_000) -> Ac
 
 
 async def run_action(
-    svc: Services, c: Case, action: str, inp: ActionInput
+    svc: Services, c: Case, action: str, inp: ActionInput, update_id: str | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """Runs one workflow update; a refusal is a 409 with the workflow's own reason."""
+    """Runs one workflow update; a refusal is a 409 with the workflow's own reason.
+    ``update_id`` (from the request's idempotency key, ``console.idempotency``): Temporal
+    runs an update of a given id once per run and answers a repeat with its outcome."""
     if action not in ACTIONS:
         return 404, {"accepted": False, "message": f"Action inconnue : {action}"}
     try:
@@ -285,7 +288,8 @@ async def run_action(
         return 503, {"accepted": False, "message": str(exc)}
     handle = client.get_workflow_handle(c.workflow_id, first_execution_run_id=c.run_id)
     try:
-        result = await asyncio.wait_for(handle.execute_update(action, inp), UPDATE_TIMEOUT_S)
+        result = await asyncio.wait_for(handle.execute_update(action, inp, id=update_id),
+                                        UPDATE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         msg = getattr(cause, "message", None) or str(cause or exc)
@@ -327,5 +331,5 @@ async def post_action(
     if not isinstance(body, dict):
         raise HTTPException(422, "Le corps doit être un objet JSON")
     inp = action_input(principal.username, body, svc.settings.note_max_chars)
-    status, payload = await run_action(svc, c, action, inp)
+    status, payload = await run_action(svc, c, action, inp, update_id(request, action))
     return JSONResponse(payload, status)

@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
+from console.idempotency import update_id
 from console.sent import sent_dict
 from console.web import log_read, too_long
 from models.tables import Case, Communication, CommunicationEvent
@@ -78,19 +79,32 @@ def list_comms(
         q = q.where(Communication.transport == transport)
     with Session(_svc(request).engine) as s:
         rows = s.exec(q).all()
-        clients = _clients_of(s, [r.case_id for r in rows])
+        clients = _clients_of(s, list(rows))
     for client_id in clients:
         log_read(request, principal, client_id, "communications")
     return {"items": [comm_dict(r) for r in rows]}
 
 
-def _clients_of(s: Session, case_ids: list[int | None]) -> list[int]:
-    """The clients whose communications are in a response (recipients are personal data)."""
-    ids = sorted({c for c in case_ids if c is not None})
-    if not ids:
-        return []
-    found = s.exec(select(Case.client_id).where(col(Case.id).in_(ids)).distinct()).all()
-    return sorted({c for c in found if c is not None})
+def _clients_of(s: Session, rows: list[Communication]) -> list[int]:
+    """The clients whose communications are in a response (recipients are personal data):
+    through the case, the contact written to, or the visit whose mail it is."""
+    from models.tables import Contact
+    from models.visits import Visit
+
+    found: set[int | None] = set()
+    case_ids = sorted({r.case_id for r in rows if r.case_id is not None})
+    if case_ids:
+        found |= set(s.exec(select(Case.client_id).where(col(Case.id).in_(case_ids))).all())
+    contact_ids = sorted({r.contact_id for r in rows if r.contact_id is not None})
+    if contact_ids:
+        found |= set(s.exec(select(Contact.client_id).where(
+            col(Contact.id).in_(contact_ids))).all())
+    visit_wids = sorted({r.workflow_id for r in rows if (r.workflow_id or "").startswith(
+        "visit-")})
+    if visit_wids:
+        found |= set(s.exec(select(Visit.client_id).where(
+            col(Visit.workflow_id).in_(visit_wids))).all())
+    return sorted(c for c in found if c is not None)
 
 
 @router.get("/comms/{comm_id}")
@@ -106,7 +120,7 @@ def get_comm(request: Request, comm_id: int,
             .where(CommunicationEvent.communication_id == comm_id)
             .order_by(col(CommunicationEvent.id))
         ).all()
-        clients = _clients_of(s, [row.case_id])
+        clients = _clients_of(s, [row])
     for client_id in clients:
         log_read(request, principal, client_id, "communication", comm_id)
     out = comm_dict(row, full=True)
@@ -150,7 +164,8 @@ async def send_instructions(
     handle = client.get_workflow_handle(case.workflow_id, first_execution_run_id=case.run_id)
     try:
         result = await asyncio.wait_for(
-            handle.execute_update("send_instructions", inp, result_type=ActionResult),
+            handle.execute_update("send_instructions", inp, result_type=ActionResult,
+                                  id=update_id(request, "send_instructions")),
             UPDATE_TIMEOUT_S,
         )
     except WorkflowUpdateFailedError as exc:

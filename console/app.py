@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ from console import (
     pages_inhibitions,
     pages_planning,
     pages_portal,
+    pages_privacy,
     pages_sla,
     pages_visits,
     twilio_hooks,
@@ -36,6 +38,7 @@ from console import (
 from console.access import check_policies, enforce_route_policy
 from console.auth import LoginRequired, csrf_protect, get_principal
 from console.deps import Services
+from console.idempotency import IdempotencyRecorder, Replayed, idempotency_guard, replay
 from console.import_jobs import ImportJobs
 from console.web import HERE, redirect, render
 from vigie.settings import Settings
@@ -118,11 +121,14 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        # every route's declared role policy (console/access.py), then CSRF
-        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect)],
+        # every route's declared role policy (console/access.py), then CSRF, then the
+        # idempotency key of an action (console/idempotency.py)
+        dependencies=[Depends(enforce_route_policy), Depends(csrf_protect),
+                      Depends(idempotency_guard)],
     )
     app.state.services = Services(settings=settings, engine=engine)
     app.state.imports = ImportJobs(engine, settings.import_max_rows)  # CSV imports (jobs)
+    app.add_middleware(IdempotencyRecorder)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.public)
@@ -141,6 +147,7 @@ def create_app(
     app.include_router(pages_inhibitions.router)
     app.include_router(pages_contracts.router)
     app.include_router(pages_contracts.api)
+    app.include_router(pages_privacy.router)
     app.include_router(pages_portal.router)
     app.include_router(pages_visits.router)
     app.include_router(pages_planning.router)
@@ -156,6 +163,10 @@ def create_app(
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect(f"/login?next={quote(target, safe='')}")
+
+    @app.exception_handler(Replayed)
+    async def replayed(_request: Request, exc: Replayed) -> Response:
+        return replay(exc.row)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -185,6 +196,19 @@ def create_app(
             status=422,
             detail="Requête invalide",
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    @app.exception_handler(IntegrityError)
+    async def refused_by_the_database(request: Request, exc: Exception) -> Response:
+        """Bad input that only the database noticed: a number past its integers, a value it
+        cannot read, an id that names no row. The request's transaction is rolled back
+        already; the caller gets a 4xx that says so, not a 500 (issue 21, finding 6)."""
+        log.warning("refusé par la base : %s %s : %s", request.method, request.url.path,
+                    str(exc).splitlines()[0][:200])
+        status, detail = (409, "Référence inconnue ou doublon") if isinstance(
+            exc, IntegrityError) else (422, "Valeur hors limites ou illisible")
+        return await http_error(request, StarletteHTTPException(status, detail))
 
     check_policies(app.routes)  # a route without a declared policy: the console won't start
     return app

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from vigie.codec import data_converter
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Services:
                         Client.connect(
                             self.settings.temporal_address,
                             namespace=self.settings.temporal_namespace,
+                            data_converter=data_converter(self.engine),
                         ),
                         timeout=5,
                     )

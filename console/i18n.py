@@ -958,6 +958,13 @@ def explain(lang: str, text: str) -> str:
     return text
 
 
+def number(lang: str, value: float | None, digits: int = 1) -> str:
+    """A decimal number as the page's language writes it: "0,0" in French, "0.0" in
+    English (``None`` reads as zero: a share of no case)."""
+    text = f"{value or 0:.{digits}f}"
+    return text.replace(".", ",") if lang != "en" else text
+
+
 def actor_label(lang: str, actor: str | None) -> str:
     """Who acted: a person's user name as is, the desk's automatic actors by name."""
     if not actor:

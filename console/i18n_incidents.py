@@ -75,5 +75,5 @@ EN: dict[str, str] = {
 
 FAMILY_LABELS: dict[str, tuple[str, str]] = {
     "site": ("incident de site", "site incident"),
-    "desk": ("poste Vigie (réception)", "Vigie desk (intake)"),
+    "desk_intake": ("poste Vigie (réception)", "Vigie desk (intake)"),
 }

@@ -32,6 +32,28 @@ MESSAGES: dict[str, str] = {
     "Verrouillage de {} levé.": "Lock-out of {} lifted.",
     "Un import est déjà en cours : attendez sa fin":
         "An import is already running: wait for it to end",
+
+    # personal data on request (issue 20: contracts/requests.py, console/pages_privacy.py)
+    "Conservation légale (posée par {}) : {}": "Legal hold (set by {}): {}",
+    "Demande {} encore ouverte : effacement après sa clôture":
+        "Request {} still open: erasure once it is closed",
+    "Indiquez la raison de la conservation (référence du dossier)":
+        "Give the hold's reason (case file reference)",
+    "Contact {} inconnu": "Unknown contact {}",
+    "Indiquez le demandeur et la raison de l'effacement":
+        "Give the erasure's requester and reason",
+    "Contrat en cours : résiliez-le d'abord (la résiliation clôt les cas et annule les "
+    "visites avant l'effacement)": "Contract in force: terminate it first (termination "
+    "closes the cases and cancels the visits before the erasure)",
+    "Contact effacé partout": "Contact erased everywhere",
+    "Résiliation en cours : effacement possible quand elle aura clos les cas et annulé les "
+    "visites": "Termination under way: erasure possible once it has closed the cases and "
+    "cancelled the visits",
+    "Conservation légale posée": "Legal hold set",
+    "Conservation légale levée": "Legal hold released",
+    "contact déjà effacé": "contact already erased",
+    "VIGIE_CODEC_MASTER_KEY : 64 chiffres hexadécimaux attendus":
+        "VIGIE_CODEC_MASTER_KEY: 64 hexadecimal digits expected",
     # the case workflow's refusals (workflows/case_machine.py)
     "Action inconnue : {}": "Unknown action: {}",
     "L'auteur de l'action doit être indiqué": "The action's author must be given",
@@ -150,6 +172,95 @@ MESSAGES: dict[str, str] = {
     "Règle d'inhibition n° {} enregistrée.": "Inhibition rule no. {} saved.",
     "Règle d'inhibition n° {} modifiée.": "Inhibition rule no. {} changed.",
     "Règle d'inhibition n° {} révoquée.": "Inhibition rule no. {} revoked.",
+    "{} visite(s) planifiée(s).": "{} visit(s) planned.",
+    "{} visite(s) planifiée(s), {} fenêtre(s) recoupée(s).":
+        "{} visit(s) planned, {} window(s) re-cut.",
+    "{} visite(s) créée(s), workflows non démarrés : {}":
+        "{} visit(s) created, workflows not started: {}",
+    "{} visite(s) créée(s), {} fenêtre(s) recoupée(s), workflows non démarrés : {}":
+        "{} visit(s) created, {} window(s) re-cut, workflows not started: {}",
+    # what the visit workflow records on its timeline and history of dates
+    # (workflows/visit_machine.py), shown on the visit page
+    "fenêtre {} – {}": "window {} – {}",
+    "proposition {} : {}": "proposal {}: {}",
+    "date prévue {}, visite faite le {}": "date booked {}, visit done on {}",
+    "date {} abandonnée : {}": "date {} dropped: {}",
+    "relance automatique": "automatic reminder",
+    "échéance de réponse dépassée": "answer deadline passed",
+    "rappel la veille": "reminder the day before",
+    "aucune date ne convient": "no date suits",
+    "fin de la journée de visite (une journée au plus, 3.2.4)":
+        "end of the visit's day (one day at most, 3.2.4)",
+    "visite non démarrée le jour prévu": "visit not started on its day",
+    "démonstration": "demonstration",
+    "accord du client par téléphone (démonstration)":
+        "the client agreed by phone (demonstration)",
+    # a ko item of the checklist (console/pages_visits.py, planning/cases.py)
+    "Demande ouverte : {}": "Request opened: {}",
+    "Cas ouvert : {}": "Case opened: {}",
+    "{}, {} (référence attribuée sous peu)": "{}, {} (reference given shortly)",
+    # the visit pages' flashes and refusals (console/pages_visits.py, visit_actions.py,
+    # pages_planning.py, planning/rules.py)
+    "Temporal non configuré": "Temporal not configured",
+    "Action réservée à un autre rôle": "Action reserved to another role",
+    "Cette visite est confiée à un autre consultant":
+        "This visit is assigned to another consultant",
+    "Visite non modifiable : {}": "Visit cannot be changed: {}",
+    "La visite n'a pas répondu à temps": "The visit did not answer in time",
+    "Processus non démarré : {}": "Process not started: {}",
+    "Processus de la visite démarré.": "The visit's process started.",
+    "Document technique enregistré (version {}).": "Technical document saved (version {}).",
+    "Consultant inconnu": "Unknown consultant",
+    "Choisir un consultant": "Choose a consultant",
+    "Le consultant a déjà une visite le {} (visite n° {}) : une visite par jour au plus":
+        "The consultant already has a visit on {} (visit no. {}): one visit a day at most",
+    "Le consultant a déjà une visite le {}": "The consultant already has a visit on {}",
+    "Le {} n'est pas un jour ouvré du site": "{} is not a working day at the site",
+    "Le {} n'est pas un jour ouvré du site ({})": "{} is not a working day at the site ({})",
+    "Congé : dates illisibles": "Leave: unreadable dates",
+    "Congé : période invalide": "Leave: invalid period",
+    "La check-list se remplit pendant la visite": "The checklist is filled in during the visit",
+    "Check-list réservée au consultant": "The checklist is the consultant's",
+    "Rapport introuvable": "Report not found",
+    "Schéma trop volumineux (5 Mo au plus)": "Diagram too large (5 MB at most)",
+    "Aucun schéma": "No diagram",
+    "Client introuvable": "Client not found",
+    "Contrat introuvable": "Contract not found",
+    # the contract pages' flashes and the contract workflows' refusals
+    # (console/pages_contracts.py, workflows/onboarding_machine.py, termination_machine.py)
+    "Contrat non modifiable pour l'instant : {}": "Contract cannot be changed for now: {}",
+    "Le processus du contrat n'a pas répondu à temps":
+        "The contract's process did not answer in time",
+    "Installation non démarrée ({}) : relancez depuis la page du contrat":
+        "Onboarding not started ({}): start it again from the contract's page",
+    "Installation en cours.": "Onboarding running.",
+    "Mise en demeure possible pour un contrat en service seulement":
+        "A formal notice is possible only for a contract in service",
+    "Aucune mise en demeure en cours": "No formal notice running",
+    "Une procédure est déjà en cours": "A procedure is already running",
+    "Procédure non démarrée : {}": "Procedure not started: {}",
+    "Mise en demeure enregistrée : délai de 20 jours en cours.":
+        "Formal notice recorded: 20-day period running.",
+    "Résiliation immédiate en cours.": "Immediate termination running.",
+    "L'auteur doit être indiqué": "The author must be given",
+    "Décrivez le manquement": "Describe the breach",
+    "Indiquez la version non supportée": "Give the unsupported version",
+    "Date de réception de la mise en demeure obligatoire":
+        "The formal notice's date of receipt is required",
+    "Type de résiliation inconnu : {}": "Unknown termination type: {}",
+    "Aucune décision de durée attendue : la règle du contrat s'applique":
+        "No duration decision awaited: the contract's rule applies",
+    "Durée d'installation entre 1 et {} jours": "Onboarding duration between 1 and {} days",
+    "Mise en service impossible : installation au stade « {} »":
+        "Service start not possible: onboarding at stage “{}”",
+    "Installation déjà terminée": "Onboarding already finished",
+    # a site's own days (console/pages_admin.py, planning/site_days.py)
+    "Jours d'ouverture ajoutés au site {} : {}.": "Open days added to site {}: {}.",
+    "Jours de fermeture ajoutés au site {} : {}.": "Closed days added to site {}: {}.",
+    "Indiquer le premier jour": "Give the first day",
+    "Site introuvable": "Site not found",
+    "La fin de la période précède son début": "The period's end comes before its start",
+    "Une période d'un an au plus": "A period of one year at most",
     # a planner's year (issue 19, part A): answers, holds, phone dates, leave, the report
     "la visite n'attend plus de réponse": "the visit no longer waits for an answer",
     "réponse à la proposition {}, remplacée par la {}":

@@ -7,6 +7,11 @@ from __future__ import annotations
 import re
 
 EN_VISITS: dict[str, str] = {
+    # a site's own days (admin client page)
+    "Jours propres aux sites": "Sites' own days",
+    "En plus du calendrier de la subdivision : jours où le site est fermé (congés d'août), ou ouvert un jour férié (lundi de Pentecôte travaillé). Les visites ne sont proposées que les jours ouvrés du site.": "On top of the subdivision's calendar: days the site is closed (August holidays), or open on a public holiday (Whit Monday worked). Visits are proposed only on the site's working days.",
+    "fermé": "closed",
+    "ouvert": "open",
     "Abonnement iCalendar (à ajouter dans votre agenda)": "iCalendar subscription (add it to your calendar)",
     "Accès impossible": "No access",
     "Actions": "Actions",
@@ -214,6 +219,24 @@ VISIT_STEP_LABELS: dict[str, tuple[str, str]] = {
 NONE_SUITS = ("aucune", "none")
 
 
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def iso_days(text: str) -> str:
+    """Every ISO date of a text as the pages write dates: ``2027-03-16`` -> ``16/03/2027``
+    (the workflow records ISO dates; a person reads one format on every visit page)."""
+    return _ISO_DAY.sub(lambda m: f"{m.group(3)}/{m.group(2)}/{m.group(1)}", text or "")
+
+
+def visit_text(lang: str, text: str | None) -> str:
+    """A sentence the visit workflow recorded (a timeline reason, a line of the history of
+    dates), dates in the pages' format and, on English pages, in English
+    (``console.i18n_messages`` holds the workflow's sentences)."""
+    from console.i18n_messages import translate
+
+    return translate(lang, iso_days(text or ""))
+
+
 def visit_data_items(lang: str, data: dict[str, object] | None) -> list[tuple[str, str]]:
     """A visit ledger line's data as (label, value) a person reads."""
     from console.i18n import COMM_STATUS_LABELS, pair_label
@@ -231,6 +254,8 @@ def visit_data_items(lang: str, data: dict[str, object] | None) -> list[tuple[st
             value = pair_label(COMM_STATUS_LABELS, lang, value)
         elif key == "date" and value in NONE_SUITS:
             value = "aucune ne convient" if lang != "en" else "no date suits"
+        else:
+            value = iso_days(value)
         label = VISIT_DATA_KEYS.get(key, (key.replace("_", " "),) * 2)
         out.append((label[1] if lang == "en" else label[0], value))
     return out

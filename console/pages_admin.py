@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from console.auth import (
 from console.deps import Services
 from console.import_jobs import Busy, TooLarge, spool
 from console.inventory_csv import COLUMNS, MAX_BYTES
+from console.params import int_or, parse_int
 from console.signin_limits import lift as lift_lockout
 from console.signin_limits import recent_lockouts
 from console.sla import effective_policy
@@ -57,7 +58,8 @@ from models.tables import (
 )
 from models.trust import RULE_KINDS, SourceRule
 from models.types import utcnow
-from planning import ics
+from models.visits import SiteDays
+from planning import ics, site_days
 from records import absence, silences
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
@@ -88,9 +90,10 @@ def _int(form: dict[str, str], key: str, default: int = 0) -> int:
     raw = form.get(key, "")
     if not raw:
         return default
-    if not raw.isdigit():
+    value = parse_int(raw)  # ASCII digits within the database's integers
+    if value is None:
         raise Invalid(f"Nombre entier attendu : {key}")
-    return int(raw)
+    return value
 
 
 def _one_line(form: dict[str, str]) -> None:
@@ -202,6 +205,8 @@ def client_page(
             "client": client,
             "senders": of(SenderDomain, col(SenderDomain.domain)),
             "sites": of(Site, col(Site.name)),
+            "site_days": {st.id: site_days.ranges(s, st.id or 0)
+                          for st in of(Site, col(Site.name))},
             "servers": of(Server, col(Server.hostname)),
             "aliases": of(ServerAlias, col(ServerAlias.alias)),
             "contacts": of(Contact, col(Contact.rank), col(Contact.id)),
@@ -256,6 +261,37 @@ def _add_site(s: Session, client_id: int, form: dict[str, str]) -> str:
             raise Invalid(str(exc)) from None
     s.add(Site(client_id=client_id, name=_required(form, "name", "nom"), calendar_subdiv=subdiv))
     return "Site ajouté."
+
+
+def _day(form: dict[str, str], key: str) -> date | None:
+    text = (form.get(key) or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"Date illisible : {text}") from None
+
+
+def _add_site_days(s: Session, client_id: int, form: dict[str, str]) -> str:
+    """A site's own closed days (closed in August) or open days (Whit Monday worked), on top
+    of its subdivision's calendar: visits are proposed and suggested accordingly."""
+    site = s.get(Site, _int(form, "site_id"))
+    if site is None or site.client_id != client_id:
+        raise Invalid("Site introuvable")
+    first = _day(form, "first")
+    if first is None:
+        raise Invalid("Indiquer le premier jour")
+    is_open = form.get("kind") == "open"
+    try:
+        row = site_days.add_range(s, site.id or 0, first, _day(form, "last"), is_open,
+                                  form.get("note", ""))
+    except site_days.SiteDaysError as exc:
+        raise Invalid(str(exc)) from None
+    span = f"{row.first:%d/%m/%Y}" if row.first == row.last else \
+        f"{row.first:%d/%m/%Y} – {row.last:%d/%m/%Y}"
+    return (f"Jours d'ouverture ajoutés au site {site.name} : {span}." if is_open
+            else f"Jours de fermeture ajoutés au site {site.name} : {span}.")
 
 
 def _add_server(s: Session, client_id: int, form: dict[str, str]) -> str:
@@ -372,6 +408,7 @@ ADDERS: dict[str, Callable[[Session, int, dict[str, str]], str]] = {
     "sources": _add_source_rule,
     "senders": _add_sender,
     "sites": _add_site,
+    "site_days": _add_site_days,
     "servers": _add_server,
     "aliases": _add_alias,
     "contacts": _add_contact,
@@ -381,6 +418,7 @@ DELETABLE: dict[str, tuple[type[SQLModel], str]] = {
     "sources": (SourceRule, "id"),
     "senders": (SenderDomain, "domain"),
     "sites": (Site, "id"),
+    "site_days": (SiteDays, "id"),
     "servers": (Server, "id"),
     "aliases": (ServerAlias, "id"),
     "contacts": (Contact, "id"),
@@ -419,9 +457,16 @@ def client_delete(
     model, pk = found
 
     def work(s: Session) -> str:
-        row = s.get(model, key if pk == "domain" else int(key) if key.isdigit() else -1)
-        if row is None or getattr(row, "client_id", None) != client_id:
+        row = s.get(model, key if pk == "domain" else int_or(key, -1))
+        owner = getattr(row, "client_id", None)
+        if isinstance(row, SiteDays):
+            site = s.get(Site, row.site_id)
+            owner = site.client_id if site else None
+        if row is None or owner != client_id:
             raise Invalid("Élément introuvable")
+        if model is Site:
+            for days in site_days.ranges(s, row.id):  # type: ignore[attr-defined]
+                s.delete(days)
         if model is Server:
             for alias in s.exec(select(ServerAlias).where(ServerAlias.server_id == row.id)):  # type: ignore[attr-defined]
                 s.delete(alias)
@@ -741,13 +786,12 @@ async def expectation_defaults(
 ) -> Response:
     form = await form_of(request)
     engine = svc_of(request).engine
-    client_id = _int(form, "client_id")
-    return _absence_call(
+    return _absence_call(  # a malformed client number is refused there, as a flash
         request,
         principal,
         lambda: (
-            f"{len(absence.expect_defaults(engine, client_id, principal.username))} "
-            "attente(s) créée(s)."
+            f"{len(absence.expect_defaults(engine, _int(form, 'client_id'), principal.username))}"
+            " attente(s) créée(s)."
         ),
     )
 

@@ -22,7 +22,9 @@ from console.auth import Principal, require, set_flash
 from console.deps import Services
 from console.i18n import FAMILY_LABELS, STATE_EN
 from console.i18n_incidents import CHILD_STATE_FR
+from console.idempotency import not_final, update_id
 from console.mail import MessageView, message_view
+from console.params import page_number, parse_int
 from console.queries import (
     CRITICALITIES,
     PAGE_SIZE,
@@ -35,7 +37,7 @@ from console.queries import (
     queue_total,
 )
 from console.sla import case_sla, effective_policy
-from console.web import lang_of, log_read, redirect, render, render_fragment
+from console.web import lang_of, log_read, log_reads, redirect, render, render_fragment
 from domain.sensors import condition_for
 from domain.sla import CaseSla
 from intake import triage
@@ -74,7 +76,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
     p = request.query_params
     client = p.get("client", "")
     return QueueFilter(
-        client_id=int(client) if client.isdigit() else None,
+        client_id=parse_int(client),
         criticality=p.get("class") or None,
         state=p.get("state") or None,
         family=p.get("family") or None,
@@ -83,8 +85,7 @@ def queue_filter(request: Request, principal: Principal) -> QueueFilter:
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return page_number(request.query_params.get("page"))
 
 
 def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
@@ -120,6 +121,9 @@ def queue(request: Request, principal: Principal = Depends(require("queue"))) ->
     data = _queue_data(svc, flt, page)
     with Session(svc.engine) as s:
         clients = client_choices(s)
+    # the queue shows case titles (an alert may name a person): one line per client shown;
+    # its live refresh is not logged again
+    log_reads(request, principal, [c.client_id for c, _ in data["rows"]], "queue")
     return render(
         request,
         principal,
@@ -171,7 +175,7 @@ async def queue_storm_act(
         raise HTTPException(422, "Action groupée inconnue")
     if action == "assign":
         form["assignee"] = principal.username
-    inp = form_action_input(principal, form)
+    inp = form_action_input(principal, form, svc.settings.note_max_chars)
     if action == "classify" and inp.criticality is None:
         raise HTTPException(422, "Indiquez la criticité")
 
@@ -181,12 +185,17 @@ async def queue_storm_act(
 
     cases = await asyncio.to_thread(read)
     done = 0
+    # one update id per request (console.idempotency), each case its own workflow: the
+    # same form sent again is answered by each case with its first outcome
+    uid = update_id(request, action)
     for case in cases:
         if action == "assign" and case.assignee == principal.username:
             done += 1  # already acknowledged by this technician: nothing to repeat
             continue
-        status, _ = await run_action(svc, case, action, inp)
+        status, _ = await run_action(svc, case, action, inp, uid)
         done += status == 200
+        if status >= 500:  # Temporal down or silent: the same form sent again must retry
+            not_final(request)
     refused = len(cases) - done
     message = f"ok:Action groupée : {done} cas, {refused} refusés"
     await asyncio.to_thread(set_flash, svc, principal, message)
@@ -339,11 +348,13 @@ async def case_act(
     if action == "assign" and not form.get("assignee"):
         form["assignee"] = principal.username
     inp = form_action_input(principal, form, svc.settings.note_max_chars)
-    status, payload = await run_action(svc, case, action, inp)
+    status, payload = await run_action(svc, case, action, inp, update_id(request, action))
     if status == 200:
         message = "ok:Action enregistrée."
     else:
         message = "err:" + str(payload.get("message") or "Action refusée")
+    if status >= 500:  # Temporal down or silent: the same form sent again must really retry
+        not_final(request)
     await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/cases/{case_id}")
 

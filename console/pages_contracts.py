@@ -23,6 +23,8 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.contracts_view import contract_rows, load_contract, option_label, serialize
 from console.deps import Services, TemporalUnavailable
+from console.idempotency import update_id
+from console.params import int_or, parse_int
 from console.visit_actions import today_local
 from console.web import lang_of, redirect, render
 from contracts import privacy, store
@@ -93,11 +95,13 @@ async def onboarding_view(svc: Services, contract: Contract) -> OnboardingView |
         return None
 
 
-async def _update(svc: Services, workflow_id: str, name: str, arg: object) -> tuple[bool, str]:
+async def _update(svc: Services, workflow_id: str, name: str, arg: object,
+                  update_id: str | None = None) -> tuple[bool, str]:
+    """``update_id``: from the form's idempotency key (``console.idempotency``)."""
     try:
         client = await svc.temporal()
-        result = await asyncio.wait_for(
-            client.get_workflow_handle(workflow_id).execute_update(name, arg), UPDATE_TIMEOUT_S)
+        result = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
+            name, arg, id=update_id), UPDATE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         return False, getattr(exc.cause, "message", None) or str(exc.cause or exc)
     except ApplicationError as exc:
@@ -135,8 +139,7 @@ async def create_contract(request: Request,
     options = [o for o in raw.getlist("options") if isinstance(o, str)]
 
     def num(name: str) -> int | None:
-        value = form.get(name, "").strip()
-        return int(value) if value.isdigit() else None
+        return parse_int(form.get(name))
 
     try:
         contract = await asyncio.to_thread(
@@ -240,8 +243,8 @@ async def decide_duration(request: Request, contract_id: int,
     days = form.get("days", "")
     ok, message = await _update(
         svc, contract.onboarding_workflow_id, "decide_duration",
-        DecideDuration(principal.username, int(days) if days.isdigit() else 0,
-                       form.get("reason", "")[:2000]))
+        DecideDuration(principal.username, int_or(days, 0),
+                       form.get("reason", "")[:2000]), update_id(request, "decide_duration"))
     await asyncio.to_thread(_flash, svc, principal, ok, message)
     return _back(contract_id)
 
@@ -267,7 +270,8 @@ async def activate(request: Request, contract_id: int,
     svc = svc_of(request)
     contract = await asyncio.to_thread(_contract_or_404, svc, contract_id)
     ok, message = await _update(svc, contract.onboarding_workflow_id, "activate",
-                                Activate(principal.username, principal.role))
+                                Activate(principal.username, principal.role),
+                                update_id(request, "activate"))
     await asyncio.to_thread(_flash, svc, principal, ok, message)
     return _back(contract_id)
 
@@ -386,7 +390,7 @@ def erase(request: Request, contract_id: int,
 def access_page(request: Request, principal: Principal = Depends(require("privacy"))
                 ) -> Response:
     raw = request.query_params.get("client", "")
-    client_id = int(raw) if raw.isdigit() else None
+    client_id = parse_int(raw)
     with Session(svc_of(request).engine) as s:
         rows = privacy.access_log(s, client_id)
         names = {c.id: c.name for c in s.exec(select(Client).order_by(col(Client.name)))}

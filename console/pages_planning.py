@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.pages_visits import consultants, state_name
+from console.params import parse_int, year_param
 from console.visit_actions import run_visit_action, today_local
 from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
@@ -98,7 +99,7 @@ def planning(request: Request, principal: Principal = Depends(require("planning"
     today = today_local(svc)
     month = _month(request.query_params.get("month"), today)
     last = month.replace(day=pycal.monthrange(month.year, month.month)[1])
-    year = int(request.query_params.get("year") or today.year)
+    year = year_param(request.query_params.get("year"), today.year)
     with Session(svc.engine, expire_on_commit=False) as s:
         people = consultants(s)
         visits = s.exec(select(Visit, Client).join(Client, col(Client.id) == Visit.client_id)
@@ -179,26 +180,33 @@ async def plan_year(request: Request, principal: Principal = Depends(require("vi
     starts their workflows."""
     svc = svc_of(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    year = int(form.get("year") or today_local(svc).year)
-    only = int(form["client_id"]) if form.get("client_id", "").isdigit() else None
+    year = year_param(form.get("year"), today_local(svc).year)
+    only = parse_int(form.get("client_id"))
 
-    def create() -> list[int]:
+    today = today_local(svc)
+
+    def create() -> tuple[list[int], int]:
         with Session(svc.engine, expire_on_commit=False) as s:
             ids = [c.id or 0 for c in s.exec(select(Client).where(
                 col(Client.active).is_(True))).all() if only is None or c.id == only]
-            made = [v for cid in ids for v in ent.plan_year(
-                s, cid, year, svc.settings.visit_counting, svc.settings.contract_year_start)]
+            plans = [ent.plan_year_recut(s, cid, year, svc.settings.visit_counting,
+                                         svc.settings.contract_year_start, today)
+                     for cid in ids]
             s.commit()
-            return [v.id or 0 for v in made]
+            return [v.id or 0 for p in plans for v in p.created], \
+                sum(len(p.recut) for p in plans)
 
-    created = await asyncio.to_thread(create)
+    created, recut = await asyncio.to_thread(create)
     try:
         client = await svc.temporal()
         for vid in created:
             await start_visit_workflow(client, svc.engine, vid, svc.settings)
-        message = f"ok:{len(created)} visite(s) planifiée(s)."
+        message = f"ok:{len(created)} visite(s) planifiée(s)." if not recut else \
+            f"ok:{len(created)} visite(s) planifiée(s), {recut} fenêtre(s) recoupée(s)."
     except TemporalUnavailable as exc:
-        message = f"err:{len(created)} visite(s) créée(s), workflows non démarrés : {exc}"
+        message = f"err:{len(created)} visite(s) créée(s), workflows non démarrés : {exc}" \
+            if not recut else (f"err:{len(created)} visite(s) créée(s), {recut} fenêtre(s) "
+                               f"recoupée(s), workflows non démarrés : {exc}")
     await asyncio.to_thread(set_flash, svc, principal, message)
     return redirect(f"/planning?year={year}")
 
@@ -277,7 +285,7 @@ def entitlements(request: Request, principal: Principal = Depends(require("entit
     """Owed against done per client and contract year, and the late visits."""
     svc = svc_of(request)
     today = today_local(svc)
-    year = int(request.query_params.get("year") or today.year)
+    year = year_param(request.query_params.get("year"), today.year)
     with Session(svc.engine, expire_on_commit=False) as s:
         rows = _entitlement_rows(s, svc, year, today)
         late = [(v, s.get(Client, v.client_id)) for v in overdue(s, today)]
@@ -325,7 +333,7 @@ async def suggest_page(request: Request, principal: Principal = Depends(require(
 
     svc = svc_of(request)
     today = today_local(svc)
-    year = int(request.query_params.get("year") or today.year)
+    year = year_param(request.query_params.get("year"), today.year)
     method = "greedy" if request.query_params.get("method") == "greedy" else "optimal"
     lang = lang_of(request)
 

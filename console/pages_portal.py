@@ -15,8 +15,9 @@ from sqlmodel import Session
 from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
+from console.params import page_number
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
-from console.web import lang_of, render
+from console.web import lang_of, log_reads, render
 from vigie.refkey import reference_key
 
 router = APIRouter(prefix="/portal")
@@ -30,8 +31,7 @@ def svc_of(request: Request) -> Services:
 def portal(request: Request, principal: Principal = Depends(require("portal"))) -> Response:
     scope = principal.client_scope
     key = reference_key(svc_of(request).settings)
-    raw_page = request.query_params.get("page", "1")
-    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    page = page_number(request.query_params.get("page"))
     svc = svc_of(request)
     rule = svc.settings.portal_cases
     with Session(svc.engine) as s:
@@ -52,6 +52,8 @@ def portal(request: Request, principal: Principal = Depends(require("portal"))) 
             )
         ]
         total = queue_total(s, past_filter, scope)
+    log_reads(request, principal, [scope] if isinstance(scope, int) else [], "portal",
+              portal=True)
     return render(
         request,
         principal,
@@ -73,6 +75,7 @@ def portal_case(
         if found is None:
             raise HTTPException(404, "Cas introuvable")
         view = client_case_detail(s, *found, reference_key(svc.settings))
+    log_reads(request, principal, [found[0].client_id], "portal", portal=True)
     return render(request, principal, "portal_case.html", c=view)
 
 
@@ -82,6 +85,9 @@ def documents(request: Request, principal: Principal = Depends(require("portal")
     the current technical document (``console.portal_visits``)."""
     from console.portal_visits import documents_context
 
+    scope = principal.client_scope
+    log_reads(request, principal, [scope] if isinstance(scope, int) else [], "portal",
+              portal=True)
     return render(request, principal, "portal_documents.html",
                   **documents_context(svc_of(request), principal.client_scope,
                                       lang_of(request)))

@@ -21,6 +21,7 @@ from console import charts
 from console.auth import Principal, require
 from console.deps import Services
 from console.i18n import FIGURE_LABELS, criticality_label
+from console.params import page_number, parse_int
 from console.slacache import (
     DIMENSIONS,
     FIGURES,
@@ -36,7 +37,7 @@ from console.slacache import (
     refresh_for_view,
     summarize,
 )
-from console.web import context, environment, lang_of, render
+from console.web import context, environment, lang_of, log_reads, render
 from documents import template_to_pdf
 from domain.csv_export import csv_stream
 from models.tables import Client
@@ -75,7 +76,7 @@ def selection_of(request: Request) -> Selection:
     client = p.get("client", "")
     return Selection(
         period=Period(start, end, tz),
-        client_id=int(client) if client.lstrip("-").isdigit() else None,
+        client_id=parse_int(client, minimum=-1),  # -1: cases without a client
         technician=p.get("tech") if p.get("tech") is not None else None,
         criticality=p.get("class") or None,
     )
@@ -204,7 +205,9 @@ def _view_context(request: Request) -> dict[str, Any]:
 
 @router.get("/sla")
 def sla_view(request: Request, principal: Principal = Depends(require("sla"))) -> Response:
-    return render(request, principal, "sla.html", **_view_context(request))
+    view = _view_context(request)
+    log_reads(request, principal, [view["sel"].client_id], "sla")  # one client's figures
+    return render(request, principal, "sla.html", **view)
 
 
 @router.get("/sla/cases")
@@ -213,12 +216,12 @@ def sla_cases(request: Request, principal: Principal = Depends(require("sla"))) 
     svc = svc_of(request)
     sel = selection_of(request)
     metric = request.query_params.get("metric", "")
-    raw_page = request.query_params.get("page", "1")
-    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+    page = page_number(request.query_params.get("page"))
     try:
         rows, total = cases_behind(svc.engine, sel, metric, offset=(page - 1) * 50, limit=50)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    log_reads(request, principal, [getattr(r, "client_id", None) for r in rows], "sla")
     return render(
         request,
         principal,

@@ -21,6 +21,8 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.i18n_visits import visit_data_items
+from console.idempotency import update_id
+from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next, too_long
 from models.tables import Case, Client, Communication, Site, User
@@ -146,7 +148,8 @@ async def visit_act(request: Request, visit_id: int, action: str,
                          ("reason", "Motif")):
         too_long(form.get(field), svc.settings.report_max_chars if field != "reason" else 2000,
                  label)
-    ok, message = await run_visit_action(svc, principal, visit_id, action, form)
+    ok, message = await run_visit_action(svc, principal, visit_id, action, form,
+                                         update_id(request, action))
     await asyncio.to_thread(set_flash, svc, principal,
                             "ok:Action enregistrée." if ok else f"err:{message}")
     return redirect(safe_next(form.get("next"), f"/visits/{visit_id}"))
@@ -189,11 +192,18 @@ async def save_item(request: Request, visit_id: int, key: str,
     """Saves one item (JSON ``{"answer": "ok", "notes": "..."}``); the page calls it on every
     change and queues the call while offline. Answering the same thing again is harmless."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(422, "Corps JSON illisible") from None
     else:
         body = dict(await request.form())
+    if not isinstance(body, dict):  # a JSON array or scalar was a 500 (issue 21, finding 6)
+        raise HTTPException(422, "Le corps doit être un objet JSON")
     answer = body.get("answer")
     notes = body.get("notes")
+    if not all(v is None or isinstance(v, str) for v in (answer, notes)):
+        raise HTTPException(422, "« answer » et « notes » sont du texte")
     too_long(notes, svc_of(request).settings.checklist_note_max_chars, "Note")
 
     def save() -> dict[str, Any]:
@@ -250,7 +260,7 @@ async def open_from_item(request: Request, visit_id: int, key: str,
     try:
         ref = await open_case_from_item(await svc.temporal(), svc.engine, svc.settings,
                                         visit_id, key, kind, principal.username)
-        message = f"ok:{'Demande' if kind == 'demande' else 'Cas'} ouvert : {ref}"
+        message = f"ok:Demande ouverte : {ref}" if kind == "demande" else f"ok:Cas ouvert : {ref}"
     except Exception as exc:  # Temporal down, item not ko: said plainly
         message = f"err:{exc}"
     await asyncio.to_thread(set_flash, svc, principal, message)
@@ -326,10 +336,12 @@ async def techdoc_save(request: Request, client_id: int,
             raise HTTPException(413, "Schéma trop volumineux (5 Mo au plus)")
         diagram = (upload.filename[:200], blob)
     visit_raw = texts.get("visit", "")
-    visit_id = int(visit_raw) if visit_raw.isdigit() else None
+    visit_id = parse_int(visit_raw)
 
     def save() -> int:
         with Session(svc_of(request).engine) as s:
+            if s.get(Client, client_id) is None:  # was a 500 (schemathesis, issue 21)
+                raise HTTPException(404, "Client introuvable")
             row = techdoc.save_version(s, client_id, texts, principal.username, visit_id,
                                        diagram)
             s.commit()

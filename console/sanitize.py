@@ -38,7 +38,7 @@ LINK_REL = "noopener noreferrer nofollow"
 def _numeric_spans(tag: str, attribute: str, value: str) -> str | None:
     """Table spans are kept only as plain numbers."""
     if attribute in SPAN_ATTRS:
-        return value if value.strip().isdigit() else None
+        return value if value.strip().isascii() and value.strip().isdigit() else None
     return value
 
 

@@ -22,8 +22,9 @@ from models.tables import AuditEvent
 from vigie.settings import Settings
 
 # Version of the rules in ``domain.sla``: a change of rule recomputes every cached figure
-# (2: a major case's first contact is a person reached by phone).
-SLA_RULES = 2
+# (2: a major case's first contact is a person reached by phone; 3: a case opened from a
+# visit's "ko" item has no triage nor first-contact figure, ``console.slacache.ALERT_ONLY``).
+SLA_RULES = 3
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ FIGURES: dict[str, tuple[str, str | None, str | None]] = {
     "l1_duration": ("l1_s", "l1_breach", "l1_due"),
     "time_to_resolution": ("resolution_s", None, None),
 }
+# A case a consultant opened from a "ko" item of a visit (a Demande in one click) was
+# classified on site, not triaged from an alert: it is kept out of the alert desk's triage
+# and first-contact figures (else it reads "triaged and contacted in 0 h 00").
+ALERT_ONLY = frozenset({"time_to_triage", "time_to_first_contact"})
+VISIT_FAMILY = "visit"
 BIT = {name: 1 << i for i, name in enumerate(n for n in FIGURES if FIGURES[n][1])}
 DIMENSIONS = ("client", "technician", "criticality", "month", "week")
 T = SlaCase.__table__.c  # type: ignore[attr-defined]
@@ -112,8 +117,10 @@ def case_row(
     entries: list[LedgerEntry],
     policy: EffectivePolicy,
     now: datetime,
+    from_visit: bool = False,
 ) -> dict[str, Any]:
-    """The ``sla_case`` row of one case, from its ledger."""
+    """The ``sla_case`` row of one case, from its ledger; a case opened from a visit has
+    no triage or first-contact figure (``ALERT_ONLY``)."""
     row: dict[str, Any] = {
         "case_id": case_id,
         "client_id": client_id,
@@ -147,6 +154,8 @@ def case_row(
     )
     mask = 0
     for name, (seconds, breach, due) in FIGURES.items():
+        if from_visit and name in ALERT_ONLY:
+            continue  # the columns' defaults: not measured, never breached
         fig: Figure = getattr(sla, name)
         row[seconds] = fig.value.total_seconds() if fig.complete and fig.value is not None else None
         if breach is not None:
@@ -253,7 +262,7 @@ def _refresh_chunk(
     cases = {
         r.id: r
         for r in s.execute(
-            select(Case.id, Case.client_id, Case.assignee).where(Case.id.in_(chunk))  # type: ignore[union-attr,attr-defined]
+            select(Case.id, Case.client_id, Case.assignee, Case.family).where(Case.id.in_(chunk))  # type: ignore[union-attr,attr-defined]
         )
     }
     ledger: dict[int, list[Any]] = defaultdict(list)
@@ -278,7 +287,8 @@ def _refresh_chunk(
         if info is None or not ledger.get(case_id):
             continue
         rows.append(
-            case_row(case_id, info.client_id, info.assignee, _entries(ledger[case_id]), policy, now)
+            case_row(case_id, info.client_id, info.assignee, _entries(ledger[case_id]), policy,
+                     now, from_visit=info.family == VISIT_FAMILY)
         )
     if replace:
         s.execute(delete(SlaCase.__table__).where(T.case_id.in_(chunk)))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from models.types import utcnow
 from models.visits import Visit
 from planning import holds
 from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates, check_days
+from planning.rules import check_dates, check_days, visit_rules
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -100,7 +100,8 @@ def build_update(svc: Services, principal: Principal, visit_id: int, action: str
                 refused = holds.claim(s, visit_id, consultant, dates, utcnow())
             if refused:
                 raise ActionRefused(refused)
-            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason)
+            return ProposeDates(who, tuple(d.isoformat() for d in dates), consultant, reason,
+                                rules=visit_rules(s, visit))
         if action == "confirm":
             return _confirm(s, svc, visit, who, form, reason)
         if action == "assign":
@@ -147,7 +148,8 @@ def _confirm(s: Session, svc: Services, visit: Visit, who: str, form: dict[str, 
         refused = check_days(s, visit, [day], visit.consultant_id, today_local(svc))
         if refused:
             raise ActionRefused(refused)
-    return ConfirmDate(who, text, reason or "date convenue par téléphone")
+    return ConfirmDate(who, text, reason or "date convenue par téléphone",
+                       rules=visit_rules(s, visit))
 
 
 def follow_up(svc: Services, principal: Principal, visit_id: int, form: dict[str, str]
@@ -173,8 +175,10 @@ def _day_taken(s: Session, visit: Visit, consultant: int) -> str | None:
 
 
 async def run_visit_action(svc: Services, principal: Principal, visit_id: int, action: str,
-                           form: dict[str, str]) -> tuple[bool, str]:
-    """(accepted, message) — the message is the workflow's own reason when it refuses."""
+                           form: dict[str, str], update_id: str | None = None
+                           ) -> tuple[bool, str]:
+    """(accepted, message) — the message is the workflow's own reason when it refuses.
+    ``update_id``: from the form's idempotency key (``console.idempotency``)."""
     if action not in PLAN_ACTIONS | RUN_ACTIONS:
         return False, f"Action inconnue : {action}"
     needed = "visit.plan" if action in PLAN_ACTIONS else "visit.run"
@@ -190,9 +194,10 @@ async def run_visit_action(svc: Services, principal: Principal, visit_id: int, a
         return False, str(exc)
     except TemporalUnavailable as exc:
         return False, str(exc)
-    ok, message = await _update(client, visit_id, action, arg)
+    ok, message = await _update(client, visit_id, action, arg, update_id)
     if ok and then is not None:
-        ok, message = await _update(client, visit_id, *then)
+        ok, message = await _update(client, visit_id, *then,
+                                    f"{update_id}:then" if update_id else None)
         if not ok:
             message = f"Visite à replanifier, mais : {message}"
     for sent in (arg, then[1] if then else None):
@@ -206,10 +211,12 @@ def _release(svc: Services, visit_id: int, sent: ProposeDates) -> None:
         holds.release(s, visit_id, [dt.date.fromisoformat(d) for d in sent.dates])
 
 
-async def _update(client: Any, visit_id: int, action: str, arg: Any) -> tuple[bool, str]:
+async def _update(client: Any, visit_id: int, action: str, arg: Any,
+                  update_id: str | None = None) -> tuple[bool, str]:
     handle = visit_handle(client, visit_id)
     try:
-        result = await asyncio.wait_for(handle.execute_update(action, arg), UPDATE_TIMEOUT_S)
+        result = await asyncio.wait_for(handle.execute_update(action, arg, id=update_id),
+                                        UPDATE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         return False, getattr(cause, "message", None) or str(cause or exc)

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
 from console import i18n, i18n_contracts, i18n_messages, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
+from console.idempotency import key_field
 from console.sent import sent_view
-from contracts.privacy import record_access
+from contracts.privacy import record_access, record_accesses
 from models.types import utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +105,23 @@ def query_with(request: Request, **changes: Any) -> str:
     return "?" + urlencode(params) if params else "?"
 
 
+class FormTokens:
+    """What ``{{ csrf_field }}`` writes in every form: the session's CSRF token and, for a
+    signed-in user, a fresh idempotency key each time it is written (so each form of a page
+    has its own, and a form sent twice is done once: ``console.idempotency``)."""
+
+    def __init__(self, csrf: str | None) -> None:
+        self.csrf = csrf
+
+    def __html__(self) -> str:
+        if not self.csrf:
+            return ""
+        return f'<input type="hidden" name="{CSRF_FIELD}" value="{self.csrf}">' + key_field()
+
+    def __str__(self) -> str:
+        return self.__html__()
+
+
 def context(request: Request, principal: Principal | None, **extra: Any) -> dict[str, Any]:
     svc: Services = request.app.state.services
     lang = lang_of(request)
@@ -145,17 +162,15 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
+        "number": lambda value, digits=1: i18n.number(lang, value, digits),
         # the contract pages (console.i18n_contracts)
         "blocker_text": lambda what: i18n_contracts.blocker_text(lang, what),
         "event_label": lambda action: i18n_contracts.event_label(lang, action),
         # the visit pages (console.i18n_visits)
         "ent_explain": lambda text: i18n_visits.entitlement_explanation(lang, text),
+        "visit_text": lambda text: i18n_visits.visit_text(lang, text),
         "sent": sent_view,
-        "csrf_field": Markup(
-            f'<input type="hidden" name="{CSRF_FIELD}" value="{principal.csrf}">'
-            if principal is not None and principal.csrf
-            else ""
-        ),
+        "csrf_field": FormTokens(principal.csrf if principal is not None else None),
         "csrf_token": principal.csrf if principal is not None else "",
         "nav": nav,
         "flash": principal.flash if principal is not None else "",
@@ -216,3 +231,12 @@ def too_long(value: object, limit: int, label: str) -> None:
     short and stored: the writer still has it and can shorten it (issue 21, finding 8)."""
     if isinstance(value, str) and len(value) > limit:
         raise HTTPException(413, f"« {label} » : {len(value)} caractères, {limit} au plus")
+
+
+def log_reads(request: Request, principal: Principal, client_ids: list[int | None],
+              subject: str, *, portal: bool = False) -> None:
+    """One access-log line per client a list shows (the queue, the SLA cases, the portal)."""
+    svc: Services = request.app.state.services
+    record_accesses(svc.engine, username=principal.username, role=principal.role,
+                    client_ids=client_ids, subject=subject, path=request.url.path,
+                    include_client=portal)

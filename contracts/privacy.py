@@ -3,18 +3,16 @@
 * **Access log**: every time staff read a client's case, a raw message or its contacts, one
   ``data_access`` row (who, role, which client, what, when); managers read it, and it is in
   the client's export.
-* **Export**: one ZIP of JSON and CSV files with everything personal the desk holds about
-  one client: contacts, client users, raw messages (bodies as received), communications
-  (mail, SMS, calls as sent), the contract and its checklist, and the access log. Each row is
-  selected by the client's own id: a raw message is included only when every event parsed
-  from it belongs to that client (or its webhook token names it), so nothing of another
-  client can ride along.
-* **Erasure** after termination and the retention delay: contacts deleted; message bodies,
-  communications' recipients and texts (visit mails included), free-text reasons and
-  evidence, the visits' questions, advice and reports, and the contacts section of every
-  technical-document version blanked; the client's name and code replaced by a number.
-  The ledger lines (times, actions, classes, outcomes) stay, so the SLA figures recompute
-  identically, anonymized.
+* **Export**: one ZIP of JSON and CSV files with everything about one client, with or
+  without a contract record: contacts, client users, raw messages (bodies as received),
+  communications, cases and their ledger, visits and their ledger, checklists, visit reports,
+  every technical-document version, the contract and its checklist, and the access log. A
+  raw message is included only when every event parsed from it belongs to that client (or
+  its webhook token names it), so nothing of another client can ride along.
+* **Erasure** (:func:`erase_client`): every store of ``contracts.inventory`` reached through
+  ``contracts.forget``; stable pseudonyms keep the ledgers' shape, so the SLA figures
+  recompute identically; the client's payload key is destroyed (Temporal histories become
+  unreadable). Requests, holds and the retention sweep: ``contracts.requests``.
 """
 
 from __future__ import annotations
@@ -39,11 +37,9 @@ from models.tables import (
     Case,
     Client,
     Communication,
-    CommunicationEvent,
     Contact,
     Demande,
     RawMessage,
-    SenderDomain,
     User,
 )
 from models.types import utcnow
@@ -59,9 +55,9 @@ SUBJECT_LABELS = {
     "visit_report": ("fiche de visite", "visit report"),
     "techdoc": ("dossier technique", "technical document"),
     "export": ("export", "export"), "erasure": ("effacement", "erasure"),
+    "queue": ("file d'attente", "queue"), "portal": ("portail client", "client portal"),
+    "sla": ("chiffres SLA", "SLA figures"),
 }
-# Free-text keys of ledger lines that may carry personal data (never used by SLA figures).
-FREE_TEXT_KEYS = ("text", "recipient", "summary", "detail", "note")
 
 
 class PrivacyError(ValueError):
@@ -80,6 +76,21 @@ def record_access(engine: Engine, *, username: str, role: str, client_id: int | 
     with session_scope(engine) as s:
         s.add(DataAccess(username=username[:120], role=role[:20], client_id=client_id,
                          subject=subject, subject_id=subject_id, path=path[:300]))
+
+
+def record_accesses(engine: Engine, *, username: str, role: str,
+                    client_ids: list[int | None], subject: str, path: str = "",
+                    include_client: bool = False) -> None:
+    """One line per client shown by a list (the queue, the SLA cases, the portal), in one
+    transaction. ``include_client``: the portal, where client users read their company's
+    cases (its people's replies among them), is logged too."""
+    ids = sorted({c for c in client_ids if c is not None and c > 0})
+    if not ids or (role == "client" and not include_client):
+        return
+    with session_scope(engine) as s:
+        for client_id in ids:
+            s.add(DataAccess(username=username[:120], role=role[:20], client_id=client_id,
+                             subject=subject, path=path[:300]))
 
 
 def access_log(s: Session, client_id: int | None = None, limit: int = 500) -> list[DataAccess]:
@@ -170,38 +181,96 @@ PREREQ_FIELDS = ("code", "label", "mandatory", "status", "value", "evidence", "c
                  "checked_at", "waiver_reason", "waived_by", "waived_at")
 
 
+CASE_FIELDS = ("id", "ref", "workflow_id", "host", "family", "check", "target", "title",
+               "state", "closed", "criticality", "assignee", "repeat_count", "recovered",
+               "demande_ref", "opened_at", "last_seen", "l1_deadline", "updated_at")
+LEDGER_FIELDS = ("id", "case_id", "seq", "at", "action", "actor", "from_state", "to_state",
+                 "reason", "data", "policy_version")
+VISIT_FIELDS = ("id", "kind", "site_id", "days", "contract_year", "due_start", "due_end",
+                "date", "consultant_id", "state", "reason", "advice", "questions",
+                "open_items", "started_at", "finished_at", "created_at")
+VISIT_LEDGER_FIELDS = ("id", "visit_id", "seq", "at", "action", "actor", "from_state",
+                       "to_state", "reason", "data")
+CHECKLIST_FIELDS = ("id", "visit_id", "template_version", "item_key", "answer", "notes",
+                    "case_id", "updated_by", "updated_at")
+REPORT_FIELDS = ("id", "visit_id", "written_at", "sent_at", "html")
+TECHDOC_FIELDS = ("id", "version", "sections", "diagram_name", "visit_id", "created_by",
+                  "created_at")
+
+
+def _flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CSV cells: JSON columns written as JSON text."""
+    return [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+             for k, v in r.items()} for r in rows]
+
+
+def _sections(s: Session, client_id: int) -> dict[str, tuple[list[dict[str, Any]],
+                                                             tuple[str, ...]]]:
+    """Every section of the export, by file stem: rows and their columns."""
+    from models.visits import ChecklistAnswer, VisitEvent
+
+    def rows(model: Any, fields: tuple[str, ...], *where: Any) -> list[dict[str, Any]]:
+        return _rows(list(s.exec(select(model).where(*where).order_by(col(model.id)))),
+                     fields)
+
+    case_ids = client_case_ids(s, client_id)
+    visit_ids = [v.id for v in client_visits(s, client_id) if v.id]
+    msg_ids = client_raw_message_ids(s, client_id)
+    return {
+        "contacts": (rows(Contact, CONTACT_FIELDS, Contact.client_id == client_id),
+                     CONTACT_FIELDS),
+        "users": (rows(User, USER_FIELDS, User.client_id == client_id), USER_FIELDS),
+        "messages": (rows(RawMessage, MESSAGE_FIELDS, col(RawMessage.id).in_(msg_ids or [-1])),
+                     MESSAGE_FIELDS),
+        "communications": (_rows(client_communications(s, client_id), COMM_FIELDS),
+                           COMM_FIELDS),
+        "cases": (rows(Case, CASE_FIELDS, Case.client_id == client_id), CASE_FIELDS),
+        "case_ledger": (rows(AuditEvent, LEDGER_FIELDS,
+                             col(AuditEvent.case_id).in_(case_ids or [-1])), LEDGER_FIELDS),
+        "visits": (rows(Visit, VISIT_FIELDS, Visit.client_id == client_id), VISIT_FIELDS),
+        "visit_ledger": (rows(VisitEvent, VISIT_LEDGER_FIELDS,
+                              col(VisitEvent.visit_id).in_(visit_ids or [-1])),
+                         VISIT_LEDGER_FIELDS),
+        "checklists": (rows(ChecklistAnswer, CHECKLIST_FIELDS,
+                            col(ChecklistAnswer.visit_id).in_(visit_ids or [-1])),
+                       CHECKLIST_FIELDS),
+        "visit_reports": (rows(VisitReport, REPORT_FIELDS,
+                               col(VisitReport.visit_id).in_(visit_ids or [-1])),
+                          REPORT_FIELDS),
+        "techdoc_versions": (rows(TechDocVersion, TECHDOC_FIELDS,
+                                  TechDocVersion.client_id == client_id), TECHDOC_FIELDS),
+        "access_log": (_rows(access_log(s, client_id, limit=100_000), ACCESS_FIELDS),
+                       ACCESS_FIELDS),
+    }
+
+
 def export_client(engine: Engine, client_id: int, *, by: str, role: str) -> bytes:
-    """The client's personal data as a ZIP (JSON and CSV); the export itself is logged."""
-    record_access(engine, username=by, role=role, client_id=client_id, subject="export")
+    """Everything about one client as a ZIP, each section in JSON and CSV (the visit
+    reports' PDFs beside them), for any client, with or without a contract record; the
+    export itself is logged."""
     with Session(engine) as s:
         client = s.get(Client, client_id)
         if client is None:
             raise PrivacyError(f"Client {client_id} inconnu")
-        contacts = _rows(list(s.exec(select(Contact).where(Contact.client_id == client_id)
-                                     .order_by(col(Contact.id))).all()), CONTACT_FIELDS)
-        users = _rows(list(s.exec(select(User).where(User.client_id == client_id)
-                                  .order_by(col(User.id))).all()), USER_FIELDS)
-        msg_ids = client_raw_message_ids(s, client_id)
-        messages = _rows(list(s.exec(select(RawMessage).where(col(RawMessage.id).in_(msg_ids))
-                                     .order_by(col(RawMessage.id))).all()) if msg_ids else [],
-                         MESSAGE_FIELDS)
-        comms = _rows(client_communications(s, client_id), COMM_FIELDS)
-        access = _rows(access_log(s, client_id, limit=100_000), ACCESS_FIELDS)
+        record_access(engine, username=by, role=role, client_id=client_id, subject="export")
+        sections = _sections(s, client_id)
         contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
         prereqs = (_rows(list(s.exec(select(Prerequisite).where(
             Prerequisite.contract_id == contract.id)).all()), PREREQ_FIELDS)
             if contract is not None else [])
         contract_info = ({k: _plain(v) for k, v in contract.model_dump().items()}
                          if contract is not None else None)
+        visit_ids = [v["id"] for v in sections["visits"][0]]
+        pdfs = [(r.visit_id, r.pdf) for r in s.exec(select(VisitReport).where(
+            col(VisitReport.visit_id).in_(visit_ids or [-1]))) if r.pdf]
+    files = [f"{stem}.{ext}" for stem in sections for ext in ("json", "csv")]
+    files += ["contract.json", *(f"visit_reports/visit-{v}.pdf" for v, _ in pdfs)]
     manifest = {
         "client": {"id": client.id, "code": client.code, "name": client.name},
         "exported_at": utcnow().isoformat(),
         "exported_by": by,
-        "files": ["contacts.json", "contacts.csv", "users.json", "messages.json",
-                  "communications.json", "communications.csv", "contract.json",
-                  "access_log.json", "access_log.csv"],
-        "counts": {"contacts": len(contacts), "messages": len(messages),
-                   "communications": len(comms), "access_log": len(access)},
+        "files": files,
+        "counts": {stem: len(rows) for stem, (rows, _) in sections.items()},
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -209,15 +278,12 @@ def export_client(engine: Engine, client_id: int, *, by: str, role: str) -> byte
             z.writestr(name, json.dumps(data, ensure_ascii=False, indent=1))
 
         put("manifest.json", manifest)
-        put("contacts.json", contacts)
-        z.writestr("contacts.csv", _csv(contacts, CONTACT_FIELDS))
-        put("users.json", users)
-        put("messages.json", messages)
-        put("communications.json", comms)
-        z.writestr("communications.csv", _csv(comms, COMM_FIELDS))
+        for stem, (rows, fields) in sections.items():
+            put(f"{stem}.json", rows)
+            z.writestr(f"{stem}.csv", _csv(_flat(rows), fields))
         put("contract.json", {"contract": contract_info, "prerequisites": prereqs})
-        put("access_log.json", access)
-        z.writestr("access_log.csv", _csv(access, ACCESS_FIELDS))
+        for visit_id, pdf in pdfs:
+            z.writestr(f"visit_reports/visit-{visit_id}.pdf", pdf)
     return buf.getvalue()
 
 
@@ -247,100 +313,83 @@ def erasable_from(contract: Contract, retention_days: int) -> datetime | None:
     return contract.terminated_at + timedelta(days=retention_days)
 
 
+def hold_reason(s: Session, client_id: int) -> str | None:
+    """Why the client's data may not be erased now: a legal hold set by a manager, or a
+    Demande still open (its case is not closed); None when nothing holds it."""
+    from models.privacy import LegalHold
+
+    hold = s.exec(select(LegalHold).where(LegalHold.client_id == client_id,
+                                          col(LegalHold.released_at).is_(None))).first()
+    if hold is not None:
+        return f"Conservation légale (posée par {hold.set_by}) : {hold.reason}"
+    open_demande = s.exec(select(Demande.ref).join(Case, col(Case.id) == Demande.case_id)
+                          .where(Case.client_id == client_id, col(Case.closed).is_(False))
+                          ).first()
+    if open_demande is not None:
+        return f"Demande {open_demande} encore ouverte : effacement après sa clôture"
+    return None
+
+
+def already_erased(s: Session, client_id: int) -> bool:
+    from models.privacy import ErasureRequest
+
+    return s.exec(select(ErasureRequest.id).where(
+        ErasureRequest.client_id == client_id, col(ErasureRequest.contact_id).is_(None),
+        ErasureRequest.outcome == "done")).first() is not None
+
+
 def erase_client(engine: Engine, client_id: int, *, by: str, at: datetime | None = None,
-                 retention_days: int) -> ErasureSummary:
-    """Erases the client's personal data once its contract is terminated and the retention
-    passed; keeps the ledger's times, actions, classes and outcomes (SLA figures)."""
+                 retention_days: int, reason: str = "", on_request: bool = False
+                 ) -> ErasureSummary:
+    """Erases the client's personal data from every store of the inventory; keeps the
+    ledger's times, actions, classes and outcomes (SLA figures) under stable pseudonyms.
+    Without ``on_request``: once its contract is terminated and the retention passed.
+    With it (the client's instruction): at any time. A hold refuses either way."""
+    from contracts import erasure, forget, keys
+    from models.privacy import ErasureRequest
+
     at = at or utcnow()
     with session_scope(engine) as s:
         client = s.get(Client, client_id)
         contract = s.exec(select(Contract).where(Contract.client_id == client_id)).first()
-        if client is None or contract is None:
+        if client is None or (contract is None and not on_request):
             raise PrivacyError("Client ou contrat introuvable")
-        if contract.erased_at is not None:
+        if (contract is not None and contract.erased_at is not None) or already_erased(
+                s, client_id):
             return ErasureSummary(client_id, already=True)
-        since = erasable_from(contract, retention_days)
-        if since is None:
-            raise PrivacyError("Effacement possible après la résiliation seulement")
-        if at < since:
-            raise PrivacyError(f"Durée de conservation en cours jusqu'au {since:%d/%m/%Y}")
-        contact_ids = [i for i in s.exec(select(Contact.id).where(
-            Contact.client_id == client_id)).all() if i]
-        comms = client_communications(s, client_id)
-        for c in comms:
-            c.recipient = c.subject = c.body = c.raw = c.evidence = c.code = ""
-            c.contact_id = None
-            s.add(c)
-            for ev in s.exec(select(CommunicationEvent).where(
-                    CommunicationEvent.communication_id == c.id)).all():
-                ev.detail, ev.payload = "", {}
-                s.add(ev)
-        s.flush()
-        for cid in contact_ids:
-            row = s.get(Contact, cid)
-            if row is not None:
-                s.delete(row)
-        msg_ids = client_raw_message_ids(s, client_id)
-        for mid in msg_ids:
-            raw = s.get(RawMessage, mid)
-            if raw is not None:
-                raw.data, raw.mail_from, raw.rcpt_to, raw.peer_ip = b"", "", "", ""
-                s.add(raw)
-        lines = 0
-        case_ids = client_case_ids(s, client_id)
-        if case_ids:
-            for a in s.exec(select(AuditEvent).where(col(AuditEvent.case_id).in_(case_ids))):
-                kept = {k: v for k, v in (a.data or {}).items() if k not in FREE_TEXT_KEYS}
-                if a.reason or kept != (a.data or {}):
-                    a.reason, a.data = "", kept
-                    s.add(a)
-                    lines += 1
-            for d in s.exec(select(Demande).where(col(Demande.case_id).in_(case_ids))):
-                d.summary, d.transfer_reason = "", ""
-                s.add(d)
-            for case in s.exec(select(Case).where(col(Case.id).in_(case_ids))):
-                # a title quotes the alert ("échec de connexion de jdupont"): machine words only
-                case.title = f"{case.host or '?'} — {case.check or case.family}"[:300]
-                s.add(case)
-        for ev in s.exec(select(AlertEventRow).where(AlertEventRow.client_id == client_id)):
-            # the alert's own words and parsed fields may name a person (an event log's user,
-            # a mailbox); the host, the check, the times and the figures stay
-            ev.summary, ev.extra, ev.source_detail = "", {}, ""
-            s.add(ev)
-        for v in client_visits(s, client_id):  # what the client said, what was written
-            v.questions, v.advice, v.reason = "", "", ""
-            s.add(v)
-            report = s.exec(select(VisitReport).where(VisitReport.visit_id == v.id)).first()
-            if report is not None:
-                report.html, report.pdf = "", None
-                s.add(report)
-        for doc in s.exec(select(TechDocVersion).where(TechDocVersion.client_id == client_id)):
-            doc.sections = {**doc.sections, "contacts": ""}  # names, mails and phones
-            s.add(doc)
-        for u in s.exec(select(User).where(User.client_id == client_id)).all():
-            u.full_name, u.active, u.password_hash = "", False, ""
-            u.username = f"efface-{u.id}"
-            s.add(u)
-        for d in s.exec(select(SenderDomain).where(SenderDomain.client_id == client_id)).all():
-            s.delete(d)
-        for p in s.exec(select(Prerequisite).where(Prerequisite.client_id == client_id)).all():
-            p.evidence, p.waiver_reason = "", ""
-            s.add(p)
-        for e in s.exec(select(ContractEvent).where(ContractEvent.client_id == client_id)).all():
-            if e.action.startswith("prerequisite_"):
-                e.reason = ""
-                s.add(e)
-        client.name = f"Client effacé n°{client.id}"
-        client.code = f"efface-{client.id}"
-        client.fixed_ips = ""
-        client.active = False
+        if not on_request:
+            assert contract is not None
+            since = erasable_from(contract, retention_days)
+            if since is None:
+                raise PrivacyError("Effacement possible après la résiliation seulement")
+            if at < since:
+                raise PrivacyError(f"Durée de conservation en cours jusqu'au {since:%d/%m/%Y}")
+        held = hold_reason(s, client_id)
+        if held is not None:
+            s.add(ErasureRequest(client_id=client_id, requested_by=by[:120], reason=reason,
+                                 requested_at=at, outcome="refused", detail=held))
+            s.commit()
+            raise PrivacyError(held)
+        touched = forget.erase_client_rows(s, client_id)
+        rows = touched.rows
+        summary = ErasureSummary(client_id, rows.get("contact", 0), rows.get("raw_message", 0),
+                                 rows.get("communication", 0), rows.get("audit_event", 0))
+        client = s.get(Client, client_id)
+        assert client is not None
+        client.code, client.active = f"efface-{client.id}", False
         s.add(client)
-        contract.erased_at = at
-        s.add(contract)
-        summary = ErasureSummary(client_id, len(contact_ids), len(msg_ids), len(comms), lines)
-        s.add(ContractEvent(key=f"contract:{contract.id}:erased", contract_id=contract.id or 0,
-                            client_id=client_id, at=at, action="erased", actor=by,
-                            reason=summary.describe()))
+        if contract is not None:
+            contract.erased_at = at
+            s.add(contract)
+            s.add(ContractEvent(key=f"contract:{contract.id}:erased",
+                                contract_id=contract.id or 0, client_id=client_id, at=at,
+                                action="erased", actor=by, reason=summary.describe()))
+        s.add(ErasureRequest(client_id=client_id, requested_by=by[:120], reason=reason,
+                             requested_at=at, outcome="done", detail=summary.describe(),
+                             done_at=at))
         s.add(DataAccess(username=by[:120], role="system" if by == "system" else "",
                          client_id=client_id, subject="erasure", at=at))
+        keys.destroy(s, client_id)  # its Temporal histories can no longer be read
+    keys.forget_cached(client_id)
+    erasure.compact(engine, [*touched.tables, "client_key"])
     return summary

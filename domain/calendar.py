@@ -39,6 +39,7 @@ Public holidays come from ``holidays`` (France). Decisions worth knowing:
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -407,18 +408,27 @@ def calendar_for(tz: str, start: str, end: str) -> BusinessCalendar:
 # --------------------------------------------------------------------- client sites' calendars
 
 
-def site_calendar(subdiv: str | None = None, tz: str = "Europe/Paris") -> BusinessCalendar:
+def site_calendar(subdiv: str | None = None, tz: str = "Europe/Paris",
+                  closed: Iterable[date] = (), opened: Iterable[date] = ()) -> BusinessCalendar:
     """The calendar of a client's site: its own holidays (Alsace-Moselle sites, ``"57"`` or
-    ``"6AE"``, also close on Good Friday and 26 December), Monday to Friday. Visits are
-    offered only on its business days (3.2.4)."""
-    return BusinessCalendar(BusinessHours(tz=tz, subdiv=subdiv or None))
+    ``"6AE"``, also close on Good Friday and 26 December), Monday to Friday, then the site's
+    **own** days on top: ``closed`` (closed in August) and ``opened`` (open on Whit Monday).
+    Visits are offered only on its business days (3.2.4); the planner's checks, the visit
+    workflow and the suggester all build the site's calendar here, so they never disagree.
+    A day both closed and opened by the site counts as open (the later, narrower decision
+    of an administrator: "closed in August, but open on the 14th")."""
+    opened = frozenset(opened)
+    return BusinessCalendar(BusinessHours(tz=tz, subdiv=subdiv or None,
+                                          extra_closed_dates=frozenset(closed) - opened,
+                                          extra_open_dates=opened))
 
 
 def site_business_days(
-    subdiv: str | None, start: date, end: date, tz: str = "Europe/Paris"
+    subdiv: str | None, start: date, end: date, tz: str = "Europe/Paris",
+    closed: Iterable[date] = (), opened: Iterable[date] = (),
 ) -> list[date]:
     """Business days of a site from ``start`` to ``end`` included, in order."""
-    cal = site_calendar(subdiv, tz)
+    cal = site_calendar(subdiv, tz, closed, opened)
     out: list[date] = []
     day = start
     while day <= end:

@@ -14,17 +14,21 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 import models.refstamp  # noqa: F401  (every session moves the reference generation)
+from vigie.private import private_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def ensure_sqlite_folder(url: str) -> None:
     """Creates the folder of a SQLite file: on a newcomer's first start ``var/`` does not
-    exist yet, and both the engine and Alembic's own connection open the file."""
-    if url.startswith("sqlite"):
+    exist yet, and both the engine and Alembic's own connection open the file. The file
+    itself is created (or narrowed) to mode 0600 before SQLite opens it
+    (``vigie.private``)."""
+    if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
 
 
 def make_engine(url: str) -> Engine:
@@ -40,6 +44,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")  # a 250 survives a power cut, not just a crash
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # freed pages are zeroed: an erased address is not left readable in the file
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

@@ -91,6 +91,20 @@ class SitePlace(SQLModel, table=True):
     postcode: str = Field(default="", max_length=10)
 
 
+class SiteDays(SQLModel, table=True):
+    """A site's own closed or open days, on top of its subdivision's calendar: "closed from
+    01/08 to 31/08" (holidays of the client), "open on 17/05" (Whit Monday worked). One row
+    per range as the administrator typed it, so it reads and is removed as one decision."""
+
+    __tablename__ = "site_days"
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    first: dt.date
+    last: dt.date
+    is_open: bool = False  # False: closed on these days; True: open although a holiday
+    note: str = Field(default="", max_length=200)
+
+
 class ConsultantLeave(SQLModel, table=True):
     """A consultant's day off: no visit is booked on it."""
 

@@ -8,6 +8,7 @@ whose support request is registered at once (3.2.3).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -24,10 +25,28 @@ from workflows.shared import ActionInput, AlertSignal, CaseInput, Criticality, c
 CASE_WORKFLOW = "CaseWorkflow"
 
 
+REF_WAIT_S = 10.0  # how long the console waits for the new case's row (its reference)
+
+
+async def _case_ref(engine: Engine, fingerprint: str, wait_s: float) -> str | None:
+    """The reference of the case the workflow is writing (its first activity), once there."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + wait_s
+    while True:
+        with Session(engine) as s:
+            ref = s.exec(select(Case.ref).where(Case.fingerprint == fingerprint)
+                         .order_by(col(Case.id).desc())).first()
+        if ref or loop.time() >= until:
+            return ref or None
+        await asyncio.sleep(0.1)
+
+
 async def open_case_from_item(client: Client, engine: Engine, settings: Any, visit_id: int,
-                              key: str, kind: str, actor: str) -> str:
-    """The case's reference (or workflow id while its row is being written); raises
-    ValueError when the item is not "ko"."""
+                              key: str, kind: str, actor: str,
+                              wait_s: float = REF_WAIT_S) -> str:
+    """The case's reference, as the queue and the case page show it (never a workflow id:
+    a person reads it); while the case's row is still being written, a sentence naming the
+    visit and item. Raises ValueError when the item is not "ko"."""
     with Session(engine) as s:
         visit = s.get(Visit, visit_id)
         if visit is None:
@@ -37,10 +56,13 @@ async def open_case_from_item(client: Client, engine: Engine, settings: Any, vis
             raise ValueError("Seul un point « KO » ouvre un cas")
         client_id = visit.client_id
         fingerprint = f"visit:{visit_id}:{key}"
+        pending = f"{visit_ref(visit_id)}, {item.label} (référence attribuée sous peu)"
         existing = s.exec(select(Case).where(Case.fingerprint == fingerprint,
                                              col(Case.closed).is_(False))).first()
-        if existing is not None:
-            return existing.ref or existing.workflow_id
+        if existing is not None and existing.ref:
+            return existing.ref
+    if existing is not None:  # a second click while the first case's row is written
+        return await _case_ref(engine, fingerprint, wait_s) or pending
     title = f"Visite {visit_ref(visit_id)} : {item.label} KO"
     if item.notes:
         title += f" — {item.notes[:200]}"
@@ -69,4 +91,4 @@ async def open_case_from_item(client: Client, engine: Engine, settings: Any, vis
         except Exception as exc:  # already registered (second click): the case is the same
             if "impossible" not in str(getattr(exc, "cause", exc)):
                 raise
-    return wid
+    return await _case_ref(engine, fingerprint, wait_s) or pending

@@ -147,7 +147,7 @@ def due_windows(start: dt.date, end: dt.date, n: int) -> list[tuple[dt.date, dt.
     for k in range(n):
         a = start + dt.timedelta(days=total * k // n)
         b = start + dt.timedelta(days=total * (k + 1) // n - 1)
-        out.append((a, b))
+        out.append((min(a, end), max(min(a, end), b)))  # never backwards, even n > total
     return out
 
 
@@ -201,26 +201,97 @@ def _late(v: Visit, today: dt.date) -> bool:
     return day > v.due_end
 
 
+# A visit in these states has no date and no open proposal: its window may be re-cut.
+RECUTTABLE = frozenset({VisitState.PLANNED, VisitState.RESCHEDULED, VisitState.MISSED,
+                        VisitState.NO_ACCESS})
+
+
+@dataclass
+class YearPlan:
+    """What :func:`plan_year` did: the new rows, and the rows whose window was re-cut (their
+    workflows learn it with the next proposal: ``planning.rules.visit_rules``)."""
+
+    created: list[Visit]
+    recut: list[Visit]
+
+
+def _held_day(v: Visit) -> dt.date | None:
+    """The day a visit holds: its date, else the first day of its open proposal."""
+    if v.date is not None:
+        return v.date
+    return min((dt.date.fromisoformat(d) for d in v.proposed_dates), default=None)
+
+
+def recut_windows(start: dt.date, end: dt.date, today: dt.date, movable: list[Visit],
+                  held: list[dt.date], new: int) -> tuple[list[tuple[dt.date, dt.date]],
+                                                          list[tuple[dt.date, dt.date]]]:
+    """Windows for the re-cut visits and the new ones, from tomorrow to the year's end.
+
+    The rest of the year is cut into one equal window per visit still to come (re-cut, new,
+    and those already holding a day ahead); a visit holding a day keeps it and takes the
+    window around that day, the others take the free windows in order. Returns (windows of
+    ``movable`` in their order, windows of the new visits). Never backwards: a year with
+    fewer days left than visits gives several the same last days.
+    """
+    span_start = min(max(start, today + dt.timedelta(days=1)), end)
+    ahead = sorted(d for d in held if d >= span_start)
+    windows = due_windows(span_start, end, len(movable) + new + len(ahead))
+    claimed: set[int] = set()
+    for day in ahead:
+        free = [i for i in range(len(windows)) if i not in claimed]
+        claimed.add(min(free, key=lambda i: (0 if windows[i][0] <= day <= windows[i][1]
+                                             else 1, abs((windows[i][0] - day).days))))
+    free_windows = [w for i, w in enumerate(windows) if i not in claimed]
+    return free_windows[:len(movable)], free_windows[len(movable):]
+
+
 def plan_year(s: Session, client_id: int, year: int, counting: str = "start",
-              start_mmdd: str = "01-01") -> list[Visit]:
+              start_mmdd: str = "01-01", today: dt.date | None = None) -> list[Visit]:
     """Creates the visits still owed for ``year``, each with its spread due window; returns
-    the new rows (their workflows are started by the caller after the commit)."""
+    the new rows (their workflows are started by the caller after the commit). See
+    :func:`plan_year_recut` for the windows re-cut mid-year."""
+    return plan_year_recut(s, client_id, year, counting, start_mmdd, today).created
+
+
+def plan_year_recut(s: Session, client_id: int, year: int, counting: str = "start",
+                    start_mmdd: str = "01-01", today: dt.date | None = None) -> YearPlan:
+    """Creates the visits still owed for ``year`` and re-cuts the windows left if needed.
+
+    The first time, the whole year is cut into equal windows. When the entitlement grows
+    later (a server added mid-year under ``max`` counting), the rest of the year from
+    ``today`` is cut again: the new visits get windows in the future, shared with the
+    visits not yet booked whose window has not passed; confirmed, proposed and done visits
+    keep their dates and windows, and late visits stay late (visible as such)."""
     from models.tables import Site
     from planning.visits import create_visit
 
     row = entitlement_for(s, client_id, year, counting, start_mmdd)
     existing = [v for v in s.exec(select(Visit).where(
         Visit.client_id == client_id, Visit.contract_year == year,
-        Visit.kind == "preventive")).all() if v.state != VisitState.CANCELLED]
-    windows = due_windows(row.period_start, row.period_end, row.owed)
-    taken = {(v.due_start, v.due_end) for v in existing}
+        Visit.kind == "preventive").order_by(col(Visit.due_start), col(Visit.id))).all()
+        if v.state != VisitState.CANCELLED]
+    missing = row.owed - len(existing)
+    if missing <= 0:
+        return YearPlan([], [])
     site = s.exec(select(Site).where(Site.client_id == client_id).order_by(col(Site.id))).first()
-    created = []
-    for window in windows:
-        if len(existing) + len(created) >= row.owed:
-            break
-        if window in taken:
-            continue
-        created.append(create_visit(s, client_id, "preventive", window[0], window[1],
-                                    site_id=site.id if site else None, contract_year=year))
-    return created
+    today = today or row.period_start - dt.timedelta(days=1)
+    if existing:
+        movable = [v for v in existing if v.state in RECUTTABLE and v.due_end > today]
+        held = [d for v in existing if v.state not in RECUTTABLE
+                and (d := _held_day(v)) is not None]
+        moved, fresh = recut_windows(row.period_start, row.period_end, today, movable, held,
+                                     missing)
+    else:
+        movable, moved = [], []
+        fresh = due_windows(row.period_start, row.period_end, row.owed)
+    recut = []
+    for visit, window in zip(movable, moved, strict=True):
+        if (visit.due_start, visit.due_end) != window:
+            visit.due_start, visit.due_end = window
+            s.add(visit)
+            recut.append(visit)
+    created = [create_visit(s, client_id, "preventive", a, b,
+                            site_id=site.id if site else None, contract_year=year)
+               for a, b in fresh]
+    s.flush()
+    return YearPlan(created, recut)

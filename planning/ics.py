@@ -20,6 +20,7 @@ from models.tables import Client, Site, User
 from models.types import utcnow
 from models.visits import CalendarFeed, Visit
 from planning.notify import visit_ref
+from workflows.visit_machine import STATE_LABELS
 from workflows.visit_types import VisitState
 
 SHOWN = (VisitState.CONFIRMED, VisitState.IN_PROGRESS, VisitState.REPORT_WRITTEN,
@@ -99,7 +100,8 @@ def feed_for(s: Session, user_id: int, tz: str = "Europe/Paris") -> bytes:
             ev.add("dtend", day + dt.timedelta(days=1))
             ev.add("summary", f"{'(option) ' if tentative else ''}Visite {client.name}")
             ev.add("location", site.name if site else client.name)
-            ev.add("description", f"{visit_ref(visit.id or 0)} — état : {visit.state}")
+            state = STATE_LABELS.get(visit.state, (visit.state,))[0]
+            ev.add("description", f"{visit_ref(visit.id or 0)} — état : {state}")
             ev.add("status", "TENTATIVE" if tentative else "CONFIRMED")
             cal.add_component(ev)
     return cal.to_ical()

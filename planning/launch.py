@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.tables import Site
 from models.visits import Visit
+from planning.site_days import own_days
 from workflows.visit_types import VisitInput, visit_workflow_id
 
 VISIT_WORKFLOW = "VisitWorkflow"
@@ -28,6 +29,7 @@ def reminder_hours(text: str) -> tuple[int, ...]:
 
 def visit_input(session: Session, visit: Visit, settings: Any) -> VisitInput:
     site = session.get(Site, visit.site_id) if visit.site_id else None
+    days = own_days(session, site)
     return VisitInput(
         visit_id=visit.id or 0,
         client_id=visit.client_id,
@@ -41,6 +43,8 @@ def visit_input(session: Session, visit: Visit, settings: Any) -> VisitInput:
         answer_hours=settings.visit_answer_hours,
         day_before_at=settings.visit_day_before_at,
         consultant_id=visit.consultant_id,
+        site_closed=tuple(sorted(d.isoformat() for d in days.closed)),
+        site_open=tuple(sorted(d.isoformat() for d in days.opened)),
     )
 
 

@@ -39,7 +39,7 @@ from planning.suggest import (
     VisitNeed,
     _open_days,
     greedy,
-    is_open,
+    site_is_open,
     trip_key,
 )
 
@@ -47,13 +47,14 @@ W_DIST = 1  # per day between the booked day and the ideal day (inside the windo
 W_LATE = 1_000  # per day past the window's end
 
 
-def _horizon_days(problem: Problem, subdiv: str | None, first: dt.date) -> tuple[dt.date, ...]:
-    return _open_days(subdiv, first, problem.horizon_end)
+def _horizon_days(problem: Problem, v: VisitNeed, first: dt.date) -> tuple[dt.date, ...]:
+    """The business days of ``v``'s site (its subdivision and own days) up to the horizon."""
+    return _open_days(v.subdiv, first, problem.horizon_end, v.closed, v.opened)
 
 
 def day_options(problem: Problem, v: VisitNeed, first: dt.date) -> tuple[dt.date, ...]:
     """The days the visit may take: its site's business days from its start to the horizon."""
-    days = _horizon_days(problem, v.subdiv, first)
+    days = _horizon_days(problem, v, first)
     return days[bisect_left(days, v.start):]
 
 
@@ -88,12 +89,14 @@ def optimal(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     heads: list[np.ndarray] = []
     caps: list[np.ndarray] = []
     costs: list[np.ndarray] = []
-    calendar_ords: dict[str | None, np.ndarray] = {}
+    calendar_ords: dict[tuple[str | None, frozenset[dt.date], frozenset[dt.date]],
+                        np.ndarray] = {}
     for i, v in enumerate(visits):
-        if v.subdiv not in calendar_ords:
-            calendar_ords[v.subdiv] = np.fromiter(
-                (d.toordinal() for d in _horizon_days(problem, v.subdiv, first)), dtype=np.int64)
-        ords = calendar_ords[v.subdiv]
+        cal_key = (v.subdiv, v.closed, v.opened)  # a site with its own days: its own key
+        if cal_key not in calendar_ords:
+            calendar_ords[cal_key] = np.fromiter(
+                (d.toordinal() for d in _horizon_days(problem, v, first)), dtype=np.int64)
+        ords = calendar_ords[cal_key]
         ords = ords[np.searchsorted(ords, v.start.toordinal()):]
         if v.consultant is not None:
             c = cons.get(v.consultant)
@@ -218,7 +221,7 @@ def group_areas(problem: Problem, day_of: dict[int, dt.date], deadline: float) -
                         continue
                     if dist(u, d2) + dist(w, d1) != dist(u, d1) + dist(w, d2):
                         continue
-                    if not (is_open(vu.subdiv, d2) and is_open(vw.subdiv, d1)):
+                    if not (site_is_open(vu, d2) and site_is_open(vw, d1)):
                         continue
                     delta = -1 - (size(b, w2) == 1) + (size(b, w1) == 0)
                     if delta < 0 and (best is None or delta < best[0]):

@@ -48,6 +48,12 @@ def render_pdf(html: str, title: str = "") -> bytes:
     return html_to_pdf(page, extra_css=CSS.read_text(encoding="utf-8"))
 
 
+# A day's backup outcome as the client reads it (``BackupDay.status`` keys are the audit's).
+BACKUP_STATUS = {"failed": "en échec", "not_received": "aucun compte rendu reçu",
+                 "incomplete": "incomplète", "cancelled": "annulée", "warning": "avertissement",
+                 "success": "réussie"}
+
+
 def render_html(s: Session, visit: Visit, tz: str, anomalies: Anomalies | None = None) -> str:
     zone = ZoneInfo(tz)
     client = s.get(Client, visit.client_id)
@@ -77,6 +83,7 @@ def render_html(s: Session, visit: Visit, tz: str, anomalies: Anomalies | None =
         "local": local,
         "crit_label": lambda c: CRITICALITY_LABELS.get(c, "non classé") if c else "non classé",
         "case_state": lambda st: STATE_LABELS.get(st, st),
+        "backup_status": lambda st: BACKUP_STATUS.get(st, st),
         "advice": visit.advice,
         "questions": visit.questions,
         "techdoc_before": visit.techdoc_before,

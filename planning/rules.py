@@ -1,6 +1,7 @@
 """The hard rules of planning, as the planner's actions and the suggester both check them.
 
-* dates only on business days of the **client site's** calendar (``domain.calendar``);
+* dates only on business days of the **client site's** calendar (``domain.calendar``, with
+  the site's own closed and open days: ``planning.site_days``);
 * inside the visit's due window, in the future; a late visit (its window past, or fewer
   than two business days of it left) stays owed and may be offered any later business day;
 * a consultant does at most one visit a day, and none on a leave day;
@@ -15,11 +16,12 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
-from domain.calendar import BusinessCalendar, site_calendar
-from models.tables import Site
+from domain.calendar import BusinessCalendar
 from models.visits import ConsultantLeave, Visit
+from planning.site_days import calendar_of, own_days_of
 from workflows.visit_types import (
     FINAL_STATES,
+    VisitRules,
     VisitState,
     bookable_until,
     business_days_late,
@@ -58,8 +60,8 @@ def busy_days(s: Session, user_id: int, start: dt.date, end: dt.date,
 
 
 def visit_calendar(s: Session, visit: Visit) -> BusinessCalendar:
-    site = s.get(Site, visit.site_id) if visit.site_id else None
-    return site_calendar(site.calendar_subdiv if site else None)
+    """The visit's site calendar: its subdivision and the site's own closed and open days."""
+    return calendar_of(own_days_of(s, visit.site_id))
 
 
 def date_bounds(s: Session, visit: Visit, today: dt.date) -> tuple[dt.date, dt.date | None]:
@@ -136,6 +138,15 @@ def check_days(s: Session, visit: Visit, dates: list[dt.date], consultant_id: in
                         f"de réponse le {d:%d/%m/%Y} (visite n° {busy[d]}) : une visite "
                         f"par jour au plus")
     return None
+
+
+def visit_rules(s: Session, visit: Visit) -> VisitRules:
+    """The window and site days the workflow must check a proposal against: the database's
+    (a window re-cut mid-year, a closure typed since the workflow started)."""
+    days = own_days_of(s, visit.site_id)
+    return VisitRules(visit.due_start.isoformat(), visit.due_end.isoformat(),
+                      tuple(sorted(d.isoformat() for d in days.closed)),
+                      tuple(sorted(d.isoformat() for d in days.opened)))
 
 
 def overdue(s: Session, today: dt.date) -> list[Visit]:

@@ -39,6 +39,8 @@ class VisitNeed:
     subdiv: str | None = None
     area: str = ""  # postcode area (first two digits), "" when the site has none
     consultant: int | None = None  # already given to someone: keep them
+    closed: frozenset[dt.date] = frozenset()  # the site's own closed days (site_days)
+    opened: frozenset[dt.date] = frozenset()  # the site's own open days (a holiday worked)
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,16 @@ class Plan:
     status: str = ""
 
 
-@lru_cache(maxsize=64)
-def _year_days(subdiv: str | None, year: int) -> tuple[dt.date, ...]:
+Days = frozenset[dt.date]
+NO_DAYS: Days = frozenset()
+
+
+@lru_cache(maxsize=1024)
+def _year_days(subdiv: str | None, year: int, closed: Days = NO_DAYS, opened: Days = NO_DAYS
+               ) -> tuple[dt.date, ...]:
     """A site calendar's business days of one year (built once: planning asks thousands of
-    times)."""
-    cal = site_calendar(subdiv)
+    times), with the site's own closed and open days on top (``planning.site_days``)."""
+    cal = site_calendar(subdiv, closed=closed, opened=opened)
     out, day = [], dt.date(year, 1, 1)
     while day.year == year:
         if cal.is_business_day(day):
@@ -85,23 +92,31 @@ def _year_days(subdiv: str | None, year: int) -> tuple[dt.date, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _open_days(subdiv: str | None, start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
+def _open_days(subdiv: str | None, start: dt.date, end: dt.date,
+               closed: Days = NO_DAYS, opened: Days = NO_DAYS) -> tuple[dt.date, ...]:
     out: list[dt.date] = []
     for year in range(start.year, end.year + 1):
-        days = _year_days(subdiv, year)
+        days = _year_days(subdiv, year, closed, opened)
         out.extend(days[bisect_left(days, start):bisect_right(days, end)])
     return tuple(out)
 
 
-def is_open(subdiv: str | None, day: dt.date) -> bool:
-    """Is a site of this calendar open that day (the one check of the planners' rules)."""
-    days = _year_days(subdiv, day.year)
+def is_open(subdiv: str | None, day: dt.date, closed: Days = NO_DAYS,
+            opened: Days = NO_DAYS) -> bool:
+    """Is a site of this calendar open that day (the one check of the planners' rules); a
+    site's own closed and open days (``VisitNeed.closed``/``opened``) on top."""
+    days = _year_days(subdiv, day.year, closed, opened)
     i = bisect_left(days, day)
     return i < len(days) and days[i] == day
 
 
+def site_is_open(v: VisitNeed, day: dt.date) -> bool:
+    """Is ``v``'s site open that day (its subdivision and its own days)."""
+    return is_open(v.subdiv, day, v.closed, v.opened)
+
+
 def open_days(v: VisitNeed, until: dt.date) -> tuple[dt.date, ...]:
-    return _open_days(v.subdiv, v.start, until)
+    return _open_days(v.subdiv, v.start, until, v.closed, v.opened)
 
 
 def _allowed(c: Consultant, v: VisitNeed) -> bool:
@@ -152,7 +167,7 @@ def violations(problem: Problem, plan: Plan) -> list[str]:
         if v is None or c is None:
             out.append(f"visite {b.visit} : visite ou consultant inconnu")
             continue
-        if not is_open(v.subdiv, b.day):
+        if not site_is_open(v, b.day):
             out.append(f"visite {b.visit} : {b.day} n'est pas un jour ouvré du site")
         if b.day in c.leave:
             out.append(f"visite {b.visit} : consultant {c.id} en congé le {b.day}")

@@ -12,6 +12,7 @@ from models.tables import Site, User
 from models.visits import ConsultantLeave, SitePlace, Visit
 from planning.entitlement import ideal_day
 from planning.rules import busy_days
+from planning.site_days import own_days
 from planning.suggest import Consultant, Problem, VisitNeed
 from workflows.visit_types import VisitState
 
@@ -26,12 +27,14 @@ def problem_from_db(s: Session, year: int, today: dt.date, late_days: int = 120)
     needs = []
     for v in rows:
         site = s.get(Site, v.site_id) if v.site_id else None
+        days = own_days(s, site)
         place = s.get(SitePlace, v.site_id) if v.site_id else None
         start = max(v.due_start, tomorrow)
         end = v.due_end
         ideal = min(max(ideal_day((v.due_start, v.due_end)), start), max(start, end))
         needs.append(VisitNeed(key=v.id or 0, client_id=v.client_id, start=start, end=end,
-                               ideal=ideal, subdiv=site.calendar_subdiv if site else None,
+                               ideal=ideal, subdiv=days.subdiv, closed=days.closed,
+                               opened=days.opened,
                                area=(place.postcode[:2] if place and place.postcode else ""),
                                consultant=v.consultant_id))
     # late visits (window past) need days after today whatever their window says

@@ -69,10 +69,15 @@ def servers_section(s: Session, client_id: int) -> str:
     return "\n".join(lines)
 
 
+# A contact's role in the document's words (the document is French, like the report).
+CONTACT_ROLES = {"primary": "principal", "backup": "suppléant", "after_hours": "astreinte"}
+
+
 def contacts_section(s: Session, client_id: int) -> str:
     rows = s.exec(select(Contact).where(Contact.client_id == client_id)
                   .order_by(col(Contact.rank))).all()
-    return "\n".join(f"{c.name} ({c.role}) {c.email} {c.phone}".strip() for c in rows)
+    return "\n".join(f"{c.name} ({CONTACT_ROLES.get(c.role, c.role)}) {c.email} {c.phone}"
+                     .strip() for c in rows)
 
 
 def latest(s: Session, client_id: int) -> TechDocVersion | None:

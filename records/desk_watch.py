@@ -25,7 +25,7 @@ from models.tables import Case, RawMessage
 from records.incidents import rewatch
 from workflows.shared import CaseInput
 
-DESK_FAMILY = "desk"
+DESK_FAMILY = "desk_intake"
 DESK_FINGERPRINT = "vigie|desk|desk|intake_silent|"
 DESK_SILENT = timedelta(minutes=30)
 DESK_MIN_CLIENTS = 3

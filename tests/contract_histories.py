@@ -100,6 +100,8 @@ SCENARIOS: dict[str, Scenario] = {
     "contract_notice_terminated": notice_terminated,
     "contract_notice_remedied": notice_remedied,
     "contract_immediate_termination": immediate_termination_cancels_visits,
+    # issue 20: termination closes the client's open cases first (PATCH_CLOSE_CASES)
+    "contract_immediate_termination_closes_cases": immediate_termination_cancels_visits,
 }
 
 

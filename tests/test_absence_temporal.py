@@ -34,7 +34,12 @@ from tests.test_absence_support import (
     until,
     watch_heartbeat,
 )
-from vigie.schedules import AUDIT_SCHEDULE_ID, SWEEP_SCHEDULE_ID, ensure_schedules
+from vigie.schedules import (
+    AUDIT_SCHEDULE_ID,
+    ERASURE_SCHEDULE_ID,
+    SWEEP_SCHEDULE_ID,
+    ensure_schedules,
+)
 from vigie.settings import Settings
 from workflows.absence import AbsenceSweepWorkflow, SweepInput
 from workflows.case import CaseWorkflow
@@ -202,7 +207,8 @@ async def test_the_schedules_are_created_once_and_updated_in_place(dev_env) -> N
     queue = f"sched-{uuid.uuid4().hex[:6]}"
     first = Settings(task_queue=queue, absence_sweep_seconds=60, backup_audit_at="08:30")
     try:
-        assert await ensure_schedules(client, first) == [SWEEP_SCHEDULE_ID, AUDIT_SCHEDULE_ID]
+        assert await ensure_schedules(client, first) == [SWEEP_SCHEDULE_ID, AUDIT_SCHEDULE_ID,
+                                                         ERASURE_SCHEDULE_ID]
         await client.get_schedule_handle(SWEEP_SCHEDULE_ID).pause(note="maintenance")
         second = Settings(task_queue=queue, absence_sweep_seconds=120, backup_audit_at="07:45")
         await ensure_schedules(client, second)  # again: updated, not duplicated
@@ -217,7 +223,7 @@ async def test_the_schedules_are_created_once_and_updated_in_place(dev_env) -> N
         ids = [s.id async for s in await client.list_schedules()]
         assert ids.count(SWEEP_SCHEDULE_ID) == 1
     finally:
-        for sid in (SWEEP_SCHEDULE_ID, AUDIT_SCHEDULE_ID):
+        for sid in (SWEEP_SCHEDULE_ID, AUDIT_SCHEDULE_ID, ERASURE_SCHEDULE_ID):
             try:
                 await client.get_schedule_handle(sid).delete()
             except Exception:

@@ -98,9 +98,9 @@ def test_sla_view_per_client_with_numbers_linking_to_their_cases(
     durand = row_cells(html, "Cabinet Durand &amp; Associés")
     assert "metric=count" in durand and ">2</a>" in durand
     assert "1 h 05 / 2 h 00" in durand  # triage: median of 10 min and 2 h, p90 2 h
-    assert "1 (50.0 %)" in durand  # escalated to level 2
+    assert "1 (50,0 %)" in durand  # escalated to level 2 (French decimals)
     total = row_cells(html, "Total")
-    assert ">5</a>" in total and "1 (20.0 %)" in total
+    assert ">5</a>" in total and "1 (20,0 %)" in total
     # follow the total's "cases in breach" link
     link = re.search(r'href="(/sla/cases\?[^"]*metric=breached[^"]*)"', total)
     assert link
@@ -285,3 +285,26 @@ def test_the_view_counts_major_cases_where_nobody_was_reached_by_phone(
     behind = http.get(link.group(1).replace("&amp;", "&")).text
     assert refs_in(behind) == {ref(fallback)}
     assert ref(cases["major"]) not in behind
+
+
+def test_a_demande_opened_from_a_visit_is_kept_apart_from_alert_triage(desk: Desk) -> None:
+    """Issue 19, finding 9: a case a consultant opens from a "ko" item is classified on site
+    at once; it must not read as an alert triaged and its client contacted in 0 h 00."""
+    a = desk.clients["client-a"]
+    alert = add_case(desk.engine, a, criticality="significant", ledger=[
+        (30, "classify", {"criticality": "significant"}),
+        (45, "record_contact", {"channel": "email", "outcome": "sent"})])
+    visit = add_case(desk.engine, a, criticality="significant", family="visit", ledger=[
+        (0, "classify", {"criticality": "significant", "actor": "conseil"}),
+        (0, "register_demande", {"demande_ref": "DEM-9", "actor": "conseil"}),
+        (0, "record_contact", {"channel": "email", "outcome": "sent"})])
+    refresh(desk.engine, desk.settings)
+    with Session(desk.engine) as s:
+        rows = {r.case_id: r for r in s.exec(select(SlaCase)).all()}
+    assert rows[alert].triage_s == 30 * 60 and rows[alert].contact_s == 45 * 60
+    assert rows[visit].triage_s is None and rows[visit].contact_s is None
+    assert rows[visit].demande_s == 0  # its Demande still counts, as a Demande
+    sel = Selection(Period(MONDAY_9H.date(), MONDAY_9H.date(), "Europe/Paris"))
+    total = summarize(desk.engine, sel, "client", now=utcnow()).total
+    assert total.count == 2 and total.figure("time_to_triage")["measured"] == 1
+    assert total.figure("time_to_triage")["median_seconds"] == 30 * 60

@@ -50,7 +50,8 @@ from tests.browser.support import MONDAY_9H, ROLE_USERS, Desk, add_case, make_de
 SKIPPED_PREFIXES = ("/api/", "/static", "/twilio", "/webhook", "/intake")
 BINARY_PAGES = ("/sla/export.csv", "/sla/export.pdf", "/visits/report.css",
                 "/visits/{visit_id:int}/report.pdf", "/calendar/{user_id:int}/{sig}.ics",
-                "/contracts/{contract_id}/export.zip", "/clients/{client_id:int}/techdoc/diagram")
+                "/contracts/{contract_id}/export.zip", "/clients/{client_id:int}/techdoc/diagram",
+                "/privacy/clients/{client_id}/export.zip")
 REDIRECTS = ("/",)  # sends each role to its home page
 EXTRA_QUERIES = {  # the same page in its other shapes
     "/sla": ["?by=technician", "?by=criticality", "?by=week", "?by=month"],
@@ -272,6 +273,13 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
             s.add(ConsultantProfile(user_id=cid, email="camille@desk.example",
                                     postcode="69003"))
         s.add(ConsultantLeave(user_id=cid, day=dt.date(2027, 3, 19), note="RTT"))
+        from models.tables import Site
+        from planning.site_days import add_range
+
+        site = s.exec(select(Site).where(Site.client_id == a)).first()
+        assert site is not None
+        add_range(s, site.id or 0, dt.date(2027, 8, 2), dt.date(2027, 8, 27), False, "été")
+        add_range(s, site.id or 0, dt.date(2027, 5, 17), None, True, "solidarité")
         done = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
         vid = done.id or 0
         done.consultant_id, done.date, done.proposal = cid, dt.date(2027, 3, 16), 1
@@ -455,6 +463,7 @@ def visit_and_contract_data(s: Session) -> set[str]:
     from models.visits import (
         ChecklistAnswer,
         ConsultantLeave,
+        SiteDays,
         TechDocVersion,
         Visit,
         VisitEvent,
@@ -467,6 +476,7 @@ def visit_and_contract_data(s: Session) -> set[str]:
         (VisitEvent, ("reason",)),
         (ChecklistAnswer, ("notes",)),
         (ConsultantLeave, ("note",)),
+        (SiteDays, ("note",)),
         (Prerequisite, ("evidence", "value", "waiver_reason")),
         (SensorDeployment, ("note",)),
     ):
@@ -647,3 +657,88 @@ def test_every_sla_derivation_reads_in_english() -> None:
                 figure.explanation,
                 english,
             )
+
+
+# --- the page shown after each POST on the visit and contract pages (issue 19) --------------
+
+POST_PREFIXES = ("/visits/", "/contracts", "/clients/", "/planning/")
+POST_SKIPPED = ("/api/", "/visits/answer/")  # JSON; the client's link page has its own test
+VISIT_ACTIONS = ("propose", "confirm", "assign", "reschedule", "cancel", "start",
+                 "write_report", "no_access", "send_report", "unknown")
+POST_FORMS: dict[str, list[dict[str, str]]] = {  # what a person may send: good, then empty
+    "/visits/{visit_id:int}/act/{action}": [
+        {"date1": "2027-05-20", "date2": "2027-05-21", "reason": "client absent"}, {}],
+    "/visits/{visit_id:int}/checklist/{key}/open": [{"kind": "demande"}, {}],
+    "/visits/{visit_id:int}/checklist": [{"answer-ups": "ok"}],
+    "/clients/{client_id:int}/techdoc": [{"network": "LAN 10.0.0.0/24"}, {}],
+    "/contracts": [{"client_id": "0", "start_date": "2027-01-04"}, {}],
+    "/contracts/{contract_id}/prerequisites/{code}": [
+        {"status": "met", "evidence": "vu sur site"}, {"status": "???"}],
+    "/contracts/{contract_id}/prerequisites/{code}/waive": [{"reason": ""}],
+    "/contracts/{contract_id}/decide": [{"days": "x"}, {}],
+    "/contracts/{contract_id}/sensors/{deployment_id}": [{"status": "???"}],
+    "/contracts/{contract_id}/notice": [{"received_on": "pas une date"}, {}],
+    "/contracts/{contract_id}/remedied": [{"reason": ""}],
+    "/contracts/{contract_id}/erase": [{}],
+    "/planning/plan-year": [{"year": "2027"}],
+    "/planning/leave": [{"user_id": "x", "start": "bad"}, {}],
+}
+
+
+def test_the_page_after_each_post_on_visit_and_contract_pages_speaks_english(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each POST of the visit, technical-document, planning and contract pages, sent good
+    and bad by the roles that may, lands on a page (its flash included) without French on
+    the English page and without an internal name on either (issue 19, finding 9)."""
+    from console.web import LANG_COOKIE
+
+    ids = populate(desk)
+    params: dict[str, Any] = {**ids, "key": "ups", "code": "fixed_ip"}
+    with Session(desk.engine) as s:
+        from contracts import store
+
+        params["deployment_id"] = store.sensors(s, ids["contract_id"])[0].id
+    untranslated: set[str] = set()
+    gettext = i18n.gettext
+
+    def spy_gettext(lang: str, text: str) -> str:
+        if lang == "en" and text not in i18n.EN:
+            untranslated.add(text)
+        return gettext(lang, text)
+
+    monkeypatch.setattr(i18n, "gettext", spy_gettext)
+    posts: list[tuple[str, str]] = []
+    for route in routes_of(desk.app):
+        path = route.path
+        if "POST" not in route.methods or not path.startswith(POST_PREFIXES) \
+                or any(p in path for p in POST_SKIPPED):
+            continue
+        actions = VISIT_ACTIONS if "{action}" in path else ("",)
+        for action in actions:
+            values = {**params, "action": action}
+            url = re.sub(r"{(\w+)(?::\w+)?}", lambda m, v=values: str(v[m.group(1)]), path)
+            posts += [(path, url)]
+    assert len(posts) > 20, posts
+    data = data_strings(desk.engine)
+    failures: list[str] = []
+    for lang in ("fr", "en"):
+        tokens = internal_tokens(lang)
+        for role in ("planner", "consultant", "admin", "manager"):
+            http, token = desk.signed_in(role)
+            http.cookies.set(LANG_COOKIE, lang)  # as a page viewed with ?lang= leaves it
+            for path, url in posts:
+                for form in POST_FORMS.get(path, [{}]):
+                    r = http.post(url, data={**form, "csrf_token": token},
+                                  follow_redirects=True)
+                    if r.status_code in (401, 403, 404, 405):
+                        continue
+                    assert r.status_code < 500, (role, url, form, r.text[:500])
+                    if not r.headers.get("content-type", "").startswith("text/html"):
+                        continue
+                    flash = re.search(r'<div class="flash[^>]*>(.*?)</div>', r.text, re.S)
+                    said = f" — flash: {flash.group(1).strip()}" if flash else ""
+                    for problem in problems_in(visible_text(r.text), lang, data, tokens):
+                        failures.append(f"[{lang}] POST {path}: {problem}{said}")
+    failures += [f"no English for: {t}" for t in sorted(untranslated)]
+    assert not failures, "\n".join(sorted(set(failures))[:300])

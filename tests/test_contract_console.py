@@ -73,8 +73,9 @@ def test_who_viewed_which_clients_data_is_logged_and_readable_by_managers(desk: 
     assert tech.get("/privacy/access").status_code == 403
     with Session(desk.engine) as s:
         rows = s.exec(select(DataAccess)).all()
+    # signing in lands on the queue, which shows the client's case (issue 20: logged too)
     assert [(r.username, r.client_id, r.subject, r.subject_id) for r in rows] == [
-        ("tech", a, "case", case_id)]
+        ("tech", a, "queue", None), ("tech", a, "case", case_id)]
     manager, _ = desk.signed_in("manager")
     log = manager.get(f"/privacy/access?client={a}").text
     assert "tech" in log and f"n°{case_id}" in log
@@ -140,6 +141,7 @@ def test_reading_messages_visits_and_the_technical_document_is_logged_too(desk: 
     with Session(desk.engine) as s:
         rows = s.exec(select(DataAccess).order_by(DataAccess.id)).all()  # type: ignore[arg-type]
     assert sorted((r.username, r.client_id, r.subject, r.subject_id) for r in rows) == sorted([
+        ("tech", a, "queue", None), ("tech", b, "queue", None),  # signed in on the queue
         ("tech", a, "communications", None), ("tech", b, "communications", None),
         ("tech", b, "communication", mail_id),
         ("planner", a, "visit", visit_id), ("planner", a, "techdoc", None)])
@@ -148,3 +150,31 @@ def test_reading_messages_visits_and_the_technical_document_is_logged_too(desk: 
     assert "communications list" in log and "technical document" in log
     assert "cases" not in log  # "cas" is "case" here
     assert "liste des communications" in manager.get("/privacy/access?lang=fr").text
+
+
+def test_the_queue_the_portal_the_sla_pages_and_visit_mails_are_logged_too(desk: Desk) -> None:
+    """Issue 20: every page that shows a client's people or their words leaves a line: the
+    queue (case titles), the portal (read by the client's own users), the SLA pages of one
+    client, and /api/comms for a visit's mails (no case behind them)."""
+    from models.tables import Communication
+    from planning.visits import create_visit
+
+    a = desk.clients["client-a"]
+    add_case(desk.engine, a)
+    with store.session_scope(desk.engine) as s:
+        visit = create_visit(s, a, "preventive", dt.date(2027, 1, 4), dt.date(2027, 3, 31))
+        s.add(Communication(key="vk", case_id=None, workflow_id=visit.workflow_id,
+                            recipient="paul@client-a.example", subject="Dates", body="x"))
+    tech, _ = desk.signed_in("technician")
+    assert tech.get("/api/comms").status_code == 200
+    client, _ = desk.signed_in("client")
+    assert client.get("/portal").status_code == 200
+    manager, _ = desk.signed_in("manager")
+    assert manager.get(f"/sla?client={a}").status_code == 200
+    with Session(desk.engine) as s:
+        rows = {(r.username, r.role, r.client_id, r.subject)
+                for r in s.exec(select(DataAccess)).all()}
+    assert {("tech", "technician", a, "queue"), ("tech", "technician", a, "communications"),
+            ("client-a", "client", a, "portal"), ("manager", "manager", a, "sla")} <= rows
+    log = manager.get("/privacy/access?lang=en").text
+    assert "client portal" in log and "SLA figures" in log

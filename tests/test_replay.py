@@ -43,7 +43,9 @@ def test_there_are_recorded_histories_for_every_path() -> None:
             "visit_unanswered_rescheduled_cancelled",
             # a late visit answered once, its dropped date mailed, a phone date (issue 19)
             "visit_late_answered_once_rescheduled_by_phone",
-            "visit_continued_as_new", "visit_continued_as_new.carried"} <= names
+            "visit_continued_as_new", "visit_continued_as_new.carried",
+            # a proposal carrying the desk's window and site days (issue 19 part C)
+            "visit_proposed_with_the_desk_s_rules"} <= names
     assert {"contract_onboarding_activated", "contract_onboarding_planner_decision",
             "contract_notice_terminated", "contract_notice_remedied",
             "contract_immediate_termination"} <= names

@@ -39,7 +39,7 @@ from console.auth import PERMISSIONS, ROLES, create_api_token
 from console.client_view import DETAIL_FIELDS, SUMMARY_FIELDS
 from models.db import session_scope
 from models.tables import AlertEventRow, Communication, RawMessage, User
-from tests.browser.support import ROLE_USERS, Desk, add_case, make_desk
+from tests.browser.support import ROLE_USERS, Desk, add_case, csrf_of, make_desk, sign_in
 
 # What only the desk may read; planted in client-a's own case below.
 NOTE = "NOTE INTERNE: client négligent, ne pas lui dire"
@@ -124,13 +124,8 @@ def plant_visit_and_contract(desk: Desk) -> None:
     with session_scope(desk.engine) as s:
         s.add(User(username="walk-target", full_name="Walk Target", password_hash="x",
                    role="technician"))
+        visit_in_progress(s, a, dt.date(2027, 3, 16), "<p>Fiche</p>")
         consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
-        visit = create_visit(s, a, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
-        visit.consultant_id, visit.state, visit.date = consultant, "in_progress", dt.date(
-            2027, 3, 16)
-        s.add(visit)
-        s.flush()
-        s.add(VisitReport(visit_id=visit.id or 0, html="<p>Fiche</p>", pdf=b"%PDF-1.4"))
         for code in ("client-a", "client-b"):  # a report sent to each client
             sent = create_visit(s, desk.clients[code], "preventive", dt.date(2026, 9, 1),
                                 dt.date(2026, 10, 30))
@@ -145,6 +140,23 @@ def plant_visit_and_contract(desk: Desk) -> None:
     store.waive_prerequisite(desk.engine, contract.id or 0, "server_room_phone",
                              reason=WAIVER, by="manager", role="manager")
     store.plan_sensors(desk.engine, contract.id or 0)
+
+
+def visit_in_progress(s: Session, client_id: int, day: Any, html: str) -> Any:
+    """A 2027 preventive visit of ``client_id``, the consultant on site on ``day``, with
+    its report written."""
+    import datetime as dt
+
+    from models.visits import VisitReport
+    from planning.visits import create_visit
+
+    consultant = s.exec(select(User.id).where(User.username == "conseil")).one()
+    visit = create_visit(s, client_id, "preventive", dt.date(2027, 3, 1), dt.date(2027, 4, 30))
+    visit.consultant_id, visit.state, visit.date = consultant, "in_progress", day
+    s.add(visit)
+    s.flush()
+    s.add(VisitReport(visit_id=visit.id or 0, html=html, pdf=b"%PDF-1.4"))
+    return visit
 
 
 def params_for(path: str, desk: Desk, case_id: int) -> str:
@@ -166,6 +178,9 @@ def params_for(path: str, desk: Desk, case_id: int) -> str:
               "user_id": user_id, "action": "add_note", "kind": "aliases", "key": "x",
               "change": "confirm", "visit_id": visit_id, "contract_id": contract_id,
               "deployment_id": deployment_id, "code": "fixed_ip",
+              # no walker's own token (id 1 is the technician's: revoking it broke the
+              # technician for every route registered after /admin/tokens)
+              "token_id": 10**6,
               # the signed links get a bogus signature: refused whoever asks
               "sig": "bogus-signature", "token": "bogus-token"}
     if path.startswith("/visits/{visit_id:int}/checklist/") or \
@@ -335,11 +350,12 @@ def test_a_client_reads_through_the_api_exactly_its_portal_page(
 
 def test_the_registry_names_only_known_policies() -> None:
     for (method, path), policy in ROUTE_POLICY.items():
-        assert method in ("GET", "POST"), path
+        assert method in ("GET", "POST", "OPTIONS"), path  # OPTIONS: the codec preflight
         assert policy in {PUBLIC, SIGNED_IN, *MACHINE, *PERMISSIONS}, (path, policy)
     # the client role reaches only its portal and the scoped reads (its cases, its contract,
     # its visits' reports and its technical document's diagram)
-    client_routes = {k for k, p in ROUTE_POLICY.items() if _allowed(p, "client")}
+    client_routes = {k for k, p in ROUTE_POLICY.items()
+                     if _allowed(p, "client") and k != ("OPTIONS", "/codec/decode")}
     assert {p for _, p in client_routes} - {"/", "/login", "/logout", "/api/healthz",
                                             "/static", "/visits/report.css"} == {
         "/api/cases", "/api/cases/{case_id}", "/portal", "/portal/cases/{case_id}",
@@ -364,3 +380,113 @@ def test_the_registry_itself_is_the_gate(
         assert http.get(f"/api/cases/{case_id}", headers=tech).status_code == 403
         monkeypatch.delitem(ROUTE_POLICY, ("GET", "/api/cases/{case_id}"))
         assert http.get(f"/api/cases/{case_id}", headers=tech).status_code == 403
+
+
+# --- another client's triaged data (issue 21, finding 17) -----------------------------------
+
+OTHER_TITLE = "SRV-B-COMPTA — base corrompue chez client-b"
+OTHER_NOTE = "note-de-client-b-jamais-chez-a"
+OTHER_TECHDOC = "schéma-réseau-de-client-b"
+
+
+def plant_other_client(desk: Desk) -> dict[str, int]:
+    """Client-b's data as the portal would show it to client-b: a triaged (major) case with
+    history, an event, a visit in progress with its report, a contract with its sensors and
+    a technical document. Hidden from client-a for one reason only: it is client-b's."""
+    import datetime as dt
+
+    from contracts import store
+    from planning import techdoc
+
+    b = desk.clients["client-b"]
+    case_id = add_case(desk.engine, b, title=OTHER_TITLE, criticality="major",
+                       ledger=[(3, "classify", {"criticality": "major"}),
+                               (9, "add_note", {"text": OTHER_NOTE})])
+    with session_scope(desk.engine) as s:
+        raw = RawMessage(sha256="c" * 64, data=f"Subject: {OTHER_TITLE}\r\n\r\nb\r\n".encode())
+        s.add(raw)
+        s.flush()
+        event = AlertEventRow(raw_message_id=raw.id or 0, family="disk_space",
+                              status="problem", check="disk_free", summary=OTHER_TITLE,
+                              case_id=case_id, client_id=b)
+        s.add(event)
+        visit = visit_in_progress(s, b, dt.date(2027, 3, 17), f"<p>{OTHER_TITLE}</p>")
+        techdoc.save_version(s, b, {"network": OTHER_TECHDOC}, "admin")
+        s.flush()
+        ids = {"case_id": case_id, "event_id": event.id or 0, "visit_id": visit.id or 0}
+    contract = store.create_contract(desk.engine, b, dt.date(2026, 12, 1), by="admin")
+    store.plan_sensors(desk.engine, contract.id or 0)
+    with Session(desk.engine) as s:
+        deployment = store.sensors(s, contract.id or 0)[0].id or 0
+    return {**ids, "client_id": b, "contract_id": contract.id or 0,
+            "deployment_id": deployment}
+
+
+def url_for_other(path: str, other: dict[str, int]) -> str | None:
+    """The route's URL naming client-b's rows; None for a route that names none of them."""
+    names = set(re.findall(r"\{(\w+)(?::\w+)?\}", path))
+    if not names & set(other):
+        return None
+    values = {**{k: str(v) for k, v in other.items()}, "action": "add_note",
+              "kind": "aliases", "key": "ups", "change": "confirm", "code": "fixed_ip"}
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), path)
+
+
+def test_a_client_never_reads_another_clients_triaged_data(
+    planted: tuple[Desk, int, str],
+) -> None:
+    """Finding 17: the earlier cross-client checks met an untriaged case, which the portal
+    hides anyway, so they passed with the client check removed. Here client-b's case is
+    triaged (the portal shows it to client-b): every route that names one of client-b's
+    rows, read or posted as client-a, by API token and by session, is refused (401, 403,
+    404 or the sign-in page) and its answer never carries client-b's data."""
+    desk, _, base = planted
+    other = plant_other_client(desk)
+    # client-b's own user sees its case: what hides it from client-a is the client check
+    with httpx.Client(base_url=base, timeout=30) as http:
+        b_user = {"Authorization": "Bearer " + create_api_token_for_client_b(desk)}
+        assert http.get(f"/api/cases/{other['case_id']}", headers=b_user).status_code == 200
+        assert OTHER_TITLE in http.get(f"/portal/cases/{other['case_id']}",
+                                       headers=b_user).text
+    token = create_api_token(desk.engine, ROLE_USERS["client"], "walk-other")
+    session = desk.client()
+    sign_in(session, ROLE_USERS["client"])
+    csrf = csrf_of(session)
+    problems: list[str] = []
+    walked = 0
+    with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as http:
+        for method, path in registered_routes(desk.app.routes):
+            url = url_for_other(path, other)
+            if url is None or policy_for(method, path) in MACHINE:
+                continue
+            answers = [http.request(method, url, headers={
+                "Authorization": f"Bearer {token}", "Accept": "application/json"},
+                json={} if method == "POST" else None)]
+            answers.append(session.request(method, url, data={"csrf_token": csrf})
+                           if method == "POST" else session.get(url))
+            for r in answers:
+                walked += 1
+                refused = r.status_code in (401, 403, 404) or (
+                    r.status_code in (302, 303, 307)
+                    and r.headers.get("location", "").startswith("/login"))
+                if not refused:
+                    problems.append(f"client-a got {r.status_code} on {method} {url}")
+                leaked = [m for m in (OTHER_TITLE, OTHER_NOTE, OTHER_TECHDOC) if m in r.text]
+                if leaked:
+                    problems.append(f"client-a read {leaked} on {method} {url}")
+        # the lists a client reads never carry client-b's rows either
+        for url in ("/api/cases?all=true", "/api/contracts", "/portal", "/portal/documents",
+                    "/portal/contract", f"/api/cases?client_id={other['client_id']}"):
+            r = http.get(url, headers={"Authorization": f"Bearer {token}"})
+            if OTHER_TITLE in r.text or str(other["contract_id"]) in re.findall(
+                    r'"id":\s*(\d+)', r.text):
+                problems.append(f"client-a read client-b's rows on GET {url}")
+    assert problems == [], "\n".join(problems)
+    assert walked >= 40  # cases, events, visits, contracts, the client's technical document
+
+
+def create_api_token_for_client_b(desk: Desk) -> str:
+    with session_scope(desk.engine) as s:
+        s.add(User(username="client-b-user", full_name="Client B", password_hash="x",
+                   role="client", client_id=desk.clients["client-b"]))
+    return create_api_token(desk.engine, "client-b-user", "b")

@@ -61,9 +61,11 @@ async def test_a_ko_item_opens_a_case_or_a_demande_once(
         async with Worker(time_env.client, task_queue=queue,
                           workflows=[CaseWorkflow, ContactWorkflow], activities=acts,
                           activity_executor=pool):
-            await open_case_from_item(time_env.client, sqlite_engine, settings, vid, "ups",
-                                      "case", "conseil")
+            first = await open_case_from_item(time_env.client, sqlite_engine, settings, vid,
+                                              "ups", "case", "conseil")
             case = await case_row(sqlite_engine, f"visit:{vid}:ups")
+            # the person reads the case's reference, never a workflow id (finding 9)
+            assert first == case.ref and not first.startswith("case-")
             assert case.criticality == "minor" and "Onduleurs KO — batterie HS" in case.title
             assert case.client_id == clients["client-a"]
             again = await open_case_from_item(time_env.client, sqlite_engine, settings, vid,

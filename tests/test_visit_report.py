@@ -134,3 +134,33 @@ def test_the_report_pdf_renders(sqlite_engine: Engine, tmp_path: Path) -> None:
         gray = img.convert("L")
         dark = sum(1 for p in gray.tobytes() if p < 200)
         assert gray.size[0] > 300 and dark > 2000, dark  # text and tables, not a blank page
+
+
+def test_the_backup_section_agrees_with_its_list(engine: Engine) -> None:
+    """Finding 9: never "Sauvegardes en échec : aucune" after listing failures; each day's
+    outcome in words ("en échec"), not the audit's key ("failed")."""
+    _, vid, clients = two_visits(engine)
+    cid = clients["client-a"]
+    with session_scope(engine) as s:
+        job = s.exec(select(BackupJob).where(BackupJob.client_id == cid)).first()
+        assert job is not None
+        for day, status in ((dt.date(2027, 5, 3), "failed"),
+                            (dt.date(2027, 5, 4), "not_received")):
+            s.add(BackupDay(job_id=job.id or 0, client_id=cid, server_id=job.server_id, day=day,
+                            status=status, window_start=T0, window_end=T0))
+    with Session(engine) as s:
+        visit = s.get(Visit, vid)
+        assert visit is not None
+        html = render_html(s, visit, "Europe/Paris")
+        section = html.split('id="backup-failures"')[1].split("<h2>")[0]
+    assert "Sauvegardes en échec ou absentes : 2" in html
+    assert section.count("<li>") == 2 and "aucune" not in section.lower()
+    assert "03/05/2027" in section and ": en échec" in section
+    assert "aucun compte rendu reçu" in section
+    assert "failed" not in section and "not_received" not in section
+    with Session(engine) as s:
+        found = anomalies_for(s, visit)
+        found.backups.clear()
+        empty = render_html(s, visit, "Europe/Paris", found)
+    assert "Sauvegardes en échec ou absentes : aucune" in empty
+    assert '<ul class="backups">' not in empty

@@ -79,6 +79,36 @@ async def unanswered_rescheduled_cancelled(desk: VisitDesk) -> Any:
     return handle
 
 
+async def proposed_with_the_desk_s_rules(desk: VisitDesk) -> Any:
+    """Issue 19 part C: the window re-cut and a site's own closed day after the workflow
+    started reach it with the proposal (``ProposeDates.rules``); then cancelled."""
+    from models.db import session_scope
+    from models.visits import Visit
+    from planning.rules import visit_rules
+    from planning.site_days import add_range
+
+    vid, handle = await desk.new_visit(start_in=10, length=20)
+    with session_scope(desk.engine) as s:
+        visit = s.get(Visit, vid)
+        assert visit is not None and visit.site_id is not None
+        visit.due_start = visit.due_end + dt.timedelta(days=30)
+        visit.due_end = visit.due_start + dt.timedelta(days=30)
+        s.add(visit)
+    first = dt.date.fromisoformat((await desk.business_days(vid, 1))[0])
+    with session_scope(desk.engine) as s:
+        add_range(s, visit.site_id, first, None, False, "inventaire")
+    dates = await desk.business_days(vid, 2, skip=1)
+    with Session(desk.engine) as s:
+        row = s.get(Visit, vid)
+        assert row is not None
+        rules = visit_rules(s, row)
+    await handle.execute_update("propose", ProposeDates("planner", tuple(dates), rules=rules))
+    await desk.wait_for(handle, V.AWAITING_CLIENT)
+    await handle.execute_update("cancel", CancelVisit("planner", "client résilié"))
+    await handle.result()
+    return handle
+
+
 async def late_answered_once_rescheduled_by_phone(desk: VisitDesk) -> Any:
     """Issue 19: a late visit proposed after its window, answered by link (the ``answer``
     update) and the other links replayed; rescheduled (the dropped date mailed to the
@@ -154,6 +184,7 @@ VISIT_SCENARIOS: dict[str, Callable[[VisitDesk], Awaitable[Any]]] = {
     "visit_late_answered_once_rescheduled_by_phone": late_answered_once_rescheduled_by_phone,
     "visit_continued_as_new": continued_as_new,
     "visit_continued_as_new.carried": continued_as_new_last_run,
+    "visit_proposed_with_the_desk_s_rules": proposed_with_the_desk_s_rules,
 }
 
 

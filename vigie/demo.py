@@ -7,14 +7,19 @@ address is taught to client A, as a technician would from the unmatched queue).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.db import session_scope
 from models.tables import (
@@ -28,6 +33,8 @@ from models.tables import (
     User,
 )
 from models.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -136,16 +143,42 @@ def load_demo(engine: Engine) -> dict[str, int]:
     return ids
 
 
-def load_demo_visits(engine: Engine, client_ids: dict[str, int]) -> None:
-    """The consultant's address, the year's visits of every demo client (their workflows
-    are started by the worker, ``planning.launch.ensure_visit_workflows``), the first one of
-    each client given to the consultant; Strasbourg's site closes on Good Friday and
-    26 December (Alsace), Lyon's has a postcode. Only when no visit exists yet."""
-    from models.tables import Site
-    from models.types import utcnow
-    from models.visits import ConsultantProfile, SitePlace, Visit
-    from planning.entitlement import plan_year
+# Each demo client's year began this many days before the desk's first start, so a fresh
+# desk on any date has visits done, late, confirmed, proposed and to propose (issue 19).
+DEMO_YEAR_BEGAN = {"client-a": 200, "client-b": 240, "client-c": 200}
+# what the demo asks of the first visit whose window has not ended yet, per client
+DEMO_NEXT = {"client-a": "confirm", "client-b": "propose", "client-c": ""}
+# the clients whose last ended visit is left undone: late, as a planner finds some
+DEMO_LATE = frozenset({"client-b", "client-c"})
+DEMO_PROPOSE = "démo : à proposer au démarrage du worker"
+DEMO_CONFIRM = "démo : à proposer puis confirmer au démarrage du worker"
+STAGE_QUERY_TRIES = 40
 
+
+def _desk_today() -> date:
+    from vigie.settings import get_settings
+
+    return utcnow().astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def load_demo_visits(engine: Engine, client_ids: dict[str, int],
+                     today: date | None = None) -> None:
+    """The consultant's address and a year of visits for every demo client, its year
+    relative to ``today`` (``DEMO_YEAR_BEGAN``): visits whose window has ended are done
+    (report sent), except one late visit for two clients; the first open window of client
+    A is confirmed and client B's proposed, once the worker runs them
+    (:func:`stage_demo_visits`); the others wait to be proposed. Strasbourg's site closes
+    on Good Friday and 26 December (Alsace), Lyon's has a postcode. Only when no visit
+    exists yet. Visits carry the desk's current contract year
+    (``VIGIE_CONTRACT_YEAR_START``); only their windows follow the demo's own year."""
+    from models.tables import Site
+    from models.visits import ConsultantProfile, SitePlace, Visit
+    from planning.entitlement import entitlement_for, year_containing
+    from planning.visits import create_visit
+    from vigie.settings import get_settings
+
+    today = today or _desk_today()
+    mmdd = get_settings().contract_year_start
     with session_scope(engine) as s:
         if s.exec(select(Visit.id)).first() is not None:
             return
@@ -158,12 +191,122 @@ def load_demo_visits(engine: Engine, client_ids: dict[str, int]) -> None:
             site = s.exec(select(Site).where(Site.client_id == client_ids[code])).first()
             if site is not None and s.get(SitePlace, site.id) is None:
                 s.add(SitePlace(site_id=site.id or 0, postcode=postcode))
-        year = utcnow().year
+        year = year_containing(today, mmdd)
+        who = consultant.id if consultant is not None else None
+        offset = 0
         for code in ("client-a", "client-b", "client-c"):
-            visits = plan_year(s, client_ids[code], year)
-            if visits and consultant is not None:
-                visits[0].consultant_id = consultant.id
-                s.add(visits[0])
+            owed = entitlement_for(s, client_ids[code], year, "start", mmdd).owed
+            site = s.exec(select(Site).where(Site.client_id == client_ids[code])).first()
+            plans = _demo_year(code, today, owed, site.calendar_subdiv if site else None,
+                               offset)
+            offset += 3
+            # a plain visit to propose first (the first row of a client: the one the tests
+            # and the planner's first click take), then the staged, late and done ones
+            first = True
+            for window, state, day, dates, intent in sorted(
+                    plans, key=lambda p: (p[1] != "", p[4] != "", p[0][1] < today)):
+                visit = create_visit(s, client_ids[code], "preventive", *window,
+                                     site_id=site.id if site else None, contract_year=year)
+                if first:
+                    visit.consultant_id, first = who, False
+                if state:
+                    visit.state, visit.date, visit.consultant_id = state, day, who
+                if intent:
+                    visit.proposed_dates, visit.reason = list(dates), intent
+                    visit.consultant_id = who
+                s.add(visit)
+
+
+def _demo_year(code: str, today: date, owed: int, subdiv: str | None, offset: int
+               ) -> list[tuple[tuple[date, date], str, date | None, tuple[str, ...], str]]:
+    """(window, state to set or "", day done, dates to offer, intent) per visit owed."""
+    from domain.calendar import site_business_days
+    from planning.entitlement import due_windows
+
+    began = today - timedelta(days=DEMO_YEAR_BEGAN[code])
+    try:
+        ends = began.replace(year=began.year + 1) - timedelta(days=1)
+    except ValueError:  # 29 February
+        ends = began.replace(year=began.year + 1, day=28) - timedelta(days=1)
+    windows = due_windows(began, ends, owed)
+    ended = [w for w in windows if w[1] < today]
+    late = ended[-1] if code in DEMO_LATE and ended else None
+    out: list[tuple[tuple[date, date], str, date | None, tuple[str, ...], str]] = []
+    next_done = False
+    for window in windows:
+        if window[1] < today:
+            if window == late:
+                out.append((window, "", None, (), ""))
+            else:
+                days = site_business_days(subdiv, *window)
+                out.append((window, "report_sent", days[len(days) // 2], (), ""))
+            continue
+        intent = DEMO_NEXT[code] if not next_done else ""
+        next_done = True
+        if not intent:
+            out.append((window, "", None, (), ""))
+            continue
+        days = site_business_days(subdiv, today + timedelta(days=3), window[1])
+        dates = tuple(d.isoformat() for d in days[offset:offset + 3:2])
+        out.append((window, "", None, dates,
+                    DEMO_CONFIRM if intent == "confirm" else DEMO_PROPOSE))
+    return out
+
+
+def demo_intents(engine: Engine) -> list[tuple[int, tuple[str, ...], bool]]:
+    """The demo's visits still to propose (and confirm) through their workflows: planned
+    rows carrying the demo's mark whose workflow never ran (no ledger line). Read before
+    the worker starts the workflows, whose first save clears the row's dates."""
+    from models.visits import Visit, VisitEvent
+
+    with Session(engine) as s:
+        rows = s.exec(select(Visit).where(Visit.state == "planned",
+                                          col(Visit.reason).in_([DEMO_PROPOSE,
+                                                                 DEMO_CONFIRM]))).all()
+        return [(v.id or 0, tuple(v.proposed_dates), v.reason == DEMO_CONFIRM) for v in rows
+                if v.proposed_dates and s.exec(select(VisitEvent.id).where(
+                    VisitEvent.visit_id == v.id)).first() is None]
+
+
+async def stage_demo_visits(client: Any, engine: Engine,
+                            intents: list[tuple[int, tuple[str, ...], bool]]) -> int:
+    """Proposes (and confirms by phone) the demo's visits through their workflows, as a
+    planner would: the desk then shows a visit awaiting the client and a confirmed one.
+    A visit already moved on is left alone (a second start stages nothing)."""
+    from models.visits import Visit
+    from planning.launch import visit_handle
+    from planning.rules import visit_rules
+    from workflows.visit_types import ConfirmDate, ProposeDates, VisitView
+
+    async def state_of(handle: Any) -> str:
+        for _ in range(STAGE_QUERY_TRIES):  # a workflow just started answers once it ran
+            try:
+                return str((await handle.query("view", result_type=VisitView)).state)
+            except Exception:
+                await asyncio.sleep(0.5)
+        return ""
+
+    staged = 0
+    for vid, dates, confirm in intents:
+        handle = visit_handle(client, vid)
+        if await state_of(handle) != "planned":
+            continue
+        with Session(engine) as s:
+            visit = s.get(Visit, vid)
+            if visit is None:
+                continue
+            rules = visit_rules(s, visit)
+        try:
+            await handle.execute_update("propose", ProposeDates(
+                "planner", dates, visit.consultant_id, "démonstration", rules))
+            if confirm:
+                await handle.execute_update("confirm", ConfirmDate(
+                    "planner", dates[0], "accord du client par téléphone (démonstration)"))
+        except Exception as exc:  # the visit stays to propose: the demo goes on
+            log.warning("démo : visite %s non mise en scène : %s", vid, exc)
+            continue
+        staged += 1
+    return staged
 
 
 def demo_password(var_dir: Path) -> tuple[str, str]:

@@ -95,19 +95,21 @@ def create_label_sets() -> None:
 create_label_sets()
 
 
-def serve(port: int, role: str) -> bool:
-    """Starts the ``/metrics`` endpoint on ``port`` (all interfaces: Prometheus scrapes from
-    another machine); 0 leaves it off. False when the port is taken (logged, not fatal: the
-    desk still works unwatched, and the heartbeat rule fires)."""
+def serve(port: int, role: str, host: str = "127.0.0.1") -> bool:
+    """Starts the ``/metrics`` endpoint on ``host:port``; 0 leaves it off. ``host`` is
+    ``VIGIE_METRICS_HOST``: loopback by default, since the figures tell an outsider how busy
+    the desk is and which clients fail (issue 21, finding 9); a Prometheus on another machine
+    or container needs it widened on purpose. False when the port is taken (logged, not
+    fatal: the desk still works unwatched, and the heartbeat rule fires)."""
     HEARTBEAT.labels(role).set(time.time())
     if port <= 0:
         return False
     try:
-        start_http_server(port)
+        start_http_server(port, addr=host)
     except OSError as exc:
-        log.error("metrics: port %s indisponible pour %s : %s", port, role, exc)
+        log.error("metrics: %s:%s indisponible pour %s : %s", host, port, role, exc)
         return False
-    log.info("metrics: %s sur :%s/metrics", role, port)
+    log.info("metrics: %s sur %s:%s/metrics", role, host, port)
     return True
 
 

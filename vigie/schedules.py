@@ -1,12 +1,14 @@
 """The Temporal Schedules that fire the absence checks, created or updated at worker start.
 
-Two schedules, declared here as data and applied idempotently by :func:`ensure_schedules`
+Three schedules, declared here as data and applied idempotently by :func:`ensure_schedules`
 (every worker may call it: the first creates, the others update to the same definition, and
 a schedule a person paused stays paused):
 
 * ``vigie-absence-sweep``: every ``VIGIE_ABSENCE_SWEEP_SECONDS`` (60 s), one
   ``AbsenceSweepWorkflow`` (heartbeats, disk reports, stopped repeats). Overlaps are skipped:
   a slow sweep is never doubled.
+* ``vigie-erasure`` (issue 20): every ``VIGIE_ERASURE_SCHEDULE_HOURS`` (24), one
+  ``ErasureSweepWorkflow`` erasing the terminated clients past the retention.
 * ``vigie-backup-audit``: Monday to Friday at ``VIGIE_BACKUP_AUDIT_AT`` (08:30) in
   ``VIGIE_TIMEZONE``; the workflow itself skips public holidays (team calendar) and audits
   every day since the previous business day. A worker down at 08:30 still audits when it
@@ -37,11 +39,13 @@ from temporalio.client import (
 
 from vigie.settings import Settings
 from workflows.absence import AUDIT_WORKFLOW, SWEEP_WORKFLOW, BackupAuditInput, SweepInput
+from workflows.erasure import ERASURE_WORKFLOW, ErasureSweepInput
 
 log = logging.getLogger(__name__)
 
 SWEEP_SCHEDULE_ID = "vigie-absence-sweep"
 AUDIT_SCHEDULE_ID = "vigie-backup-audit"
+ERASURE_SCHEDULE_ID = "vigie-erasure"
 
 
 def _hour_minute(text: str) -> tuple[int, int]:
@@ -90,7 +94,22 @@ def desired_schedules(settings: Settings) -> dict[str, Schedule]:
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
                               catchup_window=timedelta(hours=6)),
     )
-    return {SWEEP_SCHEDULE_ID: sweep, AUDIT_SCHEDULE_ID: audit}
+    if settings.erasure_schedule_hours < 1:
+        raise ValueError("VIGIE_ERASURE_SCHEDULE_HOURS : 1 heure au moins")
+    erasure = Schedule(  # issue 20: expired personal data erased by itself
+        action=ScheduleActionStartWorkflow(
+            ERASURE_WORKFLOW,
+            ErasureSweepInput(),
+            id=f"{ERASURE_SCHEDULE_ID}-run",
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(hours=2),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(
+            every=timedelta(hours=settings.erasure_schedule_hours))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
+                              catchup_window=timedelta(hours=settings.erasure_schedule_hours)),
+    )
+    return {SWEEP_SCHEDULE_ID: sweep, AUDIT_SCHEDULE_ID: audit, ERASURE_SCHEDULE_ID: erasure}
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:

@@ -88,12 +88,12 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
     from vigie.temporal import build_worker, connect, register_search_attributes
 
     engine = engine_for(settings.db_url)
-    metrics.serve(settings.worker_metrics_port, "worker")
+    metrics.serve(settings.worker_metrics_port, "worker", settings.metrics_host)
     # the SDK's own measurements (workflow-task latencies) land in a buffer we drain into
     # the process's /metrics
     buffer = MetricBuffer(50_000)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
-    client = await connect(settings, runtime=runtime)
+    client = await connect(settings, runtime=runtime, engine=engine)
     try:  # a case upserts them: without them its workflow tasks would fail until they exist
         await register_search_attributes(client)
     except Exception:
@@ -113,8 +113,11 @@ async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             try:
                 from planning.launch import ensure_visit_workflows
+                from vigie.demo import demo_intents, stage_demo_visits
 
+                intents = demo_intents(engine)  # before the workflows' first save
                 await ensure_visit_workflows(client, engine, settings)
+                await stage_demo_visits(client, engine, intents)
             except Exception:  # the visits' rows stay; the next start tries again
                 log.exception("worker: workflows des visites non démarrés")
             log.info("worker: file %s sur %s", settings.task_queue, settings.temporal_address)
@@ -158,7 +161,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
 
     proxy = smtp_proxy_trust(settings)  # before anything starts: a refusal is one sentence
     engine = engine_for(settings.db_url)
-    metrics.serve(settings.intake_metrics_port, "intake")
+    metrics.serve(settings.intake_metrics_port, "intake", settings.metrics_host)
     beat = asyncio.create_task(metrics.beat("intake", lambda: refresh_outbox_gauges(engine)))
     router: Any = None
     nudge: Nudger | None = None
@@ -193,7 +196,7 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
 
     async def route() -> None:
         nonlocal router
-        client = await connect(settings, attempts=10**6)
+        client = await connect(settings, attempts=10**6, engine=engine)
         router = build_router(settings, engine, client)
         await router.run(idle=settings.router_poll_seconds)
 
@@ -230,9 +233,9 @@ async def router_main(settings: Settings, stop: asyncio.Event) -> None:
             log.error("router: réveil UDP %s:%s indisponible (%s) ; relève toutes les %s s",
                       settings.router_host, settings.router_wake_port, exc,
                       settings.router_poll_seconds)
-    metrics.serve(settings.router_metrics_port, "router")
+    metrics.serve(settings.router_metrics_port, "router", settings.metrics_host)
     beat = asyncio.create_task(metrics.beat("router", lambda: refresh_outbox_gauges(engine)))
-    client = await connect(settings, attempts=10**6)
+    client = await connect(settings, attempts=10**6, engine=engine)
     router = build_router(settings, engine, client)
     router.wake = wake
     log.info("router: %s vers la file %s (réveil UDP %s:%s)", router.name,
@@ -256,17 +259,19 @@ def console_config(settings: Settings, app: Any) -> Any:
 
     ``X-Forwarded-For``/``-Proto`` are believed only from ``VIGIE_TRUSTED_PROXIES`` (uvicorn's
     ``forwarded_allow_ips``); by default from nobody, so the address the sign-in limit counts
-    is the peer's own and cannot be chosen by the caller."""
+    is the peer's own and cannot be chosen by the caller. A forwarded value that is not an
+    IP address is ignored and logged (``console.forwarded``)."""
     import uvicorn
+
+    from console.forwarded import CheckedProxyHeaders
 
     proxies = trusted_proxies(settings)
     return uvicorn.Config(
-        app,
+        CheckedProxyHeaders(app, proxies) if proxies else app,
         host=settings.console_host,
         port=settings.console_port,
         log_level="warning",
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies,
+        proxy_headers=False,  # done by CheckedProxyHeaders, which checks the address
     )
 
 
@@ -276,7 +281,7 @@ async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     from console.app import create_app
     from vigie import metrics
 
-    metrics.serve(settings.console_metrics_port, "console")
+    metrics.serve(settings.console_metrics_port, "console", settings.metrics_host)
     beat = asyncio.create_task(metrics.beat("console"))
     app = create_app(settings, engine_for(settings.db_url))
     config = console_config(settings, app)

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
         description="Addresses/networks of reverse proxies whose X-Forwarded-For is believed "
         "(comma-separated); empty: none, the peer address is the client's",
     )
+    idempotency_lease_seconds: float = Field(
+        default=40.0,
+        description="How long a keyed action may run before a repeat of its key takes it over "
+        "(its process died between the action and the answer)",
+    )
+    idempotency_keep_hours: int = Field(
+        default=72, description="How long the first answer of a keyed action is kept for repeats"
+    )
     console_query_timeout: float = Field(
         default=2.0, description="Seconds the console waits for a workflow query (case page)"
     )
@@ -304,6 +312,18 @@ class Settings(BaseSettings):
         default=False,
         description="Day of receipt of a formal notice counts as day 1 (default: the next day)",
     )
+    codec_master_key: str = Field(
+        default="",
+        description="Master key (64 hex digits) wrapping each client's key of Temporal "
+        "payloads; empty: generated once into var/codec-master.key (0600)",
+    )
+    codec_cors_origin: str = Field(
+        default="", description="Origin of the Temporal UI allowed to call /codec/decode "
+        "(e.g. http://localhost:8233); empty: same origin only",
+    )
+    erasure_schedule_hours: int = Field(
+        default=24, description="Hours between two runs of the erasure of expired data"
+    )
     data_retention_days: int = Field(
         default=365,
         description="Days a terminated client's personal data is kept before erasure",
@@ -331,6 +351,11 @@ class Settings(BaseSettings):
     )
     router_poll_seconds: float = Field(
         default=0.5, description="An idle router looks at the outbox again after this"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address every /metrics endpoint listens on (0.0.0.0: all interfaces, for "
+        "a Prometheus on another machine or container)",
     )
     router_metrics_port: int = Field(
         default=9104, description="Router's Prometheus /metrics port; 0: off"

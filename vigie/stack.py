@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from vigie.private import UMASK, private_dir, private_file
 from vigie.settings import Settings
 from workflows.search import DEV_SERVER_ARGS
 
@@ -112,8 +113,10 @@ def wait_port(host: str, port: int, timeout: float = 60.0) -> bool:
 
 def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
     host, port = settings.temporal_address.rsplit(":", 1)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.var_dir / "temporal.log", "ab")
+    private_dir(settings.var_dir)
+    log = open(private_file(settings.var_dir / "temporal.log"), "ab")
+    for existing in settings.var_dir.glob("temporal.sqlite3*"):  # left by an older version
+        private_file(existing)
     proc = subprocess.Popen(
         [
             temporal_binary(),
@@ -134,6 +137,7 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        umask=UMASK,  # its database and journal files: 0600 (vigie.private)
     )
     if not wait_port(host, int(port), 90):
         proc.terminate()

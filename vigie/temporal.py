@@ -24,14 +24,19 @@ PASSTHROUGH = ("workflows", "domain", "transitions", "holidays", "dateutil", "zo
 
 
 async def connect(settings: Settings, attempts: int = 60,
-                  runtime: Runtime | None = None) -> Client:
-    """Connect, waiting for a Temporal that is still starting (embedded stack, compose)."""
+                  runtime: Runtime | None = None, engine: Engine | None = None) -> Client:
+    """Connect, waiting for a Temporal that is still starting (embedded stack, compose).
+    Every payload goes through the desk's codec (``vigie.codec``): per-client encryption."""
+    from models.db import engine_for
+    from vigie.codec import data_converter
+
+    converter = data_converter(engine or engine_for(settings.db_url))
     last: Exception | None = None
     for _ in range(attempts):
         try:
             return await Client.connect(
                 settings.temporal_address, namespace=settings.temporal_namespace,
-                runtime=runtime,
+                runtime=runtime, data_converter=converter,
             )
         except Exception as exc:  # the frontend is not listening yet
             last = exc
@@ -43,12 +48,13 @@ def workflows() -> list[type]:
     from workflows.absence import AbsenceSweepWorkflow, BackupAuditWorkflow
     from workflows.case import CaseWorkflow
     from workflows.contact import ContactWorkflow
+    from workflows.erasure import ErasureSweepWorkflow
     from workflows.onboarding import OnboardingWorkflow
     from workflows.termination import TerminationWorkflow
     from workflows.visit import VisitWorkflow
 
     return [CaseWorkflow, ContactWorkflow, AbsenceSweepWorkflow, BackupAuditWorkflow,
-            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow]
+            VisitWorkflow, OnboardingWorkflow, TerminationWorkflow, ErasureSweepWorkflow]
 
 
 def activities(engine: Engine) -> list:
@@ -58,6 +64,7 @@ def activities(engine: Engine) -> list:
     from activities.contracts import contract_activities
     from activities.mail import MailActivities, MailConfig
     from activities.phone import PhoneActivities, PhoneConfig
+    from activities.privacy import privacy_activities
     from activities.visits import VisitActivities, visit_mail_config
     from vigie.settings import get_settings
 
@@ -73,6 +80,7 @@ def activities(engine: Engine) -> list:
                          visit_mail_config(settings)).all(),
         *contract_activities(engine, settings.timezone, MailConfig.from_settings(settings),
                              settings.planner_email or settings.team_email),
+        *privacy_activities(engine, settings.data_retention_days),
     ]
 
 
@@ -104,6 +112,13 @@ def build_worker(
         from vigie.settings import get_settings
 
         settings = get_settings()
+    if client.data_converter.payload_codec is None:
+        # the desk's worker always seals and opens payloads with the codec: a console or an
+        # intake beside it does (``connect``), so a worker built on a bare client (tests'
+        # servers) would fail to read what they send
+        from vigie.codec import with_codec
+
+        client = with_codec(client, engine)
     return Worker(
         client,
         task_queue=task_queue,

@@ -32,6 +32,7 @@ class ContractActivity(StrEnum):
     STOP_MONITORING = "contract_stop_monitoring"  # StopInput -> int
     CANCEL_VISITS = "contract_cancel_visits"  # CancelVisitsInput -> list[int]
     ERASE = "contract_erase"  # EraseInput -> str
+    CLOSE_CASES = "contract_close_cases"  # CancelVisitsInput -> list[str] (closed refs)
     ENTITLEMENT = "contract_entitlement"  # ExpectationsInput -> int (visits owed)
 
 

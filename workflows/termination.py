@@ -47,6 +47,9 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coef
                              maximum_interval=timedelta(minutes=1))
 # Cancelling visits talks to other workflows: give it room, still retried until done.
 VISITS_TIMEOUT = timedelta(minutes=5)
+# The client's open cases are closed (or listed to hand over) before its visits are
+# cancelled; histories recorded before this step replay without it.
+PATCH_CLOSE_CASES = "termination-close-cases-1"
 
 
 @workflow.defn
@@ -140,15 +143,21 @@ class TerminationWorkflow:
                 except Exception as exc:  # already finished: nothing to cancel
                     workflow.logger.info("onboarding not signalled: %s", exc)
             case CancelVisits():
-                await workflow.execute_activity(
-                    ContractActivity.CANCEL_VISITS,
-                    CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
-                                      intent.reason, intent.at),
-                    result_type=list[int], start_to_close_timeout=VISITS_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY)
+                ending = CancelVisitsInput(inp.contract_id, inp.client_id, intent.actor,
+                                           intent.reason, intent.at)
+                if workflow.patched(PATCH_CLOSE_CASES):
+                    await self._others(ContractActivity.CLOSE_CASES, ending, list[str])
+                await self._others(ContractActivity.CANCEL_VISITS, ending, list[int])
             case Erase():
                 await self._activity(ContractActivity.ERASE, EraseInput(
                     inp.contract_id, inp.client_id, intent.actor, intent.at))
+
+    async def _others(self, name: str, arg: object, result_type: type) -> None:
+        """An activity that talks to other workflows (cases, visits): more room, still
+        retried until done."""
+        await workflow.execute_activity(name, arg, result_type=result_type,
+                                        start_to_close_timeout=VISITS_TIMEOUT,
+                                        retry_policy=ACTIVITY_RETRY)
 
     async def _activity(self, name: str, arg: object) -> None:
         await workflow.execute_activity(name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT,

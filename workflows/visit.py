@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -85,7 +84,9 @@ class VisitWorkflow:
 
     @workflow.init
     def __init__(self, inp: VisitInput) -> None:
-        calendar = site_calendar(inp.site_subdiv, inp.timezone)
+        calendar = site_calendar(inp.site_subdiv, inp.timezone,
+                                 closed=(date.fromisoformat(d) for d in inp.site_closed),
+                                 opened=(date.fromisoformat(d) for d in inp.site_open))
         self._core, intents = VisitCore.open(inp, calendar, workflow.now())
         self._pending: deque[Intent] = deque(intents)
         self._lock = asyncio.Lock()
@@ -102,9 +103,7 @@ class VisitWorkflow:
             if self._idle() and self._core.done:
                 return self._core.view()
             if self._history_full():
-                workflow.continue_as_new(replace(
-                    self._input, consultant_id=self._core.model.consultant_id,
-                    carried=self._core.carry(self._timers, workflow.now())))
+                workflow.continue_as_new(self._core.next_input(self._timers, workflow.now()))
             await self._wait_for_work()
 
     # --- the client's answer (verified signed link, relayed by the console) ----------------
@@ -135,20 +134,22 @@ class VisitWorkflow:
     async def propose(self, inp: ProposeDates) -> VisitResult:
         return await self._act("propose", Act(actor=inp.actor, reason=inp.reason,
                                               dates=tuple(inp.dates),
-                                              consultant_id=inp.consultant_id))
+                                              consultant_id=inp.consultant_id,
+                                              rules=inp.rules))
 
     @propose.validator
     def _check_propose(self, inp: ProposeDates) -> None:
         self._validate("propose", Act(actor=inp.actor, dates=tuple(inp.dates),
-                                      consultant_id=inp.consultant_id))
+                                      consultant_id=inp.consultant_id, rules=inp.rules))
 
     @workflow.update
     async def confirm(self, inp: ConfirmDate) -> VisitResult:
-        return await self._act("confirm", Act(actor=inp.actor, date=inp.date, reason=inp.reason))
+        return await self._act("confirm", Act(actor=inp.actor, date=inp.date, reason=inp.reason,
+                                              rules=inp.rules))
 
     @confirm.validator
     def _check_confirm(self, inp: ConfirmDate) -> None:
-        self._validate("confirm", Act(actor=inp.actor, date=inp.date))
+        self._validate("confirm", Act(actor=inp.actor, date=inp.date, rules=inp.rules))
 
     @workflow.update
     async def assign(self, inp: AssignConsultant) -> VisitResult:

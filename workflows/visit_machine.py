@@ -27,17 +27,19 @@ every event in with its time and gets back *intents* (``Audit``, ``SendVisitMail
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from transitions import EventData, Machine
 
+from domain.calendar import site_calendar
 from workflows.visit_types import (
     ClientAnswer,
     VisitCarry,
     VisitInput,
+    VisitRules,
     VisitSnapshot,
     VisitState,
     VisitStep,
@@ -232,6 +234,7 @@ class Act:
     status: str = ""
     step: str = ""
     answer: ClientAnswer | None = None
+    rules: VisitRules | None = None  # the window and site days as the desk holds them now
     tell_client: bool = False  # a dropped confirmed date is mailed (workflow patch)
 
 
@@ -511,6 +514,9 @@ class VisitCore:
     def __init__(self, inp: VisitInput, calendar: SiteCalendar) -> None:
         self.input = inp
         self.model = VisitModel(inp, calendar)
+        self.window = (date.fromisoformat(inp.due_start), date.fromisoformat(inp.due_end)) \
+            if inp.due_start and inp.due_end else None
+        self.site_days = (tuple(inp.site_closed), tuple(inp.site_open))  # closed, open
         self.machine = Machine(
             model=self.model, states=STATES, transitions=TRANSITIONS,
             initial=inp.carried.saved.state if inp.carried else str(V.PLANNED),
@@ -546,11 +552,11 @@ class VisitCore:
         if action in ("reschedule", "cancel", "no_access") and not act.reason.strip():
             return "Un motif est obligatoire"
         if action == "propose":
-            reason = self._check_dates(act.dates, now)
+            reason = self._check_dates(act.dates, now, act.rules)
             if reason:
                 return reason
         if action == "confirm" and act.date not in self.model.proposed_dates:
-            reason = self._check_day(act.date or "", now)  # a day agreed by phone
+            reason = self._check_day(act.date or "", now, act.rules)  # a day agreed by phone
             if reason:
                 return reason
         if action == "assign" and act.consultant_id is None:
@@ -565,7 +571,20 @@ class VisitCore:
             return f"Action « {action} » impossible : la visite est {label}"
         return None
 
-    def _check_dates(self, dates: tuple[str, ...], now: datetime) -> str | None:
+    def _rules(self, rules: VisitRules | None
+               ) -> tuple[tuple[date, date] | None, SiteCalendar]:
+        """The window and site calendar to check against: those sent with the action when
+        there are (re-cut window, site days typed since the start), else the known ones."""
+        if rules is None:
+            return self.window, self.model.calendar
+        calendar = site_calendar(self.input.site_subdiv, self.input.timezone,
+                                 closed=(date.fromisoformat(d) for d in rules.site_closed),
+                                 opened=(date.fromisoformat(d) for d in rules.site_open))
+        return (date.fromisoformat(rules.due_start), date.fromisoformat(rules.due_end)), \
+            calendar
+
+    def _check_dates(self, dates: tuple[str, ...], now: datetime,
+                     rules: VisitRules | None = None) -> str | None:
         if not 2 <= len(dates) <= 3:
             return "Proposer deux ou trois dates"
         if len(set(dates)) != len(dates):
@@ -573,34 +592,40 @@ class VisitCore:
         if self.input.days > 1 and self.input.kind == "preventive":
             return "Une visite préventive dure une journée au plus (3.2.4)"
         for text in dates:
-            reason = self._check_day(text, now)
+            reason = self._check_day(text, now, rules)
             if reason:
                 return reason
         return None
 
-    def _check_day(self, text: str, now: datetime) -> str | None:
+    def _check_day(self, text: str, now: datetime, rules: VisitRules | None = None
+                   ) -> str | None:
         """Why ``text`` cannot be this visit's day: in the future, on a business day of the
-        site, inside the window while two business days of it remain (after: late)."""
+        site (its own days included), inside the window (the desk's, when sent with the
+        action) while two business days of it remain (after: late)."""
         today = now.astimezone(self.model.zone).date()
-        start, end = date.fromisoformat(self.input.due_start), \
-            date.fromisoformat(self.input.due_end)
+        window, calendar = self._rules(rules)
         try:
             day = date.fromisoformat(text)
         except ValueError:
             return f"Date illisible : {text}"
         if day <= today:
             return f"Le {day:%d/%m/%Y} n'est pas dans le futur"
-        last = bookable_until(end, today, self.model.calendar.is_business_day)
-        if day < start or (last is not None and day > last):
-            return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
-                    f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
-        if not self.model.calendar.is_business_day(day):
+        if window is not None:
+            start, end = window
+            last = bookable_until(end, today, calendar.is_business_day)
+            if day < start or (last is not None and day > last):
+                return (f"Le {day:%d/%m/%Y} est hors de la fenêtre de la visite "
+                        f"({start:%d/%m/%Y} – {end:%d/%m/%Y})")
+        if not calendar.is_business_day(day):
             return f"Le {day:%d/%m/%Y} n'est pas un jour ouvré du site du client"
         return None
 
     # decisions
 
     def act(self, action: str, act: Act, at: datetime) -> list[Intent]:
+        if act.rules is not None:  # accepted (checked just before): the desk's facts now
+            self.window, self.model.calendar = self._rules(act.rules)
+            self.site_days = (tuple(act.rules.site_closed), tuple(act.rules.site_open))
         getattr(self.model, action)(at=at, act=act)
         return self.model.take()
 
@@ -632,6 +657,16 @@ class VisitCore:
 
     def carry(self, timers: dict[str, datetime], at: datetime) -> VisitCarry:
         return self.model.carry(self.input.visit_id, timers, at)
+
+    def next_input(self, timers: dict[str, datetime], at: datetime) -> VisitInput:
+        """The input a continued run starts from: the state carried, and the window and
+        site days last sent by the desk (a re-cut window is not lost across runs)."""
+        start, end = (self.window[0].isoformat(), self.window[1].isoformat()) \
+            if self.window else (self.input.due_start, self.input.due_end)
+        return replace(self.input, consultant_id=self.model.consultant_id,
+                       due_start=start, due_end=end,
+                       site_closed=self.site_days[0], site_open=self.site_days[1],
+                       carried=self.carry(timers, at))
 
     def answer(self, sig: ClientAnswer, at: datetime) -> list[Intent]:
         """The client's answer (already verified by the console): a stale proposal, a date

@@ -97,8 +97,24 @@ class VisitInput:
     answer_hours: int = 168
     day_before_at: str = "10:00"  # local time of the day-before reminder
     consultant_id: int | None = None
+    site_closed: tuple[str, ...] = ()  # the site's own closed days (ISO), at the start
+    site_open: tuple[str, ...] = ()  # the site's own open days (ISO): a holiday worked
     history_limit: int = 0  # continue as new past this many events (0: the default)
     carried: VisitCarry | None = None  # the state a continued run starts from
+
+
+@dataclass(frozen=True)
+class VisitRules:
+    """The visit's window and its site's own days as the database holds them *now*, sent by
+    the console with a proposal: a window re-cut mid-year (a server added under ``max``) or
+    a closure typed after the workflow started reach the workflow's own check this way,
+    recorded in its history (deterministic on replay). Absent (older callers, recorded
+    histories): the workflow keeps what it knew."""
+
+    due_start: str
+    due_end: str
+    site_closed: tuple[str, ...] = ()
+    site_open: tuple[str, ...] = ()
 
 
 # --- the planners' and consultants' actions (updates) ---------------------------------------
@@ -110,6 +126,7 @@ class ProposeDates:
     dates: tuple[str, ...]  # two or three ISO dates inside the due window
     consultant_id: int | None = None
     reason: str = ""
+    rules: VisitRules | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,7 @@ class ConfirmDate:
     actor: str
     date: str
     reason: str = ""
+    rules: VisitRules | None = None  # the desk's window and site days now (as ProposeDates)
 
 
 @dataclass(frozen=True)

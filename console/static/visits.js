@@ -26,6 +26,14 @@
     }
   }
 
+  function newKey() {  // 128 random bits (crypto.randomUUID needs https; this does not)
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return "chk-" + Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
   var sending = false;
   function flush() {
     if (sending) return;
@@ -39,8 +47,10 @@
     fetch(api + encodeURIComponent(key), {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body)
+      // the change's own key: sent again after a lost answer, it is saved once
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf,
+                 "Idempotency-Key": body.key || newKey() },
+      body: JSON.stringify({ answer: body.answer, notes: body.notes })
     }).then(function (r) {
       if (r.ok) {
         var now = load();
@@ -69,7 +79,8 @@
     var answer = row.querySelector("input[type=radio]:checked");
     var notes = row.querySelector("textarea");
     var queue = load();
-    queue[key] = { answer: answer ? answer.value : "", notes: notes ? notes.value : "" };
+    queue[key] = { answer: answer ? answer.value : "", notes: notes ? notes.value : "",
+                   key: newKey() };
     keep(queue);
     mark(key, "…", "pending");
     flush();

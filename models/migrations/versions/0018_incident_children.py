@@ -2,7 +2,7 @@
 site incident; the alerts an administrator's rule mutes while their cause is open
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import models.types
 
 revision: str = '0018'
-down_revision: str | None = '0015'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
