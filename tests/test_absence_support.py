@@ -160,3 +160,12 @@ class AbsenceDesk:
             except Exception:  # never started, or already gone
                 pass
         self.pool.shutdown()
+
+
+def case_row(engine: Engine, **fields: object) -> int:
+    """A case's projection row as a workflow's opening writes it (tests without Temporal)."""
+    with session_scope(engine) as s:
+        c = Case(run_id="r", **fields)  # type: ignore[arg-type]
+        s.add(c)
+        s.flush()
+        return c.id or 0

@@ -11,12 +11,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
 from models.db import session_scope
-from models.tables import Case, RawMessage
+from models.tables import RawMessage
 from models.types import utcnow
 from records.absence import plan_sweep
 from records.desk_watch import DESK_FAMILY, DESK_FINGERPRINT
 from tests.test_absence_support import (
     Inventory,
+    case_row,
     expectation,
     ingest,
     make_inventory,
@@ -49,13 +50,9 @@ def late_clients(engine: Engine, n: int, mail: bool = True) -> tuple[list[Invent
 
 def desk_case(engine: Engine, at: datetime) -> int:
     """The desk incident's row, as the workflow's opening writes it."""
-    with session_scope(engine) as s:
-        c = Case(ref="VIG-DESK", workflow_id=case_workflow_id(DESK_FINGERPRINT), run_id="r",
-                 fingerprint=DESK_FINGERPRINT, family=DESK_FAMILY, check="intake_silent",
-                 opened_at=at)
-        s.add(c)
-        s.flush()
-        return c.id or 0
+    return case_row(engine, ref="VIG-DESK", workflow_id=case_workflow_id(DESK_FINGERPRINT),
+                    fingerprint=DESK_FINGERPRINT, family=DESK_FAMILY, check="intake_silent",
+                    opened_at=at)
 
 
 def test_silence_from_every_client_is_one_desk_incident_not_one_absence_each(

@@ -23,19 +23,22 @@ from records.inhibitions import (
     revoke_rule,
 )
 from tests.browser.support import Desk, make_desk
-from tests.test_absence_support import Inventory, events, ingest, make_inventory, probe
+from tests.test_absence_support import (
+    Inventory,
+    case_row,
+    events,
+    ingest,
+    make_inventory,
+    probe,
+)
 
 
 def raid_case(engine: Engine, inv: Inventory, server_id: int) -> int:
     """The cause: an open hardware case (the SAN's RAID) of the client."""
-    with session_scope(engine) as s:
-        c = Case(ref=f"VIG-{server_id:06d}", workflow_id=f"case-raid-{inv.code}", run_id="r",
-                 fingerprint=f"{inv.code}|san|hardware|raid|", client_id=inv.client_id,
-                 server_id=server_id or None, host="san", family="hardware", check="raid",
-                 opened_at=utcnow())
-        s.add(c)
-        s.flush()
-        return c.id or 0
+    return case_row(engine, ref=f"VIG-{server_id:06d}", workflow_id=f"case-raid-{inv.code}",
+                    fingerprint=f"{inv.code}|san|hardware|raid|", client_id=inv.client_id,
+                    server_id=server_id or None, host="san", family="hardware", check="raid",
+                    opened_at=utcnow())
 
 
 def rule(engine: Engine, **changes: object) -> int:

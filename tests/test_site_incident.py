@@ -45,6 +45,7 @@ from records.incidents import CHILD, SITE_CLAUSE, SITE_FAMILY, site_fingerprint
 from tests.test_absence_support import (
     AbsenceDesk,
     Inventory,
+    case_row,
     cases,
     events,
     expectation,
@@ -277,14 +278,7 @@ def test_a_backup_not_received_behind_a_site_in_outage_is_a_child_of_its_inciden
         engine: Engine) -> None:
     inv = make_inventory(engine)  # Lyon has SRV-A and SRV-A2
     expect_job(engine, inv)  # SRV-A, Lyon: nothing received on Tuesday
-    with session_scope(engine) as s:  # Lyon's outage, as the sweep opened it
-        incident = Case(ref="VIG-SITE", workflow_id="case-site", run_id="r",
-                        fingerprint=site_fingerprint(inv.code, inv.lyon), family=SITE_FAMILY,
-                        check="outage", client_id=inv.client_id, target="Lyon — siège",
-                        opened_at=WEDNESDAY_MORNING - timedelta(days=1))
-        s.add(incident)
-        s.flush()
-        incident_id = incident.id
+    incident_id = lyon_incident(engine, inv, WEDNESDAY_MORNING - timedelta(days=1))
     _, orders = audit_backup_days(engine, [TUESDAY], WEDNESDAY_MORNING)
     assert orders == []  # no case, no page: the site's incident carries it
     with Session(engine) as s:
@@ -295,14 +289,9 @@ def test_a_backup_not_received_behind_a_site_in_outage_is_a_child_of_its_inciden
 
 def lyon_incident(engine: Engine, inv: Inventory, at: datetime) -> int:
     """Lyon's outage, as the sweep opened it (its case row)."""
-    with session_scope(engine) as s:
-        incident = Case(ref="VIG-SITE", workflow_id="case-site", run_id="r",
-                        fingerprint=site_fingerprint(inv.code, inv.lyon), family=SITE_FAMILY,
-                        check="outage", client_id=inv.client_id, target="Lyon — siège",
-                        opened_at=at)
-        s.add(incident)
-        s.flush()
-        return incident.id or 0
+    return case_row(engine, ref="VIG-SITE", workflow_id="case-site", family=SITE_FAMILY,
+                    fingerprint=site_fingerprint(inv.code, inv.lyon), check="outage",
+                    client_id=inv.client_id, target="Lyon — siège", opened_at=at)
 
 
 def test_the_links_return_is_told_the_same_however_often_the_router_retries(
