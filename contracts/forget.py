@@ -97,6 +97,7 @@ def erase_client_rows(s: Session, client_id: int) -> Touched:
                     | set(found["alert_event"]))
     comm_ids = sorted(set(comm_ids) | set(found["communication"]))
     silences = _ids(s, "silence", "client_id", client_id)
+    rules = _ids(s, "inhibition_rule", "client_id", client_id)  # issue 22's rules and children
     name = {"name": lambda key, _old: f"Client effacé n°{key}"}
     plan: list[tuple[str, list[int], dict | None]] = [
         ("communication_event", _ids(s, "communication_event", "communication_id", comm_ids),
@@ -108,6 +109,9 @@ def erase_client_rows(s: Session, client_id: int) -> Touched:
                                | set(_ids(s, "silence_hit", "silence_id", silences))
                                | set(found["silence_hit"])), None),
         ("silence", silences, None),
+        ("incident_child", _ids(s, "incident_child", "client_id", client_id), None),
+        ("inhibition_audit", _ids(s, "inhibition_audit", "rule_id", rules), None),
+        ("inhibition_rule", rules, None),
         ("audit_event", sorted(set(audit) | set(found["audit_event"])), None),
         ("case", case_ids, None),
         ("demande", _ids(s, "demande", "case_id", case_ids), None),

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from contracts.forget import erase_client_rows
 from models.db import session_scope
-from models.incidents import InhibitionAudit
+from models.incidents import IncidentChild, InhibitionAudit, InhibitionRule
 from models.tables import Case
 from models.types import utcnow
 from records.inhibitions import (
@@ -147,3 +148,20 @@ def test_the_admin_page_edits_rules_and_the_muted_alert_says_why(desk: Desk) -> 
     shown = tech.get(f"/events/{muted.id}").text
     assert "inhibée par la règle" in shown and "CPU pendant la panne du SAN" in shown
     assert f"VIG-{0:06d}" in shown
+
+
+def test_an_erased_client_leaves_no_words_in_its_rules_or_an_outages_children(
+        engine: Engine) -> None:
+    inv = make_inventory(engine)
+    cause = raid_case(engine, inv, inv.srv_a)
+    rule_id = rule(engine, client_code=inv.code, name="Panne du SAN chez Mme Durand")
+    with session_scope(engine) as s:
+        s.add(IncidentChild(incident_case_id=cause, fingerprint="fp", client_id=inv.client_id,
+                            title="PC-DURAND — sauvegarde absente"))
+    with session_scope(engine) as s:
+        erase_client_rows(s, inv.client_id)
+    with Session(engine) as s:
+        kept = s.get(InhibitionRule, rule_id)
+        assert kept is not None and "Durand" not in kept.name
+        assert all("Durand" not in str(a.detail) for a in s.exec(select(InhibitionAudit)))
+        assert all("DURAND" not in c.title for c in s.exec(select(IncidentChild)))
