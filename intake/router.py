@@ -61,6 +61,7 @@ from models.types import utcnow
 from parsers import AlertEvent, parse_message
 from records.absence import note_report, observe_backup_run
 from records.silences import SILENCED, record_hit, silence_event
+from vigie.codec import for_workflow, sealed
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
     EVENTS_ROUTED,
@@ -432,7 +433,7 @@ class Router:
         self.engine = engine
         self.name = name or router_name()
         self.lease = lease
-        self.client = client
+        self.client = sealed(client, engine)  # the case's payloads sealed as the worker reads them
         self.task_queue = task_queue
         self.check_ip = check_ip
         self.batch = batch
@@ -686,7 +687,9 @@ class Router:
         requests are built here rather than by ``Client.start_workflow``/``signal``, which
         draw a fresh request id per call, so that they carry ``route.request_id``."""
         workflow_service = self.client.workflow_service
-        encode = self.client.data_converter.encode
+        # in the case's serialization context, as ``Client.signal`` would: the codec seals
+        # each payload under the case's client key (not the desk's)
+        encode = for_workflow(self.client, route.workflow_id).encode
         if route.start is not None:
             await workflow_service.signal_with_start_workflow_execution(
                 SignalWithStartWorkflowExecutionRequest(
