@@ -128,7 +128,7 @@ class ClientCodec(PayloadCodec, WithSerializationContext):
         return ClientCodec(self.engine, self.resolver, wid)
 
     async def _key(self, kid: str, create: bool) -> bytes | None:
-        hit = keys.cached(kid)  # the usual case: no thread hop, no database
+        hit = keys.cached(self.engine, kid)  # the usual case: no thread hop, no database
         if hit is not None:
             return hit
         return await asyncio.to_thread(keys.get_key, self.engine, kid, create=create)
