@@ -33,7 +33,7 @@ from intake.store import accept
 from models.db import make_engine, migrate
 from models.tables import AlertEventRow, Case, Outbox, RawMessage
 from tests.conftest import TEMPORAL_CLI, fresh_id
-from vigie.codec import signal_inputs, with_codec
+from vigie.codec import KEY_META, signal_inputs, with_codec
 from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
@@ -155,6 +155,31 @@ async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> No
     assert view.repeat_count == 1
     assert await alert_signals(desk.client, handle.id, events=2) == [1, 1], (
         "Temporal recorded an event twice")
+
+
+async def test_the_router_seals_an_alert_under_its_client_key_not_the_desk_one(
+    desk: Desk,
+) -> None:
+    """Erasing a client destroys its key and so every payload sealed with it: the alerts
+    the router tells a case (the opening and the repeats, whose summaries name the client's
+    servers) must be sealed under that client's key, never the desk's shared one."""
+    target = fresh_id("svc")
+    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
+    accept(desk.engine, probe(target, 2), peer_ip=CLIENT_A_IP)
+    await desk.drain()
+    await until(
+        lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
+        what="one repeat",
+    )
+    (case,) = [c for c in cases(desk.engine) if c.target == target]
+    history = await desk.client.get_workflow_handle(case.workflow_id).fetch_history()
+    sealed_with = [
+        p.metadata[KEY_META].decode()
+        for event in history.events
+        if event.HasField("workflow_execution_signaled_event_attributes")
+        for p in event.workflow_execution_signaled_event_attributes.input.payloads
+    ]
+    assert sealed_with == [keys.key_id(case.client_id)] * 2
 
 
 async def signals_by_event(client: Client, workflow_id: str) -> dict[int, int]:
