@@ -61,7 +61,7 @@ from models.types import utcnow
 from parsers import AlertEvent, parse_message
 from records.absence import note_report, observe_backup_run
 from records.silences import SILENCED, record_hit, silence_event
-from vigie.codec import for_workflow, sealed
+from vigie.codec import for_workflow
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
     EVENTS_ROUTED,
@@ -433,7 +433,7 @@ class Router:
         self.engine = engine
         self.name = name or router_name()
         self.lease = lease
-        self.client = sealed(client, engine)  # the case's payloads sealed as the worker reads them
+        self.client = client  # the desk's, from ``vigie.temporal.connect``: with the codec
         self.task_queue = task_queue
         self.check_ip = check_ip
         self.batch = batch

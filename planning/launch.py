@@ -17,7 +17,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from models.tables import Site
 from models.visits import Visit
 from planning.site_days import own_days
-from vigie.codec import sealed
 from workflows.visit_types import VisitInput, visit_workflow_id
 
 VISIT_WORKFLOW = "VisitWorkflow"
@@ -52,9 +51,7 @@ def visit_input(session: Session, visit: Visit, settings: Any) -> VisitInput:
 async def start_visit_workflow(
     client: Client, engine: Engine, visit_id: int, settings: Any, task_queue: str | None = None
 ) -> WorkflowHandle[Any, Any]:
-    """Start (or find) the workflow of a committed visit row (its input sealed by the desk's
-    codec under the visit's client key, whatever client the caller holds)."""
-    client = sealed(client, engine)
+    """Start (or find) the workflow of a committed visit row."""
     with Session(engine) as s:
         visit = s.get(Visit, visit_id)
         if visit is None:
