@@ -137,7 +137,8 @@ async def test_a_recovery_resolves_an_unclassified_case(desk: Desk) -> None:
     )
 
 
-async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> None:
+async def problem_and_repeat(desk: Desk) -> str:
+    """A problem and its repeat on a check of its own, routed; its target."""
     target = fresh_id("svc")
     accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
     accept(desk.engine, probe(target, 2), peer_ip=CLIENT_A_IP)
@@ -146,6 +147,11 @@ async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> No
         lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
         what="one repeat",
     )
+    return target
+
+
+async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> None:
+    target = await problem_and_repeat(desk)
     forget_routing(desk.engine)  # the router died after Temporal's acknowledgement
     await desk.drain()
     handle = desk.client.get_workflow_handle(
@@ -163,14 +169,7 @@ async def test_the_router_seals_an_alert_under_its_client_key_not_the_desk_one(
     """Erasing a client destroys its key and so every payload sealed with it: the alerts
     the router tells a case (the opening and the repeats, whose summaries name the client's
     servers) must be sealed under that client's key, never the desk's shared one."""
-    target = fresh_id("svc")
-    accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
-    accept(desk.engine, probe(target, 2), peer_ip=CLIENT_A_IP)
-    await desk.drain()
-    await until(
-        lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
-        what="one repeat",
-    )
+    target = await problem_and_repeat(desk)
     (case,) = [c for c in cases(desk.engine) if c.target == target]
     history = await desk.client.get_workflow_handle(case.workflow_id).fetch_history()
     sealed_with = [
