@@ -78,15 +78,20 @@ class Process:
 @dataclass
 class Cluster:
     """N workers and N intakes; ``env`` holds DATABASE_URL, the Temporal address, the task
-    queue and any tuning; logs go to ``logs``."""
+    queue and any tuning; logs go to ``logs``. The processes share the codec's master key of
+    the process that runs them (unless ``env`` names one): one desk, so each opens what the
+    others sealed, and the caller reads their histories through ``vigie.codec``."""
 
     env: dict[str, str]
     logs: Path
     procs: list[Process] = field(default_factory=list)
 
     def _start(self, role: str, index: int, extra: dict[str, str]) -> Process:
+        from contracts.keys import master_key
+
         env = {**os.environ, "VIGIE_SECRET_KEY": TEST_SECRET, "VIGIE_LOG_LEVEL": "WARNING",
-               "VIGIE_SCHEDULES_ENABLED": "false", **self.env, **extra}
+               "VIGIE_SCHEDULES_ENABLED": "false", "VIGIE_CODEC_MASTER_KEY": master_key().hex(),
+               **self.env, **extra}
         log = (self.logs / f"{role}-{index}.log").open("ab")
         popen = subprocess.Popen([sys.executable, "-m", "vigie", role], env=env, cwd=ROOT,
                                  stdout=log, stderr=subprocess.STDOUT)

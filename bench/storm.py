@@ -279,7 +279,9 @@ async def first_task_ms(temporal: str, desk: Desk, acked: dict[str, float],
     cases' histories (server time, same machine)."""
     from temporalio.client import Client
 
-    client = await Client.connect(temporal)
+    from vigie.codec import with_codec
+
+    client = with_codec(await Client.connect(temporal), desk.engine)  # the desk's own client
     with desk.engine.connect() as c:
         rows = c.execute(text('SELECT target, workflow_id FROM "case"')).all()
     rows = [r for r in rows if r[0] in acked]

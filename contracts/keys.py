@@ -9,6 +9,8 @@ client use the ``desk`` key.
 
 Processes keep unwrapped keys in memory for :data:`CACHE_SECONDS`, so an erasure in the
 console reaches the worker's cache within that delay; the erasing process forgets at once.
+The cache is per database: a process that serves several desks (tests, benches) never seals
+one desk's payloads with a key that only another desk's database holds.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from models.privacy import ClientKey
 DESK = "desk"
 MASTER_FILE = "codec-master.key"
 CACHE_SECONDS = 60.0
-_cache: dict[str, tuple[float, bytes | None]] = {}
+_cache: dict[tuple[str, str], tuple[float, bytes | None]] = {}
 _lock = threading.Lock()
 
 
@@ -58,9 +60,14 @@ def _unwrap(blob: bytes, kid: str) -> bytes:
     return AESGCM(master_key()).decrypt(blob[:12], blob[12:], kid.encode())
 
 
-def cached(kid: str) -> bytes | None:
+def _slot(engine: Engine, kid: str) -> tuple[str, str]:
+    """The cache's entry: the key ``kid`` of this database."""
+    return engine.url.render_as_string(hide_password=True), kid
+
+
+def cached(engine: Engine, kid: str) -> bytes | None:
     """The key if this process holds it fresh; None otherwise (then ask :func:`get_key`)."""
-    hit = _cache.get(kid)
+    hit = _cache.get(_slot(engine, kid))
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
     return None
@@ -70,8 +77,9 @@ def get_key(engine: Engine, kid: str, *, create: bool) -> bytes | None:
     """The key ``kid`` (created when asked and missing); None when it was destroyed or never
     existed and ``create`` is false."""
     now = time.monotonic()
+    slot = _slot(engine, kid)
     with _lock:
-        hit = _cache.get(kid)
+        hit = _cache.get(slot)
     if hit is not None and now - hit[0] < CACHE_SECONDS and (hit[1] is not None or not create):
         return hit[1]
     with Session(engine) as s:
@@ -85,7 +93,7 @@ def get_key(engine: Engine, kid: str, *, create: bool) -> bytes | None:
             row = s.get(ClientKey, kid)
         key = _unwrap(row.wrapped, kid) if row is not None else None
     with _lock:
-        _cache[kid] = (now, key)
+        _cache[slot] = (now, key)
     return key
 
 
@@ -103,4 +111,5 @@ def forget_cached(client_id: int | None = None) -> None:
         if client_id is None:
             _cache.clear()
         else:
-            _cache.pop(key_id(client_id), None)
+            for slot in [slot for slot in _cache if slot[1] == key_id(client_id)]:
+                _cache.pop(slot, None)

@@ -75,6 +75,7 @@ from records.incidents import (
 )
 from records.inhibitions import INHIBITED, inhibit_event
 from records.silences import SILENCED, record_hit, silence_event
+from vigie.codec import for_workflow
 from vigie.metrics import (
     BATCHES_TAKEN_OVER,
     EVENTS_ROUTED,
@@ -497,7 +498,7 @@ class Router:
         self.engine = engine
         self.name = name or router_name()
         self.lease = lease
-        self.client = client
+        self.client = client  # the desk's, from ``vigie.temporal.connect``: with the codec
         self.task_queue = task_queue
         self.check_ip = check_ip
         self.batch = batch
@@ -772,7 +773,9 @@ class Router:
         requests are built here rather than by ``Client.start_workflow``/``signal``, which
         draw a fresh request id per call, so that they carry ``route.request_id``."""
         workflow_service = self.client.workflow_service
-        encode = self.client.data_converter.encode
+        # in the case's serialization context, as ``Client.signal`` would: the codec seals
+        # each payload under the case's client key (not the desk's)
+        encode = for_workflow(self.client, route.workflow_id).encode
         if route.start is not None:
             await workflow_service.signal_with_start_workflow_execution(
                 SignalWithStartWorkflowExecutionRequest(

@@ -35,6 +35,7 @@ from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
 from console import twilio_hooks
 from console.deps import Services
+from contracts import keys
 from domain.refs import client_ref
 from intake.router import Router
 from intake.store import accept
@@ -44,6 +45,7 @@ from records.communications import CRASH_ENV
 from tests.comms_fixtures import CONTACTS, Relay, relay_server, seed_client
 from tests.conftest import fresh_id
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed
+from vigie.codec import with_codec
 from vigie.refkey import reference_key
 from vigie.settings import Settings
 from workflows.case import CaseWorkflow
@@ -100,7 +102,7 @@ def fake() -> Iterator[FakeTwilio]:
 async def test_no_answer_from_the_primary_then_the_backup_then_email(
     dev_env, sqlite_engine: Engine, fake: FakeTwilio
 ) -> None:
-    client: Client = dev_env.client
+    client: Client = with_codec(dev_env.client, sqlite_engine)  # as the console's own client
     client_id, contact_ids = seed_client(sqlite_engine, CONTACTS[:2])  # any hour of the week
     queue = fresh_id("comms")
     relay = Relay()
@@ -208,7 +210,7 @@ async def test_a_worker_killed_after_the_send_does_not_send_again(
     migrate(url)
     engine = make_engine(url)
     client_id, _ = seed_client(engine)
-    client: Client = dev_env.client
+    client: Client = with_codec(dev_env.client, engine)  # as the worker process's own
     queue = fresh_id("crash")
     relay = Relay()
     with relay_server(relay) as server:
@@ -216,6 +218,7 @@ async def test_a_worker_killed_after_the_send_does_not_send_again(
             **os.environ,
             "DATABASE_URL": url,
             "VIGIE_SECRET_KEY": secrets.token_urlsafe(48),  # a production start needs one
+            "VIGIE_CODEC_MASTER_KEY": keys.master_key().hex(),  # one desk, one master key
             "VIGIE_TEMPORAL_ADDRESS": client.service_client.config.target_host,
             "VIGIE_TASK_QUEUE": queue,
             "VIGIE_SCHEDULES_ENABLED": "false",

@@ -44,6 +44,7 @@ from tests.browser.support import (
 from tests.browser.test_console_browser import Stack
 from tests.conftest import fresh_id
 from tests.test_trust_roles import Served
+from vigie.codec import with_codec
 from vigie.settings import Settings
 from vigie.temporal import build_worker
 
@@ -191,7 +192,7 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory
     engine = make_engine(url)
     clients = load_demo_clients(engine)
     queue = fresh_id("idem")
-    client = dev_env.client
+    client = with_codec(dev_env.client, engine)  # the desk's codec, as the console's own
     settings = Settings(var_dir=var, temporal_address=client.service_client.config.target_host,
                         temporal_namespace=client.namespace, task_queue=queue,
                         secret_key="idempotent-test-key", idempotency_lease_seconds=2.0)

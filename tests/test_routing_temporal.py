@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import os
 import secrets
 import signal
@@ -28,11 +27,13 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from contracts import keys
 from intake.router import Router
 from intake.store import accept
 from models.db import make_engine, migrate
 from models.tables import AlertEventRow, Case, Outbox, RawMessage
 from tests.conftest import TEMPORAL_CLI, fresh_id
+from vigie.codec import KEY_META, signal_inputs, with_codec
 from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
@@ -84,12 +85,12 @@ class Desk:
     """Worker and router on one engine and task queue, in this process."""
 
     def __init__(self, client: Client, engine: Engine) -> None:
-        self.client = client
+        self.client = with_codec(client, engine)  # the desk's codec, as its processes have
         self.engine = engine
         self.task_queue = fresh_id("q")
-        self.router = Router(engine, client, self.task_queue)
+        self.router = Router(engine, self.client, self.task_queue)
         self.pool = concurrent.futures.ThreadPoolExecutor(16)
-        self.worker: Worker = build_worker(client, engine, self.task_queue, self.pool)
+        self.worker: Worker = build_worker(self.client, engine, self.task_queue, self.pool)
 
     async def drain(self) -> None:
         while await self.router.drain_once():
@@ -136,7 +137,8 @@ async def test_a_recovery_resolves_an_unclassified_case(desk: Desk) -> None:
     )
 
 
-async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> None:
+async def problem_and_repeat(desk: Desk) -> str:
+    """A problem and its repeat on a check of its own, routed; its target."""
     target = fresh_id("svc")
     accept(desk.engine, probe(target, 1), peer_ip=CLIENT_A_IP)
     accept(desk.engine, probe(target, 2), peer_ip=CLIENT_A_IP)
@@ -145,6 +147,11 @@ async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> No
         lambda: [c.repeat_count for c in cases(desk.engine) if c.target == target] == [1],
         what="one repeat",
     )
+    return target
+
+
+async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> None:
+    target = await problem_and_repeat(desk)
     forget_routing(desk.engine)  # the router died after Temporal's acknowledgement
     await desk.drain()
     handle = desk.client.get_workflow_handle(
@@ -152,32 +159,49 @@ async def test_an_event_routed_twice_after_a_crash_counts_once(desk: Desk) -> No
     )
     view = await handle.query("view", result_type=CaseView)
     assert view.repeat_count == 1
-    assert await alert_signals(handle, events=2) == [1, 1], "Temporal recorded an event twice"
+    assert await alert_signals(desk.client, handle.id, events=2) == [1, 1], (
+        "Temporal recorded an event twice")
 
 
-async def signals_by_event(handle) -> dict[int, int]:
-    """How many times each event id reached the case, in the order of its history."""
+async def test_the_router_seals_an_alert_under_its_client_key_not_the_desk_one(
+    desk: Desk,
+) -> None:
+    """Erasing a client destroys its key and so every payload sealed with it: the alerts
+    the router tells a case (the opening and the repeats, whose summaries name the client's
+    servers) must be sealed under that client's key, never the desk's shared one."""
+    target = await problem_and_repeat(desk)
+    (case,) = [c for c in cases(desk.engine) if c.target == target]
+    history = await desk.client.get_workflow_handle(case.workflow_id).fetch_history()
+    sealed_with = [
+        p.metadata[KEY_META].decode()
+        for event in history.events
+        if event.HasField("workflow_execution_signaled_event_attributes")
+        for p in event.workflow_execution_signaled_event_attributes.input.payloads
+    ]
+    assert sealed_with == [keys.key_id(case.client_id)] * 2
+
+
+async def signals_by_event(client: Client, workflow_id: str) -> dict[int, int]:
+    """How many times each event id reached the case, in the order of its history (its
+    signals sealed by the desk's codec: opened by the desk's client)."""
     seen: dict[int, int] = {}
-    for event in (await handle.fetch_history()).events:
-        if event.HasField("workflow_execution_signaled_event_attributes"):
-            attrs = event.workflow_execution_signaled_event_attributes
-            if attrs.signal_name == "alert":
-                eid = json.loads(attrs.input.payloads[0].data)["event_id"]
-                seen[eid] = seen.get(eid, 0) + 1
+    for signal_input in await signal_inputs(client, workflow_id, "alert"):
+        eid = signal_input["event_id"]
+        seen[eid] = seen.get(eid, 0) + 1
     return seen
 
 
-async def alert_signals(handle, events: int) -> list[int]:
+async def alert_signals(client: Client, workflow_id: str, events: int) -> list[int]:
     """``signals_by_event`` once ``events`` events are there. A signal that comes while the
     workflow is busy waits in Temporal's buffer until its task ends: the history is read
     until it has them all, then again a moment later (a repeat still buffered shows then)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(await signals_by_event(handle)) >= events:
+        if len(await signals_by_event(client, workflow_id)) >= events:
             break
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
-    return list((await signals_by_event(handle)).values())
+    return list((await signals_by_event(client, workflow_id)).values())
 
 
 async def test_an_event_told_again_after_a_lost_answer_reaches_temporal_once(
@@ -199,11 +223,11 @@ async def test_an_event_told_again_after_a_lost_answer_reaches_temporal_once(
         for route in routes:
             await desk.router.dispatch(route)
     handle = desk.client.get_workflow_handle(routes[0].workflow_id)
-    assert await alert_signals(handle, events=3) == [1, 1, 1]
+    assert await alert_signals(desk.client, handle.id, events=3) == [1, 1, 1]
     await asyncio.to_thread(desk.router._record, [r.event_id for r in routes], ids, {})
     accept(desk.engine, probe(target, 4), peer_ip=CLIENT_A_IP)
     await desk.drain()
-    assert await alert_signals(handle, events=4) == [1, 1, 1, 1]
+    assert await alert_signals(desk.client, handle.id, events=4) == [1, 1, 1, 1]
 
 
 async def test_an_opening_told_again_after_its_case_closed_opens_no_second_case(
@@ -317,6 +341,8 @@ async def test_killing_the_intake_mid_burst_loses_and_doubles_nothing(
         VIGIE_TASK_QUEUE=queue,
         DATABASE_URL=url,
         VIGIE_SECRET_KEY=secrets.token_urlsafe(48),  # a production start needs one
+        # one desk, one master key: the intake seals what this process's worker opens
+        VIGIE_CODEC_MASTER_KEY=keys.master_key().hex(),
     )
     prefix = fresh_id("k")  # workflow ids follow fingerprints: keep them apart from other tests
     messages = [probe(f"{prefix}-svc{i % 7}", i) for i in range(300)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +28,7 @@ from bench.cluster import Cluster, MxSender, probe, scrape
 from models.db import make_engine, migrate
 from models.tables import AlertEventRow, AuditEvent, Case, Outbox, RawMessage
 from tests.conftest import _PG, IN_CI, PG_URL, fresh_id, pg_schema_url
+from vigie.codec import signal_inputs, with_codec
 from vigie.demo import load_demo
 
 pytestmark = pytest.mark.slow
@@ -186,18 +186,16 @@ def assert_each_once(engine: Engine, prefix: str, acked: list[bytes], cases: int
 
 
 async def signals_per_event(client, engine: Engine, prefix: str) -> Counter[int]:
-    """How many times Temporal was told of each event, read from the cases' histories."""
+    """How many times Temporal was told of each event, read from the cases' histories
+    (sealed by the cluster's codec: opened with the desk's, on this database)."""
     with Session(engine) as s:
         workflow_ids = list(s.exec(select(Case.workflow_id).where(
             col(Case.target).like(f"{prefix}-%"))).all())
+    client = with_codec(client, engine)
     told: Counter[int] = Counter()
     for wid in workflow_ids:
-        history = await client.get_workflow_handle(wid).fetch_history()
-        for event in history.events:
-            if event.HasField("workflow_execution_signaled_event_attributes"):
-                attrs = event.workflow_execution_signaled_event_attributes
-                if attrs.signal_name == "alert":
-                    told[json.loads(attrs.input.payloads[0].data)["event_id"]] += 1
+        for signal_input in await signal_inputs(client, wid, "alert"):
+            told[signal_input["event_id"]] += 1
     return told
 
 

@@ -128,7 +128,7 @@ class ClientCodec(PayloadCodec, WithSerializationContext):
         return ClientCodec(self.engine, self.resolver, wid)
 
     async def _key(self, kid: str, create: bool) -> bytes | None:
-        hit = keys.cached(kid)  # the usual case: no thread hop, no database
+        hit = keys.cached(self.engine, kid)  # the usual case: no thread hop, no database
         if hit is not None:
             return hit
         return await asyncio.to_thread(keys.get_key, self.engine, kid, create=create)
@@ -188,6 +188,36 @@ def with_codec(client: Any, engine: Engine) -> Any:
     from temporalio.client import Client
 
     return Client(**{**client.config(), "data_converter": data_converter(engine)})
+
+
+def sealed(client: Any, engine: Engine) -> Any:
+    """``client`` itself when it already seals payloads, else the same connection with the
+    codec: a desk component handed a bare client (a test server's) still speaks as the rest
+    of the desk does, never in clear."""
+    if client.data_converter.payload_codec is None:
+        return with_codec(client, engine)
+    return client
+
+
+def for_workflow(client: Any, workflow_id: str) -> DataConverter:
+    """The client's data converter as the SDK would use it for ``workflow_id``: for requests
+    built by hand (the router's), so that the codec finds the workflow's client key."""
+    return client.data_converter.with_context(
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id))
+
+
+async def signal_inputs(client: Any, workflow_id: str, name: str) -> list[Any]:
+    """The inputs of the ``name`` signals in a workflow's history, in order, opened by the
+    client's codec (a history holds them sealed): for whoever counts what a workflow was
+    told (the routing and scale-out checks) without reading payloads by hand."""
+    converter = for_workflow(client, workflow_id)
+    out = []
+    for event in (await client.get_workflow_handle(workflow_id).fetch_history()).events:
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            attrs = event.workflow_execution_signaled_event_attributes
+            if attrs.signal_name == name:
+                out.append((await converter.decode(list(attrs.input.payloads)))[0])
+    return out
 
 
 def data_converter(engine: Engine) -> DataConverter:

@@ -112,13 +112,12 @@ def build_worker(
         from vigie.settings import get_settings
 
         settings = get_settings()
-    if client.data_converter.payload_codec is None:
-        # the desk's worker always seals and opens payloads with the codec: a console or an
-        # intake beside it does (``connect``), so a worker built on a bare client (tests'
-        # servers) would fail to read what they send
-        from vigie.codec import with_codec
+    # the desk's worker always seals and opens payloads with the codec: a console or an
+    # intake beside it does (``connect``), so a worker built on a bare client (tests'
+    # servers) would fail to read what they send
+    from vigie.codec import sealed
 
-        client = with_codec(client, engine)
+    client = sealed(client, engine)
     return Worker(
         client,
         task_queue=task_queue,

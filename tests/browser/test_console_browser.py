@@ -35,6 +35,7 @@ from models.db import make_engine, migrate
 from models.tables import AuditEvent, Case
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.conftest import fresh_id
+from vigie.codec import with_codec
 from vigie.settings import Settings
 from vigie.temporal import build_worker
 from workflows.shared import ActionInput, Criticality
@@ -187,7 +188,7 @@ async def stack(dev_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
     engine = make_engine(url)
     clients = load_demo_clients(engine)
     queue = fresh_id("console")
-    client = dev_env.client
+    client = with_codec(dev_env.client, engine)  # the desk's codec, as the console's own
     settings = Settings(
         var_dir=var,
         temporal_address=client.service_client.config.target_host,

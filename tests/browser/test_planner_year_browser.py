@@ -35,6 +35,7 @@ from tests.browser.test_visits_browser import (  # noqa: F401  (the module's fix
     reload_until,
     signed_in,
 )
+from vigie.codec import with_codec
 from workflows.visit_types import CancelVisit
 
 pytestmark = pytest.mark.browser
@@ -83,7 +84,8 @@ async def test_a_late_visit_proposed_in_one_click_none_suits_inbox_then_a_phone_
         s.commit()
         vid = visit.id or 0
     assert stack.settings is not None
-    await start_visit_workflow(dev_env.client, stack.engine, vid, stack.settings)
+    desk = with_codec(dev_env.client, stack.engine)  # the desk's codec, as its worker has
+    await start_visit_workflow(desk, stack.engine, vid, stack.settings)
 
     # --- one click on the suggestion page ------------------------------------------------
     planner = await signed_in(browser, stack, "planner")
@@ -143,5 +145,5 @@ async def test_a_late_visit_proposed_in_one_click_none_suits_inbox_then_a_phone_
     await expect(reader.locator("#answer-submit")).to_have_count(0)
     await reader.context.close()
     await planner.context.close()
-    await dev_env.client.get_workflow_handle(f"visit-{vid}").execute_update(
+    await desk.get_workflow_handle(f"visit-{vid}").execute_update(
         "cancel", CancelVisit("planner", "fin du test"))  # no timer left on the server
