@@ -22,7 +22,13 @@ from planning import checklist
 from planning.answers import answer_from_link
 from planning.links import LinkRefused, read_answer
 from planning.visits import timeline
-from tests.visit_fixtures import SECRET, own_time_server, tokens_in, visit_desk
+from tests.visit_fixtures import (
+    SECRET,
+    own_time_server,
+    settled_history,
+    tokens_in,
+    visit_desk,
+)
 from workflows.visit_types import (
     AssignConsultant,
     CancelVisit,
@@ -123,7 +129,7 @@ async def test_a_reschedule_keeps_the_history_of_earlier_dates(
         assert any(line.startswith("proposition 1") for line in view.history)
         # the first proposal's links no longer answer anything, and reach nothing
         old = tokens_in(mail.body)[1]
-        events = len((await handle.fetch_history()).events)
+        events = await settled_history(handle)  # the new proposal's lines all written
         _, state = await answer_from_link(desk.client, SECRET, old, await desk.now())
         assert state == V.AWAITING_CLIENT
         assert len((await handle.fetch_history()).events) == events

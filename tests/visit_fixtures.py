@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import random
 import re
@@ -15,7 +16,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.mail import MailConfig
@@ -25,7 +28,7 @@ from domain.calendar import BusinessCalendar, BusinessHours
 from models.db import session_scope
 from models.tables import Communication, Site, User
 from models.visits import ConsultantProfile
-from planning.launch import start_visit_workflow
+from planning.launch import start_visit_workflow, visit_handle
 from planning.notify import VisitMailConfig
 from planning.visits import create_visit
 from tests.browser.support import load_demo_clients
@@ -37,6 +40,11 @@ from workflows.visit_types import VisitView
 SECRET = "visit-test-secret"
 BASE = "https://desk.example.com"
 LINK_RE = re.compile(r"https?://\S+/visits/answer/(\S+)")
+WORKFLOW_TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+WORKFLOW_TASK_EVENTS = frozenset({
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT})
 
 
 @dataclass
@@ -117,6 +125,25 @@ class VisitDesk:
         raise AssertionError(f"{count} × {step} not sent: {self.mails(vid)}")
 
 
+async def settled_history(handle: WorkflowHandle[Any, Any], within: float = 20) -> int:
+    """The length of the run's history once it has nothing in flight: a state seen by the
+    query is the core's, and the ledger line and row it writes (activities) may still be on
+    their way; only then can a test tell that something added nothing. Settled: no activity
+    pending and the last workflow task completed, the description read between two equal
+    histories (time stands still meanwhile, so no timer fires)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + within
+    while loop.time() < until:
+        events = (await handle.fetch_history()).events
+        desc = (await handle.describe()).raw_description
+        tasks = [e.event_type for e in events if e.event_type in WORKFLOW_TASK_EVENTS]
+        if (not desc.pending_activities and tasks[-1] == WORKFLOW_TASK_COMPLETED
+                and len((await handle.fetch_history()).events) == len(events)):
+            return len(events)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the visit's run never settled: {desc}")
+
+
 @asynccontextmanager
 async def own_time_server() -> AsyncIterator[Any]:
     """A time-skipping server of a test module's own (the same binary as the session's
@@ -175,4 +202,32 @@ async def visit_desk(env: Any, engine: Engine, var_dir: Any, **changes: Any
         async with Worker(env.client, task_queue=queue, workflows=[VisitWorkflow],
                           activities=acts.all(), activity_executor=pool,
                           max_concurrent_activities=8):
-            yield VisitDesk(env, engine, queue, settings, clients, consultant_id)
+            try:
+                yield VisitDesk(env, engine, queue, settings, clients, consultant_id)
+            finally:
+                await _terminate_left_running(env.client, engine, queue)
+
+
+async def _terminate_left_running(client: Client, engine: Engine, queue: str) -> None:
+    """A test that stops halfway (a failed assertion) leaves its visits running with their
+    worker gone: on the module's time-skipping server their timers would then fire into
+    workflow tasks nobody takes, and the next test's ``sleep`` waits for them until its RPC
+    times out. Every run of this desk's queue still open is ended here."""
+    from models.visits import Visit
+
+    with Session(engine) as s:
+        ids = list(s.exec(select(Visit.id)).all())
+    for vid in ids:
+        handle = visit_handle(client, vid or 0)
+        try:
+            desc = await handle.describe()
+            if (desc.raw_description.execution_config.task_queue.name == queue
+                    and desc.raw_description.workflow_execution_info.status
+                    == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING):
+                # an activity still running when its run is terminated keeps the server's
+                # clock locked: the run is let settle first
+                with contextlib.suppress(AssertionError):
+                    await settled_history(handle, within=10)
+                await handle.terminate("fin du test : laissée en cours")
+        except RPCError:
+            continue  # never started (a row without a run), or already gone
