@@ -100,7 +100,7 @@ def english(text: str) -> str:
     return translate("en", sample(text))
 
 
-MACHINE = refusals(ROOT / "workflows" / "case_machine.py", {"_rules", "check"}) \
+MACHINE = refusals(ROOT / "workflows" / "case_refusals.py", {"refusal", "not_now", "rules"}) \
     | refusals(ROOT / "workflows" / "visit_machine.py", {"check", "_check_dates", "_check_day",
                                                             "answer_refused"})
 DATA = raised(("contracts/*.py", "planning/*.py"))

@@ -1,0 +1,154 @@
+"""What a person sees of a case: the guided next steps, the console's view, the carried state.
+
+Read-only over :class:`~workflows.case_model.CaseModel`: nothing here decides or records, so
+the wording of a step can change without touching the rules, and the console's English
+catalogue (``console/i18n.py``) finds every French label in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows.case_machine import AUTO_RESOLVABLE, CLAUSE, OPEN
+from workflows.case_model import CaseModel
+from workflows.shared import (
+    CarriedState,
+    CaseState,
+    CaseView,
+    CommStep,
+    Criticality,
+    NextStep,
+)
+
+S = CaseState
+
+# Guided steps by (state, criticality); ``None`` as criticality means "whatever the class".
+_TRIAGE = NextStep("classify", "Fixer la criticité selon l'impact sur l'activité du client",
+                   CLAUSE[None])
+NEXT_STEPS: dict[tuple[str, str | None], list[NextStep]] = {
+    (S.NEW, None): [_TRIAGE],
+    (S.REOPENED, None): [_TRIAGE],
+    (S.ACKNOWLEDGED, None): [
+        NextStep("resolve", "Ajuster si besoin la console de supervision (seuil, silence), "
+                 "puis résoudre ; aucune communication client", CLAUSE[Criticality.NO_IMPACT]),
+    ],
+    (S.CLASSIFIED, Criticality.MINOR): [
+        NextStep("record_contact", "Envoyer au client, par mail ou téléphone, les consignes de "
+                 "résolution ou de contournement", CLAUSE[Criticality.MINOR]),
+        NextStep("send_instructions", "Envoyer les consignes depuis Vigie (mail, SMS ou appel "
+                 "automatisé), avec accusé de réception", CLAUSE[Criticality.MINOR]),
+    ],
+    (S.CLASSIFIED, Criticality.SIGNIFICANT): [
+        NextStep("register_demande", "Enregistrer une demande au support",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.CLASSIFIED, Criticality.MAJOR): [
+        NextStep("register_demande", "Enregistrer une demande au support",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.DEMANDE_REGISTERED, Criticality.SIGNIFICANT): [
+        NextStep("record_contact", "Informer le client par mail de l'enregistrement de la "
+                 "demande et de sa prise en charge par le support",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.DEMANDE_REGISTERED, Criticality.MAJOR): [
+        NextStep("record_contact", "Appeler le contact principal du client pour organiser le "
+                 "diagnostic N1", CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.CLIENT_INSTRUCTED, None): [
+        NextStep("resolve", "Résoudre une fois les consignes appliquées par le client",
+                 CLAUSE[Criticality.MINOR]),
+    ],
+    (S.CLIENT_NOTIFIED, None): [
+        NextStep("resolve", "Résoudre quand le support a traité la demande",
+                 CLAUSE[Criticality.SIGNIFICANT]),
+    ],
+    (S.CLIENT_CALLED, None): [
+        NextStep("start_l1", "Démarrer le diagnostic de niveau 1 (moins d'une heure)",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.L1_DIAGNOSIS, None): [
+        NextStep("resolve", "Résoudre si le diagnostic N1 aboutit avant l'échéance",
+                 CLAUSE[Criticality.MAJOR]),
+        NextStep("escalate_l2", "Transférer la demande au niveau 2 (automatique à "
+                 "l'échéance du diagnostic N1)", CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.L2_ESCALATED, None): [
+        NextStep("resolve", "Résoudre quand le niveau 2 a terminé le dépannage",
+                 CLAUSE[Criticality.MAJOR]),
+    ],
+    (S.RESOLVED, None): [
+        NextStep("close", "Clôturer le cas (automatique après le délai sans nouvelle alerte)",
+                 CLAUSE[None]),
+        NextStep("reopen", "Rouvrir le cas si le problème persiste", CLAUSE[None]),
+    ],
+}
+CONFIRM_RECOVERY = NextStep("resolve", "Confirmer le rétablissement et résoudre", "3.2.2")
+# A major case's first contact is a person on the phone (3.2.3 "appel téléphonique"): the
+# fallback mail after unanswered calls tells the client, it does not stop that clock.
+CALL_AFTER_FALLBACK = NextStep(
+    "record_contact", "Personne n'a été joint par téléphone (mail de repli envoyé) : appeler "
+    "le client ; le premier contact n'est tenu qu'une fois une personne jointe au téléphone",
+    CLAUSE[Criticality.MAJOR])
+
+
+# How each client communication step is named in French (the console keeps its own
+# bilingual table, ``console/i18n.py``); kept importable from ``workflows.case_machine``.
+COMM_LABELS: dict[str, str] = {
+    CommStep.INSTRUCTIONS: "consignes",
+    CommStep.DEMANDE_REGISTERED: "demande enregistrée",
+    CommStep.L1_CALL: "appel pour le diagnostic N1",
+    CommStep.L1_CALL_FALLBACK: "mail après appels sans réponse",
+    CommStep.L2_TRANSFER: "transfert au niveau 2 (client)",
+    CommStep.L2_HANDOVER: "transfert au niveau 2 (équipe N2)",
+    CommStep.RESOLUTION: "résolution",
+}
+
+
+def next_steps(model: CaseModel) -> list[NextStep]:
+    """The steps the contract asks for now; a recovery puts its confirmation first."""
+    state, crit = model.state, model.criticality
+    steps = NEXT_STEPS.get((state, crit)) or NEXT_STEPS.get((state, None)) or []
+    if (state == S.DEMANDE_REGISTERED and crit == Criticality.MAJOR
+            and model.contact_runs and model.contact_active is None):
+        steps = [CALL_AFTER_FALLBACK]  # the automated calls reached nobody
+    if model.recovered and state in OPEN and state not in AUTO_RESOLVABLE:
+        return [CONFIRM_RECOVERY, *(s for s in steps if s.action != "resolve")]
+    return list(steps)
+
+
+def _shown(m: CaseModel) -> dict[str, Any]:
+    """The fields the console's view and the carried state both hold, read once."""
+    return {
+        "case_id": m.case_id,
+        "ref": m.ref,
+        "state": m.state,
+        "criticality": m.criticality,
+        "repeat_count": m.repeat_count,
+        "last_seen": m.last_seen,
+        "recovered": m.recovered,
+        "assignee": m.assignee,
+        "demande_ref": m.demande_ref,
+        "l1_deadline": m.l1_deadline,
+        "timeline": list(m.timeline),
+        "contact_active": m.contact_active,
+    }
+
+
+def case_view(m: CaseModel) -> CaseView:
+    """What the console shows (the workflow's ``view`` query)."""
+    return CaseView(**_shown(m), next_steps=next_steps(m))
+
+
+def carried_state(m: CaseModel) -> CarriedState:
+    """Everything a continue-as-new hands to the next run, so nothing is re-recorded."""
+    return CarriedState(
+        **_shown(m),
+        next_seq=m.next_seq,
+        auto_close_at=m.auto_close_at,
+        seen_event_ids=list(m.seen_event_ids),
+        comm_counts=dict(m.comm_counts),
+        contact_runs=m.contact_runs,
+        client_contacted=m.client_contacted,
+        last_recovery_at=m.last_recovery_at,
+    )
