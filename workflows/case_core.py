@@ -41,7 +41,7 @@ from workflows.case_machine import (
 )
 from workflows.case_model import CaseModel
 from workflows.case_refusals import not_now, refusal
-from workflows.case_view import carried_state, case_view, next_steps
+from workflows.case_view import carried_state, case_view, next_steps, restore
 from workflows.shared import (
     ActionInput,
     AlertSignal,
@@ -75,9 +75,10 @@ _COMMUNICATION_OUTCOMES: dict[str, ContactOutcome] = {
 
 
 class CaseCore:
-    """One case's rules: refusals, decisions, guided steps, and the view the console shows.
+    """One case as the workflow talks to it: events in, the intents to carry out, in order.
 
-    Every method that decides returns the intents to carry out, in order.
+    Refusals come from ``case_refusals`` and what the console shows from ``case_view``; the
+    methods here only turn each event into the machine's triggers and their ledger fields.
     """
 
     def __init__(self, model: CaseModel, inp: CaseInput, initial: str) -> None:
@@ -107,22 +108,7 @@ class CaseCore:
     ) -> tuple[CaseCore, list[Intent]]:
         """After continue-as-new: the same case, its timers armed again, nothing re-recorded."""
         model = CaseModel(policy, next_seq=carried.next_seq)
-        model.case_id, model.ref = carried.case_id, carried.ref
-        model.criticality = carried.criticality
-        model.repeat_count = carried.repeat_count
-        model.last_seen = carried.last_seen
-        model.recovered = carried.recovered
-        model.assignee = carried.assignee
-        model.demande_ref = carried.demande_ref
-        model.l1_deadline = carried.l1_deadline
-        model.auto_close_at = carried.auto_close_at
-        model.timeline = list(carried.timeline)
-        model.seen_event_ids = list(carried.seen_event_ids)
-        model.comm_counts = dict(carried.comm_counts)
-        model.contact_runs = carried.contact_runs
-        model.contact_active = carried.contact_active
-        model.client_contacted = carried.client_contacted
-        model.last_recovery_at = carried.last_recovery_at
+        restore(model, carried)
         model.opening_linked = True
         core = cls(model, inp, carried.state)
         model.mark_saved()

@@ -7,7 +7,7 @@ so the executor, the tests and the core share one vocabulary without importing t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -28,16 +28,8 @@ class Audit:
     data: dict[str, str] = field(default_factory=dict)
 
     def entry(self) -> TimelineEntry:
-        return TimelineEntry(
-            seq=self.seq,
-            at=self.at,
-            action=self.action,
-            actor=self.actor,
-            from_state=self.from_state,
-            to_state=self.to_state,
-            reason=self.reason,
-            data=dict(self.data),
-        )
+        """The same line on the case's timeline (the same fields, the data copied)."""
+        return TimelineEntry(**asdict(self))
 
 
 @dataclass(frozen=True)

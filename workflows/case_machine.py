@@ -35,26 +35,6 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from workflows.case_intents import (
-    TIMER_AUTO_CLOSE,
-    TIMER_L1,
-    Audit,
-    Calendar,
-    CancelAutoCloseTimer,
-    CancelContact,
-    CancelL1Timer,
-    CasePolicy,
-    Intent,
-    LinkEvent,
-    RegisterDemande,
-    SaveSnapshot,
-    SendMessage,
-    StartAutoCloseTimer,
-    StartContact,
-    StartL1Timer,
-    TransferToL2,
-    policy_for,
-)
 from workflows.case_model import CaseModel, event_input
 from workflows.shared import CaseState, Channel, ContactOutcome, Criticality
 
@@ -95,8 +75,6 @@ STATES: list[dict[str, Any]] = [
     {"name": "reopened", "on_enter": "forget_triage"},
 ]
 
-# Rows are tried in order: the first whose conditions hold wins; ``dest: None`` records the
-# event without changing state. ``communication`` (delivery news from the mail relay or the
 
 # --- the guards: they read the event and the case, never change anything ----------------------
 
@@ -143,6 +121,8 @@ def needs_demande(event: EventData) -> bool:
 
 # --- the transitions -------------------------------------------------------------------------
 
+# Rows are tried in order: the first whose conditions hold wins; ``dest: None`` records the
+# event without changing state. ``communication`` (delivery news from the mail relay or the
 # phone provider) advances a case exactly like a contact a technician records.
 TRANSITIONS: list[dict[str, Any]] = [
     # triage and reclassification
@@ -260,35 +240,31 @@ def build_machine(model: CaseModel, initial: str) -> Machine:
     )
 
 
-# --- names that moved above this module -------------------------------------------------------
+# --- names that moved beside this module ----------------------------------------------------
 
-# The core and the view import the tables above, so they cannot be imported here at load time;
-# ``from workflows.case_machine import CaseCore`` still works, resolved on first use (PEP 562).
-_ABOVE = {
-    "CaseCore": "workflows.case_core",
-    "NEXT_STEPS": "workflows.case_view",
-    "CONFIRM_RECOVERY": "workflows.case_view",
-    "CALL_AFTER_FALLBACK": "workflows.case_view",
-    "COMM_LABELS": "workflows.case_view",
+# Every name this module used to define is still importable from it (``workflows/case.py``,
+# the tests). They are looked up on first use (PEP 562) rather than imported here: the core,
+# the refusals and the view import the tables above, so an eager import would be a cycle.
+_MOVED: dict[str, tuple[str, ...]] = {
+    "workflows.case_intents": (
+        "Audit", "SaveSnapshot", "LinkEvent", "RegisterDemande", "TransferToL2", "SendMessage",
+        "StartContact", "CancelContact", "StartL1Timer", "CancelL1Timer", "StartAutoCloseTimer",
+        "CancelAutoCloseTimer", "Intent", "TIMER_L1", "TIMER_AUTO_CLOSE", "Calendar",
+        "CasePolicy", "policy_for",
+    ),
+    "workflows.case_core": ("CaseCore",),
+    "workflows.case_view": ("NEXT_STEPS", "CONFIRM_RECOVERY", "CALL_AFTER_FALLBACK",
+                            "COMM_LABELS"),
 }
+_HOME = {name: module for module, names in _MOVED.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    module = _ABOVE.get(name)
+    module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # ``__import__`` (not importlib): Temporal's sandbox sees it, and passes it through
+    # ``__import__`` (not importlib): Temporal's sandbox sees it and passes it through, as
+    # ``workflows/case.py`` imports this module inside ``imports_passed_through``
     value = getattr(__import__(module, fromlist=[name]), name)
     globals()[name] = value
     return value
-
-
-# What this module offers: its tables, and the names that moved beside it (above: ``_ABOVE``).
-__all__ = [
-    "ALL", "AUTO_RESOLVABLE", "CLAUSE", "CONTACTABLE", "CRITICALITY_LABELS", "OPEN",
-    "PERSON_ACTIONS", "RECLASSIFIABLE", "STATES", "STATE_LABELS", "TIMER_AUTO_CLOSE",
-    "TIMER_L1", "TRANSITIONS", "UNTRIAGED", "Audit", "Calendar", "CancelAutoCloseTimer",
-    "CancelContact", "CancelL1Timer", "CaseModel", "CasePolicy", "Intent", "LinkEvent",
-    "RegisterDemande", "SaveSnapshot", "SendMessage", "StartAutoCloseTimer", "StartContact",
-    "StartL1Timer", "TransferToL2", "build_machine", "policy_for",
-]

@@ -8,24 +8,12 @@ be run in a test without Temporal and replayed byte for byte.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 from transitions import EventData
 
-from workflows.case_intents import (
-    Audit,
-    CancelAutoCloseTimer,
-    CancelContact,
-    CancelL1Timer,
-    CasePolicy,
-    Intent,
-    SaveSnapshot,
-    SendMessage,
-    StartAutoCloseTimer,
-    StartContact,
-    StartL1Timer,
-    TransferToL2,
-)
+from workflows import case_intents as intent
 from workflows.shared import ActionInput, Channel, CommStep, Criticality, TimelineEntry
 
 
@@ -43,7 +31,7 @@ class CaseModel:
 
     state: str  # set by the machine
 
-    def __init__(self, policy: CasePolicy, *, next_seq: int = 1) -> None:
+    def __init__(self, policy: intent.CasePolicy, *, next_seq: int = 1) -> None:
         self.policy = policy
         self.case_id: int | None = None
         self.ref: str | None = None
@@ -64,11 +52,11 @@ class CaseModel:
         self.contact_runs = 0
         self.contact_active: str | None = None  # step of the contact run still going
         self.client_contacted = False
-        self.intents: list[Intent] = []
+        self.intents: list[intent.Intent] = []
         # Communication intents wait for the event's ledger line: a mail is never recorded
         # (nor sent) before the decision that caused it.
-        self.deferred: list[Intent] = []
-        self._saved: SaveSnapshot | None = None
+        self.deferred: list[intent.Intent] = []
+        self._saved: intent.SaveSnapshot | None = None
 
     # data changes
 
@@ -100,18 +88,18 @@ class CaseModel:
 
     def start_l1_timer(self, event: EventData) -> None:
         self.l1_deadline = self.policy.calendar.add(event.kwargs["at"], self.policy.l1_length)
-        self.intents.append(StartL1Timer(self.l1_deadline))
+        self.intents.append(intent.StartL1Timer(self.l1_deadline))
 
     def cancel_l1_timer(self, event: EventData) -> None:
-        self.intents.append(CancelL1Timer())
+        self.intents.append(intent.CancelL1Timer())
 
     def start_auto_close(self, event: EventData) -> None:
         self.auto_close_at = event.kwargs["at"] + self.policy.auto_close_after
-        self.intents.append(StartAutoCloseTimer(self.auto_close_at))
+        self.intents.append(intent.StartAutoCloseTimer(self.auto_close_at))
 
     def cancel_auto_close(self, event: EventData) -> None:
         self.auto_close_at = None
-        self.intents.append(CancelAutoCloseTimer())
+        self.intents.append(intent.CancelAutoCloseTimer())
 
     def contact_for_demande(self, event: EventData) -> None:
         """Entering demande_registered: a significant client gets the "Demande enregistrée"
@@ -127,7 +115,7 @@ class CaseModel:
         the case was reclassified or resolved; the remaining calls are not placed."""
         if self.contact_active is not None:
             self.contact_active = None
-            self.deferred.append(CancelContact(self.contact_runs))
+            self.deferred.append(intent.CancelContact(self.contact_runs))
 
     def queue_instructions(self, event: EventData) -> None:
         inp = event_input(event)
@@ -158,13 +146,13 @@ class CaseModel:
     ) -> None:
         if attempt is None:
             attempt = self.next_attempt(step)
-        self.deferred.append(SendMessage(step, attempt, channel, at, text))
+        self.deferred.append(intent.SendMessage(step, attempt, channel, at, text))
 
     def start_contact(self, step: str, at: datetime, text: str = "",
                       fallback: str | None = None) -> None:
         self.contact_runs += 1
         self.contact_active = step
-        self.deferred.append(StartContact(
+        self.deferred.append(intent.StartContact(
             run=self.contact_runs, step=step, at=at, text=text, fallback_step=fallback,
             fallback_attempt=self.next_attempt(fallback) if fallback else "1"))
 
@@ -176,7 +164,7 @@ class CaseModel:
     def transfer_to_l2(self, event: EventData) -> None:
         inp = event_input(event)
         self.intents.append(
-            TransferToL2(
+            intent.TransferToL2(
                 at=event.kwargs["at"],
                 by=event.kwargs["data"]["by"],
                 reason=inp.reason,
@@ -212,31 +200,16 @@ class CaseModel:
         reason: str = "",
         data: dict[str, str] | None = None,
     ) -> None:
-        line = Audit(
-            seq=self.next_seq,
-            at=at,
-            action=action,
-            actor=actor,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
-            data={k: str(v) for k, v in (data or {}).items()},
-        )
+        line = intent.Audit(self.next_seq, at, action, actor, from_state, to_state, reason,
+                     {k: str(v) for k, v in (data or {}).items()})
         self.next_seq += 1
         self.timeline.append(line.entry())
         self.intents.append(line)
 
-    def projection(self) -> SaveSnapshot:
-        return SaveSnapshot(
-            state=self.state,
-            criticality=self.criticality,
-            repeat_count=self.repeat_count,
-            last_seen=self.last_seen,
-            recovered=self.recovered,
-            assignee=self.assignee,
-            demande_ref=self.demande_ref,
-            l1_deadline=self.l1_deadline,
-        )
+    def projection(self) -> intent.SaveSnapshot:
+        """What the console's list reads of the case: the model's fields of those names."""
+        snapshot = intent.SaveSnapshot
+        return snapshot(**{f.name: getattr(self, f.name) for f in fields(snapshot)})
 
     def save_if_changed(self) -> None:
         snap = self.projection()
@@ -248,7 +221,7 @@ class CaseModel:
         """The current projection is already in the database (restored after continue-as-new)."""
         self._saved = self.projection()
 
-    def take_intents(self) -> list[Intent]:
+    def take_intents(self) -> list[intent.Intent]:
         out, self.intents = self.intents, []
         return out
 

@@ -1,4 +1,4 @@
-"""What a person sees of a case: the guided next steps, the console's view, the carried state.
+"""What a case shows: the guided next steps, the console's view, the state a new run carries.
 
 Read-only over :class:`~workflows.case_model.CaseModel`: nothing here decides or records, so
 the wording of a step can change without touching the rules, and the console's English
@@ -7,6 +7,7 @@ catalogue (``console/i18n.py``) finds every French label in one place.
 
 from __future__ import annotations
 
+from copy import copy
 from typing import Any
 
 from workflows.case_machine import AUTO_RESOLVABLE, CLAUSE, OPEN
@@ -117,38 +118,30 @@ def next_steps(model: CaseModel) -> list[NextStep]:
     return list(steps)
 
 
-def _shown(m: CaseModel) -> dict[str, Any]:
-    """The fields the console's view and the carried state both hold, read once."""
-    return {
-        "case_id": m.case_id,
-        "ref": m.ref,
-        "state": m.state,
-        "criticality": m.criticality,
-        "repeat_count": m.repeat_count,
-        "last_seen": m.last_seen,
-        "recovered": m.recovered,
-        "assignee": m.assignee,
-        "demande_ref": m.demande_ref,
-        "l1_deadline": m.l1_deadline,
-        "timeline": list(m.timeline),
-        "contact_active": m.contact_active,
-    }
+# The model's fields the console's view shows, copied so a view never aliases the model ...
+SHOWN = ("case_id", "ref", "criticality", "repeat_count", "last_seen", "recovered", "assignee",
+         "demande_ref", "l1_deadline", "timeline", "contact_active")
+# ... and those a continue-as-new carries besides: ``carried_state`` and ``restore`` read the
+# same list, so a field carried is a field restored.
+CARRIED = (*SHOWN, "auto_close_at", "seen_event_ids", "comm_counts", "contact_runs",
+           "client_contacted", "last_recovery_at")
+
+
+def _fields(source: object, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: copy(getattr(source, name)) for name in names}
 
 
 def case_view(m: CaseModel) -> CaseView:
     """What the console shows (the workflow's ``view`` query)."""
-    return CaseView(**_shown(m), next_steps=next_steps(m))
+    return CaseView(**_fields(m, SHOWN), state=m.state, next_steps=next_steps(m))
 
 
 def carried_state(m: CaseModel) -> CarriedState:
     """Everything a continue-as-new hands to the next run, so nothing is re-recorded."""
-    return CarriedState(
-        **_shown(m),
-        next_seq=m.next_seq,
-        auto_close_at=m.auto_close_at,
-        seen_event_ids=list(m.seen_event_ids),
-        comm_counts=dict(m.comm_counts),
-        contact_runs=m.contact_runs,
-        client_contacted=m.client_contacted,
-        last_recovery_at=m.last_recovery_at,
-    )
+    return CarriedState(**_fields(m, CARRIED), state=m.state, next_seq=m.next_seq)
+
+
+def restore(m: CaseModel, carried: CarriedState) -> None:
+    """The next run's model from what :func:`carried_state` handed over."""
+    for name, value in _fields(carried, CARRIED).items():
+        setattr(m, name, value)
