@@ -243,8 +243,9 @@ def build_machine(model: CaseModel, initial: str) -> Machine:
 # --- names that moved beside this module ----------------------------------------------------
 
 # Every name this module used to define is still importable from it (``workflows/case.py``,
-# the tests). They are looked up on first use (PEP 562) rather than imported here: the core,
-# the refusals and the view import the tables above, so an eager import would be a cycle.
+# the tests), looked up on first use (PEP 562): the core, the refusals and the view import the
+# tables above, so importing them here would be a cycle. The intents could be imported, but
+# one table saying where each moved name lives beats a second copy of their import list.
 _MOVED: dict[str, tuple[str, ...]] = {
     "workflows.case_intents": (
         "Audit", "SaveSnapshot", "LinkEvent", "RegisterDemande", "TransferToL2", "SendMessage",
