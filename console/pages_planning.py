@@ -29,6 +29,7 @@ from console.visit_actions import run_visit_action, today_local
 from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
+from messages.visits import FINAL_STATES, VisitState
 from models.tables import Client, Site, User
 from models.types import utcnow
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
@@ -39,7 +40,6 @@ from planning.launch import start_visit_workflow
 from planning.links import link_secret
 from planning.notify import visit_ref
 from planning.rules import late_days, overdue
-from workflows.visit_types import FINAL_STATES, VisitState
 
 router = APIRouter()
 

@@ -25,6 +25,7 @@ from console.idempotency import update_id
 from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next, too_long
+from messages.visits import STATE_LABELS
 from models.tables import Case, Client, Communication, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -34,7 +35,6 @@ from planning.notify import consultant_address, visit_ref
 from planning.report import CSS, report_of
 from planning.rules import date_bounds, late_days
 from planning.visits import timeline
-from workflows.visit_machine import STATE_LABELS
 
 router = APIRouter()
 
