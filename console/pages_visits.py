@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
+from console.feed_links import ics_url
 from console.i18n_visits import visit_data_items
 from console.idempotency import update_id
 from console.params import parse_int
@@ -88,8 +89,6 @@ def my_visits(request: Request, principal: Principal = Depends(require("visit.ru
         if principal.role != "admin":
             q = q.where(Visit.consultant_id == principal.user_id)
         rows = s.exec(q.order_by(col(Visit.date), col(Visit.due_start))).all()
-    from console.pages_planning import ics_url
-
     return render(request, principal, "visits_mine.html", rows=rows, state_name=state_name,
                   ref=visit_ref, ics=ics_url(svc_of(request), principal.user_id or 0))
 

@@ -257,7 +257,7 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
     a consultant's leave; the consultant's signed calendar feed."""
     import datetime as dt
 
-    from console.pages_planning import ics_url
+    from console.feed_links import ics_url
     from messages.visits import VisitEventInput
     from models.visits import ConsultantLeave, ConsultantProfile, Visit
     from planning import checklist, techdoc
