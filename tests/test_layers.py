@@ -217,3 +217,16 @@ def test_the_cycle_search_finds_a_cycle() -> None:
     """The search itself can fail: a cycle of three and a self-contained pair are found."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}
     assert cycles(graph) == [["a", "b", "c"], ["d", "e"]]
+
+
+def test_the_workflow_sandbox_passes_through_every_package_the_workflows_import() -> None:
+    """The worker's sandbox imports the desk's modules once (``vigie.temporal.PASSTHROUGH``);
+    a package the workflows import but the sandbox re-imports gives the workflows classes
+    whose type hints the payload converter cannot resolve (``NameError`` on every input)."""
+    tree = ast.parse((ROOT / "vigie" / "temporal.py").read_text(encoding="utf-8"))
+    passed = next(ast.literal_eval(node.value) for node in tree.body
+                  if isinstance(node, ast.Assign) and any(
+                      isinstance(t, ast.Name) and t.id == "PASSTHROUGH" for t in node.targets))
+    imported = {t.split(".")[0] for m, path in MODULES.items() if m.startswith("workflows")
+                for t, _ in imports_of(path, m) if t.split(".")[0] in RANK}
+    assert imported - set(passed) == set()

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # The desk's own modules and the pure libraries the workflows use: deterministic by
 # construction (no I/O, clock or randomness at import or in use; replay tests guard it), so
 # the sandbox imports them once instead of once per workflow instance.
-PASSTHROUGH = ("workflows", "domain", "transitions", "holidays", "dateutil", "zoneinfo")
+PASSTHROUGH = ("workflows", "messages", "domain", "transitions", "holidays", "dateutil", "zoneinfo")
 
 
 async def connect(settings: Settings, attempts: int = 60,
