@@ -5,7 +5,7 @@ and refuses a missing or short one: a guessable key lets anyone forge a session.
 desk of ``make up`` generates one on its first start and keeps it in ``var/secret-key``
 (mode 0600), so restarting the desk does not sign everyone out.
 
-It knows the settings by the three things it reads (``KeyedSettings``), not by importing
+It knows the settings by what it reads of them (``KeyedSettings``), not by importing
 ``base.settings``: the settings import this module to fill in the key, never the reverse, so
 the two modules form no import cycle.
 """

@@ -27,7 +27,8 @@ rank  packages                                      may import (besides the stan
 ====  ============================================  ===========================================
 
 Tests, benchmarks and scripts sit outside the house. No cycle between packages, nor between
-modules.
+modules (one named exception, ``WORD_DICTIONARIES``). The worker's sandbox passes through
+every package the workflows import.
 """
 
 from __future__ import annotations
