@@ -7,6 +7,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
+COPY messages messages
+COPY base base
 COPY workflows workflows
 COPY activities activities
 COPY records records

@@ -24,7 +24,20 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import MailConfig, relay_send
+from base.metrics import SWEEP_SECONDS
 from domain.absence import render_backup_report
+from messages.absence import (
+    AUDIT_BACKUPS,
+    SEND_BACKUP_REPORT,
+    SWEEP_ABSENCES,
+    WATCH_REPEATS,
+    AuditRequest,
+    AuditSummary,
+    ReportRequest,
+    SweepRequest,
+    SweepSummary,
+)
+from messages.cases import ActionInput
 from models.db import session_scope
 from models.tables import Communication
 from models.types import utcnow
@@ -43,19 +56,6 @@ from records.absence import (
     plan_repeat_notes,
     plan_sweep,
 )
-from vigie.metrics import SWEEP_SECONDS
-from workflows.absence import (
-    AUDIT_BACKUPS,
-    SEND_BACKUP_REPORT,
-    SWEEP_ABSENCES,
-    WATCH_REPEATS,
-    AuditRequest,
-    AuditSummary,
-    ReportRequest,
-    SweepRequest,
-    SweepSummary,
-)
-from workflows.shared import ActionInput
 
 __all__ = ["AbsenceActivities", "AbsencePolicy", "mail_backup_report"]
 

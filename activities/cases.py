@@ -9,10 +9,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from records import cases
-from records.cases import case_ref, demande_ref
-from vigie.metrics import CASES_OPENED
-from workflows.shared import (
+from base.metrics import CASES_OPENED
+from messages.cases import (
     ActivityName,
     AuditInput,
     CaseSnapshot,
@@ -24,6 +22,8 @@ from workflows.shared import (
     OpeningInput,
     TransferInput,
 )
+from records import cases
+from records.cases import case_ref, demande_ref
 
 __all__ = ["CaseActivities", "case_ref", "demande_ref"]
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
+from messages.cases import ActivityName
+from messages.comms import SendResult
 from models.db import session_scope
 from models.tables import Communication
 from records.communications import result_of
-from workflows.shared import ActivityName, SendResult
 
 
 class CommsActivities:

@@ -24,14 +24,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import MailConfig, UncertainSend, relay_send
 from contracts import privacy, store
-from models.contracts import Contract
-from models.db import session_scope
-from models.expectations import Expectation
-from models.tables import BackupJob, Client
-from models.types import utcnow
-from records.absence import expect_defaults
-from records.communications import Draft, begin_send, find, finish, record, release
-from workflows.contract_shared import (
+from messages.comms import Channel, CommStatus
+from messages.contracts import (
     CancelVisitsInput,
     ContractActivity,
     ContractFacts,
@@ -44,7 +38,13 @@ from workflows.contract_shared import (
     StatusInput,
     StopInput,
 )
-from workflows.shared import Channel, CommStatus
+from models.contracts import Contract
+from models.db import session_scope
+from models.expectations import Expectation
+from models.tables import BackupJob, Client
+from models.types import utcnow
+from records.absence import expect_defaults
+from records.communications import Draft, begin_send, find, finish, record, release
 
 log = logging.getLogger(__name__)
 ONBOARDING_WINDOW_DAYS = 30  # the onboarding visit is due within a month of the start
@@ -119,8 +119,8 @@ def first_entitlement(engine: Engine, client_id: int, today: date) -> int:
     """The visits owed for the contract year the service starts in (3.2.4), counted from
     the contract's start date: computed and stored by the visits' entitlement module, so the
     planner sees it at once."""
+    from base.settings import get_settings
     from planning import entitlement as ent
-    from vigie.settings import get_settings
 
     settings = get_settings()
     with session_scope(engine) as s:
@@ -200,8 +200,8 @@ class ContractActivities:
     @activity.defn(name=ContractActivity.SCHEDULE_ONBOARDING)
     async def schedule_onboarding(self, inp: ScheduleInput) -> int:
         """Books the onboarding like a visit (``kind='onboarding'``, N days), once."""
+        from base.settings import get_settings
         from planning.launch import start_visit_workflow
-        from vigie.settings import get_settings
 
         visit_id = await asyncio.to_thread(self._book_onboarding, inp)
         if visit_id:
@@ -274,9 +274,9 @@ class ContractActivities:
     async def cancel_visits(self, inp: CancelVisitsInput) -> list[int]:
         """Each planned visit cancelled through its own workflow (``cancel`` update), then
         one notice to the planners on the timeline and the planning page."""
+        from messages.visits import CancelVisit
         from planning.launch import visit_handle
         from planning.visits import open_visits
-        from workflows.visit_types import CancelVisit
 
         def listed_visits() -> list[tuple[int, str, date]]:
             with Session(self.engine) as s:

@@ -35,7 +35,10 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from base.refkey import reference_key
 from domain.refs import client_ref
+from messages.cases import ActivityName
+from messages.comms import Channel, CommStatus, MailRequest, SendResult
 from models.db import session_scope
 from models.tables import Case, Client, Communication, Contact
 from records.communications import (
@@ -53,8 +56,6 @@ from records.communications import (
     still_in_flight,
     thread_id_for,
 )
-from vigie.refkey import reference_key
-from workflows.shared import ActivityName, Channel, CommStatus, MailRequest, SendResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
 CONTACT_ORDER = ("primary", "backup", "after_hours")
@@ -76,7 +77,7 @@ class MailConfig:
     reply_to: str = ""
     level2_email: str = ""
     timezone: str = "Europe/Paris"
-    # key of the references' unguessable tags (domain/refs.py); empty: vigie.refkey's own
+    # key of the references' unguessable tags (domain/refs.py); empty: base.refkey's own
     ref_key: bytes = b""
 
     @classmethod

@@ -32,8 +32,21 @@ from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
 
 from activities.mail import choose_contact
+from base.refkey import reference_key
 from domain.calendar import default_calendar
 from domain.refs import client_ref
+from messages.cases import ActivityName
+from messages.comms import (
+    CallMode,
+    CallRequest,
+    Channel,
+    CommStatus,
+    ContactInfo,
+    ContactPlan,
+    PlanRequest,
+    SendResult,
+    SmsRequest,
+)
 from models.db import session_scope
 from models.tables import Case, Client, Communication, Contact
 from records.communications import (
@@ -48,19 +61,6 @@ from records.communications import (
     reply_code,
     result_of,
     still_in_flight,
-)
-from vigie.refkey import reference_key
-from workflows.shared import (
-    ActivityName,
-    CallMode,
-    CallRequest,
-    Channel,
-    CommStatus,
-    ContactInfo,
-    ContactPlan,
-    PlanRequest,
-    SendResult,
-    SmsRequest,
 )
 
 SMS_TEXT_MAX = 300

@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from contracts.requests import erase_expired
-from workflows.erasure import ERASE_EXPIRED, ExpiredRequest
+from messages.erasure import ERASE_EXPIRED, ExpiredRequest
 
 
 def privacy_activities(engine: Engine, retention_days: int) -> list:

@@ -18,6 +18,17 @@ from sqlmodel import select
 from temporalio import activity
 
 from activities.mail import DESK_NAME, MailConfig, UncertainSend, _permanent, mailbox, relay_send
+from messages.comms import Channel, CommStatus
+from messages.visits import (
+    ReportRequest,
+    ReportResult,
+    VisitActivity,
+    VisitEventInput,
+    VisitMailRequest,
+    VisitMailResult,
+    VisitSnapshot,
+    VisitStep,
+)
 from models.db import session_scope
 from models.tables import Communication
 from models.visits import VisitReport
@@ -33,17 +44,6 @@ from records.communications import (
     record,
     release,
     still_in_flight,
-)
-from workflows.shared import Channel, CommStatus
-from workflows.visit_types import (
-    ReportRequest,
-    ReportResult,
-    VisitActivity,
-    VisitEventInput,
-    VisitMailRequest,
-    VisitMailResult,
-    VisitSnapshot,
-    VisitStep,
 )
 
 

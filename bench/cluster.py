@@ -80,7 +80,7 @@ class Cluster:
     """N workers and N intakes; ``env`` holds DATABASE_URL, the Temporal address, the task
     queue and any tuning; logs go to ``logs``. The processes share the codec's master key of
     the process that runs them (unless ``env`` names one): one desk, so each opens what the
-    others sealed, and the caller reads their histories through ``vigie.codec``."""
+    others sealed, and the caller reads their histories through ``contracts.codec``."""
 
     env: dict[str, str]
     logs: Path

@@ -3,7 +3,7 @@
     python -m bench.codec [--payloads 5000] [--size 500]
 
 A payload of ``--size`` bytes of JSON naming its client is sealed then opened ``--payloads``
-times through ``vigie.codec.ClientCodec`` (AES-GCM, the client's key already cached, as in a
+times through ``contracts.codec.ClientCodec`` (AES-GCM, the client's key already cached, as in a
 running worker), on a throw-away SQLite database and var/ folder.
 """
 
@@ -21,8 +21,8 @@ async def measure(payloads: int, size: int) -> tuple[float, float]:
     from temporalio.api.common.v1 import Payload
     from temporalio.converter import WorkflowSerializationContext
 
+    from contracts.codec import ClientCodec
     from models.db import make_engine, migrate
-    from vigie.codec import ClientCodec
 
     folder = tempfile.mkdtemp(prefix="vigie-codec-")
     os.environ["VIGIE_VAR_DIR"] = folder  # the master key goes there, not into var/

@@ -36,6 +36,7 @@ import uvicorn
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
+from base.settings import Settings
 from console.app import create_app
 from console.auth import hash_password
 from console.slacache import refresh
@@ -51,7 +52,6 @@ from models.tables import (
     Server,
     User,
 )
-from vigie.settings import Settings
 
 PASSWORD = "bench password, not secret"
 TECHS = [f"tech{i:02d}" for i in range(12)]

@@ -187,7 +187,7 @@ def latency_run(n: int) -> list[float]:
             VIGIE_CONSOLE_PORT=str(ports["console"]),
         )
         env.pop("DATABASE_URL", None)
-        from vigie.settings import Settings
+        from base.settings import Settings
 
         settings = Settings(
             var_dir=var,

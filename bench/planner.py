@@ -202,12 +202,12 @@ def console_suggestion(clients: int, consultants: int, seed: int) -> float:
     from fastapi.testclient import TestClient
     from sqlmodel import Session, select
 
+    from base.settings import Settings
     from console.app import create_app
     from console.auth import hash_password
     from models.db import make_engine, migrate
     from models.tables import Client, Site, User
     from models.visits import ConsultantLeave, SitePlace, Visit
-    from vigie.settings import Settings
 
     problem = synthetic(clients, consultants, seed)
     password = "bench password, not secret"

@@ -279,7 +279,7 @@ async def first_task_ms(temporal: str, desk: Desk, acked: dict[str, float],
     cases' histories (server time, same machine)."""
     from temporalio.client import Client
 
-    from vigie.codec import with_codec
+    from contracts.codec import with_codec
 
     client = with_codec(await Client.connect(temporal), desk.engine)  # the desk's own client
     with desk.engine.connect() as c:
@@ -472,11 +472,11 @@ def site_outage(temporal: str, root: Path, servers: int, mails: int, seconds: fl
     from sqlmodel import select
     from temporalio.client import Client as TemporalClient
 
+    from messages.absence import SWEEP_WORKFLOW, SweepInput
     from models.db import session_scope
     from models.expectations import Expectation
     from models.tables import Client, Server, Site
     from models.types import utcnow
-    from workflows.absence import SWEEP_WORKFLOW, SweepInput
 
     desk = Desk(temporal, root)
     try:
@@ -499,7 +499,7 @@ def site_outage(temporal: str, root: Path, servers: int, mails: int, seconds: fl
             before = {cid for (cid,) in c.execute(text('SELECT id FROM "case"'))}
 
         async def sweep() -> None:
-            # started, not awaited: its answer is sealed by the worker's codec (vigie.codec),
+            # started, not awaited: its answer is sealed by the worker's codec (contracts.codec),
             # whose key this process does not hold; the case row is what is measured
             tc = await TemporalClient.connect(temporal)
             await tc.start_workflow(SWEEP_WORKFLOW, SweepInput(), id=f"sweep-{run}",
@@ -579,7 +579,7 @@ def main() -> None:
         args.seconds, args.compare_seconds = 10.0, 5.0
         args.storm_mails, args.storm_seconds = 500, 10.0
 
-    from vigie.settings import Settings
+    from base.settings import Settings
     from vigie.stack import start_temporal
 
     root = Path(tempfile.mkdtemp(prefix="vigie-storm-"))

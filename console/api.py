@@ -25,6 +25,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from base.refkey import reference_key
 from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services, TemporalUnavailable
@@ -35,10 +36,10 @@ from console.sent import sent_dict
 from console.sla import effective_policy, sla_for
 from console.web import log_read, too_long
 from domain.header_text import has_line_break
+from messages.cases import ActionInput, CaseView, Criticality
+from messages.comms import Channel, ContactOutcome
 from models.tables import AuditEvent, Case, Communication, Server
 from models.types import utcnow
-from vigie.refkey import reference_key
-from workflows.shared import ActionInput, CaseView, Channel, ContactOutcome, Criticality
 
 log = logging.getLogger("vigie.console")
 

@@ -23,8 +23,9 @@ from console.deps import Services, TemporalUnavailable
 from console.idempotency import update_id
 from console.sent import sent_dict
 from console.web import log_read, too_long
+from messages.cases import ActionInput, ActionResult
+from messages.comms import Channel
 from models.tables import Case, Communication, CommunicationEvent
-from workflows.shared import ActionInput, ActionResult, Channel
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require("queue"))])
 UPDATE_TIMEOUT_S = 30.0

@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from console.auth import Principal, require
 from console.deps import Services, TemporalUnavailable
+from messages.absence import AUDIT_WORKFLOW, BackupAuditInput
 from models.types import utcnow
 from records.absence import backup_report as build_backup_report
 from records.absence import (
@@ -38,7 +39,6 @@ from records.silences import (
     list_silences,
     silence_hits,
 )
-from workflows.absence import AUDIT_WORKFLOW, BackupAuditInput
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require("queue"))])
 ACT = "case.act"

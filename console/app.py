@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from base.settings import Settings
 from console import (
     api,
     api_comms,
@@ -41,7 +42,6 @@ from console.deps import Services
 from console.idempotency import IdempotencyRecorder, Replayed, idempotency_guard, replay
 from console.import_jobs import ImportJobs
 from console.web import HERE, redirect, render
-from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from domain.refs import client_ref
+from messages.comms import CommStep
 from models.tables import AuditEvent, Case, Client, Communication
-from workflows.shared import CommStep
 
 # Ledger actions a client is shown (no notes, assignments or internal repeats).
 CLIENT_VISIBLE = frozenset(

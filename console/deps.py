@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
-from vigie.codec import data_converter
-from vigie.settings import Settings
+from base.settings import Settings
+from contracts.codec import data_converter
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from workflows.case_machine import CRITICALITY_LABELS, STATE_LABELS
+from messages.cases import CRITICALITY_LABELS, STATE_LABELS
 
 LANGS = ("fr", "en")
 DEFAULT_LANG = "fr"
@@ -720,7 +720,7 @@ EN.update({
 })
 
 
-# How an event's source was verified (intake/sources.py, intake/replies.py; issue 11).
+# How an event's source was verified (records/sources.py, records/replies.py; issue 11).
 SOURCE_LABELS: dict[str, tuple[str, str]] = {
     "ip": ("adresse IP du client", "client's IP address"),
     "relay": ("relais enregistré", "registered relay"),

@@ -308,8 +308,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
 def _labels() -> dict[str, str]:
     """French label -> English, for the values a message carries."""
     from console.i18n import CRITICALITY_EN, STATE_EN
-    from workflows.case_machine import CRITICALITY_LABELS, STATE_LABELS
-    from workflows.visit_machine import STATE_LABELS as VISIT_LABELS
+    from messages.cases import CRITICALITY_LABELS, STATE_LABELS
+    from messages.visits import STATE_LABELS as VISIT_LABELS
 
     out = {fr: STATE_EN.get(key, fr) for key, fr in STATE_LABELS.items()}
     out.update({fr: CRITICALITY_EN.get(key, fr) for key, fr in CRITICALITY_LABELS.items()})

@@ -41,9 +41,9 @@ from sqlmodel import Session, select
 
 from domain.calendar import BusinessHours
 from domain.header_text import first_multiline
-from intake.matching import normalize_host
 from models.tables import BackupJob, Client, Contact, SenderDomain, Server, ServerAlias, Site
 from models.types import utcnow
+from records.matching import normalize_host
 
 COLUMNS = (
     "type", "client", "name", "hostname", "site", "kind", "role", "aliases", "email", "phone",

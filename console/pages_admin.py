@@ -41,9 +41,6 @@ from console.slacache import refresh_for_view
 from console.web import log_read, redirect, render
 from domain.calendar import BusinessHours
 from domain.header_text import first_multiline
-from intake.matching import normalize_host
-from intake.relays import unregistered_relays
-from intake.sources import parse_network
 from models.auth import ApiToken, Policy, SignInAttempt, UserSession
 from models.db import session_scope
 from models.tables import (
@@ -61,6 +58,9 @@ from models.types import utcnow
 from models.visits import SiteDays
 from planning import ics, site_days
 from records import absence, silences
+from records.matching import normalize_host
+from records.relays import unregistered_relays
+from records.sources import parse_network
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require("admin"))])
 

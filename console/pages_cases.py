@@ -40,7 +40,8 @@ from console.sla import case_sla, effective_policy
 from console.web import lang_of, log_read, log_reads, redirect, render, render_fragment
 from domain.sensors import condition_for
 from domain.sla import CaseSla
-from intake import triage
+from messages.cases import ActionInput, Criticality
+from messages.comms import Channel, ContactOutcome
 from models.db import session_scope
 from models.tables import (
     AlertEventRow,
@@ -55,9 +56,9 @@ from models.tables import (
     Server,
 )
 from models.types import utcnow
+from records import triage
 from records.incidents import PARENT_FAMILIES, Family, children_by_incident, family_of
 from records.storms import current_storms, storm_cases
-from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
 
 router = APIRouter()
 
@@ -486,7 +487,7 @@ def unmatched_attach(
     principal: Principal = Depends(require("triage")),
 ) -> Response:
     """Attach to a server (and teach the alias / the sender): the intake's router then opens
-    or feeds the case, as for any matched event (``intake.triage``)."""
+    or feeds the case, as for any matched event (``records.triage``)."""
     svc = svc_of(request)
     try:
         triage.attach(svc.engine, event_id, server_id, bool(teach_alias), principal.username)
@@ -504,7 +505,7 @@ def unmatched_attach_reply(
     request: Request, event_id: int, principal: Principal = Depends(require("triage"))
 ) -> Response:
     """A technician who checked an unverified client reply (called the client back, say)
-    attaches it to the case it names (``intake.triage.attach_reply``)."""
+    attaches it to the case it names (``records.triage.attach_reply``)."""
     svc = svc_of(request)
     try:
         ref = triage.attach_reply(svc.engine, event_id, principal.username)

@@ -28,10 +28,15 @@ from console.params import int_or, parse_int
 from console.visit_actions import today_local
 from console.web import lang_of, redirect, render
 from contracts import privacy, store
-from domain.contract import OPTIONS, SIZING_RULES, ContractStatus, notice_effective_date
-from models.contracts import Contract, ContractEvent
-from models.tables import Client
-from workflows.contract_shared import (
+from domain.contract import (
+    OPTIONS,
+    SIZING_RULES,
+    ContractStatus,
+    notice_effective_date,
+    termination_refusal,
+)
+from messages.contracts import ONBOARDING_STATE_LABELS as ONBOARDING_LABELS
+from messages.contracts import (
     ONBOARDING_WORKFLOW,
     TERMINATION_WORKFLOW,
     Activate,
@@ -42,8 +47,8 @@ from workflows.contract_shared import (
     TerminationInput,
     TerminationKind,
 )
-from workflows.onboarding_machine import STATE_LABELS as ONBOARDING_LABELS
-from workflows.termination_machine import TerminationCore
+from models.contracts import Contract, ContractEvent
+from models.tables import Client
 
 router = APIRouter()
 api = APIRouter(prefix="/api")
@@ -289,7 +294,7 @@ async def _start_termination(svc: Services, contract: Contract, principal: Princ
                            reason.strip()[:2000],
                            received_on.isoformat() if received_on else None, s.notice_days,
                            s.notice_receipt_day_counts, s.timezone, s.data_retention_days)
-    refused = TerminationCore.validate_input(inp)
+    refused = termination_refusal(inp)
     if refused is not None:
         return False, refused
     with Session(svc.engine) as sess:

@@ -18,17 +18,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 from sqlmodel import Session, col, select
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
+from console.feed_links import ics_signer, ics_url
 from console.pages_visits import consultants, state_name
 from console.params import parse_int, year_param
 from console.visit_actions import run_visit_action, today_local
 from console.web import lang_of, redirect, render
 from contracts.store import unmonitored_client_ids
 from domain.calendar import site_calendar
+from messages.visits import FINAL_STATES, VisitState
 from models.tables import Client, Site, User
 from models.types import utcnow
 from models.visits import ConsultantLeave, Visit, VisitEntitlement
@@ -36,31 +38,14 @@ from planning import entitlement as ent
 from planning import ics, inbox
 from planning import leave as leaves
 from planning.launch import start_visit_workflow
-from planning.links import link_secret
 from planning.notify import visit_ref
 from planning.rules import late_days, overdue
-from workflows.visit_types import FINAL_STATES, VisitState
 
 router = APIRouter()
 
 
 def svc_of(request: Request) -> Services:
     return request.app.state.services
-
-
-def _ics_signer(svc: Services) -> Signer:
-    return Signer(link_secret(svc.settings), salt="vigie-visit-ics")
-
-
-def _signed(svc: Services, user_id: int, key: str) -> str:
-    return f"/calendar/{user_id}/{_ics_signer(svc).get_signature(f'{user_id}.{key}').decode()}.ics"
-
-
-def ics_url(svc: Services, user_id: int) -> str | None:
-    """The user's feed link (its key made on first need), or None while it is revoked."""
-    with Session(svc.engine) as s:
-        key = ics.feed_key(s, user_id)
-    return _signed(svc, user_id, key) if key else None
 
 
 @router.post("/calendar/{change}")
@@ -304,7 +289,7 @@ def ics_feed(request: Request, user_id: int, sig: str) -> Response:
     with Session(svc.engine, expire_on_commit=False) as s:
         key = ics.live_key(s, user_id)  # None: revoked, never made, or the user inactive
         try:
-            valid = key is not None and _ics_signer(svc).verify_signature(
+            valid = key is not None and ics_signer(svc).verify_signature(
                 f"{user_id}.{key}".encode(), sig.encode())
         except BadSignature:
             valid = False

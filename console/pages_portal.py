@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
+from base.refkey import reference_key
 from console.auth import Principal, require
 from console.client_view import client_case_detail, client_case_summary
 from console.deps import Services
 from console.params import page_number
 from console.queries import PAGE_SIZE, QueueFilter, load_case, queue_page, queue_total
 from console.web import lang_of, log_reads, render
-from vigie.refkey import reference_key
 
 router = APIRouter(prefix="/portal")
 

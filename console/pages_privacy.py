@@ -2,7 +2,7 @@
 the whole client, legal holds, the export of any client, and the Temporal UI's codec endpoint.
 
 The rules are the data layer's (``contracts.requests``, ``contracts.privacy``); the codec is
-``vigie.codec``. Every refusal comes back as a flash with its reason, never a 500.
+``contracts.codec``. Every refusal comes back as a flash with its reason, never a 500.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ async def codec_decode(request: Request,
                        principal: Principal = Depends(require("queue"))) -> Response:
     """Temporal's codec-server protocol, for staff: the UI shows the payloads in clear; a
     payload whose client was erased stays encrypted."""
-    from vigie.codec import decode_for_ui
+    from contracts.codec import decode_for_ui
 
     try:
         body: Any = json.loads(await request.body() or b"{}")

@@ -20,11 +20,13 @@ from temporalio.service import RPCError
 
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
+from console.feed_links import ics_url
 from console.i18n_visits import visit_data_items
 from console.idempotency import update_id
 from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next, too_long
+from messages.visits import STATE_LABELS
 from models.tables import Case, Client, Communication, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -34,7 +36,6 @@ from planning.notify import consultant_address, visit_ref
 from planning.report import CSS, report_of
 from planning.rules import date_bounds, late_days
 from planning.visits import timeline
-from workflows.visit_machine import STATE_LABELS
 
 router = APIRouter()
 
@@ -88,8 +89,6 @@ def my_visits(request: Request, principal: Principal = Depends(require("visit.ru
         if principal.role != "admin":
             q = q.where(Visit.consultant_id == principal.user_id)
         rows = s.exec(q.order_by(col(Visit.date), col(Visit.due_start))).all()
-    from console.pages_planning import ics_url
-
     return render(request, principal, "visits_mine.html", rows=rows, state_name=state_name,
                   ref=visit_ref, ics=ics_url(svc_of(request), principal.user_id or 0))
 

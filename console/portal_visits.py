@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 from console.deps import Services
 from console.i18n_visits import date_label
 from console.pages_visits import state_name
+from messages.visits import VisitState
 from models.visits import Visit, VisitReport
 from planning import techdoc
 from planning.links import answer_url, link_secret, sign_answer
 from planning.notify import visit_ref
-from workflows.visit_types import VisitState
 
 
 def documents_context(svc: Services, client_id: int | None, lang: str = "fr"

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from domain.calendar import BusinessCalendar, BusinessHours
 from domain.sla import CaseSla, LedgerEntry, SlaTargets, compute
 from models.auth import Policy
 from models.tables import AuditEvent
-from vigie.settings import Settings
 
 # Version of the rules in ``domain.sla``: a change of rule recomputes every cached figure
 # (2: a major case's first contact is a person reached by phone; 3: a case opened from a

@@ -32,13 +32,13 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from base.settings import Settings
 from console.sla import EffectivePolicy, effective_policy
 from domain.sla import Action, CaseSla, Figure, LedgerEntry, compute
 from models.auth import SlaCase, SlaWatermark
 from models.db import session_scope
 from models.tables import AuditEvent, Case
 from models.types import utcnow
-from vigie.settings import Settings
 
 OVERLAP_IDS = 1000
 CHUNK = 2000

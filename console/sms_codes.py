@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from messages.comms import Channel, CommStatus
 from models.db import session_scope
 from models.tables import Communication, CommunicationEvent
-from workflows.shared import Channel, CommStatus
 
 # The whole message: an optional case reference (tagged or not, see domain/refs.py: the code
 # is the secret here, and the number it comes from), an optional "OK", the four digits.

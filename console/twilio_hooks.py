@@ -29,20 +29,16 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from base.refkey import reference_key
 from console import sms_codes
 from domain.refs import client_ref
-from intake.replies import judge_sms, store_sms_reply
+from messages.cases import ClientReplySignal
+from messages.comms import Channel, CommStatus, CommunicationSignal
 from models.db import session_scope
 from models.tables import Communication
 from models.types import utcnow
 from records.communications import IN_FLIGHT, add_event, set_status
-from vigie.refkey import reference_key
-from workflows.shared import (
-    Channel,
-    ClientReplySignal,
-    CommStatus,
-    CommunicationSignal,
-)
+from records.replies import judge_sms, store_sms_reply
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +373,7 @@ async def sms_incoming(request: Request, form: FormData = Depends(verified_form)
         if answered is not None:
             return answered
     resp = MessagingResponse()
-    # Attached only from a contact of the case's client (intake/replies.py); a stranger's
+    # Attached only from a contact of the case's client (records/replies.py); a stranger's
     # message naming a case waits in the triage queue, and is not told it was attached.
     key = reference_key(request.app.state.services.settings)
     with session_scope(engine) as s:

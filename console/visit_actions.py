@@ -18,13 +18,7 @@ from temporalio.service import RPCError
 
 from console.auth import Principal
 from console.deps import Services, TemporalUnavailable
-from models.tables import User
-from models.types import utcnow
-from models.visits import Visit
-from planning import holds
-from planning.launch import start_visit_workflow, visit_handle
-from planning.rules import check_dates, check_days, visit_rules
-from workflows.visit_types import (
+from messages.visits import (
     AssignConsultant,
     CancelVisit,
     ConfirmDate,
@@ -36,6 +30,12 @@ from workflows.visit_types import (
     VisitView,
     WriteReport,
 )
+from models.tables import User
+from models.types import utcnow
+from models.visits import Visit
+from planning import holds
+from planning.launch import start_visit_workflow, visit_handle
+from planning.rules import check_dates, check_days, visit_rules
 
 UPDATE_TIMEOUT_S = 20.0
 PLAN_ACTIONS = frozenset({"propose", "confirm", "assign", "reschedule", "cancel"})

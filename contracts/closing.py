@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from messages.cases import ActionInput
 from models.db import session_scope
 from models.tables import Case
-from workflows.shared import ActionInput
 
 SYSTEM = "system"
 

@@ -12,8 +12,8 @@ import re
 
 from sqlmodel import Session, col, select
 
+from contracts.client_rows import client_communications, client_raw_message_ids
 from contracts.erasure import Identities, Touched, _in, _table, apply, primary, rows_naming
-from contracts.privacy import client_communications, client_raw_message_ids
 from models.tables import Case, Contact, User
 
 # Tables with no client id: found by the identifiers of the people erased.

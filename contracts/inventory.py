@@ -180,7 +180,7 @@ FILES: dict[str, str] = {
                             "environment)",
 }
 
-# Workflow payloads that carry a person's data: encrypted by vigie.codec under the client's key.
+# Workflow payloads that carry a person's data: encrypted by contracts.codec under the client's key.
 PAYLOADS: dict[str, str] = {
     "ClientReplySignal.sender/summary": "a client's reply (case workflow)",
     "AlertSignal.summary, CaseInput.title": "an alert's words",

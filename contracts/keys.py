@@ -1,7 +1,7 @@
 """Each client's key for its Temporal payloads, kept wrapped in ``client_key`` (issue 20).
 
 A client's payloads (workflow inputs, signals, updates, results, memos) are encrypted by
-``vigie.codec`` under a 256-bit AES-GCM key of its own, created on first use and stored
+``contracts.codec`` under a 256-bit AES-GCM key of its own, created on first use and stored
 wrapped (AES-GCM) by the master key: ``VIGIE_CODEC_MASTER_KEY`` (64 hex digits), else a key
 generated once into ``var/codec-master.key`` (0600). Erasing the client deletes its row:
 without it no history of that client can be read again (crypto-shredding). Payloads of no
@@ -39,8 +39,8 @@ def key_id(client_id: int | None) -> str:
 
 
 def master_key() -> bytes:
-    from vigie.refkey import _file_key
-    from vigie.settings import get_settings
+    from base.refkey import _file_key
+    from base.settings import get_settings
 
     settings = get_settings()
     if settings.codec_master_key:

@@ -27,16 +27,20 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from contracts.client_rows import (
+    client_case_ids,
+    client_communications,
+    client_raw_message_ids,
+    client_visits,
+)
 from domain.contract import ContractStatus
 from domain.csv_export import csv_text
 from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
 from models.db import session_scope
 from models.tables import (
-    AlertEventRow,
     AuditEvent,
     Case,
     Client,
-    Communication,
     Contact,
     Demande,
     RawMessage,
@@ -98,56 +102,6 @@ def access_log(s: Session, client_id: int | None = None, limit: int = 500) -> li
     if client_id is not None:
         q = q.where(DataAccess.client_id == client_id)
     return list(s.exec(q.limit(limit)).all())
-
-
-# --- selecting one client's rows --------------------------------------------------------------
-
-
-def client_raw_message_ids(s: Session, client_id: int) -> list[int]:
-    """Raw messages whose every event belongs to the client, or named by its token (and
-    carrying no event of anyone else)."""
-    mine = select(AlertEventRow.raw_message_id).where(AlertEventRow.client_id == client_id)
-    owners: dict[int, set[int | None]] = {}
-    for mid, cid in s.exec(select(AlertEventRow.raw_message_id, AlertEventRow.client_id)
-                           .where(col(AlertEventRow.raw_message_id).in_(mine))).all():
-        owners.setdefault(mid, set()).add(cid)
-    hinted = [h for h in s.exec(select(RawMessage.id).where(
-        RawMessage.client_hint_id == client_id)).all() if h is not None]
-    for mid, cid in s.exec(select(AlertEventRow.raw_message_id, AlertEventRow.client_id)
-                           .where(col(AlertEventRow.raw_message_id).in_(hinted))).all() \
-            if hinted else []:
-        owners.setdefault(mid, set()).add(cid)
-    ids = {mid for mid, who in owners.items() if who == {client_id}}
-    ids |= {h for h in hinted if h not in owners}
-    return sorted(ids)
-
-
-def client_case_ids(s: Session, client_id: int) -> list[int]:
-    return [i for i in s.exec(select(Case.id).where(Case.client_id == client_id)).all() if i]
-
-
-def client_visits(s: Session, client_id: int) -> list[Visit]:
-    return list(s.exec(select(Visit).where(Visit.client_id == client_id)).all())
-
-
-def client_communications(s: Session, client_id: int) -> list[Communication]:
-    case_ids = client_case_ids(s, client_id)
-    contact_ids = [i for i in s.exec(select(Contact.id).where(Contact.client_id == client_id))
-                   .all() if i]
-    rows: dict[int, Communication] = {}
-    visit_workflows = [v.workflow_id for v in client_visits(s, client_id) if v.workflow_id]
-    if visit_workflows:  # the visits' mails (proposals, reminders, reports)
-        for c in s.exec(select(Communication).where(
-                col(Communication.workflow_id).in_(visit_workflows))):
-            rows[c.id or 0] = c
-    if case_ids:
-        for c in s.exec(select(Communication).where(col(Communication.case_id).in_(case_ids))):
-            rows[c.id or 0] = c
-    if contact_ids:
-        for c in s.exec(select(Communication).where(
-                col(Communication.contact_id).in_(contact_ids))):
-            rows[c.id or 0] = c
-    return [rows[k] for k in sorted(rows)]
 
 
 # --- export --------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from messages.contracts import TerminationInput, TerminationKind
+
 
 class ContractStatus(StrEnum):
     ONBOARDING = "onboarding"
@@ -185,3 +187,21 @@ def notice_effective_at(received_on: date, tz: str, days: int = NOTICE_DAYS,
 def notice_day(received_on: date, today: date, receipt_day_counts: bool = False) -> int:
     """Which day of the period ``today`` is (0: before the period started)."""
     return (today - received_on).days + (1 if receipt_day_counts else 0)
+
+
+def termination_refusal(inp: TerminationInput) -> str | None:
+    """Why a termination request cannot start, or None: the same words for the console, which
+    refuses before starting the workflow, and the workflow, which refuses what slips past."""
+    if not inp.actor.strip():
+        return "L'auteur doit être indiqué"
+    if not inp.reason.strip():
+        return ("Décrivez le manquement" if inp.kind == TerminationKind.NOTICE
+                else "Indiquez la version non supportée")
+    if inp.kind == TerminationKind.NOTICE:
+        try:
+            date.fromisoformat(inp.received_on or "")
+        except ValueError:
+            return "Date de réception de la mise en demeure obligatoire"
+    if inp.kind not in (TerminationKind.NOTICE, TerminationKind.IMMEDIATE):
+        return f"Type de résiliation inconnu : {inp.kind}"
+    return None

@@ -4,8 +4,8 @@
 desk puts in client-facing text (mail subjects, bodies, SMS, Message-IDs) therefore carries a
 short HMAC of the reference keyed by the server's secret: ``VIG-000123-k3f9qa``. A reply that
 names a case by its subject is attached only when that tag is right **and** the sender is a
-contact of the case's client; anything else waits in the triage queue (``intake/replies.py``).
-Pure functions: the key is handed in (``vigie.refkey``).
+contact of the case's client; anything else waits in the triage queue (``records/replies.py``).
+Pure functions: the key is handed in (``base.refkey``).
 """
 
 from __future__ import annotations

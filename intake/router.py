@@ -49,10 +49,18 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from base.metrics import (
+    BATCHES_TAKEN_OVER,
+    EVENTS_ROUTED,
+    LEASES_RENEWED,
+    OUTBOX_AGE,
+    OUTBOX_DEPTH,
+    REFERENCE_LOADS,
+    ROUTING_LATENCY,
+)
+from contracts.codec import for_workflow
 from contracts.store import unmonitored_client_ids
-from intake.matching import Matcher
-from intake.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
-from intake.sources import UNVERIFIED, SourceVerifier, Verdict
+from messages.cases import AlertSignal, CaseInput, ClientReplySignal, Criticality, case_workflow_id
 from models.auth import Policy
 from models.db import session_scope
 from models.incidents import IncidentChild
@@ -74,24 +82,10 @@ from records.incidents import (
     release,
 )
 from records.inhibitions import INHIBITED, inhibit_event
+from records.matching import Matcher
+from records.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
 from records.silences import SILENCED, record_hit, silence_event
-from vigie.codec import for_workflow
-from vigie.metrics import (
-    BATCHES_TAKEN_OVER,
-    EVENTS_ROUTED,
-    LEASES_RENEWED,
-    OUTBOX_AGE,
-    OUTBOX_DEPTH,
-    REFERENCE_LOADS,
-    ROUTING_LATENCY,
-)
-from workflows.shared import (
-    AlertSignal,
-    CaseInput,
-    ClientReplySignal,
-    Criticality,
-    case_workflow_id,
-)
+from records.sources import UNVERIFIED, SourceVerifier, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +117,7 @@ class Route:
     workflow_id: str
     signal: AlertSignal | ClientReplySignal
     start: CaseInput | None  # None: signal only if a case is open (recoveries)
-    signal_name: str = "alert"  # "client_reply": a client's answer (intake.replies)
+    signal_name: str = "alert"  # "client_reply": a client's answer (records.replies)
     fingerprint: str = ""  # the case's problem ("" for a client reply): ordering across routers
     stored_at: datetime | None = None  # when the message was stored (routing latency)
 
@@ -164,7 +158,7 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
                 unmonitored: frozenset[int] = frozenset()) -> None:
     """Step 1: turn a stored message into event rows (skipped if already done).
 
-    Each event records how its source was verified (``intake.sources``). An event from a
+    Each event records how its source was verified (``records.sources``). An event from a
     source that failed verification is recorded like any other, but changes no state: no
     heartbeat time, no backup run, no absence due time; only a problem may open a case
     (flagged), and its recoveries are never routed (``route_for``).
@@ -504,7 +498,7 @@ class Router:
         self.batch = batch
         self.policy = policy
         self.dkim_dns = dkim_dns
-        self.ref_key = ref_key  # None: vigie.refkey's, from the environment
+        self.ref_key = ref_key  # None: base.refkey's, from the environment
         self.wake = asyncio.Event()
         self._ref: Reference | None = None
         self.claimed = 0  # rows the last claim took (a full batch: claim again at once)

@@ -23,7 +23,7 @@ and every refusal is temporary, so a real mail server keeps the message and come
   ``451`` instead of aiosmtpd's permanent ``500`` (nothing is bounced for it).
 
 Behind a TCP load balancer every connection comes from the balancer, so the source check
-(``intake/sources.py``) and the per-peer limit would only ever see its address. With
+(``records/sources.py``) and the per-peer limit would only ever see its address. With
 ``VIGIE_SMTP_PROXY_PROTOCOL`` on (:class:`ProxyTrust`), aiosmtpd reads the PROXY header (v1 or
 v2, with its own parser) before the greeting, and the client it names becomes the
 connection's peer: stored with the message, logged, counted per peer. The header is believed
@@ -47,9 +47,9 @@ from aiosmtpd.proxy_protocol import AF, PROTO, V2_CMD, ProxyData
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
 
-from intake.sources import IpNet, normalize_ip, parse_network
+from base.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 from intake.store import Accepted, GroupCommit, Incoming
-from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
+from records.sources import IpNet, normalize_ip, parse_network
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class IntakeHandler:
         # the PROXY protocol on, the client the load balancer's header named: believed only
         # from the balancers of VIGIE_SMTP_PROXY_FROM (IntakeSMTP.judge_proxy), and XCLIENT is
         # not enabled, so no client can claim another address. It is stored with the
-        # message: source verification (intake/sources.py) judges it.
+        # message: source verification (records/sources.py) judges it.
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             result = await self.store.accept(

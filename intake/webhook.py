@@ -24,13 +24,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 from domain import sensors
 from intake.store import accept
 from models.db import session_scope
 from models.tables import Client, SourceToken
 from models.types import utcnow
 from parsers import AlertEvent
-from vigie.metrics import MESSAGES_ACCEPTED, MESSAGES_REFUSED
 
 router = APIRouter(prefix="/api")
 

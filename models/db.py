@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 import models.refstamp  # noqa: F401  (every session moves the reference generation)
-from vigie.private import private_file
+from base.private import private_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -23,7 +23,7 @@ def ensure_sqlite_folder(url: str) -> None:
     """Creates the folder of a SQLite file: on a newcomer's first start ``var/`` does not
     exist yet, and both the engine and Alembic's own connection open the file. The file
     itself is created (or narrowed) to mode 0600 before SQLite opens it
-    (``vigie.private``)."""
+    (``base.private``)."""
     if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -58,7 +58,7 @@ def engine_for(url: str) -> Engine:
 
 
 def get_engine() -> Engine:
-    from vigie.settings import get_settings
+    from base.settings import get_settings
 
     return engine_for(get_settings().db_url)
 

@@ -172,7 +172,7 @@ class AlertEventRow(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     server_id: int | None = Field(default=None, foreign_key="server.id", index=True)
     source_ip_ok: bool | None = None
-    # how the source was verified (intake/sources.py): ip | relay | sender | token | dkim |
+    # how the source was verified (records/sources.py): ip | relay | sender | token | dkim |
     # spf | unchecked (the client has no rule yet) | unverified (it has rules, none held)
     source_check: str = Field(default="", max_length=20)
     source_detail: str = Field(default="", max_length=300)

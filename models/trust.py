@@ -6,7 +6,7 @@ Anyone can write to the desk's mailbox and put any ``From:`` on a mail, so a mes
 (``relay``, together with the envelope senders allowed through them), envelope senders
 (``sender``), and domains whose DKIM signature (``dkim``) or SPF record (``spf``) vouches for
 it. ``Client.fixed_ips`` counts as ``ip`` rules. The router judges each message against them
-(``intake/sources.py``) and records the verdict on every event.
+(``records/sources.py``) and records the verdict on every event.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from datetime import datetime
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from messages.visits import AnswerResult, ClientAnswer, VisitState, VisitView
 from planning.launch import visit_handle
 from planning.links import Answer, read_answer
-from workflows.visit_types import AnswerResult, ClientAnswer, VisitState, VisitView
 
 WAITING = frozenset({VisitState.AWAITING_CLIENT, VisitState.PROPOSED})
 ATTEMPTS = 3

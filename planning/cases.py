@@ -15,12 +15,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from messages.cases import ActionInput, AlertSignal, CaseInput, Criticality, case_workflow_id
 from models.tables import Case
 from models.types import utcnow
 from models.visits import Visit
 from planning import checklist
 from planning.notify import visit_ref
-from workflows.shared import ActionInput, AlertSignal, CaseInput, Criticality, case_workflow_id
 
 CASE_WORKFLOW = "CaseWorkflow"
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from messages.visits import VisitState
 from models.tables import Server
 from models.types import utcnow
 from models.visits import ServerScope, Visit, VisitEntitlement
-from workflows.visit_types import VisitState
 
 COUNTINGS = ("start", "max")
 

@@ -17,8 +17,8 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from messages.visits import VisitState
 from models.visits import Visit, VisitHold
-from workflows.visit_types import VisitState
 
 CLAIM_GRACE = dt.timedelta(seconds=60)
 WAITING = (VisitState.PROPOSED, VisitState.AWAITING_CLIENT)

@@ -16,12 +16,11 @@ from icalendar import Calendar, Event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from messages.visits import STATE_LABELS, VisitState
 from models.tables import Client, Site, User
 from models.types import utcnow
 from models.visits import CalendarFeed, Visit
 from planning.notify import visit_ref
-from workflows.visit_machine import STATE_LABELS
-from workflows.visit_types import VisitState
 
 SHOWN = (VisitState.CONFIRMED, VisitState.IN_PROGRESS, VisitState.REPORT_WRITTEN,
          VisitState.REPORT_SENT, VisitState.AWAITING_CLIENT, VisitState.PROPOSED)

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, select
 
+from messages.visits import VisitState, VisitStep
 from models.tables import Client, Communication
 from models.visits import ConsultantLeave, Visit, VisitEvent
 from planning.notify import visit_ref
 from planning.rules import late_days, visit_calendar
-from workflows.visit_types import VisitState, VisitStep
 
 V = VisitState
 KINDS = ("none_suits", "no_answer", "proposal_undelivered", "leave_hit", "report_undelivered",

@@ -14,10 +14,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from messages.visits import VisitInput, visit_workflow_id
 from models.tables import Site
 from models.visits import Visit
 from planning.site_days import own_days
-from workflows.visit_types import VisitInput, visit_workflow_id
 
 VISIT_WORKFLOW = "VisitWorkflow"
 
@@ -81,7 +81,7 @@ async def ensure_visit_workflows(client: Client, engine: Engine, settings: Any) 
     the demo, or while Temporal was down); already running ones are kept as they are."""
     from sqlmodel import col, select
 
-    from workflows.visit_types import FINAL_STATES
+    from messages.visits import FINAL_STATES
 
     with Session(engine) as s:
         ids = list(s.exec(select(Visit.id).where(

@@ -11,8 +11,8 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
+from messages.visits import VisitState
 from models.visits import ConsultantLeave, Visit
-from workflows.visit_types import VisitState
 
 OVER_REFUSE = "refuse"
 OVER_RESCHEDULE = "reschedule"

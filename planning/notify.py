@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, select
 
+from messages.visits import VisitMailRequest, VisitStep
 from models.tables import Client, Contact, Site, User
 from models.visits import ConsultantProfile, Visit
 from planning.links import answer_url, sign_answer
-from workflows.visit_types import VisitMailRequest, VisitStep
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "activities" / "templates" / "visit"
 DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

@@ -19,14 +19,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from documents import html_to_pdf
+from messages.cases import CRITICALITY_LABELS, STATE_LABELS
+from messages.visits import ReportResult
 from models.db import session_scope
 from models.tables import Client, Site
 from models.visits import Visit, VisitReport
 from planning import checklist, techdoc
 from planning.anomalies import Anomalies, anomalies_for
 from planning.notify import consultant_address, day_label, visit_ref
-from workflows.case_machine import CRITICALITY_LABELS, STATE_LABELS
-from workflows.visit_types import ReportResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = TEMPLATES / "report.css"

@@ -17,15 +17,9 @@ import datetime as dt
 from sqlmodel import Session, col, select
 
 from domain.calendar import BusinessCalendar
+from messages.visits import FINAL_STATES, VisitRules, VisitState, bookable_until, business_days_late
 from models.visits import ConsultantLeave, Visit
 from planning.site_days import calendar_of, own_days_of
-from workflows.visit_types import (
-    FINAL_STATES,
-    VisitRules,
-    VisitState,
-    bookable_until,
-    business_days_late,
-)
 
 # A visit in these states holds its consultant's day.
 HOLDS_DAY = frozenset({VisitState.CONFIRMED, VisitState.IN_PROGRESS,

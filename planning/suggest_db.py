@@ -8,13 +8,13 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
+from messages.visits import VisitState
 from models.tables import Site, User
 from models.visits import ConsultantLeave, SitePlace, Visit
 from planning.entitlement import ideal_day
 from planning.rules import busy_days
 from planning.site_days import own_days
 from planning.suggest import Consultant, Problem, VisitNeed
-from workflows.visit_types import VisitState
 
 TO_PROPOSE = (VisitState.PLANNED, VisitState.RESCHEDULED, VisitState.MISSED,
               VisitState.NO_ACCESS)

@@ -12,16 +12,16 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.types import utcnow
-from models.visits import Visit, VisitEvent
-from planning import techdoc
-from workflows.visit_types import (
+from messages.visits import (
     FINAL_STATES,
     VisitEventInput,
     VisitSnapshot,
     VisitState,
     visit_workflow_id,
 )
+from models.types import utcnow
+from models.visits import Visit, VisitEvent
+from planning import techdoc
 
 KINDS = ("preventive", "onboarding")
 MAX_DAYS = {"preventive": 1, "onboarding": 2}

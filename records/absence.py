@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from contracts.store import unmonitored_client_ids
 from domain.absence import (
     CASE_STATUSES,
@@ -62,6 +63,8 @@ from domain.absence import (
     validate_cron,
     validate_tz,
 )
+from messages.absence import AuditSummary
+from messages.cases import AlertSignal, CaseInput, Criticality, case_workflow_id
 from models.db import session_scope
 from models.expectations import AbsenceEvent, BackupDay, Expectation, Silence
 from models.tables import (
@@ -91,16 +94,6 @@ from records.incidents import (
     site_fingerprint,
 )
 from records.silences import SilenceRequest, covering, create_silence, record_hit
-from vigie.settings import Settings
-from workflows.absence import (
-    AuditSummary,
-)
-from workflows.shared import (
-    AlertSignal,
-    CaseInput,
-    Criticality,
-    case_workflow_id,
-)
 
 CASE_WORKFLOW = "CaseWorkflow"
 OPEN_CHUNK = 20  # cases opened concurrently by one sweep
@@ -119,7 +112,7 @@ KIND_LABEL = {"heartbeat": "battement horaire", "disk_report": "rapport d'espace
 
 @dataclass(frozen=True)
 class AbsencePolicy:
-    """The deployment's absence settings (``vigie.settings``), copied into the activities."""
+    """The deployment's absence settings (``base.settings``), copied into the activities."""
 
     l1_minutes: int = 60
     auto_close_hours: int = 72

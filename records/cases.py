@@ -14,10 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models.db import session_scope
-from models.tables import AlertEventRow, AuditEvent, Case, Client, Demande
-from models.types import utcnow
-from workflows.shared import (
+from messages.cases import (
     AuditInput,
     CaseSnapshot,
     DemandeInput,
@@ -28,6 +25,9 @@ from workflows.shared import (
     OpeningInput,
     TransferInput,
 )
+from models.db import session_scope
+from models.tables import AlertEventRow, AuditEvent, Case, Client, Demande
+from models.types import utcnow
 
 log = logging.getLogger("vigie.cases")
 

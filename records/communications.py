@@ -33,11 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
 
+from base.metrics import COMMUNICATIONS
+from messages.comms import Channel, CommStatus, SendResult
 from models.db import session_scope
 from models.tables import Communication, CommunicationEvent
 from models.types import utcnow
-from vigie.metrics import COMMUNICATIONS
-from workflows.shared import Channel, CommStatus, SendResult
 
 CRASH_ENV = "VIGIE_TEST_CRASH_AFTER_SEND"
 

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from messages.cases import CaseInput
 from models.expectations import Expectation
 from models.tables import Case, RawMessage
 from records.incidents import rewatch
-from workflows.shared import CaseInput
 
 DESK_FAMILY = "desk_intake"
 DESK_FINGERPRINT = "vigie|desk|desk|intake_silent|"

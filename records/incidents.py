@@ -30,10 +30,10 @@ from sqlmodel import Session, col, select
 
 from domain.absence import link_target_names_site
 from domain.sensors import CLAUSE
+from messages.cases import CaseInput, Criticality, case_workflow_id
 from models.expectations import Expectation
 from models.incidents import IncidentChild
 from models.tables import AlertEventRow, Case, Client, Server, Site
-from workflows.shared import CaseInput, Criticality, case_workflow_id
 
 SITE_FAMILY = "site"
 LINK_FAMILY = "link"

@@ -1,6 +1,6 @@
-"""Prints the README's settings table from ``vigie.settings.Settings`` (paste it in)."""
+"""Prints the README's settings table from ``base.settings.Settings`` (paste it in)."""
 
-from vigie.settings import ROOT, Settings
+from base.settings import ROOT, Settings
 
 
 def env_name(name: str, field) -> str:

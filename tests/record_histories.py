@@ -26,8 +26,8 @@ from pathlib import Path
 
 from temporalio.service import RPCError
 
+from messages.comms import contact_workflow_id
 from tests.workflow_fixtures import SCENARIOS, Desk, RecordingActivities, start_test_env
-from workflows.shared import contact_workflow_id
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 

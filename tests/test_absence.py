@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
+from messages.cases import Criticality, case_workflow_id
 from models.db import session_scope
 from models.expectations import AbsenceEvent, Expectation, Silence
 from models.tables import Case
@@ -39,7 +40,6 @@ from tests.test_absence_support import (
     tar_status,
     watch_heartbeat,
 )
-from workflows.shared import Criticality, case_workflow_id
 
 MIN = timedelta(minutes=1)
 

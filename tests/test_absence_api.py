@@ -9,11 +9,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from base.settings import Settings
 from console.api_expectations import router
 from console.app import create_app
 from models.types import utcnow
 from tests.test_absence_support import ingest, make_inventory, probe
-from vigie.settings import Settings
 
 TOKEN = "boot-token-for-absence-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,7 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 
+from base.settings import Settings
 from domain.absence import HEARTBEAT_CLAUSE, heartbeat_fingerprint
+from messages.absence import SweepInput
+from messages.cases import ActionInput, AlertSignal, CaseInput, case_workflow_id
 from models.db import session_scope
 from models.expectations import AbsenceEvent
 from models.tables import AuditEvent
@@ -40,10 +43,8 @@ from vigie.schedules import (
     SWEEP_SCHEDULE_ID,
     ensure_schedules,
 )
-from vigie.settings import Settings
-from workflows.absence import AbsenceSweepWorkflow, SweepInput
+from workflows.absence import AbsenceSweepWorkflow
 from workflows.case import CaseWorkflow
-from workflows.shared import ActionInput, AlertSignal, CaseInput, case_workflow_id
 
 MIN = timedelta(minutes=1)
 SWEEP_EVERY = 5 * MIN

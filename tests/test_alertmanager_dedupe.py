@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from console.deps import Services
 from intake.router import Route, Router
 from intake.webhook import router as webhook_router
@@ -38,7 +39,6 @@ from models.tables import AlertEventRow, RawMessage
 from tests.conftest import IN_CI
 from tests.http_helpers import UvicornThread
 from tests.test_webhook import tokens
-from vigie.settings import Settings
 
 __all__ = ["tokens"]  # the demo clients and a client-b Alertmanager token
 

@@ -29,6 +29,7 @@ from domain.absence import (
 )
 from domain.calendar import default_calendar
 from intake.router import route_for
+from messages.absence import BackupAuditInput, BackupAuditResult
 from models.db import session_scope
 from models.expectations import BackupDay
 from models.tables import AlertEventRow, BackupJob, BackupRun, Communication
@@ -48,7 +49,7 @@ from tests.test_absence_support import (
     tar_status,
     until,
 )
-from workflows.absence import BackupAuditInput, BackupAuditResult, BackupAuditWorkflow
+from workflows.absence import BackupAuditWorkflow
 
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY = date(2026, 11, 24)

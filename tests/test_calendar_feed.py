@@ -15,7 +15,7 @@ import pytest
 from itsdangerous import Signer
 from sqlalchemy.engine import Engine
 
-from console.pages_planning import ics_url
+from console.feed_links import ics_url
 from planning.links import link_secret
 from tests.browser.support import Desk, make_desk
 from tests.test_visit_console import a_visit, consultant_id

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.calendar import default_calendar
+from messages.cases import ActionInput, AlertSignal, CaseInput, CaseState, Criticality
+from messages.comms import Channel, CommunicationSignal, ContactOutcome
 from workflows.case_machine import (
     STATES,
     TRANSITIONS,
@@ -24,16 +26,6 @@ from workflows.case_machine import (
     StartL1Timer,
     TransferToL2,
     policy_for,
-)
-from workflows.shared import (
-    ActionInput,
-    AlertSignal,
-    CaseInput,
-    CaseState,
-    Channel,
-    CommunicationSignal,
-    ContactOutcome,
-    Criticality,
 )
 
 CAL = default_calendar()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from messages.cases import CarriedState, Criticality
+from messages.comms import Channel, ContactOutcome
 from tests.test_case_machine import (
     CAL,
     act,
@@ -25,13 +27,13 @@ from workflows import case_machine
 from workflows.case_core import CaseCore
 from workflows.case_intents import policy_for
 from workflows.case_view import CARRIED
-from workflows.shared import CarriedState, Channel, ContactOutcome, Criticality
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["case_machine", "case_intents", "case_model", "case_refusals", "case_view",
            "case_core"]
-# What the workflow, the console, the planning reports and the tests import from case_machine.
-OFFERED = ["STATES", "TRANSITIONS", "PERSON_ACTIONS", "STATE_LABELS", "CRITICALITY_LABELS",
+# What the workflow and the tests import from case_machine (the state and class labels moved
+# to ``messages.cases`` with the other message types: issue 25's layers).
+OFFERED = ["STATES", "TRANSITIONS", "PERSON_ACTIONS",
            "NEXT_STEPS", "CONFIRM_RECOVERY", "CALL_AFTER_FALLBACK", "COMM_LABELS", "CLAUSE",
            "CaseCore", "CaseModel", "CasePolicy", "Calendar", "policy_for", "Intent", "Audit",
            "SaveSnapshot", "LinkEvent", "RegisterDemande", "TransferToL2", "SendMessage",

@@ -14,6 +14,15 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from messages.cases import (
+    ActivityName,
+    AlertSignal,
+    AuditInput,
+    CaseView,
+    Criticality,
+    TransferInput,
+)
+from messages.comms import Channel, CommunicationSignal
 from tests.workflow_fixtures import (
     CALENDAR,
     Desk,
@@ -24,16 +33,6 @@ from tests.workflow_fixtures import (
     major_case_to_called,
     minor_case_closed_by_itself,
     start_test_env,
-)
-from workflows.shared import (
-    ActivityName,
-    AlertSignal,
-    AuditInput,
-    CaseView,
-    Channel,
-    CommunicationSignal,
-    Criticality,
-    TransferInput,
 )
 
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from temporalio.converter import DataConverter
 
+from base.settings import get_settings
 from contracts import keys
+from contracts.codec import KEY_META, ClientCodec
 from models.db import make_engine, migrate
-from vigie.codec import KEY_META, ClientCodec
-from vigie.settings import get_settings
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from sqlalchemy.engine import Engine
 
 from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
+from base.refkey import reference_key
+from base.settings import Settings
 from console import api_comms, twilio_hooks
 from console.app import create_app
 from domain.refs import client_ref
+from messages.comms import CallMode, CallRequest, MailRequest
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import AUTH_TOKEN, signed
-from vigie.refkey import reference_key
-from vigie.settings import Settings
-from workflows.shared import CallMode, CallRequest, MailRequest
 
 BASE = "https://desk.example.com"
 TOKEN = {"Authorization": "Bearer jeton-automatisation-comms"}

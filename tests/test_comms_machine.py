@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain.sla import LedgerEntry
+from messages.cases import ActionInput, CaseState, ClientReplySignal, Criticality
+from messages.comms import Channel, CommunicationSignal, ContactOutcome
 from tests.test_case_machine import (
     CAL,
     act,
@@ -24,15 +26,6 @@ from workflows.case_machine import (
     SendMessage,
     StartContact,
     policy_for,
-)
-from workflows.shared import (
-    ActionInput,
-    CaseState,
-    Channel,
-    ClientReplySignal,
-    CommunicationSignal,
-    ContactOutcome,
-    Criticality,
 )
 
 

@@ -13,12 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from activities.mail import MailActivities, MailConfig, render
+from base.refkey import reference_key
 from domain.refs import client_ref
+from messages.comms import MailRequest
 from models.tables import Communication, CommunicationEvent
 from records.communications import CRASH_ENV, SimulatedCrash
 from tests.comms_fixtures import OPENED, Relay, relay_server, seed_case
-from vigie.refkey import reference_key
-from workflows.shared import MailRequest
 
 FROM = "vigie@desk.example"
 

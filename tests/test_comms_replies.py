@@ -11,13 +11,13 @@ from sqlmodel import Session, select
 from temporalio.converter import DataConverter
 
 from domain.refs import client_ref
-from intake.replies import case_ref_of
 from intake.router import Router
 from intake.store import accept
+from messages.cases import ClientReplySignal
 from models.db import session_scope
 from models.tables import AlertEventRow, Case, Communication, RawMessage
+from records.replies import case_ref_of
 from tests.comms_fixtures import Seeded, seed_case
-from workflows.shared import ClientReplySignal
 
 KEY = b"reference-key-of-these-tests"
 

@@ -33,30 +33,25 @@ from activities.cases import CaseActivities
 from activities.comms import CommsActivities
 from activities.mail import MailActivities, MailConfig
 from activities.phone import PhoneActivities, PhoneConfig
+from base.refkey import reference_key
+from base.settings import Settings
 from console import twilio_hooks
 from console.deps import Services
 from contracts import keys
+from contracts.codec import with_codec
 from domain.refs import client_ref
 from intake.router import Router
 from intake.store import accept
+from messages.cases import ActionInput, CaseInput, CaseView, Criticality
+from messages.comms import Channel
 from models.db import make_engine, migrate
 from models.tables import AuditEvent, Communication
 from records.communications import CRASH_ENV
 from tests.comms_fixtures import CONTACTS, Relay, relay_server, seed_client
 from tests.conftest import fresh_id
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signed
-from vigie.codec import with_codec
-from vigie.refkey import reference_key
-from vigie.settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.contact import ContactWorkflow
-from workflows.shared import (
-    ActionInput,
-    CaseInput,
-    CaseView,
-    Channel,
-    Criticality,
-)
 
 pytestmark = pytest.mark.slow
 BASE = "https://desk.example.com"

@@ -14,13 +14,13 @@ from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
 from activities.phone import PhoneActivities, PhoneConfig
+from base.refkey import reference_key
 from domain.refs import client_ref
+from messages.comms import CallMode, CallRequest, PlanRequest, SmsRequest
 from models.tables import Communication
 from records.communications import CRASH_ENV, SendInFlight, SimulatedCrash
 from tests.comms_fixtures import OPENED, seed_case
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
-from vigie.refkey import reference_key
-from workflows.shared import CallMode, CallRequest, PlanRequest, SmsRequest
 
 BASE = "https://desk.example.com"
 

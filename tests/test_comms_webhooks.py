@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console import twilio_hooks
 from console.deps import Services
 from models.db import session_scope
@@ -19,7 +20,6 @@ from models.tables import Communication, CommunicationEvent
 from records.communications import finish
 from tests.comms_fixtures import Seeded, seed_case
 from tests.fake_twilio import AUTH_TOKEN, FROM_NUMBER, signed
-from vigie.settings import Settings
 
 BASE = "https://desk.example.com"
 Signals = list[tuple[str, str, Any]]

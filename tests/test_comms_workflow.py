@@ -11,6 +11,16 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from messages.cases import ActivityName, Criticality
+from messages.comms import (
+    CallRequest,
+    Channel,
+    CommStatus,
+    CommunicationSignal,
+    MailRequest,
+    SmsRequest,
+    contact_workflow_id,
+)
 from tests.workflow_fixtures import (
     BACKUP,
     PRIMARY,
@@ -18,17 +28,6 @@ from tests.workflow_fixtures import (
     RecordingActivities,
     major_case_confirmed_on_the_phone,
     start_test_env,
-)
-from workflows.shared import (
-    ActivityName,
-    CallRequest,
-    Channel,
-    CommStatus,
-    CommunicationSignal,
-    Criticality,
-    MailRequest,
-    SmsRequest,
-    contact_workflow_id,
 )
 
 

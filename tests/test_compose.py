@@ -66,7 +66,7 @@ def test_no_secret_is_written_in_compose() -> None:
 
 
 def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
-    from vigie.settings import Settings
+    from base.settings import Settings
 
     known = {
         f.validation_alias or f"VIGIE_{name.upper()}" for name, f in Settings.model_fields.items()
@@ -80,7 +80,7 @@ def test_every_desk_variable_in_compose_is_a_real_setting() -> None:
 def test_the_case_search_attributes_are_registered_before_the_desk_starts() -> None:
     """Each case workflow upserts them: a worker started before they exist would fail its
     cases' workflow tasks, so the desk waits for the one-shot that creates them."""
-    from workflows.search import NAMES
+    from messages.search import NAMES
 
     services = compose()["services"]
     setup = services["temporal-search-attributes"]
@@ -100,8 +100,8 @@ def test_the_intakes_believe_the_proxy_header_of_smtp_lb_only() -> None:
     and the intakes believe that header from smtp-lb's fixed address only."""
     import ipaddress
 
+    from base.settings import Settings
     from vigie.services import smtp_proxy_trust
-    from vigie.settings import Settings
 
     layout = compose()
     services = layout["services"]

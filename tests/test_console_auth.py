@@ -288,8 +288,8 @@ def test_webhook_routes_are_mounted_with_their_own_source_tokens(desk: Desk) -> 
 def test_demo_users_one_per_role_with_a_password_kept_private(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from base.settings import get_settings
     from vigie.demo import CREDENTIALS_FILE, USERS, load_demo
-    from vigie.settings import get_settings
 
     monkeypatch.delenv("VIGIE_DEMO_PASSWORD", raising=False)
     monkeypatch.setenv("VIGIE_VAR_DIR", str(tmp_path))

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from console.i18n_messages import MESSAGES, translate
+from messages.cases import ActionInput, CaseState, Criticality
+from messages.comms import Channel
 from workflows.case_machine import CaseCore
-from workflows.shared import ActionInput, CaseState, Channel, Criticality
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRORS = ("ContractError", "PrivacyError", "VisitError", "ValueError")

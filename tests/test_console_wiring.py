@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from base.settings import Settings
 from console.app import create_app
-from vigie.settings import Settings
 
 
 def test_twilio_callbacks_comms_and_webhooks_are_mounted_and_guarded(

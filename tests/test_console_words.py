@@ -257,13 +257,13 @@ def populate_visits(desk: Desk) -> dict[str, Any]:
     a consultant's leave; the consultant's signed calendar feed."""
     import datetime as dt
 
-    from console.pages_planning import ics_url
+    from console.feed_links import ics_url
+    from messages.visits import VisitEventInput
     from models.visits import ConsultantLeave, ConsultantProfile, Visit
     from planning import checklist, techdoc
     from planning.links import link_secret, sign_answer
     from planning.report import build_visit_report
     from planning.visits import append_event, create_visit
-    from workflows.visit_types import VisitEventInput
 
     engine, a = desk.engine, desk.clients["client-a"]
     with session_scope(engine) as s:

@@ -25,8 +25,18 @@ from temporalio.worker import Worker
 from activities.contracts import contract_activities
 from activities.mail import MailConfig
 from activities.visits import VisitActivities
+from base.settings import Settings
 from contracts import store
 from domain.contract import notice_effective_at
+from messages.contracts import (
+    Activate,
+    DecideDuration,
+    OnboardingInput,
+    OnboardingView,
+    Remedied,
+    TerminationInput,
+    TerminationView,
+)
 from models.contracts import Contract
 from models.db import session_scope
 from models.expectations import Expectation
@@ -38,16 +48,6 @@ from planning.visits import create_visit
 from tests.browser.support import load_demo_clients
 from tests.conftest import TEMPORAL_TEST_SERVER, fresh_id
 from tests.test_contracts import meet_all
-from vigie.settings import Settings
-from workflows.contract_shared import (
-    Activate,
-    DecideDuration,
-    OnboardingInput,
-    OnboardingView,
-    Remedied,
-    TerminationInput,
-    TerminationView,
-)
 from workflows.onboarding import OnboardingWorkflow
 from workflows.termination import TerminationWorkflow
 from workflows.visit import VisitWorkflow

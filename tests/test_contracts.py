@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console.sla import case_sla, env_policy
 from contracts import privacy, store
 from domain.contract import (
@@ -22,7 +23,6 @@ from domain.contract import (
     notice_effective_date,
     onboarding_sizing,
 )
-from intake.matching import Matcher
 from intake.router import OUT_OF_CONTRACT, materialize, route_for
 from intake.store import accept
 from models.contracts import Contract, DataAccess
@@ -38,8 +38,8 @@ from models.tables import (
 )
 from planning import techdoc
 from planning.visits import create_visit
+from records.matching import Matcher
 from tests.browser.support import add_case, load_demo_clients
-from vigie.settings import Settings
 from workflows.onboarding_machine import OnboardingCore
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -162,7 +162,7 @@ def test_sizes_the_contract_does_not_cover_are_flagged_for_a_planner(
 
 
 def test_a_flagged_size_waits_for_the_planners_decision_recorded_with_its_author() -> None:
-    from workflows.contract_shared import ContractFacts
+    from messages.contracts import ContractFacts
 
     core = OnboardingCore()
     intents = core.start(ContractFacts(1, 1, 5, 3, None, "onboarding"), T0, "admin")

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from messages.visits import VisitView
 from models.visits import Visit
 from planning.launch import ensure_visit_workflows, visit_handle
 from planning.rules import check_dates
@@ -21,7 +22,6 @@ from tests.browser.support import load_demo_clients
 from tests.conftest import TEMPORAL_TEST_SERVER
 from tests.visit_fixtures import visit_desk
 from vigie import demo
-from workflows.visit_types import VisitView
 
 
 def states_on(engine: Engine, today: dt.date) -> dict[str, list[Visit]]:

@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
+from messages.cases import case_workflow_id
 from models.db import session_scope
 from models.tables import RawMessage
 from models.types import utcnow
@@ -24,7 +25,6 @@ from tests.test_absence_support import (
     probe,
     watch_heartbeat,
 )
-from workflows.shared import case_workflow_id
 
 MIN = timedelta(minutes=1)
 

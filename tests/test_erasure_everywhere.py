@@ -25,8 +25,12 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 
+from base.settings import Settings, get_settings
 from console.sla import case_sla, env_policy
 from contracts import keys, privacy
+from contracts.codec import KeyDestroyed, with_codec
+from messages.cases import ActionResult, ClientReplySignal, Criticality
+from messages.comms import ContactInfo
 from models.auth import SignInAttempt
 from models.db import session_scope
 from models.tables import (
@@ -48,10 +52,7 @@ from planning.visits import create_visit
 from tests.browser.support import add_case
 from tests.conftest import TEMPORAL_TEST_SERVER
 from tests.workflow_fixtures import Desk, RecordingActivities
-from vigie.codec import KeyDestroyed, with_codec
-from vigie.settings import Settings, get_settings
 from vigie.temporal import register_search_attributes
-from workflows.shared import ActionResult, ClientReplySignal, ContactInfo, Criticality
 
 JULIEN = "Julien Martin"
 JULIEN_MAIL = "julien.martin@client-b.example"

@@ -23,8 +23,10 @@ from sqlmodel import Session, SQLModel, select
 from temporalio.worker import Worker
 
 from activities.privacy import privacy_activities
+from base.settings import Settings
 from contracts import keys, privacy, requests, store
 from contracts.closing import close_open_cases
+from contracts.codec import data_converter, with_codec
 from models.db import session_scope
 from models.privacy import ErasureRequest
 from models.tables import Case, Contact, Demande
@@ -42,9 +44,7 @@ from tests.test_erasure_everywhere import (
     var_dir,  # noqa: F401  (fixture)
 )
 from tests.workflow_fixtures import RecordingActivities
-from vigie.codec import data_converter, with_codec
 from vigie.schedules import ERASURE_SCHEDULE_ID, desired_schedules
-from vigie.settings import Settings
 from workflows.erasure import ErasureSweepWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -223,8 +223,8 @@ async def test_the_console_erases_on_request_holds_exports_and_decodes_for_the_t
     from google.protobuf import json_format
     from temporalio.api.common.v1 import Payload
 
+    from contracts.codec import ClientCodec
     from tests.browser.support import make_desk
-    from vigie.codec import ClientCodec
 
     ids = build_client(engine)
     desk = make_desk(engine, tmp_path / "console")

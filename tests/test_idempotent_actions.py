@@ -25,9 +25,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from console import idempotency
 from console.app import create_app
 from console.auth import create_api_token
+from contracts.codec import with_codec
 from intake.router import Router
 from models.db import make_engine, migrate
 from models.idempotency import IdempotentRequest
@@ -44,8 +46,6 @@ from tests.browser.support import (
 from tests.browser.test_console_browser import Stack
 from tests.conftest import fresh_id
 from tests.test_trust_roles import Served
-from vigie.codec import with_codec
-from vigie.settings import Settings
 from vigie.temporal import build_worker
 
 KEY_RE = re.compile(r'name="idempotency_key" value="([^"]+)"')

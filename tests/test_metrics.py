@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from base import metrics
 from bench.cluster import free_port, scrape
-from vigie import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUE_METRICS = (

@@ -16,13 +16,13 @@ from sqlalchemy.engine import Engine
 
 from intake.router import CasePolicy, route_for
 from intake.store import accept
+from messages.cases import ActivityName, AlertSignal
 from models.tables import AlertEventRow
 from tests.test_case_machine import opened
 from tests.test_case_workflow import desk, env
 from tests.test_routing import drain_db_step, probe
 from tests.workflow_fixtures import Desk, case_late_problem_after_its_recovery
 from vigie.demo import load_demo
-from workflows.shared import ActivityName, AlertSignal
 
 __all__ = ["desk", "env"]  # the time-skipping server and a worker with recording fakes
 

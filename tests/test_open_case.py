@@ -10,16 +10,10 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from messages.cases import AuditInput, CaseInput, CaseSnapshot, OpenCaseInput, OpeningInput
 from models.tables import AuditEvent, Case
 from models.types import utcnow
 from records.cases import open_case, open_case_at_once
-from workflows.shared import (
-    AuditInput,
-    CaseInput,
-    CaseSnapshot,
-    OpenCaseInput,
-    OpeningInput,
-)
 
 
 def opening(lines: int, repeats: int, at_offset: float = 0.0) -> OpeningInput:

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console.deps import Services
 from domain import sensors
 from intake.webhook import alertmanager_events, create_source_token
@@ -30,7 +31,6 @@ from tests.conftest import samples_dir
 from tests.test_routing import drain_db_step
 from vigie import sensor_rules
 from vigie.demo import load_demo
-from vigie.settings import Settings
 
 SENSOR_SAMPLES = sorted(p for p in samples_dir().glob("0[01]*_probe_*.eml"))
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.metrics import REFERENCE_LOADS
 from intake.router import Router
 from intake.store import accept
 from models.contracts import Contract
@@ -24,7 +25,6 @@ from models.tables import AlertEventRow, Client, Server, ServerAlias
 from models.trust import SourceRule
 from tests.conftest import fresh_id
 from vigie.demo import load_demo
-from vigie.metrics import REFERENCE_LOADS
 
 ATTACKER = "203.0.113.9"
 

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from bench.cluster import Cluster, free_udp_port, probe, scrape
 from intake.wake import Nudger, parse_addresses
 from models.db import make_engine, migrate
 from models.tables import Case, Outbox
 from tests.conftest import fresh_id
 from vigie.demo import load_demo
-from vigie.settings import Settings
 from vigie.stack import service_envs
 
 pytestmark = pytest.mark.slow

@@ -28,17 +28,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from contracts import keys
+from contracts.codec import KEY_META, signal_inputs, with_codec
 from intake.router import Router
 from intake.store import accept
+from messages.cases import ActionInput, ActionResult, CaseView, Criticality
+from messages.search import DEV_SERVER_ARGS
 from models.db import make_engine, migrate
 from models.tables import AlertEventRow, Case, Outbox, RawMessage
 from tests.conftest import TEMPORAL_CLI, fresh_id
-from vigie.codec import KEY_META, signal_inputs, with_codec
 from vigie.demo import load_demo
 from vigie.stack import wait_port
 from vigie.temporal import build_worker
-from workflows.search import DEV_SERVER_ARGS
-from workflows.shared import ActionInput, ActionResult, CaseView, Criticality
 
 pytestmark = pytest.mark.slow
 CLIENT_A_IP = "127.0.0.1"  # client-a's registered fixed IP: its probes come from there

@@ -25,10 +25,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bench.cluster import Cluster, MxSender, probe, scrape
+from contracts.codec import signal_inputs, with_codec
 from models.db import make_engine, migrate
 from models.tables import AlertEventRow, AuditEvent, Case, Outbox, RawMessage
 from tests.conftest import _PG, IN_CI, PG_URL, fresh_id, pg_schema_url
-from vigie.codec import signal_inputs, with_codec
 from vigie.demo import load_demo
 
 pytestmark = pytest.mark.slow

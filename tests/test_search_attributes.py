@@ -10,9 +10,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution
 
+from messages.cases import Criticality
+from messages.search import CASE_REF, CASE_STATE, CLIENT_CODE, CRITICALITY
 from tests.workflow_fixtures import Desk, RecordingActivities
-from workflows.search import CASE_REF, CASE_STATE, CLIENT_CODE, CRITICALITY
-from workflows.shared import Criticality
 
 
 async def listed(client: Client, query: str, expect: int = 1,

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.calendar import site_calendar
+from messages.visits import AssignConsultant, ProposeDates, VisitState
 from models.db import session_scope
 from models.tables import Client, Site, User
 from models.visits import Visit
@@ -28,7 +29,6 @@ from planning.suggest_db import problem_from_db
 from planning.visits import create_visit
 from tests.browser.support import make_desk
 from tests.visit_fixtures import visit_desk
-from workflows.visit_types import AssignConsultant, ProposeDates, VisitState
 
 WHIT_MONDAY_2028 = dt.date(2028, 6, 5)
 TODAY = dt.date(2028, 1, 3)

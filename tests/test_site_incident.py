@@ -22,10 +22,12 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
+from base.settings import Settings
 from console.slacache import Period, Selection, refresh, summarize
 from domain.absence import heartbeat_fingerprint
 from intake.router import Router
 from intake.store import accept
+from messages.cases import ActionInput, case_workflow_id
 from models.db import session_scope
 from models.incidents import IncidentChild
 from models.tables import (
@@ -57,9 +59,7 @@ from tests.test_absence_support import (
 )
 from tests.test_absence_temporal import start_sweeping
 from tests.test_backup_audit import TUESDAY, WEDNESDAY_MORNING, expect_job
-from vigie.settings import Settings
 from vigie.temporal import activities, workflows
-from workflows.shared import ActionInput, case_workflow_id
 
 MIN = timedelta(minutes=1)
 LYON_SERVERS = 12

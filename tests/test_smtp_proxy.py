@@ -26,14 +26,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from intake.smtp import IntakeHandler, ProxyTrust, SmtpLimits, make_smtp_factory
-from intake.sources import SourceVerifier
 from models.db import session_scope
 from models.tables import Client, RawMessage
+from records.sources import SourceVerifier
 from tests.smtp_helpers import ServerThread
 from tests.test_intake_smtp import MAILBOXES, PROBE
 from vigie.services import smtp_proxy_trust
-from vigie.settings import Settings
 
 CLIENT = "203.0.113.7"  # the sending mail server, as the balancer saw it
 BALANCER = "127.0.0.1"  # the test's own address: the TCP peer the intake sees

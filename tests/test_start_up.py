@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from base.secret import WeakSecretKey, check_secret_key, with_secret_key
+from base.settings import Settings
 from tests.test_end_to_end import free_port
 from vigie import stack
-from vigie.secret import WeakSecretKey, check_secret_key, with_secret_key
-from vigie.settings import Settings
 
 
 def run_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

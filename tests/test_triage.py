@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 
 from intake.router import route_for
 from intake.store import accept
-from intake.triage import TriageError, attach, dismiss
 from models.tables import AlertEventRow, Outbox, Server, ServerAlias
+from records.triage import TriageError, attach, dismiss
 from tests.test_routing import drain_db_step, probe
 from vigie.demo import load_demo
 

@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from base import metrics
+from base.settings import Settings
 from models.db import make_engine
 from tests.browser.support import PASSWORD, make_desk
 from tests.test_trust_signin import attempts, browser, served, try_sign_in
-from vigie import metrics
-from vigie.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,19 +20,19 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.refkey import reference_key
+from base.settings import Settings
 from console import twilio_hooks
 from console.deps import Services
 from domain.refs import client_ref, ref_tag, refs_in, tag_ok
-from intake import triage
 from intake.router import Router
 from intake.smtp import IntakeHandler, make_smtp_factory
 from models.db import session_scope
 from models.tables import AlertEventRow, Communication
+from records import triage
 from tests.comms_fixtures import Seeded, seed_case
 from tests.fake_twilio import AUTH_TOKEN, FROM_NUMBER, signed
 from tests.smtp_helpers import ServerThread
-from vigie.refkey import reference_key
-from vigie.settings import Settings
 
 KEY = b"reference-key-of-these-tests"
 MAILBOX = "alerts@desk.example"

@@ -291,7 +291,7 @@ def signed_links_open_without_a_session(desk: Desk, base: str) -> list[str]:
     to anyone (a calendar program, a client's mail), a changed one is refused above."""
     import datetime as dt
 
-    from console.pages_planning import ics_url
+    from console.feed_links import ics_url
     from models.types import utcnow
     from models.visits import Visit
     from planning.links import link_secret, sign_answer

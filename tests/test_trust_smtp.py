@@ -107,7 +107,7 @@ def test_a_line_over_the_configured_limit_is_a_temporary_451(engine: Engine) -> 
 
 
 def test_the_limits_come_from_the_settings() -> None:
-    from vigie.settings import Settings
+    from base.settings import Settings
 
     limits = SmtpLimits.from_settings(Settings(
         smtp_max_connections=7, smtp_max_per_peer=3, smtp_idle_timeout=12.5,

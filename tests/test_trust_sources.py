@@ -1,6 +1,6 @@
 """Issue 11, finding 3: a forged sender opens, and could end, cases for any client.
 
-Alert sources are now authenticated before they act (``intake/sources.py``): the peer the
+Alert sources are now authenticated before they act (``records/sources.py``): the peer the
 intake saw, a registered relay, a webhook token, or a DKIM signature / SPF record checked by
 ``dkimpy`` / ``pyspf`` with DNS answers injected through the packages' own resolver hooks
 (this machine has no DNS). The mails below go through the real intake over SMTP on loopback;
@@ -28,17 +28,17 @@ from sqlmodel import Session, col, select
 
 from intake.router import Router, route_for
 from intake.smtp import IntakeHandler, make_smtp_factory
-from intake.sources import SourceVerifier, Verdict, normalize_ip
 from intake.store import accept
+from messages.cases import AlertSignal, CaseInput, CaseState
 from models.db import session_scope
 from models.tables import AlertEventRow, AuditEvent, BackupRun, Case, Client, RawMessage, Server
 from models.trust import SourceRule
+from records.sources import SourceVerifier, Verdict, normalize_ip
 from tests.conftest import fresh_id
 from tests.smtp_helpers import ServerThread
 from vigie.demo import load_demo
 from vigie.temporal import build_worker
 from workflows.case_machine import CaseCore, policy_for
-from workflows.shared import AlertSignal, CaseInput, CaseState
 
 RELAY_B = "127.0.0.2"  # client B's registered relay
 ATTACKER = "127.0.0.3"

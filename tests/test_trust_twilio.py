@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from activities.phone import PhoneActivities, PhoneConfig
+from messages.comms import Channel, CommunicationSignal, SmsRequest
 from models.tables import Communication, CommunicationEvent
 from tests.comms_fixtures import OPENED, seed_case
 from tests.test_case_machine import at, audits, opened
 from tests.test_comms_webhooks import Hooks, hooks  # noqa: F401  (the signed-callback fixture)
-from workflows.shared import Channel, CommunicationSignal, SmsRequest
 
 
 def _old_formula(key: str) -> str:

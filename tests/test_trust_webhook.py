@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console.deps import Services
 from intake.webhook import create_source_token, depth_of
 from intake.webhook import router as webhook_router
@@ -23,7 +24,6 @@ from models.tables import RawMessage
 from tests.http_helpers import UvicornThread
 from tests.test_webhook import ALERTMANAGER, EVENT
 from vigie.demo import load_demo
-from vigie.settings import Settings
 
 LIMIT = 100_000
 CHUNK = 16_384

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from prometheus_client import generate_latest
 
+from base import metrics
 from tests.promtool_helpers import explain, passes, run_rule_tests
-from vigie import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "vigie-alerts.yml"
@@ -172,7 +172,7 @@ def test_the_counter_rules_answer_zero_on_a_healthy_live_desk(tmp_path: Path) ->
 
 def test_every_label_set_the_code_counts_into_exists_at_zero() -> None:
     """The label values used in ``.labels(...)`` calls across the code are all declared (and
-    so created at start): a new one must be added to ``vigie/metrics.py`` too."""
+    so created at start): a new one must be added to ``base/metrics.py`` too."""
     import ast
 
     declared = {m: set(v) for m, v in metrics._label_sets().items()}
@@ -197,7 +197,7 @@ def test_every_label_set_the_code_counts_into_exists_at_zero() -> None:
     # one's registry already counts what earlier tests did (a 451 test refuses for storage)
     text = subprocess.run(
         [sys.executable, "-c", "from prometheus_client import generate_latest; "
-         "import vigie.metrics; print(generate_latest().decode())"],
+         "import base.metrics; print(generate_latest().decode())"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120).stdout
     assert 'vigie_messages_refused_total{channel="smtp",reason="storage"} 0.0' in text
     assert 'vigie_communications_total{channel="email",status="failed"} 0.0' in text

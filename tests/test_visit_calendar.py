@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from domain.calendar import site_business_days, site_calendar
+from messages.visits import VisitInput
 from models.tables import Client, Site, User
 from models.visits import ConsultantLeave, Visit
 from planning.rules import check_dates
 from planning.visits import VisitError, create_visit
 from workflows.visit_machine import Act, VisitCore
-from workflows.visit_types import VisitInput
 
 GOOD_FRIDAY_2028 = dt.date(2028, 4, 14)
 ST_STEPHEN_2028 = dt.date(2028, 12, 26)  # a Tuesday

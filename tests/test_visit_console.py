@@ -12,7 +12,7 @@ from icalendar import Calendar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from console.pages_planning import ics_url
+from console.feed_links import ics_url
 from models.db import session_scope
 from models.tables import User
 from models.types import utcnow

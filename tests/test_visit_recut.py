@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.calendar import site_calendar
+from messages.visits import AssignConsultant, ProposeDates, VisitInput, VisitRules, VisitState
 from models.db import session_scope
 from models.tables import Client, Server
 from models.visits import ServerScope, Visit
@@ -31,13 +32,6 @@ from planning.rules import check_dates, visit_rules
 from tests.browser.support import make_desk
 from tests.visit_fixtures import visit_desk
 from workflows.visit_machine import Act, VisitCore
-from workflows.visit_types import (
-    AssignConsultant,
-    ProposeDates,
-    VisitInput,
-    VisitRules,
-    VisitState,
-)
 
 V = VisitState
 

@@ -14,7 +14,7 @@ from icalendar import Calendar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from console.pages_planning import ics_url
+from console.feed_links import ics_url
 from models.db import session_scope
 from models.tables import User
 from models.visits import Visit
@@ -73,8 +73,8 @@ def test_french_pages_write_decimals_with_a_comma(desk: Desk) -> None:
 def test_visit_pages_write_one_date_format_and_their_timeline_in_english(desk: Desk) -> None:
     """dd/mm/yyyy on the visit pages (ISO only in form fields), the workflow's sentences of
     the timeline in the page's language."""
+    from messages.visits import VisitEventInput
     from planning.visits import append_event
-    from workflows.visit_types import VisitEventInput
 
     at = dt.datetime(2027, 1, 4, 9, 0, tzinfo=dt.UTC)
     with session_scope(desk.engine) as s:

@@ -17,6 +17,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 
+from messages.visits import (
+    AssignConsultant,
+    CancelVisit,
+    ClientAnswer,
+    ProposeDates,
+    RescheduleVisit,
+    SendReport,
+    StartVisit,
+    VisitState,
+    VisitStep,
+    WriteReport,
+)
 from models.visits import Visit, VisitReport
 from planning import checklist
 from planning.answers import answer_from_link
@@ -28,18 +40,6 @@ from tests.visit_fixtures import (
     settled_history,
     tokens_in,
     visit_desk,
-)
-from workflows.visit_types import (
-    AssignConsultant,
-    CancelVisit,
-    ClientAnswer,
-    ProposeDates,
-    RescheduleVisit,
-    SendReport,
-    StartVisit,
-    VisitState,
-    VisitStep,
-    WriteReport,
 )
 
 pytestmark = pytest.mark.slow
@@ -237,8 +237,8 @@ async def test_a_visit_ends_with_its_day_and_lists_the_items_left_open(
 async def test_the_worker_starts_the_workflow_of_every_open_visit_row_once(
     time_env: Any, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
+    from messages.visits import VisitView
     from planning.launch import ensure_visit_workflows
-    from workflows.visit_types import VisitView
 
     async with visit_desk(time_env, sqlite_engine, tmp_path) as desk:
         from planning.entitlement import plan_year

@@ -25,16 +25,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from console.app import create_app
 from domain.calendar import BusinessCalendar
-from models.visits import ConsultantLeave, Visit
-from planning import entitlement as ent
-from planning.answers import take_answer
-from planning.launch import visit_input
-from planning.rules import check_dates, free_days, late_days
-from planning.visits import timeline
-from tests.browser.support import CSRF_RE, PASSWORD
-from tests.visit_fixtures import SECRET, VisitDesk, own_time_server, tokens_in, visit_desk
-from workflows.visit import VisitWorkflow
-from workflows.visit_types import (
+from messages.visits import (
     AssignConsultant,
     CancelVisit,
     ClientAnswer,
@@ -47,6 +38,15 @@ from workflows.visit_types import (
     WriteReport,
     visit_workflow_id,
 )
+from models.visits import ConsultantLeave, Visit
+from planning import entitlement as ent
+from planning.answers import take_answer
+from planning.launch import visit_input
+from planning.rules import check_dates, free_days, late_days
+from planning.visits import timeline
+from tests.browser.support import CSRF_RE, PASSWORD
+from tests.visit_fixtures import SECRET, VisitDesk, own_time_server, tokens_in, visit_desk
+from workflows.visit import VisitWorkflow
 
 pytestmark = pytest.mark.slow
 V = VisitState

@@ -10,13 +10,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console.deps import Services
 from intake.webhook import alertmanager_events, create_source_token
 from intake.webhook import router as webhook_router
 from models.tables import Outbox, RawMessage
 from tests.test_routing import drain_db_step
 from vigie.demo import load_demo
-from vigie.settings import Settings
 
 EVENT = {
     "family": "service",

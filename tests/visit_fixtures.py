@@ -23,8 +23,10 @@ from temporalio.worker import Worker
 
 from activities.mail import MailConfig
 from activities.visits import VisitActivities
+from base.settings import Settings
 from console.auth import hash_password
 from domain.calendar import BusinessCalendar, BusinessHours
+from messages.visits import VisitView
 from models.db import session_scope
 from models.tables import Communication, Site, User
 from models.visits import ConsultantProfile
@@ -33,9 +35,7 @@ from planning.notify import VisitMailConfig
 from planning.visits import create_visit
 from tests.browser.support import load_demo_clients
 from tests.conftest import fresh_id
-from vigie.settings import Settings
 from workflows.visit import VisitWorkflow
-from workflows.visit_types import VisitView
 
 SECRET = "visit-test-secret"
 BASE = "https://desk.example.com"

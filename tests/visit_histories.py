@@ -12,13 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from domain.calendar import BusinessCalendar
-from models.db import make_engine, migrate
-from models.visits import Visit
-from planning import checklist
-from planning.answers import answer_from_link
-from planning.visits import create_visit
-from tests.visit_fixtures import SECRET, VisitDesk, tokens_in, visit_desk
-from workflows.visit_types import (
+from messages.visits import (
     AssignConsultant,
     CancelVisit,
     ProposeDates,
@@ -29,6 +23,12 @@ from workflows.visit_types import (
     VisitStep,
     WriteReport,
 )
+from models.db import make_engine, migrate
+from models.visits import Visit
+from planning import checklist
+from planning.answers import answer_from_link
+from planning.visits import create_visit
+from tests.visit_fixtures import SECRET, VisitDesk, tokens_in, visit_desk
 
 V = VisitState
 
@@ -113,9 +113,9 @@ async def late_answered_once_rescheduled_by_phone(desk: VisitDesk) -> Any:
     """Issue 19: a late visit proposed after its window, answered by link (the ``answer``
     update) and the other links replayed; rescheduled (the dropped date mailed to the
     client, a patch marker) and booked again on a date agreed by phone; cancelled."""
+    from messages.visits import ConfirmDate
     from planning.answers import take_answer
     from planning.rules import free_days
-    from workflows.visit_types import ConfirmDate
 
     vid, handle = await desk.new_visit(start_in=-60, length=30)
     today = BusinessCalendar().to_local(await desk.now()).date()
@@ -146,9 +146,9 @@ async def continued_as_new(desk: VisitDesk, last_run: bool = False) -> Any:
     first run's history is recorded, and the last run's under ``.carried``)."""
     from dataclasses import replace
 
+    from messages.visits import visit_workflow_id
     from planning.launch import visit_input
     from workflows.visit import VisitWorkflow
-    from workflows.visit_types import visit_workflow_id
 
     vid, first = await desk.new_visit()
     await first.execute_update("cancel", CancelVisit("planner", "remplacée"))

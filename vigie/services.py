@@ -14,8 +14,8 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from base.settings import Settings
 from models.db import engine_for
-from vigie.settings import Settings
 
 if TYPE_CHECKING:
     from intake.smtp import ProxyTrust
@@ -84,7 +84,7 @@ async def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) ->
 async def worker_main(settings: Settings, stop: asyncio.Event) -> None:
     from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 
-    from vigie import metrics
+    from base import metrics
     from vigie.temporal import build_worker, connect, register_search_attributes
 
     engine = engine_for(settings.db_url)
@@ -153,10 +153,10 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
     """SMTP first (mail is accepted even while Temporal is down), then the router: in this
     process (``VIGIE_INTAKE_ROUTES``), or separate ``vigie router`` processes nudged after
     each stored message (``VIGIE_ROUTER_WAKE``)."""
+    from base import metrics
     from intake.router import refresh_outbox_gauges
     from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory, tls_context_from
     from intake.wake import Nudger, keep_resolving, parse_addresses
-    from vigie import metrics
     from vigie.temporal import connect
 
     proxy = smtp_proxy_trust(settings)  # before anything starts: a refusal is one sentence
@@ -218,9 +218,9 @@ async def intake_main(settings: Settings, stop: asyncio.Event) -> None:
 async def router_main(settings: Settings, stop: asyncio.Event) -> None:
     """A router on its own: drains the outbox into Temporal, as many processes as wanted
     on one database (leases), woken by the intakes' nudges or its own poll."""
+    from base import metrics
     from intake.router import refresh_outbox_gauges
     from intake.wake import listen
-    from vigie import metrics
     from vigie.temporal import connect
 
     engine = engine_for(settings.db_url)
@@ -278,8 +278,8 @@ def console_config(settings: Settings, app: Any) -> Any:
 async def console_main(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
+    from base import metrics
     from console.app import create_app
-    from vigie import metrics
 
     metrics.serve(settings.console_metrics_port, "console", settings.metrics_host)
     beat = asyncio.create_task(metrics.beat("console"))

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from vigie.private import UMASK, private_dir, private_file
-from vigie.settings import Settings
-from workflows.search import DEV_SERVER_ARGS
+from base.private import UMASK, private_dir, private_file
+from base.settings import Settings
+from messages.search import DEV_SERVER_ARGS
 
 
 class CannotStart(SystemExit):
@@ -137,7 +137,7 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        umask=UMASK,  # its database and journal files: 0600 (vigie.private)
+        umask=UMASK,  # its database and journal files: 0600 (base.private)
     )
     if not wait_port(host, int(port), 90):
         proc.terminate()

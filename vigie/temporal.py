@@ -12,7 +12,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from vigie.settings import Settings
+from base.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +20,15 @@ log = logging.getLogger(__name__)
 # The desk's own modules and the pure libraries the workflows use: deterministic by
 # construction (no I/O, clock or randomness at import or in use; replay tests guard it), so
 # the sandbox imports them once instead of once per workflow instance.
-PASSTHROUGH = ("workflows", "domain", "transitions", "holidays", "dateutil", "zoneinfo")
+PASSTHROUGH = ("workflows", "messages", "domain", "transitions", "holidays", "dateutil", "zoneinfo")
 
 
 async def connect(settings: Settings, attempts: int = 60,
                   runtime: Runtime | None = None, engine: Engine | None = None) -> Client:
     """Connect, waiting for a Temporal that is still starting (embedded stack, compose).
-    Every payload goes through the desk's codec (``vigie.codec``): per-client encryption."""
+    Every payload goes through the desk's codec (``contracts.codec``): per-client encryption."""
+    from contracts.codec import data_converter
     from models.db import engine_for
-    from vigie.codec import data_converter
 
     converter = data_converter(engine or engine_for(settings.db_url))
     last: Exception | None = None
@@ -66,7 +66,7 @@ def activities(engine: Engine) -> list:
     from activities.phone import PhoneActivities, PhoneConfig
     from activities.privacy import privacy_activities
     from activities.visits import VisitActivities, visit_mail_config
-    from vigie.settings import get_settings
+    from base.settings import get_settings
 
     settings = get_settings()
     policy = AbsencePolicy.from_settings(settings)
@@ -109,13 +109,13 @@ def build_worker(
     queue inside the process), a sticky cache large enough for a storm's open cases (a cache
     miss replays the whole history), activity slots matching the thread pool."""
     if settings is None:
-        from vigie.settings import get_settings
+        from base.settings import get_settings
 
         settings = get_settings()
     # the desk's worker always seals and opens payloads with the codec: a console or an
     # intake beside it does (``connect``), so a worker built on a bare client (tests'
     # servers) would fail to read what they send
-    from vigie.codec import sealed
+    from contracts.codec import sealed
 
     client = sealed(client, engine)
     return Worker(
@@ -145,7 +145,7 @@ async def register_search_attributes(client: Client) -> list[str]:
     )
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.search import NAMES
+    from messages.search import NAMES
 
     missing = list(NAMES)
     try:

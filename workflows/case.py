@@ -17,7 +17,7 @@ Timers follow the ``updatable_timer`` pattern: the main loop waits on a conditio
 earliest armed deadline as timeout, and starts over whenever the armed set changes. The level-1
 deadline is business time (``domain.calendar``); auto-close is plain hours.
 
-Search attributes (``workflows.search``: case reference, client code, class, state) are
+Search attributes (``messages.search``: case reference, client code, class, state) are
 upserted as they change, so a person finds the case in the Temporal UI. Changes that alter
 the command sequence go behind ``workflow.patched`` (the search attributes, the first
 person's assignment), so the histories in tests/histories/ replay unchanged.
@@ -37,7 +37,37 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import calendar_for
-    from workflows import search
+    from messages import search
+    from messages.cases import (
+        ActionInput,
+        ActionResult,
+        ActivityName,
+        AlertSignal,
+        AuditInput,
+        CaseInput,
+        CaseSnapshot,
+        CaseState,
+        CaseView,
+        ClientReplySignal,
+        DemandeInput,
+        DemandeResult,
+        LinkEventInput,
+        OpenCaseInput,
+        OpenCaseResult,
+        OpeningInput,
+        TransferInput,
+    )
+    from messages.comms import (
+        Channel,
+        CommStatus,
+        CommStep,
+        CommunicationSignal,
+        ContactRun,
+        MailRequest,
+        SendResult,
+        SmsRequest,
+        contact_workflow_id,
+    )
     from workflows.case_machine import (
         TIMER_AUTO_CLOSE,
         TIMER_L1,
@@ -56,34 +86,6 @@ with workflow.unsafe.imports_passed_through():
         StartL1Timer,
         TransferToL2,
         policy_for,
-    )
-    from workflows.shared import (
-        ActionInput,
-        ActionResult,
-        ActivityName,
-        AlertSignal,
-        AuditInput,
-        CaseInput,
-        CaseSnapshot,
-        CaseState,
-        CaseView,
-        Channel,
-        ClientReplySignal,
-        CommStatus,
-        CommStep,
-        CommunicationSignal,
-        ContactRun,
-        DemandeInput,
-        DemandeResult,
-        LinkEventInput,
-        MailRequest,
-        OpenCaseInput,
-        OpenCaseResult,
-        OpeningInput,
-        SendResult,
-        SmsRequest,
-        TransferInput,
-        contact_workflow_id,
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)

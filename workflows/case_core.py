@@ -13,6 +13,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from messages.cases import (
+    ActionInput,
+    AlertSignal,
+    CarriedState,
+    CaseInput,
+    CaseState,
+    CaseView,
+    ClientReplySignal,
+    NextStep,
+)
+from messages.comms import CommStatus, CommStep, CommunicationSignal, ContactOutcome
 from workflows.case_intents import (
     TIMER_AUTO_CLOSE,
     TIMER_L1,
@@ -42,20 +53,6 @@ from workflows.case_machine import (
 from workflows.case_model import CaseModel
 from workflows.case_refusals import not_now, refusal
 from workflows.case_view import carried_state, case_view, next_steps, restore
-from workflows.shared import (
-    ActionInput,
-    AlertSignal,
-    CarriedState,
-    CaseInput,
-    CaseState,
-    CaseView,
-    ClientReplySignal,
-    CommStatus,
-    CommStep,
-    CommunicationSignal,
-    ContactOutcome,
-    NextStep,
-)
 
 S = CaseState
 

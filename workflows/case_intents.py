@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from workflows.shared import CaseInput, Channel, TimelineEntry
+from messages.cases import CaseInput, TimelineEntry
+from messages.comms import Channel
 
 
 @dataclass(frozen=True)

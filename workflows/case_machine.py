@@ -35,8 +35,9 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from messages.cases import CaseState, Criticality
+from messages.comms import Channel, ContactOutcome
 from workflows.case_model import CaseModel, event_input
-from workflows.shared import CaseState, Channel, ContactOutcome, Criticality
 
 S = CaseState
 
@@ -198,26 +199,6 @@ AUTO_CLOSE_REASON = "clôture automatique : aucune nouvelle alerte depuis la ré
 AUTO_ASSIGN_REASON = "attribué à la première personne qui agit sur le cas"
 REMEMBERED_EVENTS = 256  # event ids kept to ignore a redelivered alert (router contract)
 
-STATE_LABELS: dict[str, str] = {
-    S.NEW: "nouveau",
-    S.ACKNOWLEDGED: "pris en compte (sans impact)",
-    S.CLASSIFIED: "classé",
-    S.CLIENT_INSTRUCTED: "consignes transmises au client",
-    S.DEMANDE_REGISTERED: "demande enregistrée",
-    S.CLIENT_NOTIFIED: "client informé",
-    S.CLIENT_CALLED: "client appelé",
-    S.L1_DIAGNOSIS: "diagnostic N1 en cours",
-    S.L2_ESCALATED: "transféré au niveau 2",
-    S.RESOLVED: "résolu",
-    S.CLOSED: "clôturé",
-    S.REOPENED: "rouvert",
-}
-CRITICALITY_LABELS: dict[str, str] = {
-    Criticality.NO_IMPACT: "sans impact",
-    Criticality.MINOR: "mineur/modéré",
-    Criticality.SIGNIFICANT: "significatif",
-    Criticality.MAJOR: "majeur/étendu",
-}
 CLAUSE = {
     None: "3.2.3",
     Criticality.NO_IMPACT: "3.2.3 Sans impact",

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from transitions import EventData
 
+from messages.cases import ActionInput, Criticality, TimelineEntry
+from messages.comms import Channel, CommStep
 from workflows import case_intents as intent
-from workflows.shared import ActionInput, Channel, CommStep, Criticality, TimelineEntry
 
 
 def event_input(event: EventData) -> ActionInput:

@@ -9,9 +9,10 @@ English catalogue (``console/i18n_messages.py``) is checked against it
 
 from __future__ import annotations
 
-from workflows.case_machine import CRITICALITY_LABELS, OPEN, STATE_LABELS, UNTRIAGED
+from messages.cases import CRITICALITY_LABELS, STATE_LABELS, ActionInput, CaseState, Criticality
+from messages.comms import Channel
+from workflows.case_machine import OPEN, UNTRIAGED
 from workflows.case_model import CaseModel
-from workflows.shared import ActionInput, CaseState, Channel, Criticality
 
 S = CaseState
 

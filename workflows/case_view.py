@@ -10,16 +10,10 @@ from __future__ import annotations
 from copy import copy
 from typing import Any
 
+from messages.cases import CarriedState, CaseState, CaseView, Criticality, NextStep
+from messages.comms import CommStep
 from workflows.case_machine import AUTO_RESOLVABLE, CLAUSE, OPEN
 from workflows.case_model import CaseModel
-from workflows.shared import (
-    CarriedState,
-    CaseState,
-    CaseView,
-    CommStep,
-    Criticality,
-    NextStep,
-)
 
 S = CaseState
 

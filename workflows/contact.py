@@ -27,8 +27,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.shared import (
-        ActivityName,
+    from messages.cases import ActivityName
+    from messages.comms import (
         CallRequest,
         Channel,
         CommStatus,

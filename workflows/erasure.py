@@ -7,24 +7,12 @@ only passes it the schedule's time, so a run that is retried erases as of the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-ERASURE_WORKFLOW = "ErasureSweepWorkflow"
-ERASE_EXPIRED = "privacy_erase_expired"  # ExpiredRequest -> list[str]
-
-
-@dataclass(frozen=True)
-class ErasureSweepInput:
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ExpiredRequest:
-    at: datetime
+from messages.erasure import ERASE_EXPIRED, ERASURE_WORKFLOW, ErasureSweepInput, ExpiredRequest
 
 
 @workflow.defn(name=ERASURE_WORKFLOW)

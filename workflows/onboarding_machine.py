@@ -25,7 +25,8 @@ from typing import Any
 from transitions import EventData, Machine
 
 from domain.contract import ContractStatus, onboarding_sizing
-from workflows.contract_shared import (
+from messages.contracts import (
+    ONBOARDING_STATE_LABELS,
     ContractFacts,
     OnboardingView,
     TimelineLine,
@@ -55,14 +56,6 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "activate", "source": "installing", "dest": "active"},
     {"trigger": "cancel", "source": OPEN, "dest": "cancelled"},
 ]
-STATE_LABELS: dict[str, tuple[str, str]] = {
-    "sizing": ("calcul de la durée", "sizing"),
-    "awaiting_decision": ("décision du planificateur attendue", "awaiting planner decision"),
-    "scheduling": ("planification de l'installation", "scheduling"),
-    "installing": ("installation des sondes", "installing sensors"),
-    "active": ("en service", "in service"),
-    "cancelled": ("annulée", "cancelled"),
-}
 
 
 # --- intents ------------------------------------------------------------------------------------
@@ -221,7 +214,7 @@ class OnboardingCore:
                 return f"Durée d'installation entre 1 et {MAX_DAYS} jours"
             return None
         if action == "activate" and self.state != "installing":
-            label = STATE_LABELS.get(self.state, (self.state,))[0]
+            label = ONBOARDING_STATE_LABELS.get(self.state, (self.state,))[0]
             return f"Mise en service impossible : installation au stade « {label} »"
         if action == "cancel" and self.state not in OPEN:
             return "Installation déjà terminée"

@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contract_shared import (
+    from messages.contracts import (
         INVALID,
         CancelOnboarding,
         CancelVisitsInput,

@@ -22,13 +22,8 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from domain.contract import ContractStatus, notice_effective_at
-from workflows.contract_shared import (
-    TerminationInput,
-    TerminationKind,
-    TerminationView,
-    TimelineLine,
-)
+from domain.contract import ContractStatus, notice_effective_at, termination_refusal
+from messages.contracts import TerminationInput, TerminationKind, TerminationView, TimelineLine
 from workflows.onboarding_machine import Record, SetStatus
 
 TIMER_NOTICE = "notice"
@@ -51,13 +46,6 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "remedy", "source": "notice", "dest": "remedied"},
     {"trigger": "retention_over", "source": "terminated", "dest": "erased"},
 ]
-STATE_LABELS: dict[str, tuple[str, str]] = {
-    "started": ("reçue", "received"),
-    "notice": ("mise en demeure en cours", "notice running"),
-    "remedied": ("manquement corrigé", "remedied"),
-    "terminated": ("résilié", "terminated"),
-    "erased": ("données effacées", "data erased"),
-}
 
 
 @dataclass(frozen=True)
@@ -176,19 +164,7 @@ class TerminationCore:
 
     @staticmethod
     def validate_input(inp: TerminationInput) -> str | None:
-        if not inp.actor.strip():
-            return "L'auteur doit être indiqué"
-        if not inp.reason.strip():
-            return ("Décrivez le manquement" if inp.kind == TerminationKind.NOTICE
-                    else "Indiquez la version non supportée")
-        if inp.kind == TerminationKind.NOTICE:
-            try:
-                date.fromisoformat(inp.received_on or "")
-            except ValueError:
-                return "Date de réception de la mise en demeure obligatoire"
-        if inp.kind not in (TerminationKind.NOTICE, TerminationKind.IMMEDIATE):
-            return f"Type de résiliation inconnu : {inp.kind}"
-        return None
+        return termination_refusal(inp)
 
     def start(self, at: datetime) -> list[Intent]:
         inp = self.inp

@@ -30,19 +30,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import site_calendar
-    from workflows.visit_machine import (
-        Act,
-        Audit,
-        BuildReport,
-        ClearTimer,
-        Intent,
-        SaveVisit,
-        SendVisitMail,
-        SetTimer,
-        VisitCore,
-        snapshot_of,
-    )
-    from workflows.visit_types import (
+    from messages.visits import (
         AnswerResult,
         AssignConsultant,
         CancelVisit,
@@ -63,6 +51,18 @@ with workflow.unsafe.imports_passed_through():
         VisitResult,
         VisitView,
         WriteReport,
+    )
+    from workflows.visit_machine import (
+        Act,
+        Audit,
+        BuildReport,
+        ClearTimer,
+        Intent,
+        SaveVisit,
+        SendVisitMail,
+        SetTimer,
+        VisitCore,
+        snapshot_of,
     )
 
 __all__ = ["CancelVisit", "VisitWorkflow"]

@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 from transitions import EventData, Machine
 
 from domain.calendar import site_calendar
-from workflows.visit_types import (
+from messages.visits import (
+    STATE_LABELS,
     ClientAnswer,
     VisitCarry,
     VisitInput,
@@ -127,19 +128,6 @@ TRANSITIONS = [{**row, "source": _plain(row["source"]), "dest": _plain(row["dest
 PERSON_ACTIONS = frozenset({"propose", "confirm", "assign", "start", "write_report",
                             "send_report", "no_access", "reschedule", "cancel"})
 
-STATE_LABELS: dict[str, tuple[str, str]] = {
-    V.PLANNED: ("planifiée", "planned"),
-    V.PROPOSED: ("dates proposées", "dates proposed"),
-    V.AWAITING_CLIENT: ("en attente du client", "awaiting the client"),
-    V.CONFIRMED: ("confirmée", "confirmed"),
-    V.IN_PROGRESS: ("en cours", "in progress"),
-    V.REPORT_WRITTEN: ("rapport rédigé", "report written"),
-    V.REPORT_SENT: ("rapport envoyé", "report sent"),
-    V.RESCHEDULED: ("à replanifier", "rescheduled"),
-    V.CANCELLED: ("annulée", "cancelled"),
-    V.NO_ACCESS: ("accès impossible", "no access"),
-    V.MISSED: ("manquée", "missed"),
-}
 
 TIMER_REMINDER = "reminder"  # + index: reminder1, reminder2 ...
 TIMER_DEADLINE = "deadline"

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from base.settings import Settings
 from console.app import create_app
 from console.auth import hash_password
 from models.db import session_scope
 from models.tables import AuditEvent, Case, Client, User
 from vigie.demo import load_demo
-from vigie.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD)  # once per session: argon2 is slow on purpose

@@ -28,17 +28,17 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings
 from console.app import create_app
+from contracts.codec import with_codec
 from intake.router import Router
 from intake.store import accept
+from messages.cases import ActionInput, Criticality
 from models.db import make_engine, migrate
 from models.tables import AuditEvent, Case
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.conftest import fresh_id
-from vigie.codec import with_codec
-from vigie.settings import Settings
 from vigie.temporal import build_worker
-from workflows.shared import ActionInput, Criticality
 
 pytestmark = pytest.mark.browser
 

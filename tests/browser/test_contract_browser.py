@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from base.settings import Settings
 from console.app import create_app
 from models.contracts import Contract
 from models.db import make_engine, migrate, session_scope
@@ -25,7 +26,6 @@ from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.browser.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ConsoleServer
 from tests.conftest import fresh_id
 from tests.test_contract_workflows import fresh_visit_ids
-from vigie.settings import Settings
 from vigie.temporal import build_worker
 
 pytestmark = pytest.mark.browser

@@ -21,6 +21,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlmodel import Session, col, select
 
+from contracts.codec import with_codec
+from messages.visits import CancelVisit
 from models.tables import Communication
 from models.visits import Visit
 from planning.launch import start_visit_workflow
@@ -35,8 +37,6 @@ from tests.browser.test_visits_browser import (  # noqa: F401  (the module's fix
     reload_until,
     signed_in,
 )
-from vigie.codec import with_codec
-from workflows.visit_types import CancelVisit
 
 pytestmark = pytest.mark.browser
 WINDOW = re.compile(r"(\d\d)/(\d\d)/(\d{4}) – (\d\d)/(\d\d)/(\d{4})")

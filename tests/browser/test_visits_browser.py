@@ -26,6 +26,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from base.settings import Settings, get_settings
 from console.app import create_app
 from domain.calendar import site_business_days
 from models.db import make_engine, migrate
@@ -34,7 +35,6 @@ from models.visits import ChecklistAnswer, Visit, VisitEvent
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.browser.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ConsoleServer
 from tests.conftest import fresh_id
-from vigie.settings import Settings, get_settings
 from vigie.temporal import build_worker
 
 pytestmark = pytest.mark.browser

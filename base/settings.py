@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from base.secret import with_secret_key
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -433,6 +435,4 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings; in embedded mode an empty secret key is the one kept in
     ``var/`` (generated on the first start), so a restart keeps everyone signed in."""
-    from vigie.secret import with_secret_key
-
     return with_secret_key(Settings())

@@ -1,8 +1,10 @@
-"""What workflows, activities, the intake and the console agree on.
+"""What the case workflow, its activities, the data layer, the intake and the console agree on.
 
-One module for the task queue, the shared enums and the frozen dataclasses that cross the
-Temporal boundary (in the manner of Temporal's ``message_passing/introduction`` sample). It
-imports nothing but the standard library so that the workflow sandbox can load it as is.
+The task queue, the case's enums, its state labels and the frozen dataclasses that cross the
+Temporal boundary (in the manner of Temporal's ``message_passing/introduction`` sample); what
+concerns talking to clients is in ``messages.comms``. Standard library only, so the workflow
+sandbox loads it as is. The JSON shapes are those of the recorded histories
+(``tests/histories/``): names, fields, order and defaults are part of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from messages.comms import Channel, ContactOutcome
 
 TASK_QUEUE = "vigie"
 
@@ -42,57 +46,6 @@ class CaseState(StrEnum):
 
 
 OPEN_STATES = frozenset(s for s in CaseState if s not in (CaseState.RESOLVED, CaseState.CLOSED))
-
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    PHONE = "phone"
-    SMS = "sms"
-
-
-class CommStep(StrEnum):
-    """Which promise to the client a communication keeps (3.2.3), part of its idempotency key."""
-
-    INSTRUCTIONS = "instructions"  # minor: instructions or workaround (mail, SMS or call)
-    DEMANDE_REGISTERED = "demande_registered"  # significant: the Demande is taken in charge
-    L1_CALL = "l1_call"  # major: phone the client to set up the level-1 diagnosis
-    L1_CALL_FALLBACK = "l1_call_fallback"  # major: mail when nobody could be reached by phone
-    L2_TRANSFER = "l2_transfer"  # major: the client is told level 2 takes over
-    L2_HANDOVER = "l2_handover"  # major: level 2 itself is told (not a client contact)
-    RESOLUTION = "resolution"  # any class with client contact: the problem is solved
-
-
-class CommStatus(StrEnum):
-    """What became of a communication, as workflows hear it (signals and activity results)."""
-
-    SENT = "sent"  # mail accepted by the relay (250 after DATA), or kept by the capture
-    DELIVERED = "delivered"  # SMS delivered (Twilio's delivery receipt)
-    CONFIRMED = "confirmed"  # a human answered and pressed 1, or replied "OK <code>"
-    ANSWERED = "answered"  # answered (kept for the first version of the signal)
-    QUEUED = "queued"  # handed to Twilio, outcome to come by callback
-    NO_ANSWER = "no_answer"
-    NO_CONFIRMATION = "no_confirmation"  # a human answered but never pressed the key
-    BUSY = "busy"
-    VOICEMAIL = "voicemail"
-    FAILED = "failed"
-    UNKNOWN = "unknown"  # the worker died mid-send: not resent, to verify (records.communications)
-    DRY_RUN = "dry_run"  # recorded only, nothing left the machine
-    NO_RECIPIENT = "no_recipient"  # no contact with an address or number for this channel
-    CODE_EXPIRED = "code_expired"  # too many wrong SMS codes: this SMS can no longer confirm
-
-
-class CallMode(StrEnum):
-    AUTOMATED = "automated"  # a French message read to the client, who presses 1
-    CLICK_TO_CALL = "click_to_call"  # the technician's phone rings, then the client's
-
-
-class ContactOutcome(StrEnum):
-    REACHED = "reached"
-    SENT = "sent"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    VOICEMAIL = "voicemail"
-    FAILED = "failed"
 
 
 def case_workflow_id(fingerprint: str) -> str:
@@ -133,7 +86,7 @@ class CaseInput:
     auto_close_hours: int = 72  # a resolved case closes after this, unless reopened
     max_history_events: int = 5000  # continue-as-new past this history length
     comms_timeout_seconds: int = 30  # one mail, SMS or call request (a retry follows)
-    # False: the opening message's source failed verification (intake/sources.py): the case
+    # False: the opening message's source failed verification (records/sources.py): the case
     # is flagged "source non vérifiée" and never triaged by a preset.
     source_verified: bool = True
     source_check: str = ""  # how the opening message was verified (ip, relay, token, ...)
@@ -165,26 +118,6 @@ class AlertSignal:
     # When it happened: the source's own time where it gives one, else its receipt. None in
     # signals sent before occurrence order (issue 21): they are judged in arrival order.
     occurred_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class CommunicationSignal:
-    """Delivery news about an outgoing communication (mail relay, Twilio callback).
-
-    ``status`` is one of :class:`CommStatus` (the colleague-era ``answered`` is still
-    understood). ``step`` and ``recipient`` say which promise it was about; empty when the
-    sender does not know (older signals).
-    """
-
-    communication_id: int
-    channel: Channel
-    status: str  # "delivered" | "failed" | "answered" | "no_answer" | "busy" | "voicemail"
-    at: datetime
-    detail: str = ""
-    step: str = ""
-    recipient: str = ""
-    contact_run: int = 0  # the ContactWorkflow run that sends it (0: not from a run)
-    final: bool = False  # the run's last news: it has ended
 
 
 @dataclass(frozen=True)
@@ -406,126 +339,26 @@ class ActivityName(StrEnum):
     COMMUNICATION_STATUS = "communication_status"  # int -> SendResult
 
 
-# --- client communication (activities/mail.py, activities/phone.py, workflows/contact.py) ---
+# What people read for a state and a class (the console, the SLA report, refusal texts).
+STATE_LABELS: dict[str, str] = {
+    CaseState.NEW: "nouveau",
+    CaseState.ACKNOWLEDGED: "pris en compte (sans impact)",
+    CaseState.CLASSIFIED: "classé",
+    CaseState.CLIENT_INSTRUCTED: "consignes transmises au client",
+    CaseState.DEMANDE_REGISTERED: "demande enregistrée",
+    CaseState.CLIENT_NOTIFIED: "client informé",
+    CaseState.CLIENT_CALLED: "client appelé",
+    CaseState.L1_DIAGNOSIS: "diagnostic N1 en cours",
+    CaseState.L2_ESCALATED: "transféré au niveau 2",
+    CaseState.RESOLVED: "résolu",
+    CaseState.CLOSED: "clôturé",
+    CaseState.REOPENED: "rouvert",
+}
 
 
-@dataclass(frozen=True)
-class MailRequest:
-    """One mail of a case. ``attempt`` completes the idempotency key (case + step + attempt).
-
-    The recipient is the client's first contact with an address (primary, then backup)
-    unless ``contact_id`` names one, or ``to_level2`` sends it to the level-2 team.
-    """
-
-    case_id: int
-    case_ref: str
-    step: str
-    attempt: str
-    workflow_id: str
-    at: datetime
-    title: str = ""
-    demande_ref: str | None = None
-    text: str = ""  # the technician's instructions, or the reason given
-    contact_id: int | None = None
-    to_level2: bool = False
-    after_calls: int = 0  # unanswered calls before this mail (e-mail fallback)
-
-
-@dataclass(frozen=True)
-class SmsRequest:
-    case_id: int
-    case_ref: str
-    step: str
-    attempt: str
-    workflow_id: str
-    at: datetime
-    text: str
-    contact_id: int | None = None
-
-
-@dataclass(frozen=True)
-class CallRequest:
-    """One call: to ``contact_id`` (automated) or the technician then the contact
-    (click-to-call)."""
-
-    case_id: int
-    case_ref: str
-    step: str
-    attempt: str
-    workflow_id: str
-    at: datetime
-    contact_id: int
-    mode: CallMode
-    title: str = ""
-    demande_ref: str | None = None
-    text: str = ""  # what the automated call reads (instructions), besides the case facts
-
-
-@dataclass(frozen=True)
-class SendResult:
-    communication_id: int
-    channel: Channel
-    status: str  # a CommStatus value
-    recipient: str = ""
-    detail: str = ""
-    provider_id: str = ""
-
-
-@dataclass(frozen=True)
-class ContactInfo:
-    contact_id: int
-    name: str
-    role: str
-    rank: int
-    email: str = ""
-    phone: str = ""
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    client_id: int | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ContactPlan:
-    """Who to call, in order, and how hard to try: read once (settings + contacts) and kept
-    in the contact run's history, so a replay makes the same decisions."""
-
-    contacts: list[ContactInfo]
-    mode: CallMode = CallMode.AUTOMATED
-    attempts_per_contact: int = 2
-    retry_seconds: int = 300
-    answer_wait_seconds: int = 600
-
-
-@dataclass(frozen=True)
-class ContactRun:
-    """Input of ``ContactWorkflow``: phone the client's contacts, then fall back to e-mail."""
-
-    case_id: int
-    case_ref: str
-    case_workflow_id: str
-    client_id: int | None
-    step: str
-    run: int
-    title: str = ""
-    demande_ref: str | None = None
-    text: str = ""
-    fallback_step: str | None = None
-    fallback_attempt: str = "1"
-    comms_timeout_seconds: int = 30
-
-
-@dataclass(frozen=True)
-class ContactRunResult:
-    reached: bool
-    communication_id: int | None
-    calls: int
-    fallback_status: str | None = None
-
-
-def contact_workflow_id(case_ref: str, run: int) -> str:
-    """The contact run's id: from the case reference, so the case can cancel it by id even
-    after it continued as new."""
-    return f"contact-{case_ref}-{run}"
+CRITICALITY_LABELS: dict[str, str] = {
+    Criticality.NO_IMPACT: "sans impact",
+    Criticality.MINOR: "mineur/modéré",
+    Criticality.SIGNIFICANT: "significatif",
+    Criticality.MAJOR: "majeur/étendu",
+}

@@ -1,7 +1,7 @@
 """What the contract workflows, their activities and the console agree on.
 
 Frozen dataclasses across the Temporal boundary, standard library only (the sandbox loads it
-as is), like ``workflows.shared`` for cases.
+as is), like ``messages.cases`` for cases.
 """
 
 from __future__ import annotations
@@ -218,3 +218,23 @@ class EraseInput:
 class CancelOnboarding:
     actor: str
     reason: str = ""
+
+
+# What people read for a contract process state (French, English): the console.
+ONBOARDING_STATE_LABELS: dict[str, tuple[str, str]] = {
+    "sizing": ("calcul de la durée", "sizing"),
+    "awaiting_decision": ("décision du planificateur attendue", "awaiting planner decision"),
+    "scheduling": ("planification de l'installation", "scheduling"),
+    "installing": ("installation des sondes", "installing sensors"),
+    "active": ("en service", "in service"),
+    "cancelled": ("annulée", "cancelled"),
+}
+
+
+TERMINATION_STATE_LABELS: dict[str, tuple[str, str]] = {
+    "started": ("reçue", "received"),
+    "notice": ("mise en demeure en cours", "notice running"),
+    "remedied": ("manquement corrigé", "remedied"),
+    "terminated": ("résilié", "terminated"),
+    "erased": ("données effacées", "data erased"),
+}

@@ -15,7 +15,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from vigie.settings import Settings, get_settings
+from base.settings import Settings, get_settings
 
 KEY_FILE = "reference.key"
 

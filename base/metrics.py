@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from workflows.shared import Channel, CommStatus
+from messages.comms import Channel, CommStatus
 
 __all__ = ["Counter", "Gauge", "Histogram", "beat", "forward_sdk_metrics", "serve"]
 

@@ -17,7 +17,7 @@ another client) is kept in the triage queue, marked unverified with the reason, 
 technician to attach or dismiss: never on the case, never silently dropped.
 
 Both methods rest on headers the sender writes, so a reply must also pass the **same source
-verification as an alert** of the case's client (``intake/sources.py``: its fixed IPs, relays,
+verification as an alert** of the case's client (``records/sources.py``: its fixed IPs, relays,
 DKIM or SPF, issue 21 finding 2). A mail sent from client A's address with ``From:`` a client
 B contact and B's tagged reference names B's case rightly, but its source is A's: it goes to
 triage, flagged with the verifier's evidence, and never reaches B's case. A message naming
@@ -39,10 +39,11 @@ from email.utils import parseaddr
 from sqlmodel import Session, col, select
 
 from domain.refs import refs_in, tag_ok
-from intake.sources import SourceVerifier
+from messages.cases import ClientReplySignal
+from messages.comms import Channel
 from models.tables import AlertEventRow, Case, Communication, Contact, RawMessage
 from models.types import utcnow
-from workflows.shared import Channel, ClientReplySignal
+from records.sources import SourceVerifier
 
 REPLY_FAMILY = "client_reply"
 REPLY_SIGNAL = "client_reply"
@@ -128,7 +129,7 @@ def attach_reply(s: Session, raw: RawMessage, key: bytes | None = None,
     if raw.channel != "smtp":
         return False
     if key is None:
-        from vigie.refkey import reference_key
+        from base.refkey import reference_key
 
         key = reference_key()
     judged = judge_mail(s, raw.data, key)

@@ -4,6 +4,10 @@ Production (``VIGIE_ENV=production`` or a ``DATABASE_URL``) takes it from the en
 and refuses a missing or short one: a guessable key lets anyone forge a session. The embedded
 desk of ``make up`` generates one on its first start and keeps it in ``var/secret-key``
 (mode 0600), so restarting the desk does not sign everyone out.
+
+It knows the settings by what it reads of them (``KeyedSettings``), not by importing
+``base.settings``: the settings import this module to fill in the key, never the reverse, so
+the two modules form no import cycle.
 """
 
 from __future__ import annotations
@@ -11,18 +15,33 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-
-from vigie.settings import Settings
+from typing import Any, Protocol, Self, TypeVar
 
 MIN_LENGTH = 32
 KEY_FILE = "secret-key"
+
+
+class KeyedSettings(Protocol):
+    """What this module reads of ``base.settings.Settings``."""
+
+    @property
+    def embedded(self) -> bool: ...
+
+    secret_key: str
+    var_dir: Path
+
+    def model_copy(self, *, update: dict[str, Any] | None = None,
+                   deep: bool = False) -> Self: ...
+
+
+S = TypeVar("S", bound=KeyedSettings)
 
 
 class WeakSecretKey(SystemExit):
     """Raised at start-up; a SystemExit so the command says why and stops, no traceback."""
 
 
-def check_secret_key(settings: Settings) -> None:
+def check_secret_key(settings: KeyedSettings) -> None:
     """Refuses to start a production service without a strong key."""
     if settings.embedded:
         return
@@ -62,7 +81,7 @@ def embedded_key(var_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def with_secret_key(settings: Settings) -> Settings:
+def with_secret_key(settings: S) -> S:
     """The settings with the embedded key filled in where the environment gave none."""
     if settings.secret_key or not settings.embedded:
         return settings

@@ -3,7 +3,7 @@ is not registered for them (issue 21, finding 16).
 
 Behind a relaying MTA the PROXY header rightly names the relay, not the client, so a client
 verified by its fixed IP becomes "unverified": correct, but silent. The source verifier
-(``intake/sources.py``) words such a verdict ``relais non enregistré <relay> : ...`` when the
+(``records/sources.py``) words such a verdict ``relais non enregistré <relay> : ...`` when the
 message's ``Received`` headers name one of the client's addresses; this module gathers those
 verdicts per client and relay for the console (administration page of the client, the list
 of clients). Registered relays are the per-client
@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from intake.sources import UNREGISTERED_RELAY, UNVERIFIED, SourceVerifier, normalize_ip
 from models.tables import AlertEventRow, RawMessage
 from models.types import utcnow
+from records.sources import UNREGISTERED_RELAY, UNVERIFIED, SourceVerifier, normalize_ip
 
 WINDOW = timedelta(days=30)  # sightings older than this are not shown
 _NAMED = re.compile(r"vient de (\S+)")  # the client address in the verifier's words

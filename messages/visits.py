@@ -1,5 +1,5 @@
 """What the visit workflow, its activities and the console agree on (standard library only, so
-the workflow sandbox loads it as is), in the manner of ``workflows/shared.py`` for cases."""
+the workflow sandbox loads it as is), in the manner of ``messages/cases.py`` for cases."""
 
 from __future__ import annotations
 
@@ -331,3 +331,19 @@ class ReportResult:
     techdoc_after: int | None
     anomalies: int
     open_items: tuple[str, ...] = ()
+
+
+# What people read for a visit state (French, English): the console, the calendar feed.
+STATE_LABELS: dict[str, tuple[str, str]] = {
+    VisitState.PLANNED: ("planifiée", "planned"),
+    VisitState.PROPOSED: ("dates proposées", "dates proposed"),
+    VisitState.AWAITING_CLIENT: ("en attente du client", "awaiting the client"),
+    VisitState.CONFIRMED: ("confirmée", "confirmed"),
+    VisitState.IN_PROGRESS: ("en cours", "in progress"),
+    VisitState.REPORT_WRITTEN: ("rapport rédigé", "report written"),
+    VisitState.REPORT_SENT: ("rapport envoyé", "report sent"),
+    VisitState.RESCHEDULED: ("à replanifier", "rescheduled"),
+    VisitState.CANCELLED: ("annulée", "cancelled"),
+    VisitState.NO_ACCESS: ("accès impossible", "no access"),
+    VisitState.MISSED: ("manquée", "missed"),
+}

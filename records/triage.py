@@ -11,8 +11,6 @@ import re
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from intake.matching import normalize_host
-from intake.sources import SourceVerifier
 from models.db import session_scope
 from models.tables import (
     AlertEventRow,
@@ -24,6 +22,8 @@ from models.tables import (
     ServerAlias,
 )
 from parsers import AlertEvent
+from records.matching import normalize_host
+from records.sources import SourceVerifier
 
 HOSTNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,254}")
 

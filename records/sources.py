@@ -23,7 +23,7 @@ When mail comes through a relay that is not registered for a client (a relaying 
 of the intake: the PROXY header rightly names the relay, not the client), its fixed-IP check
 fails. The unverified detail then says so (:data:`UNREGISTERED_RELAY`) when the message's own
 ``Received`` headers name one of the client's addresses: only a hint for the operator (any
-sender can write such headers), never a verification; ``intake/relays.py`` lists them per
+sender can write such headers), never a verification; ``records/relays.py`` lists them per
 client for the console, where the relay is registered in one click (issue 21, finding 16).
 
 Checking is on for a client as soon as it has a registered IP, relay, DKIM or SPF domain
