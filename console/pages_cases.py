@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
-from console.i18n import FAMILY_LABELS, STATE_EN
+from console.i18n import FAMILY_LABELS, N_, gettext
 from console.i18n_incidents import CHILD_STATE_FR
 from console.idempotency import not_final, update_id
 from console.mail import MessageView, message_view
@@ -57,6 +57,7 @@ from models.tables import (
 from models.types import utcnow
 from records.incidents import PARENT_FAMILIES, Family, children_by_incident, family_of
 from records.storms import current_storms, storm_cases
+from workflows.case_machine import STATE_LABELS
 from workflows.shared import ActionInput, Channel, ContactOutcome, Criticality
 
 router = APIRouter()
@@ -107,7 +108,7 @@ def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
     """The browser tab says how much is waiting: "(12) Vigie — File d'attente"."""
-    label = "Queue" if lang == "en" else "File d'attente"
+    label = gettext(lang, N_("File d'attente"))
     major = counts.get("major", 0)
     prefix = f"({counts.get('total', 0)}" + (f" · {major}!" if major else "") + ")"
     return f"{prefix} Vigie — {label}"
@@ -134,7 +135,7 @@ def queue(request: Request, principal: Principal = Depends(require("queue"))) ->
         pages=max(1, -(-data["total"] // PAGE_SIZE)),
         clients=clients,
         families=sorted(FAMILY_LABELS),
-        states=list(STATE_EN),
+        states=list(STATE_LABELS),
         classes=[*CRITICALITIES, UNCLASSIFIED],
         **data,
     )
