@@ -111,8 +111,8 @@ def label_text(lang: str, value: str | Contextual) -> str:
 
 
 def known(lang: str, text: str) -> bool:
-    """Whether ``lang``'s compiled catalog has ``text`` (its English may read the same)."""
-    return text in getattr(catalog(lang), "_catalog", {})
+    """Whether ``lang``'s catalog translates ``text`` (its English may read the same)."""
+    return lang != DEFAULT_LANG and translated(text, lang=lang)
 
 
 def translated(text: str, context: str | None = None, lang: str = "en") -> bool:

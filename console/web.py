@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from console import i18n, i18n_contracts, i18n_messages, i18n_visits
+from console import i18n, i18n_contracts, i18n_messages, i18n_timeline, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.idempotency import key_field
@@ -165,6 +165,7 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "label": lambda kind, key: i18n.pair_label(i18n.LABEL_TABLES[kind], lang, key),
         "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
+        "ledger_reason": lambda text: i18n_timeline.timeline_reason(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
         "number": lambda value, digits=1: i18n.number(lang, value, digits),
         "percent": lambda value, digits=1: i18n.percent(lang, value, digits),

@@ -1,7 +1,7 @@
 """The console's words, with Babel: ``extract`` writes ``console/locale/messages.pot`` from
 the templates and the Python (``babel.cfg``), ``update`` merges it into each language's
-``.po``, ``compile`` writes the ``.mo`` files (optional: the console compiles the ``.po`` in
-memory when none is there), ``check`` says what is untranslated or fuzzy.
+``.po``, ``check`` says what is untranslated or fuzzy. No ``.mo`` is written: the console
+compiles each ``.po`` in memory when it starts (``console.i18n.catalog``).
 
     python scripts/words.py extract && python scripts/words.py update
     (translate the new entries of console/locale/en/LC_MESSAGES/messages.po)
@@ -41,10 +41,6 @@ def update() -> None:
                 "--no-wrap")
 
 
-def compile_mo() -> None:
-    pybabel("compile", "-d", str(LOCALE), "--statistics")
-
-
 def check() -> int:
     """Untranslated and fuzzy entries of each language; 1 when there is one."""
     sys.path.insert(0, str(ROOT))
@@ -65,10 +61,8 @@ def check() -> int:
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "check"
     if command == "extract":
-        extract()
+        extract(Path(sys.argv[2]) if len(sys.argv) > 2 else POT)
     elif command == "update":
         update()
-    elif command == "compile":
-        compile_mo()
     else:
         sys.exit(check())
