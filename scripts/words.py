@@ -31,7 +31,8 @@ def extract(output: Path = POT) -> None:
     nothing; a new or changed French text does)."""
     keywords = [arg for k in KEYWORDS for arg in ("-k", k)]
     pybabel("extract", "-F", str(ROOT / "babel.cfg"), *keywords, "--no-location",
-            "--sort-output", "--project=Vigie", "--copyright-holder=Vigie",
+            "--sort-output", "--project=Vigie", "--version=1", "--copyright-holder=Vigie",
+            "--msgid-bugs-address=desk@vigie.invalid",
             "-o", str(output), str(ROOT / "console"))
 
 
