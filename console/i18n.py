@@ -15,14 +15,14 @@ import gettext as _gettext
 import io
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel.core import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -166,10 +166,17 @@ def moment(lang: str, value: datetime | None, tz: str, fmt: str = "datetime") ->
                            locale=BABEL_LOCALES.get(lang, "fr_FR"))
 
 
+def date_text(lang: str, value: date | None, fmt: str = "date") -> str:
+    """A calendar day (a visit's window, a contract's start) by Babel: "16/03/2027", or
+    "03/2027" for ``fmt="month"``."""
+    if value is None:
+        return "—"
+    return format_date(value, {"date": "dd/MM/y", "month": "MM/y"}.get(fmt, fmt),
+                       locale=BABEL_LOCALES.get(lang, "fr_FR"))
+
+
 def day_name(lang: str, iso: str) -> str:
     """A day as a client reads it: "mardi 16 mars 2027", "Tuesday 16 March 2027"."""
-    from babel.dates import format_date
-
     return format_date(datetime.fromisoformat(iso).date(), "EEEE d MMMM y",
                        locale=BABEL_LOCALES.get(lang, "fr_FR"))
 

@@ -150,6 +150,7 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "other_lang": "en" if lang == "fr" else "fr",
         "msg": lambda text: i18n_messages.translate(lang, text),  # a flash with its values
         "dt": dt,
+        "date_of": lambda value, fmt="date": i18n.date_text(lang, value, fmt),
         "now": utcnow(),
         "state_label": lambda s: i18n.state_label(lang, s),
         "crit_label": lambda c: i18n.criticality_label(lang, c),
