@@ -4,8 +4,10 @@ the page translates at display time:
 
 - a reason that is a whole msgid or a message template of the catalog (the workflow's own
   reasons below, a refusal, a flash) is shown in English with its values;
-- a call line of the contact workflow ("Jean (contact principal), appel 1/2 : ...") has its
-  fixed phrases in English, the evidence after them as recorded;
+- a call line of the contact workflow ("Jean (contact principal), appel 1/2 : ...") and the
+  evidence a send recorded ("dry-run : appel vers ... enregistré, non envoyé", "conservé
+  par la boîte de capture locale") have their fixed phrases in English, the values (a
+  number, a relay's answer) as recorded;
 - what people and alerts wrote (a note, an alert's summary, a typed reason) stays as
   written: data, not the console's words.
 """
@@ -39,6 +41,31 @@ CALL_PHRASES: tuple[Phrase, ...] = (
     Phrase(N_("(contact d'astreinte)")),
 )
 
+# What the phone and mail activities record as a send's evidence (``activities.phone``,
+# ``activities.mail``, ``activities.visits``): their fixed phrases, the longest first.
+EVIDENCE_PHRASES: tuple[Phrase, ...] = (
+    Phrase(N_("dry-run : appel vers {} enregistré, non envoyé")),
+    Phrase(N_("dry-run : SMS vers {} enregistré, non envoyé")),
+    Phrase(N_("aucun numéro de téléphone pour ce contact")),
+    Phrase(N_("aucune adresse pour ce message")),
+    Phrase(N_("Twilio non configuré")),
+    Phrase(N_("repris après interruption : déjà chez Twilio")),
+    Phrase(N_("confié à Twilio")),
+    Phrase(N_("refusé par Twilio")),
+    Phrase(N_("conservé par la boîte de capture locale")),
+    Phrase(N_("conservé par la boîte de capture")),
+    Phrase(N_("rien n'a quitté la machine")),
+    Phrase(N_("relais SMTP non configuré")),
+    Phrase(N_("refusé par le relais")),
+    Phrase(N_("accepté par le relais")),
+    Phrase(N_("connexion perdue pendant DATA")),
+    Phrase(N_("envoi interrompu (arrêt du worker) après la remise au relais possible")),
+    Phrase(N_("envoi interrompu")),
+    Phrase(N_("vérifier au relais le Message-ID")),
+    Phrase(N_("à vérifier au relais")),
+    Phrase(N_("non renvoyé")),
+)
+
 
 def timeline_reason(lang: str, reason: str | None) -> str:
     """A ledger line's reason in ``lang`` (see the module's docstring)."""
@@ -47,4 +74,4 @@ def timeline_reason(lang: str, reason: str | None) -> str:
     said = translate(lang, reason)
     if said != reason:
         return said
-    return translate_phrases(lang, reason, CALL_PHRASES)
+    return translate_phrases(lang, reason, CALL_PHRASES + EVIDENCE_PHRASES)

@@ -115,16 +115,21 @@ def test_the_case_workflows_reasons_are_in_the_catalog() -> None:
 
 def test_a_call_line_of_the_contact_workflow_reads_in_english() -> None:
     """The line as ``workflows.contact`` builds it: its fixed phrases in English, the
-    contact's name and the recorded evidence as they are."""
+    contact's name and the values the evidence recorded as they are."""
     from workflows.contact import PHONE_STILL_DUE, ROLE_LABELS
 
     line = f"Jean Martin ({ROLE_LABELS['primary']}), appel 2/3 : confié à Twilio : CA12"
     assert timeline_reason("en", line) == (
-        "Jean Martin (primary contact), call 2/3 : confié à Twilio : CA12")
+        "Jean Martin (primary contact), call 2/3 : handed to Twilio : CA12")
     fallback = "aucun contact joint par téléphone" + " ; mail de repli" + PHONE_STILL_DUE
     assert timeline_reason("en", fallback) == (
         "no contact reached by phone; fallback mail; the first contact (a person on the "
         "phone) is still to do")
+    dry_run = ("Jean Martin (contact principal), appel 1/2 : dry-run : appel vers +3312 "
+               "enregistré, non envoyé (VIGIE_PHONE_TRANSPORT=dry-run)")  # activities.phone
+    assert timeline_reason("en", dry_run) == (
+        "Jean Martin (primary contact), call 1/2 : dry run: call to +3312 recorded, not "
+        "placed (VIGIE_PHONE_TRANSPORT=dry-run)")
     typed = "Le client rappelle demain"  # what a person wrote stays as written
     assert timeline_reason("en", typed) == typed
 
