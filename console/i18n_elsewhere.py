@@ -1,9 +1,10 @@
 """French texts the console shows but does not write itself, so ``pybabel extract`` finds
 them here: the case workflow's states, criticalities and next steps, the refusals the
 workflows and the data layer give, the domain's contract items, and the labels a template
-picks by key (``_(table.get(key))``). Each is a msgid of ``console/locale``; this module is
-never imported for its values. Regenerate nothing by hand: add a text here when a page
-shows a new French text from elsewhere (``tests/test_console_words.py`` names it)."""
+picks by key (``_(table.get(key))``). Each is a msgid of ``console/locale``; nothing imports
+this module for its values. Kept by hand: when a page shows a new French text from
+elsewhere, ``tests/test_console_words.py`` names it; add it here, then extract and update
+(README, "Words and formats")."""
 
 
 from __future__ import annotations
