@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from console.api import action_input, case_for_action, case_view, run_action
 from console.auth import Principal, require, set_flash
 from console.deps import Services
-from console.i18n import FAMILY_LABELS, STATE_EN
+from console.i18n import FAMILY_LABELS, N_, gettext
 from console.i18n_incidents import CHILD_STATE_FR
 from console.idempotency import not_final, update_id
 from console.mail import MessageView, message_view
@@ -40,7 +40,7 @@ from console.sla import case_sla, effective_policy
 from console.web import lang_of, log_read, log_reads, redirect, render, render_fragment
 from domain.sensors import condition_for
 from domain.sla import CaseSla
-from messages.cases import ActionInput, Criticality
+from messages.cases import STATE_LABELS, ActionInput, Criticality
 from messages.comms import Channel, ContactOutcome
 from models.db import session_scope
 from models.tables import (
@@ -108,7 +108,7 @@ def _queue_data(svc: Services, flt: QueueFilter, page: int) -> dict[str, Any]:
 
 def queue_title(counts: dict[str, int], lang: str) -> str:
     """The browser tab says how much is waiting: "(12) Vigie — File d'attente"."""
-    label = "Queue" if lang == "en" else "File d'attente"
+    label = gettext(lang, N_("File d'attente"))
     major = counts.get("major", 0)
     prefix = f"({counts.get('total', 0)}" + (f" · {major}!" if major else "") + ")"
     return f"{prefix} Vigie — {label}"
@@ -135,7 +135,7 @@ def queue(request: Request, principal: Principal = Depends(require("queue"))) ->
         pages=max(1, -(-data["total"] // PAGE_SIZE)),
         clients=clients,
         families=sorted(FAMILY_LABELS),
-        states=list(STATE_EN),
+        states=list(STATE_LABELS),
         classes=[*CRITICALITIES, UNCLASSIFIED],
         **data,
     )

@@ -20,7 +20,15 @@ from sqlmodel import Session, select
 from console import charts
 from console.auth import Principal, require
 from console.deps import Services
-from console.i18n import FIGURE_LABELS, criticality_label
+from console.i18n import (
+    FIGURE_LABELS,
+    N_,
+    NC_,
+    criticality_label,
+    gettext,
+    label_text,
+    pair_label,
+)
 from console.params import page_number, parse_int
 from console.slacache import (
     DIMENSIONS,
@@ -117,16 +125,25 @@ def group_params(sel: Selection, by: str, grp: Group) -> dict[str, str]:
     return sel_params(sel, **{"from": start.isoformat(), "to": end.isoformat()})
 
 
+def moment_day(lang: str, day: date, pattern: str) -> str:
+    """A week's first day or a month, written by Babel for the page's language."""
+    from babel.dates import format_date
+
+    from console.i18n import BABEL_LOCALES
+
+    return format_date(day, pattern, locale=BABEL_LOCALES.get(lang, "fr_FR"))
+
+
 def group_label(by: str, key: Any, lang: str, clients: dict[int, str]) -> str:
     if by == "client":
-        return clients.get(key, "—") if key != -1 else ("sans client" if lang != "en" else "none")
+        return clients.get(key, "—") if key != -1 else gettext(lang, N_("sans client"))
     if by == "technician":
-        return key or ("non classé" if lang != "en" else "not triaged")
+        return key or label_text(lang, NC_("technicien", "non classé"))
     if by == "criticality":
         return criticality_label(lang, None if key == "unclassified" else key)
     if by == "week":
-        return ("sem. " if lang != "en" else "wk ") + key.strftime("%d/%m/%Y")
-    return key.strftime("%m/%Y")
+        return gettext(lang, N_("sem. {}")).format(moment_day(lang, key, "dd/MM/y"))
+    return moment_day(lang, key, "MM/y")
 
 
 def _client_names(svc: Services) -> dict[int, str]:
@@ -165,12 +182,12 @@ def _report(request: Request) -> dict[str, Any]:
     }
 
 
-BY_LABELS: dict[str, tuple[str, str]] = {
-    "client": ("client", "client"),
-    "technician": ("technicien", "technician"),
-    "criticality": ("criticité", "criticality"),
-    "month": ("mois", "month"),
-    "week": ("semaine", "week"),
+BY_LABELS: dict[str, str] = {
+    "client": N_("client"),
+    "technician": N_("technicien"),
+    "criticality": N_("criticité"),
+    "month": N_("mois"),
+    "week": N_("semaine"),
 }
 
 
@@ -180,13 +197,10 @@ def _view_context(request: Request) -> dict[str, Any]:
     sel: Selection = rep["sel"]
     by: str = rep["by"]
     lang = lang_of(request)
-    en = lang == "en"
     triage_dist = distribution(rep["total"].values["time_to_triage"], TRIAGE_EDGES_MIN)
-    title_dist = "Time to triage distribution" if en else "Distribution du délai de classification"
-    title_trend = "Cases and cases in breach per period" if en else (
-        "Cas et cas hors délai par période"
-    )
-    words = ("cases", "in breach") if en else ("cas", "hors délai")
+    title_dist = gettext(lang, N_("Distribution du délai de classification"))
+    title_trend = gettext(lang, N_("Cas et cas hors délai par période"))
+    words = (gettext(lang, N_("cas")), gettext(lang, N_("hors délai")))
     return {
         "dims": DIMENSIONS,
         "figures": SUMMARY_FIGURES,
@@ -198,7 +212,7 @@ def _view_context(request: Request) -> dict[str, Any]:
         "group_params": lambda grp: group_params(sel, by, grp),
         "title_dist": title_dist,
         "title_trend": title_trend,
-        "by_label": BY_LABELS[by][1 if en else 0],
+        "by_label": gettext(lang, BY_LABELS[by]),
         **rep,
     }
 
@@ -246,7 +260,7 @@ def group_table(rep: dict[str, Any], lang: str) -> tuple[list[str], list[list[st
     """The SLA table as plain cells (CSV and PDF exports share it)."""
     header = ["Groupe" if lang != "en" else "Group", "Cas" if lang != "en" else "Cases"]
     for name in SUMMARY_FIGURES:
-        label = FIGURE_LABELS[name][1 if lang == "en" else 0]
+        label = pair_label(FIGURE_LABELS, lang, name)
         if lang == "en":
             header += [f"{label} — median (min)", f"{label} — p90 (min)", f"{label} — breaches"]
         else:
@@ -331,10 +345,10 @@ def sla_pdf(request: Request, principal: Principal = Depends(require("sla"))) ->
     sel: Selection = view["sel"]
     lang = lang_of(request)
     link_base = str(request.base_url).rstrip("/")
-    title = "Vigie — SLA report" if lang == "en" else "Vigie — rapport SLA"
+    title = gettext(lang, N_("Vigie — rapport SLA"))
     ctx = context(request, principal, doc_title=title, link_base=link_base, **view)
     body = template_to_pdf(
-        environment(), "print/sla.html", ctx, base_url=link_base + "/", landscape=True
+        environment(lang), "print/sla.html", ctx, base_url=link_base + "/", landscape=True
     )
     filename = f"vigie-sla-{sel.period.start}-{sel.period.end}.pdf"
     return Response(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from console.deps import Services
+from console.i18n import N_, gettext
 from console.i18n_visits import date_label
 from console.pages_visits import state_name
 from messages.visits import VisitState
@@ -36,7 +37,7 @@ def documents_context(svc: Services, client_id: int | None, lang: str = "fr"
                 links = [(date_label(lang, d), answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, d, v.answer_deadline)))
                     for d in v.proposed_dates]
-                none = "no date suits" if lang == "en" else "aucune ne convient"
+                none = gettext(lang, N_("aucune ne convient"))
                 links.append((none, answer_url("", sign_answer(
                     secret, v.id or 0, v.proposal, None, v.answer_deadline))))
                 proposals.append((v, links))

@@ -1,4 +1,5 @@
-"""Server-rendered pages: one Jinja2 environment (autoescaped), filters for Paris time, render().
+"""Server-rendered pages: a Jinja2 environment per language (autoescaped, the Jinja2 i18n
+extension wired to that language's catalog), Babel's dates and numbers, render().
 
 Times are stored in UTC and shown in the team's time zone (``VIGIE_TIMEZONE``, Europe/Paris).
 The language is French unless ``?lang=en`` (remembered in a cookie) asks for English.
@@ -11,13 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from console import i18n, i18n_contracts, i18n_messages, i18n_visits
+from console import i18n, i18n_contracts, i18n_messages, i18n_timeline, i18n_visits
 from console.auth import CSRF_FIELD, PERMISSIONS, Principal, clear_flash
 from console.deps import Services
 from console.idempotency import key_field
@@ -28,19 +28,20 @@ from models.types import utcnow
 HERE = Path(__file__).resolve().parent
 LANG_COOKIE = "vigie_lang"
 
+N_ = i18n.N_
 NAV: tuple[tuple[str, str, str], ...] = (
-    ("/queue", "File d'attente", "queue"),
-    ("/unmatched", "Non rattachés", "triage"),
-    ("/backups", "Sauvegardes", "queue"),
-    ("/sla", "SLA", "sla"),
-    ("/planning", "Planification", "planning"),
-    ("/contracts", "Contrats", "contracts"),
-    ("/privacy/access", "Accès aux données", "privacy"),
-    ("/visits/mine", "Mes visites", "visit.run"),
-    ("/entitlements", "Droits de visite", "entitlement"),
-    ("/admin", "Administration", "admin"),
-    ("/portal", "Mes cas", "portal"),
-    ("/portal/contract", "Mon contrat", "portal"),
+    ("/queue", N_("File d'attente"), "queue"),
+    ("/unmatched", N_("Non rattachés"), "triage"),
+    ("/backups", N_("Sauvegardes"), "queue"),
+    ("/sla", N_("SLA"), "sla"),
+    ("/planning", N_("Planification"), "planning"),
+    ("/contracts", N_("Contrats"), "contracts"),
+    ("/privacy/access", N_("Accès aux données"), "privacy"),
+    ("/visits/mine", N_("Mes visites"), "visit.run"),
+    ("/entitlements", N_("Droits de visite"), "entitlement"),
+    ("/admin", N_("Administration"), "admin"),
+    ("/portal", N_("Mes cas"), "portal"),
+    ("/portal/contract", N_("Mon contrat"), "portal"),
 )
 
 
@@ -52,15 +53,10 @@ def lang_of(request: Request) -> str:
     return kept if kept in i18n.LANGS else i18n.DEFAULT_LANG
 
 
-@lru_cache(maxsize=4)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def local_time(value: datetime | None, tz: str, fmt: str = "%d/%m/%Y %H:%M") -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(_zone(tz)).strftime(fmt)
+def local_time(value: datetime | None, tz: str, fmt: str = "datetime",
+               lang: str = i18n.DEFAULT_LANG) -> str:
+    """A stored moment in the team's zone, by Babel (``i18n.DATE_FORMATS`` names ``fmt``)."""
+    return i18n.moment(lang, value, tz, fmt)
 
 
 def duration(seconds: float | None) -> str:
@@ -79,16 +75,28 @@ def tel_uri(phone: str) -> str:
     return "tel:" + kept
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+@lru_cache(maxsize=len(i18n.LANGS))
+def environment(lang: str = i18n.DEFAULT_LANG) -> Environment:
+    """The templates for one language: ``_()``, ``gettext``, ``ngettext`` and ``{% trans %}``
+    blocks read that language's catalog (looked up in ``console.i18n`` at each call, so a
+    test may watch every lookup)."""
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda text: i18n.gettext(lang, text),
+        lambda singular, plural, n: i18n.ngettext(lang, singular, plural, n),
+        pgettext=lambda context, text: i18n.pgettext(lang, context, text),
+        newstyle=False,
     )
     env.filters["duration"] = duration
     env.filters["tel"] = tel_uri
+    env.filters["number"] = lambda value, digits=1: i18n.number(lang, value, digits)
+    env.filters["percent"] = lambda value, digits=1: i18n.percent(lang, value, digits)
     env.globals["urlencode"] = urlencode
     return env
 
@@ -127,14 +135,11 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
     lang = lang_of(request)
     tz = svc.settings.timezone
 
-    def _(text: str) -> str:
-        return i18n.gettext(lang, text)
-
-    def dt(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
-        return local_time(value, tz, fmt)
+    def dt(value: datetime | None, fmt: str = "datetime") -> str:
+        return local_time(value, tz, fmt, lang)
 
     nav = [
-        (href, _(label), request.url.path.startswith(href))
+        (href, i18n.gettext(lang, label), request.url.path.startswith(href))
         for href, label, perm in NAV
         if principal is not None and principal.role in PERMISSIONS[perm]
     ]
@@ -143,9 +148,9 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "me": principal,
         "lang": lang,
         "other_lang": "en" if lang == "fr" else "fr",
-        "_": _,
         "msg": lambda text: i18n_messages.translate(lang, text),  # a flash with its values
         "dt": dt,
+        "date_of": lambda value, fmt="date": i18n.date_text(lang, value, fmt),
         "now": utcnow(),
         "state_label": lambda s: i18n.state_label(lang, s),
         "crit_label": lambda c: i18n.criticality_label(lang, c),
@@ -161,8 +166,10 @@ def context(request: Request, principal: Principal | None, **extra: Any) -> dict
         "label": lambda kind, key: i18n.pair_label(i18n.LABEL_TABLES[kind], lang, key),
         "data_items": lambda data, skip=(): i18n.data_items(lang, data, skip),
         "explain": lambda text: i18n.explain(lang, text),
+        "ledger_reason": lambda text: i18n_timeline.timeline_reason(lang, text),
         "actor": lambda a: i18n.actor_label(lang, a),
         "number": lambda value, digits=1: i18n.number(lang, value, digits),
+        "percent": lambda value, digits=1: i18n.percent(lang, value, digits),
         # the contract pages (console.i18n_contracts)
         "blocker_text": lambda what: i18n_contracts.blocker_text(lang, what),
         "event_label": lambda action: i18n_contracts.event_label(lang, action),
@@ -188,7 +195,7 @@ def render(
 ) -> HTMLResponse:
     """Renders a page; consumes the session's flash message and remembers ``?lang=``."""
     ctx = context(request, principal, **extra)
-    html = environment().get_template(template).render(ctx)
+    html = environment(ctx["lang"]).get_template(template).render(ctx)
     if principal is not None and principal.flash:
         clear_flash(request.app.state.services, principal)
     response = HTMLResponse(html, status_code=status_code)
@@ -201,7 +208,8 @@ def render(
 def render_fragment(
     request: Request, principal: Principal | None, template: str, **extra: Any
 ) -> str:
-    return environment().get_template(template).render(context(request, principal, **extra))
+    ctx = context(request, principal, **extra)
+    return environment(ctx["lang"]).get_template(template).render(ctx)
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -98,9 +98,9 @@ def test_sla_view_per_client_with_numbers_linking_to_their_cases(
     durand = row_cells(html, "Cabinet Durand &amp; Associés")
     assert "metric=count" in durand and ">2</a>" in durand
     assert "1 h 05 / 2 h 00" in durand  # triage: median of 10 min and 2 h, p90 2 h
-    assert "1 (50,0 %)" in durand  # escalated to level 2 (French decimals)
+    assert "1 (50,0\u00a0%)" in durand  # escalated to level 2 (French decimals)
     total = row_cells(html, "Total")
-    assert ">5</a>" in total and "1 (20,0 %)" in total
+    assert ">5</a>" in total and "1 (20,0\u00a0%)" in total
     # follow the total's "cases in breach" link
     link = re.search(r'href="(/sla/cases\?[^"]*metric=breached[^"]*)"', total)
     assert link

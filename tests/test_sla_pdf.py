@@ -18,7 +18,7 @@ from PIL import Image, ImageStat
 from sqlalchemy.engine import Engine
 from weasyprint.urls import FatalURLFetchingError
 
-from console.i18n import FIGURE_LABELS
+from console.i18n import FIGURE_LABELS, pair_label
 from console.slacache import SUMMARY_FIGURES
 from documents import html_to_pdf
 from tests.browser.support import Desk, make_desk
@@ -90,7 +90,7 @@ def test_the_sla_pdf_prints_the_page_readably(
         for line in header:
             assert line in text, (line, text[:1500])
     for name in SUMMARY_FIGURES:
-        assert FIGURE_LABELS[name][1 if lang == "en" else 0] in text
+        assert pair_label(FIGURE_LABELS, lang, name) in text
     median_p90 = "median / p90" if lang == "en" else "médiane / p90"
     assert median_p90 in text
     # the figures themselves: median / p90 of the major case's triage (10 min)

@@ -63,11 +63,13 @@ def test_the_entitlement_page_names_no_setting(desk: Desk) -> None:
 
 
 def test_french_pages_write_decimals_with_a_comma(desk: Desk) -> None:
+    """Babel writes the share for each language: French comma and no-break space before
+    the sign, English point and no space."""
     http, _ = desk.signed_in("manager")
     french = http.get("/sla?lang=fr").text
-    assert "0 (0,0 %)" in french and "(0.0 %)" not in french
+    assert "0 (0,0\u00a0%)" in french and "(0.0" not in french
     english = http.get("/sla?lang=en").text
-    assert "0 (0.0 %)" in english
+    assert "0 (0.0%)" in english and "(0,0" not in english
 
 
 def test_visit_pages_write_one_date_format_and_their_timeline_in_english(desk: Desk) -> None:

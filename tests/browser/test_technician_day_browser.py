@@ -179,6 +179,43 @@ async def test_a_major_case_whose_calls_all_fail_has_no_first_contact_after_the_
     await page.context.close()
 
 
+async def test_an_english_reader_sees_the_failed_calls_and_the_timeline_in_english(
+    stack: Stack, browser: Browser
+) -> None:
+    """Issue 25: the case the workflow wrote in French (call lines, fallback mail, the first
+    contact still due) reads in English with ``?lang=en``: state, next step, SLA row and
+    every timeline line the desk wrote; the numbers and times are Babel's."""
+    case_id = await stack.probe("client-b.example", "SRV-APP", "memory", "RAM", "RAM 99%")
+    page = await signed_in(browser, stack, "technician")
+    await open_case(page, case_id)
+    await step(page, "classify", criticality="major")
+    await step(page, "register_demande")
+    for _ in range(60):  # the dry-run calls, then the fallback mail, reach the ledger
+        if any(a.data.get("step") == "l1_call_fallback" for a in ledger(stack, case_id)):
+            break
+        await page.wait_for_timeout(500)
+    else:
+        raise AssertionError("no fallback mail")
+    await page.goto(f"/cases/{case_id}?lang=en")
+    await expect(page.locator("#case-state")).to_have_text("request registered")
+    await expect(page.locator(".steps .step").first).to_contain_text(
+        "Nobody was reached by phone")
+    await expect(page.locator("table.sla-figures tr").filter(
+        has_text="Time to first client contact")).to_contain_text("running")
+    timeline = page.locator("#timeline")
+    await expect(timeline).to_contain_text("call 1/")
+    await expect(timeline).to_contain_text("no contact reached by phone; fallback mail")
+    await expect(timeline).to_contain_text("is still to do")
+    text = await timeline.inner_text()
+    for french in ("appel ", "mail de repli", "reste à faire", "aucun contact", "ouverture",
+                   "demande enregistrée"):
+        assert french not in text, (french, text)
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d", text)  # Babel's day-first moment
+    await page.goto(f"/cases/{case_id}?lang=fr")  # the French page keeps the workflow's words
+    await expect(page.locator("#timeline")).to_contain_text("reste à faire")
+    await page.context.close()
+
+
 async def test_the_live_queue_counts_equal_its_rows(stack: Stack, browser: Browser) -> None:
     page = await signed_in(browser, stack, "technician")
     await page.goto("/queue")
