@@ -39,7 +39,12 @@ from typing import Any
 from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from temporalio.api.common.v1 import Payloads, WorkflowExecution, WorkflowType
+from temporalio.api.common.v1 import (
+    Payloads,
+    SearchAttributes,
+    WorkflowExecution,
+    WorkflowType,
+)
 from temporalio.api.enums.v1 import WorkflowIdReusePolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -47,6 +52,7 @@ from temporalio.api.workflowservice.v1 import (
     SignalWorkflowExecutionRequest,
 )
 from temporalio.client import Client
+from temporalio.converter import encode_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from base.metrics import (
@@ -60,7 +66,15 @@ from base.metrics import (
 )
 from contracts.codec import for_workflow
 from contracts.store import unmonitored_client_ids
-from messages.cases import AlertSignal, CaseInput, ClientReplySignal, Criticality, case_workflow_id
+from messages import search
+from messages.cases import (
+    CASE_PATH,
+    AlertSignal,
+    CaseInput,
+    ClientReplySignal,
+    Criticality,
+    case_workflow_id,
+)
 from models.auth import Policy
 from models.db import session_scope
 from models.incidents import IncidentChild
@@ -411,6 +425,7 @@ def route_for(row: AlertEventRow, policy: CasePolicy = CasePolicy()) -> Route | 
             source_check=row.source_check,
             open_in_one_step=policy.open_in_one_step,
             late_margin_seconds=policy.late_margin_seconds,
+            path=CASE_PATH,
         )
         if row.family == LINK_FAMILY:  # a site's link down: major until restored (3.2.2)
             start = replace(start, preset_criticality=Criticality.MAJOR,
@@ -783,6 +798,7 @@ class Router:
                     identity=self.client.identity,
                     request_id=route.request_id,
                     workflow_id_reuse_policy=ALLOW_DUPLICATE,
+                    search_attributes=self._start_attributes(route.start),
                 ),
                 retry=True,
                 timeout=RPC_TIMEOUT,
@@ -805,6 +821,20 @@ class Router:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             # no open case for this recovery: nothing to end
+
+    def _start_attributes(self, start: CaseInput) -> SearchAttributes | None:
+        """A new-path case's client code, class and state, given with its start (ignored by
+        Temporal when the case is already open): its first workflow task then upserts its
+        reference only. The client code is the reference data's (the batch's), "" if unknown
+        (the case then upserts it: a missing one costs an event, never a wrong value)."""
+        if not start.path:
+            return None
+        codes = self._ref.matcher.codes if self._ref is not None else {}
+        code = codes.get(start.client_id, "") if start.client_id is not None else ""
+        out = SearchAttributes()
+        encode_search_attributes(
+            search.at_start(code, start.preset_criticality, start.source_verified), out)
+        return out
 
     async def drain_once(self) -> int:
         """Process one batch; returns how many outbox rows were completed.

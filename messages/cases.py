@@ -97,6 +97,17 @@ class CaseInput:
     # Occurrence order: a problem that happened this long (seconds) or more before the case's
     # last recovery is a late arrival (VIGIE_LATE_ARRIVAL_MARGIN_SECONDS: clocks disagree).
     late_margin_seconds: int = 120
+    # Which opening path the starter expects (issue 24). 0, absent from the inputs of runs
+    # started before it: the run asks ``workflow.patched`` for every change, as it always
+    # did, so recorded histories replay. ``CASE_PATH`` (set by the router): the starter was
+    # built with every patch of that path, so the run takes their new branch without asking
+    # (no marker, no change-version upsert), and its search attributes came at start.
+    path: int = 0
+
+
+# The ``CaseInput.path`` of new starts: every patch id of ``workflows.case`` known when it was
+# set applies. A later patch still goes behind ``workflow.patched`` (or a new path number).
+CASE_PATH = 1
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from messages.cases import (
     AuditInput,
@@ -45,6 +46,11 @@ def _open(s: Session, inp: OpenCaseInput | OpeningInput) -> tuple[Case, bool]:
     found = _case_by_run(s, inp.workflow_id, inp.run_id)
     if found is not None:
         return found, False
+    return _insert(s, inp), True
+
+
+def _insert(s: Session, inp: OpenCaseInput | OpeningInput) -> Case:
+    """The case row of this run, inserted (IntegrityError: the run has one already)."""
     c = inp.case
     row = Case(
         workflow_id=inp.workflow_id,
@@ -66,7 +72,7 @@ def _open(s: Session, inp: OpenCaseInput | OpeningInput) -> tuple[Case, bool]:
     s.flush()  # IntegrityError: a concurrent attempt of the same run won the race
     row.ref = case_ref(row.id or 0)
     log.info("case: %s ouvert (%s, client %s, %s)", row.ref, c.host, c.client_id, c.title)
-    return row, True
+    return row
 
 
 def open_case(engine: Engine, inp: OpenCaseInput) -> tuple[OpenCaseResult, bool]:
@@ -92,29 +98,39 @@ def open_case_at_once(engine: Engine, inp: OpeningInput) -> tuple[OpenCaseResult
     already there: a first workflow task retried after a worker died (its local activity had
     committed) may carry more than the first attempt did (the alerts that arrived meanwhile
     come in the same task), and those lines must be written too.
+
+    Few statements (issue 24): the row is inserted straight away (a first attempt is the
+    rule; a retry's insert fails on the run's unique key and finds the row instead), a new
+    row's ledger lines are not looked for first, and an event is linked by one UPDATE.
     """
     with session_scope(engine) as s:
         code = _client_code(s, inp.case.client_id)
         try:
-            row, created = _open(s, inp)
-        except IntegrityError:  # a concurrent attempt of the same run won the race
+            row, created = _insert(s, inp), True
+        except IntegrityError:  # a retry, or a concurrent attempt of the same run won
             s.rollback()
             found = _case_by_run(s, inp.workflow_id, inp.run_id)
             assert found is not None
             row, created = found, False
         case_id = row.id or 0
         for line in inp.lines:
-            _append_audit(s, replace(line, case_id=case_id))
+            _append_audit(s, replace(line, case_id=case_id), fresh=created)
         if inp.snapshot is not None and (created or row.updated_at <= inp.snapshot.updated_at):
             _apply_snapshot(row, replace(inp.snapshot, case_id=case_id))
             s.add(row)
         for event_id in inp.event_ids:
-            _link_event(s, case_id, event_id)
+            s.exec(update(AlertEventRow)  # type: ignore[call-overload]
+                   .where(col(AlertEventRow.id) == event_id,
+                          or_(col(AlertEventRow.case_id).is_(None),
+                              col(AlertEventRow.case_id) != case_id))
+                   .values(case_id=case_id))
         return OpenCaseResult(case_id=case_id, ref=row.ref, client_code=code), created
 
 
-def _append_audit(s: Session, inp: AuditInput) -> None:
-    exists = s.exec(
+def _append_audit(s: Session, inp: AuditInput, *, fresh: bool = False) -> None:
+    """The line, unless written already; ``fresh``: its case row was created in this very
+    transaction, so it has no line yet (no need to look)."""
+    exists = None if fresh else s.exec(
         select(AuditEvent.id).where(AuditEvent.case_id == inp.case_id, AuditEvent.seq == inp.seq)
     ).first()
     if exists is not None:
@@ -211,8 +227,9 @@ def transfer_to_level2(engine: Engine, inp: TransferInput) -> None:
 
 
 def _client_code(s: Session, client_id: int | None) -> str:
-    client = s.get(Client, client_id) if client_id is not None else None
-    return client.code if client is not None else ""
+    if client_id is None:
+        return ""
+    return s.exec(select(Client.code).where(Client.id == client_id)).first() or ""
 
 
 def _case_by_run(s: Session, workflow_id: str, run_id: str) -> Case | None:

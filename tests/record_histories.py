@@ -10,6 +10,9 @@ ones); without, every scenario is. ``--tag`` records the scenarios again under
 ``<scenario>.<TAG>.json`` (the tag names the workflow change they cover, e.g.
 ``open_at_once``): the way to add the new path's recordings beside the old ones.
 
+Cases are started as the router starts them (``Desk.path``: ``CaseInput.path`` set, search
+attributes at start; issue 24); ``--path 0`` starts them as older starters did.
+
 Recordings are only ever added: a history file that exists is kept as it is (it stands for
 the cases running with the code that wrote it), and only new scenarios are written. A change
 to the case workflow that alters the command sequence of a kept history goes behind
@@ -39,7 +42,8 @@ def _path(stem: str, tag: str) -> Path:
     return HISTORIES / (".".join(x for x in (scenario, tag, child) if x) + ".json")
 
 
-async def record(only: frozenset[str] = frozenset(), tag: str = "") -> list[Path]:
+async def record(only: frozenset[str] = frozenset(), tag: str = "",
+                 start_path: int | None = None) -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
     env = await start_test_env()
@@ -51,6 +55,8 @@ async def record(only: frozenset[str] = frozenset(), tag: str = "") -> list[Path
                 continue  # kept: recordings are added, never replaced
             # a reference of its own per scenario: its contact runs are named after it
             desk = Desk(env, RecordingActivities(case_ref=f"VIG-{number:06d}"))
+            if start_path is not None:
+                desk.path = start_path
             async with desk.worker():
                 handle = await scenario(desk)
                 histories = [(name, await desk.client.get_workflow_handle(handle.id)
@@ -103,9 +109,16 @@ if __name__ == "__main__":
             raise SystemExit("usage: python -m tests.record_histories --tag TAG [SCENARIO ...]")
         tag = args[at + 1]
         del args[at:at + 2]
+    path: int | None = None
+    if "--path" in args:
+        at = args.index("--path")
+        if at + 1 >= len(args) or not args[at + 1].isdigit():
+            raise SystemExit("usage: python -m tests.record_histories --path N [SCENARIO ...]")
+        path = int(args[at + 1])
+        del args[at:at + 2]
     job = (record_visit_histories() if "--visits" in args
            else record_contracts() if "--contracts" in args
-           else record(frozenset(args), tag))
+           else record(frozenset(args), tag, path))
     for p in asyncio.run(job):
         print(p)
     sys.stdout.flush()

@@ -634,3 +634,20 @@ def test_a_major_case_whose_calls_reached_nobody_still_asks_for_a_call() -> None
     assert step.action == "record_contact" and "Personne n'a été joint" in step.label
     act(core, "record_contact", at(30), channel=Channel.PHONE, outcome=ContactOutcome.REACHED)
     assert core.state == CaseState.CLIENT_CALLED
+
+
+def test_cases_share_one_machine_and_nothing_else() -> None:
+    """The flow is built once per process (issue 24): every core drives the same machine,
+    each with its own state, and the machine keeps no case alive once its core is gone."""
+    from workflows.case_machine import MACHINE
+
+    first, _ = opened()
+    second, _ = opened(preset_criticality=Criticality.MAJOR)
+    assert first.machine is second.machine is MACHINE
+    assert (first.state, second.state) == (CaseState.NEW, CaseState.CLASSIFIED)
+    first.act("classify", ActionInput(actor=TECH, criticality=Criticality.MINOR), MONDAY_10)
+    assert (first.state, second.state) == (CaseState.CLASSIFIED, CaseState.CLASSIFIED)
+    assert first.criticality == Criticality.MINOR and second.criticality == Criticality.MAJOR
+    second.act("resolve", ActionInput(actor=TECH), MONDAY_10)
+    assert (first.state, second.state) == (CaseState.CLASSIFIED, CaseState.RESOLVED)
+    assert MACHINE.models == []

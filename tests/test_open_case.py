@@ -67,3 +67,37 @@ def test_a_case_opened_by_an_unverified_source_is_flagged_whichever_way_it_opens
     with Session(engine) as s:
         flags = {c.id: c.source_verified for c in s.exec(select(Case)).all()}
     assert flags == {one_step.case_id: False, legacy.case_id: False, trusted.case_id: True}
+
+
+def test_a_new_case_opens_in_few_statements(engine: Engine) -> None:
+    """Issue 24: a first attempt inserts the row at once (no lookup by run first), writes
+    its ledger line without looking for it, and links its event by one UPDATE: the row, its
+    reference and projection, the line, the link (a client's code is one SELECT more)."""
+    from sqlalchemy import event
+
+    from models.tables import AlertEventRow, RawMessage
+
+    with Session(engine) as s:
+        raw = RawMessage(channel="smtp", data=b"x", sha256="0" * 64, received_at=utcnow())
+        s.add(raw)
+        s.flush()
+        ev = AlertEventRow(raw_message_id=raw.id or 0, idx=0, family="service",
+                           status="problem", check="service", received_at=utcnow())
+        s.add(ev)
+        s.commit()
+        event_id = ev.id or 0
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first, created = open_case_at_once(
+            engine, replace(opening(lines=1, repeats=0), event_ids=[event_id]))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert created
+    assert sorted(statements) == ["INSERT", "INSERT", "UPDATE", "UPDATE"]
+    with Session(engine) as s:
+        assert s.get(AlertEventRow, event_id).case_id == first.case_id  # type: ignore[union-attr]

@@ -24,7 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import default_calendar
+from messages import search
 from messages.cases import (
+    CASE_PATH,
     ActionInput,
     ActionResult,
     ActivityName,
@@ -237,6 +239,9 @@ class Desk:
     acts: RecordingActivities
     task_queue: str = field(default_factory=lambda: f"case-test-{uuid.uuid4()}")
     runs: dict[str, str] = field(default_factory=dict)  # workflow id -> first run id
+    # The opening path the cases are started on: the router's (``CASE_PATH``: no patch
+    # markers, search attributes given at start), or 0, as older starters did.
+    path: int = CASE_PATH
 
     @property
     def client(self) -> Client:
@@ -261,11 +266,15 @@ class Desk:
     async def open(self, first_alert: AlertSignal | None = None, **changes: Any) -> WorkflowHandle:
         """Open a case as the router does: signal-with-start when an alert comes with it."""
         changes.setdefault("opened_at", await self.now())
+        changes.setdefault("path", self.path)
         inp = case_input(**changes)
         workflow_id = f"case-{uuid.uuid4()}"
         extra: dict[str, Any] = {}
         if first_alert is not None:
             extra = {"start_signal": "alert", "start_signal_args": [first_alert]}
+        if inp.path:  # as the router (``Router._start_attributes``)
+            extra["search_attributes"] = search.at_start(
+                self.acts.client_code, inp.preset_criticality, inp.source_verified)
         started = await self.client.start_workflow(
             CaseWorkflow.run, inp, id=workflow_id, task_queue=self.task_queue, **extra
         )

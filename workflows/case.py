@@ -21,6 +21,13 @@ Search attributes (``messages.search``: case reference, client code, class, stat
 upserted as they change, so a person finds the case in the Temporal UI. Changes that alter
 the command sequence go behind ``workflow.patched`` (the search attributes, the first
 person's assignment), so the histories in tests/histories/ replay unchanged.
+
+The opening path (issue 24): a run whose input carries ``path`` (``CASE_PATH``, set by the
+router) was started by code that has every patch of this module, and takes their new
+branch without asking ``workflow.patched``: no marker and no ``TemporalChangeVersion``
+upsert per patch. Its client code, class and state come with the start, so a new case costs
+one workflow task: the opening local activity's marker and one upsert of its reference.
+Runs started without it (recorded histories, older starters) ask as before.
 """
 
 from __future__ import annotations
@@ -142,13 +149,15 @@ class CaseWorkflow:
         self._comms: deque[SendMessage] = deque()  # sent in order by _send_messages
         carried = inp.carried_state
         self._client_code = carried.client_code if carried is not None else ""
-        self._searchable: dict[str, str] = {}  # search attributes last upserted
+        # search attributes last upserted, or given at start (new path: the router's)
+        self._searchable: dict[str, str] = (
+            search.known(workflow.info().typed_search_attributes) if inp.path else {})
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
         if not self._opened:
             info = workflow.info()
-            if inp.open_in_one_step and workflow.patched(OPEN_AT_ONCE):
+            if inp.open_in_one_step and self._patched(OPEN_AT_ONCE):
                 case = await self._open_at_once(inp)
             else:
                 case = await workflow.execute_activity(
@@ -207,7 +216,7 @@ class CaseWorkflow:
     def alert(self, sig: AlertSignal) -> None:
         """A repeat or a recovery of the case's problem (the router's signal-with-start)."""
         self._pending.extend(
-            self._core.alert(sig, lambda: workflow.patched(PATCH_OCCURRENCE_ORDER)))
+            self._core.alert(sig, lambda: self._patched(PATCH_OCCURRENCE_ORDER)))
 
     @workflow.signal
     def communication(self, sig: CommunicationSignal) -> None:
@@ -331,7 +340,7 @@ class CaseWorkflow:
         async with self._lock:
             # Checked again: another handler may have changed the case since validation.
             self._validate(action, inp)
-            auto_assign = workflow.patched(PATCH_AUTO_ASSIGN)
+            auto_assign = self._patched(PATCH_AUTO_ASSIGN)
             self._pending.extend(
                 self._core.act(action, inp, workflow.now(), auto_assign=auto_assign))
             await self._drain()
@@ -418,7 +427,7 @@ class CaseWorkflow:
         """Keep ``CaseRef``, ``ClientCode``, ``Criticality`` and ``CaseState`` current, so
         the case can be found in the Temporal UI; only what changed is upserted."""
         model = self._core.model
-        if model.ref is None or not workflow.patched(search.PATCH):
+        if model.ref is None or not self._patched(search.PATCH):
             return
         wanted = {
             search.CASE_REF.name: model.ref,
@@ -546,7 +555,14 @@ class CaseWorkflow:
     def _local_db_steps(self) -> bool:
         """Idempotent single-transaction steps, retried by the worker itself: safe as local
         activities. Older runs (and the legacy switch) keep regular activities."""
-        return self._input.open_in_one_step and workflow.patched(LOCAL_DB_STEPS)
+        return self._input.open_in_one_step and self._patched(LOCAL_DB_STEPS)
+
+    def _patched(self, patch_id: str) -> bool:
+        """``workflow.patched``, except on a run started on the new path (``CaseInput.path``):
+        its starter had every patch above, so their new branch is taken without a marker,
+        and the marker can never land in another workflow task than the code expects (the
+        TMPRL1100 of a first task split by its local activity)."""
+        return bool(self._input.path) or workflow.patched(patch_id)
 
     async def _activity(self, name: ActivityName, arg: object) -> None:
         if self._local_db_steps():

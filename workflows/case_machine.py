@@ -31,6 +31,7 @@ refused, in French), ``case_view`` (guided steps and the console's view) and ``c
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from transitions import EventData, Machine
@@ -208,17 +209,45 @@ CLAUSE = {
 }
 
 
+class _SharedMachine(Machine):
+    """The case flow built once per process, driving every case's model (issue 24).
+
+    Building a ``Machine`` from the tables compiles every transition: about half of a new
+    case's workflow-task time in the worker went there. The machine holds no case's data:
+    each model keeps its own state (its ``state`` attribute) and gets its own trigger
+    functions, bound to it, exactly as ``Machine.add_model`` binds them. Models are not
+    listed on the machine (``add_model`` appends each to ``models``, which would keep every
+    case a worker ever ran alive). Triggers run unqueued: nothing on the machine changes
+    while one runs, so workflow tasks in several threads may share it.
+    """
+
+    def attach(self, model: CaseModel, initial: str) -> None:
+        """``add_model`` for one model, without remembering it."""
+        self._checked_assignment(model, "trigger", partial(self._get_trigger, model))
+        self._checked_assignment(model, "may_trigger", partial(self._can_trigger, model))
+        for trigger in self.events:
+            self._add_trigger_to_model(trigger, model)
+        for state in self.states.values():
+            self._add_model_to_state(state, model)
+        self.set_state(initial, model=model)
+
+
+MACHINE = _SharedMachine(
+    model=None,
+    states=STATES,
+    transitions=TRANSITIONS,
+    initial=S.NEW.value,  # plain strings: see STATES
+    send_event=True,
+    auto_transitions=False,
+    after_state_change="record_event",
+)
+
+
 def build_machine(model: CaseModel, initial: str) -> Machine:
-    """The machine over ``model``; every event's kwargs are ``at``, ``inp`` and ``data``."""
-    return Machine(
-        model=model,
-        states=STATES,
-        transitions=TRANSITIONS,
-        initial=str(initial),  # a plain string: see STATES
-        send_event=True,
-        auto_transitions=False,
-        after_state_change="record_event",
-    )
+    """The shared machine, now also over ``model``; every event's kwargs are ``at``, ``inp``
+    and ``data``."""
+    MACHINE.attach(model, str(initial))
+    return MACHINE
 
 
 # --- names that moved beside this module ----------------------------------------------------
