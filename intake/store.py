@@ -7,7 +7,8 @@ recognised and acknowledged without a second outbox row.
 
 ``GroupCommit`` lets messages that arrive together on several SMTP connections share one
 transaction: each sender still gets its ``250`` only after the commit that holds its
-message, but the commit (and its disk sync) is paid once per batch instead of per message.
+message, but the commit (and its disk sync) is paid once per batch instead of per message,
+in a thread of its own (``BatchWriter``) while the event loop goes on serving connections.
 """
 
 from __future__ import annotations
