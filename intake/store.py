@@ -234,6 +234,12 @@ class BatchWriter:
         self._last = time.monotonic()
         return out
 
+    def release_if_idle(self) -> None:
+        """Gives the connection back once no commit came for ``HOLD_SECONDS``: an intake left
+        quiet holds no connection (nor a PostgreSQL backend) for nothing."""
+        if self._conn is not None and time.monotonic() - self._last > HOLD_SECONDS:
+            self.release()
+
     def release(self) -> None:
         """Gives the connection back to the pool (between batches only)."""
         conn, self._conn = self._conn, None
@@ -281,6 +287,7 @@ class GroupCommit:
         self._writer: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-commit")
         self._batch_writer = BatchWriter(engine)
+        self._idle: asyncio.TimerHandle | None = None
         self.batches = 0  # commits attempted, and the messages they held (bench figures)
         self.messages = 0
 
@@ -307,6 +314,13 @@ class GroupCommit:
                 await self._commit(loop, batch)
         finally:
             self._writer = None
+            if self._idle is None:
+                self._idle = loop.call_later(HOLD_SECONDS + 0.1, self._quiet)
+
+    def _quiet(self) -> None:
+        """A while after the writer last ran dry: its thread lets the connection go if idle."""
+        self._idle = None
+        self._thread.submit(self._batch_writer.release_if_idle)
 
     async def _commit(
         self, loop: asyncio.AbstractEventLoop,

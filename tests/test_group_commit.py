@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+import intake.store as store_module
 from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory
 from intake.store import Accepted, GroupCommit, Incoming
 from tests.smtp_helpers import ServerThread
@@ -230,3 +232,21 @@ async def test_duplicates_and_order_across_batches(engine: Engine) -> None:
     by_outbox = sorted(ids, key=lambda m: ids[m][1] or 0)
     assert by_outbox == [f"<{t}@test.example>" for t in ["a", "x", *order, "d"]]
     assert store.batches == 4 and len(nudged) == 3  # the all-duplicate batch nudges nobody
+
+
+async def test_the_writer_gives_its_connection_back_when_quiet(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the writer keeps one connection from commit to commit; a quiet intake
+    holds none (on PostgreSQL, no backend kept for nothing)."""
+    monkeypatch.setattr(store_module, "HOLD_SECONDS", 0.3)
+    store = GroupCommit(engine)
+    try:
+        await asyncio.gather(*(store.accept(Incoming(mail(f"q{i}"))) for i in range(3)))
+        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        await asyncio.sleep(1.0)
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert not (await store.accept(Incoming(mail("q9")))).duplicate  # and takes one again
+    finally:
+        store.close()
+    assert len(stored_ids(engine)) == 4
