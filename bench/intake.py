@@ -1,11 +1,15 @@
 """Intake benchmark: bare aiosmtpd rate vs the desk's durable accept rate, measured in one run.
 
-    python -m bench.intake [--messages 5000] [--burst 20000] [--connections 4]
+    python -m bench.intake [--messages 4000] [--burst 20000] [--connections 8]
+                           [--latency 150] [--profile FOLDER]
 
 1. Rates: the same SMTP server code answers either ``250`` straight away (bare) or only
-   after the message and its outbox row are committed (durable, SQLite in WAL as embedded).
-   Each server runs in its own process; the same client processes send the mixed samples
-   over several connections. Rounds alternate bare/durable so that noise hits both alike.
+   after the message and its outbox row are committed (durable, SQLite in WAL with
+   ``synchronous=FULL`` as embedded). Each server runs in its own process; the same client
+   processes send the mixed samples over several connections. Rounds alternate
+   bare/durable so that noise hits both alike. Each round also prints the server's CPU per
+   message, and the durable server how many messages its commits held on average; with
+   ``--profile`` py-spy records the last durable round's server (its threads apart).
 2. Burst: 20,000 messages to the durable intake; afterwards every accepted message is in
    the database exactly once (zero loss).
 3. Latency: with a real Temporal dev server, worker and router, p50/p99 time from the
@@ -21,6 +25,8 @@ import asyncio
 import multiprocessing as mp
 import os
 import re
+import shutil
+import signal
 import smtplib
 import socket
 import statistics
@@ -30,6 +36,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
@@ -72,9 +79,12 @@ class BareHandler:
 
 
 def serve(mode: str, port: int, db_url: str) -> None:
+    """One server process; on SIGTERM the durable one says how many messages each of its
+    commits held (the group commit's batches), then exits."""
     from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory
 
     async def main() -> None:
+        handler: Any
         if mode == "bare":
             handler = BareHandler()
         else:
@@ -86,11 +96,24 @@ def serve(mode: str, port: int, db_url: str) -> None:
         factory = make_smtp_factory(handler, max_bytes=10 * 1024 * 1024,
                                     limits=SmtpLimits(max_connections=10_000,
                                                       max_per_peer=10_000))
-        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        server = await loop.create_server(factory, "127.0.0.1", port)
         async with server:
-            await server.serve_forever()
+            await stop.wait()
+        if mode == "durable":
+            store = handler.store
+            print(f"  durable server: {store.messages} messages in {store.batches} commits "
+                  f"({store.messages / max(1, store.batches):.1f} per commit)", flush=True)
 
     asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), to put a figure per message."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(mode: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -249,6 +272,32 @@ def latency_run(n: int) -> list[float]:
             eng.dispose()
 
 
+def profile(pid: int, folder: Path) -> subprocess.Popen[bytes]:
+    """py-spy (the dev extras) records the server until stopped: a flame graph to open in a
+    browser, and the raw stacks (one line per stack and its count) to grep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    print(f"  profiling the durable server into {folder}/", flush=True)
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "500", "--threads", "--nonblocking",
+         "--format", "raw", "--output", str(folder / "intake-durable.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def burst(db_url: str, total: int, connections: int) -> None:
+    """``total`` messages to the durable intake; then each acknowledged one is stored once."""
+    proc, port = start_server("durable", db_url)
+    try:
+        sent, secs = blast(port, total, connections, "burst")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stored, distinct = count_stored(db_url)
+    print(f"burst: {sent} acknowledged in {secs:.1f}s, stored {stored} rows "
+          f"({distinct} distinct), lost {sent - distinct}, duplicated {stored - distinct}",
+          flush=True)
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -266,45 +315,51 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=20000)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--latency", type=int, default=150)
+    ap.add_argument("--profile", default="",
+                    help="folder for a py-spy profile of the last durable round's server")
     args = ap.parse_args()
     if args.serve:
         serve(args.serve, args.port, args.db)
         return
 
     rates: dict[str, list[float]] = {"bare": [], "durable": []}
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
             for mode in ("bare", "durable"):
                 db_url = f"sqlite:///{d}/rate-{mode}-{r}.sqlite3"
                 proc, port = start_server(mode, db_url)
+                spy = None
+                if args.profile and mode == "durable" and r == args.rounds - 1:
+                    spy = profile(proc.pid, Path(args.profile))
                 try:
+                    cpu0 = cpu_seconds(proc.pid)
                     sent, secs = blast(port, args.messages, args.connections, f"{mode}{r}")
+                    cpu = cpu_seconds(proc.pid) - cpu0
                 finally:
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(30)
                     proc.terminate()
                     proc.wait(10)
                 rates[mode].append(sent / secs)
-                print(f"round {r} {mode:8s}: {sent} msgs in {secs:.2f}s = {sent / secs:.0f}/s",
-                      flush=True)
+                print(f"round {r} {mode:8s}: {sent} msgs in {secs:.2f}s = {sent / secs:.0f}/s, "
+                      f"server CPU {cpu / max(1, sent) * 1e6:.0f} us/msg", flush=True)
 
         db_url = f"sqlite:///{d}/burst.sqlite3"
-        proc, port = start_server("durable", db_url)
-        try:
-            sent, secs = blast(port, args.burst, args.connections, "burst")
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        total, distinct = count_stored(db_url)
-        lost = sent - distinct
-        print(f"burst: {sent} acknowledged in {secs:.1f}s, stored {total} rows "
-              f"({distinct} distinct), lost {lost}, duplicated {total - distinct}", flush=True)
+        if args.burst:
+            burst(db_url, args.burst, args.connections)
 
     lat = latency_run(args.latency) if args.latency else []
     if lat:
         print(f"250->case visible over {len(lat)}/{args.latency} probes at {LATENCY_RATE}/s: "
               f"p50={pct(lat, 0.5):.0f} ms p99={pct(lat, 0.99):.0f} ms", flush=True)
+    if not args.rounds:
+        return
     bare = statistics.median(rates["bare"])
     durable = statistics.median(rates["durable"])
-    print(f"bare median {bare:.0f}/s, durable median {durable:.0f}/s", flush=True)
+    print(f"bare median {bare:.0f}/s, durable median {durable:.0f}/s "
+          f"(load average after: {os.getloadavg()[0]:.2f})", flush=True)
     print(f"durable/bare: {durable / bare:.2f}")
 
 

@@ -73,15 +73,18 @@ PROXY_TIMEOUT = "421 4.4.2 En-tête PROXY non reçu à temps, connexion fermée"
 
 
 class IntakeHandler:
+    """``on_accepted`` runs on the loop after each commit that queued new messages, once per
+    batch with its results (the router's nudge: one datagram per commit, not per message),
+    before any sender of that batch hears its ``250``."""
+
     def __init__(
         self,
         engine: Engine,
         mailboxes: frozenset[str],
-        on_accepted: Callable[[Accepted], None] | None = None,
+        on_accepted: Callable[[list[Accepted]], None] | None = None,
     ) -> None:
-        self.store = GroupCommit(engine)
+        self.store = GroupCommit(engine, on_commit=on_accepted)
         self.mailboxes = mailboxes
-        self.on_accepted = on_accepted
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -131,8 +134,6 @@ class IntakeHandler:
             MESSAGES_REFUSED.labels("smtp", "storage").inc()
             return RETRY_LATER
         MESSAGES_ACCEPTED.labels("smtp").inc()
-        if self.on_accepted is not None:
-            self.on_accepted(result)
         log.info(
             "intake: message #%s %s de %s (%s, %d octets)",
             result.raw_message_id,
