@@ -136,6 +136,7 @@ class Result:
     bench_ms_per_case: float = 0.0  # this process: the SMTP senders and the case poller
     history: HistoryCounts | None = None  # Temporal's events per case, from a sample
     profiles: dict[str, Path] = field(default_factory=dict)  # process -> speedscope file
+    tenants_cores: float = float("nan")  # the rest of the machine's CPU meanwhile
 
     @property
     def cpu_total(self) -> float:
@@ -158,7 +159,8 @@ class Result:
             out += (f"\n    CPU per new case: worker {self.cpu_ms_per_case:.1f} + " + " + ".join(
                 f"{k} {v:.1f}" for k, v in self.others_ms_per_case.items()))
             out += (f" = {total:.1f} ms, so {total * RATE / 1000:.2f} cores needed at "
-                    f"{RATE}/s (this machine has {os.cpu_count()})")
+                    f"{RATE}/s (this machine has {os.cpu_count()}; everything else on it took "
+                    f"{self.tenants_cores:.2f} cores meanwhile)")
         else:
             out += f"; worker CPU {self.cpu_ms_per_case:.1f} ms/case"
         if self.sent:
@@ -361,6 +363,7 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         cpu0 = desk.cluster.cpu_seconds("worker")
         others0 = other_cpu(desk, temporal_pid)
         bench0 = time.process_time()
+        busy0, wall0 = machine_busy_seconds()[0], time.monotonic()
         sender.start()
         deadline = time.monotonic() + seconds + 120
         wanted = set(targets)
@@ -371,6 +374,9 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         bench_cpu = time.process_time() - bench0
         cpu = settle_cpu(desk) - cpu0
         others = {k: v - others0[k] for k, v in other_cpu(desk, temporal_pid).items()}
+        # what the rest of the machine (other tenants, py-spy) took meanwhile, in cores
+        tenants = (machine_busy_seconds()[0] - busy0 - cpu - sum(others.values())
+                   - (time.process_time() - bench0)) / (time.monotonic() - wall0)
         profiles = profiler.stop() if profiler is not None else {}
         visible = [(desk.seen[t] - acked[t]) * 1000 for t in targets if t in desk.seen
                    and t in acked]
@@ -391,7 +397,7 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
                       others_ms_per_case={k: v * 1000 / max(cases, 1)
                                           for k, v in others.items()},
                       bench_ms_per_case=bench_cpu * 1000 / max(cases, 1),
-                      history=counts, profiles=profiles)
+                      history=counts, profiles=profiles, tenants_cores=max(tenants, 0.0))
     finally:
         desk.close()
 
@@ -624,6 +630,7 @@ class Floor:
     temporal_ms: float
     bench_ms: float
     history: HistoryCounts
+    tenants_cores: float  # the rest of the machine's CPU meanwhile
 
     def line(self) -> str:
         return (f"  floor: {self.starts} signal-with-starts, {self.done} first tasks done; "
@@ -631,7 +638,9 @@ class Floor:
                 f"p99={pct(self.first_task_ms, .99):.0f} ms\n"
                 f"    CPU per start: worker {self.worker_ms:.1f} + Temporal "
                 f"{self.temporal_ms:.1f} = {self.worker_ms + self.temporal_ms:.1f} ms; the "
-                f"bench itself (client) {self.bench_ms:.1f} ms\n    Temporal history:\n"
+                f"bench itself (client) {self.bench_ms:.1f} ms; everything else on the "
+                f"machine took {self.tenants_cores:.2f} cores meanwhile\n"
+                "    Temporal history:\n"
                 + "\n".join(self.history.lines()))
 
 
@@ -664,10 +673,16 @@ def floor(root: Path, seconds: float) -> Floor:
             time.sleep(1.0)
             cpu0, t0, bench0 = (pid_cpu_seconds(worker.pid), pid_cpu_seconds(tpid),
                                 time.process_time())
+            busy0, wall0 = machine_busy_seconds()[0], time.monotonic()
             sent = asyncio.run(fl.drive(address, queue, "run", int(RATE * seconds), RATE))
             bench_cpu = time.process_time() - bench0
+            tail = list(sent)[-20:]  # the last sent are about the last served
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and \
+                    len(asyncio.run(fl.first_task_done(address, tail))) < len(tail):
+                time.sleep(0.5)
             last = pid_cpu_seconds(worker.pid)
-            for _ in range(30):  # until the worker has gone quiet: every first task done
+            for _ in range(30):  # then until the worker has gone quiet
                 time.sleep(2.0)
                 now = pid_cpu_seconds(worker.pid)
                 if now - last < 0.1:
@@ -675,6 +690,8 @@ def floor(root: Path, seconds: float) -> Floor:
                 last = now
             worker_cpu = pid_cpu_seconds(worker.pid) - cpu0
             temporal_cpu = pid_cpu_seconds(tpid) - t0
+            tenants = (machine_busy_seconds()[0] - busy0 - worker_cpu - temporal_cpu
+                       - (time.process_time() - bench0)) / (time.monotonic() - wall0)
             done = asyncio.run(fl.first_task_done(address, list(sent)))
 
             async def counts() -> HistoryCounts:
@@ -692,7 +709,7 @@ def floor(root: Path, seconds: float) -> Floor:
     n = max(len(sent), 1)
     return Floor(len(sent), len(done), [(done[w] - sent[w]) * 1000 for w in done],
                  worker_cpu * 1000 / n, temporal_cpu * 1000 / n, bench_cpu * 1000 / n,
-                 history)
+                 history, max(tenants, 0.0))
 
 
 def postgres_reachable() -> bool:
