@@ -47,6 +47,8 @@ import io
 import os
 import random
 import shutil
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -659,7 +661,6 @@ def floor(root: Path, seconds: float) -> Floor:
     """``RATE`` signal-with-starts a second for ``seconds`` on ``bench.floor``'s worker and
     a fresh dev server, counted as the steady run counts a case."""
     import subprocess
-    import sys
 
     from temporalio.client import Client
 
@@ -763,6 +764,9 @@ def main() -> None:
         py_spy()  # fail now, not after the floor
         args.profile = args.profile.resolve()
 
+    # a SIGTERM (a background run has SIGINT ignored) unwinds like an interrupt: every
+    # part's ``finally`` stops its desk processes and dev server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="vigie-storm-"))
     os.environ["VIGIE_VAR_DIR"] = str(root)  # nothing written under the checkout's var/
     print(f"storm bench: {load()}; core speed: {calibrate():.0f} ms for the calibration "
