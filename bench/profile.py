@@ -148,6 +148,7 @@ class HistoryCounts:
     workflow_tasks: float  # WorkflowTaskCompleted
     change_version_upserts: float  # upserts carrying TemporalChangeVersion
     start_search_attributes: float  # search attributes given at start
+    patches: dict[str, float] = field(default_factory=dict)  # patch id -> upserts per case
 
     def lines(self) -> list[str]:
         if not self.cases:
@@ -158,16 +159,22 @@ class HistoryCounts:
                 f"{self.start_search_attributes:.1f} search attributes given at start")
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in
                           sorted(self.by_type.items(), key=lambda kv: -kv[1]))
-        return [head, f"    by type, per case: {kinds}"]
+        lines = [head, f"    by type, per case: {kinds}"]
+        if self.patches:
+            lines.append("    TemporalChangeVersion upserted, per case: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(self.patches.items())))
+        return lines
 
 
 async def history_counts(client: object, workflow_ids: list[str]) -> HistoryCounts:
     """Counts the events of each workflow's history (``client``: a ``temporalio`` client;
     the codec is never asked to open a payload here)."""
     by_type: Counter[str] = Counter()
+    patches: Counter[str] = Counter()
     tasks = upserts = attrs = 0
     for wid in workflow_ids:
         history = await client.get_workflow_handle(wid).fetch_history()  # type: ignore[attr-defined]
+        patches_of_run: set[str] = set()
         for event in history.events:
             by_type[_event_name(event.event_type)] += 1
             if event.HasField("workflow_task_completed_event_attributes"):
@@ -180,8 +187,19 @@ async def history_counts(client: object, workflow_ids: list[str]) -> HistoryCoun
                           .search_attributes.indexed_fields)
                 if "TemporalChangeVersion" in fields:
                     upserts += 1
+                    # a search attribute is never sealed: plain JSON, the patch ids so far
+                    try:
+                        ids = json.loads(fields["TemporalChangeVersion"].data)
+                    except ValueError:
+                        ids = []
+                    seen = set(patches_of_run)
+                    for pid in ids:
+                        if pid not in seen:  # each upsert lists all before it too
+                            patches[str(pid)] += 1
+                            patches_of_run.add(pid)
     n = max(len(workflow_ids), 1)
     return HistoryCounts(
         cases=len(workflow_ids), events=sum(by_type.values()) / n,
         by_type={k: v / n for k, v in by_type.items()}, workflow_tasks=tasks / n,
-        change_version_upserts=upserts / n, start_search_attributes=attrs / n)
+        change_version_upserts=upserts / n, start_search_attributes=attrs / n,
+        patches={k: v / n for k, v in patches.items()})

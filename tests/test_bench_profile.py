@@ -48,7 +48,7 @@ async def test_the_floor_workflow_costs_one_task_and_six_events(dev_env: Any) ->
             counts = await history_counts(dev_env.client, list(sent))
     assert counts.cases == 3
     assert counts.events == 6 and counts.workflow_tasks == 1
-    assert counts.change_version_upserts == 0
+    assert counts.change_version_upserts == 0 and not counts.patches
     assert counts.by_type["MarkerRecorded"] == 1  # the local activity's result
     assert counts.by_type["WorkflowExecutionSignaled"] == 1
 
@@ -64,6 +64,8 @@ async def test_a_case_shows_its_change_version_upserts(dev_env: Any) -> None:
     assert counts.change_version_upserts >= 1
     assert counts.by_type.get("UpsertWorkflowSearchAttributes", 0) \
         >= counts.change_version_upserts
+    assert counts.patches, "the patch ids come out of the upserts' plain JSON"
+    assert sum(counts.patches.values()) >= counts.change_version_upserts
 
 
 SPIN = """
