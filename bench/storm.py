@@ -1,32 +1,40 @@
-"""Alert storms: time from the ``250`` to the case on the console, and a 03:00 storm drained.
+"""Alert storms: time from the ``250`` to the case on the console, what CPU each new case
+costs and where it goes, and a 03:00 storm drained (issue 24).
 
-    .venv/bin/python -m bench.storm [--quick]
+    .venv/bin/python -m bench.storm [--quick] [--profile DIR] [--parts ...]
 
-Everything runs as on a real desk, each part its own process: one Temporal dev server, the
-worker(s) (``vigie worker``), the intake(s) (``vigie ingest``, storing only) and the
-router(s) (``vigie router``, nudged by the intakes), fed by real SMTP clients, as ``vigie up``
-runs them. One run measures, in order:
+Everything runs as on a real desk, each part its own processes on a **fresh Temporal dev
+server** (an empty database) and a fresh desk (database, ``vigie worker``, ``vigie ingest``
+storing only, ``vigie router`` nudged by the intake), fed by real SMTP clients, as ``vigie up``
+runs them. The default run measures, in order:
 
-0. before/after: a steady 20 new problems a second with the old opening path (the four
-   regular activities, SDK default sandbox: ``VIGIE_CASE_OPENING=legacy``,
-   ``VIGIE_WORKFLOW_RUNNER=sandbox``) and the new one, same machine state;
-1. the sandbox choice: the new path under each workflow runner (sandbox, passthrough,
-   unsandboxed), shorter runs; then the router inside the intake process instead
-   (``VIGIE_INTAKE_ROUTES=true``, no router process), same length;
-2. (a) a steady 20 new problems a second for 60 s, distinct fingerprints, with the chosen
-   settings: p50/p99 from ``250`` to the case row visible, and to the workflow's first task;
-3. (b) the 03:00 storm: 5,000 mails in a minute, 10 % of them problems (the rest recoveries
-   of problems that have no case, which the router must still tell Temporal about), on
-   SQLite; time until every case is visible, none lost or doubled;
-4. (c) the same storm with two intakes, two routers and two workers on PostgreSQL
-   (``VIGIE_TEST_PG`` or 127.0.0.1:5432; skipped with a message if unreachable);
-5. (d) a site outage: 50 servers of one site go silent (one sweep finds them late), then 500
-   problem mails from them in a minute: prints ``incidents=1 child_cases=0 pages=1`` and the
-   time from the sweep's start to the incident's case row (``--parts d`` alone).
+- floor: ``bench.floor``'s minimal workflow (signal-with-start, one local activity) at the
+  same steady rate for the same length, on its own dev server and worker process: start ->
+  first workflow task p50/p99, worker + Temporal CPU per start, its history. What the desk
+  spends above it is the desk's own;
+- (a) three times (``--runs``), each with fresh processes: a steady 20 new problems a second
+  for 60 s, distinct fingerprints: p50/p99 from ``250`` to the case row visible, to the
+  router's Temporal acknowledgement and to the workflow's first task; **CPU per new case of
+  each process** (worker, intake, router, Temporal dev server, their sum; the bench's own
+  apart); Temporal's history events and workflow tasks per case (a sample read through the
+  client, ``bench.profile``); ``--profile DIR`` adds py-spy profiles of the worker, router
+  and intake over the first run (speedscope JSON in DIR, the top functions printed);
+- (b) the 03:00 storm: 5,000 mails in a minute, 10 % of them problems (the rest recoveries
+  of problems that have no case, which the router must still tell Temporal about), on
+  SQLite; time until every case is visible, none lost or doubled;
+- (c) the same storm with two intakes, two routers and two workers on PostgreSQL
+  (``VIGIE_TEST_PG`` or 127.0.0.1:5432; skipped with a message if unreachable).
 
-Each part prints worker CPU ms per new case. The last line is
-``storm: visible_p50_ms=<n> visible_p99_ms=<n> rate=20/s storm_drain_s=<n> lost=<n> dup=<n>``
-(from (a) and (b)/(c); ``storm_drain_s`` is from the storm's last ``250`` to its last case).
+On request (``--parts``): (d) a site outage: 50 servers of one site go silent (one sweep
+finds them late), then 500 problem mails from them in a minute: prints ``incidents=1
+child_cases=0 pages=1`` and the time from the sweep's start to the incident's case row; 0
+and 1, the older before/after of the opening path (``VIGIE_CASE_OPENING=legacy``,
+``VIGIE_WORKFLOW_RUNNER=sandbox``) and the workflow runner choice, both on one dev server.
+
+The last line is ``storm: visible_p50_ms=<n> visible_p99_ms=<n> rate=20/s
+cpu_ms_per_case=<n> storm_drain_s=<n> lost=<n> dup=<n>``: p50, p99 and CPU (the sum over
+processes) are each the worst of the steady runs; ``storm_drain_s`` is from the storm's last
+``250`` to its last case; lost and dup are counted over the steady runs and the storms.
 """
 
 from __future__ import annotations
@@ -39,10 +47,13 @@ import io
 import os
 import random
 import shutil
+import signal
+import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +61,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from bench.cluster import ROOT as ROOT_DIR
 from bench.cluster import Cluster, MxSender, free_port, probe
+from bench.profile import HistoryCounts, Profiler, history_counts, py_spy, summarise
 
 RATE = 20  # new problems per second in (a)
 PG_URL = os.environ.get("VIGIE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -123,6 +136,15 @@ class Result:
     routed_ms: list[float] = field(default_factory=list)  # 250 -> Temporal acknowledged
     others_ms_per_case: dict[str, float] = field(default_factory=dict)  # intake, router, ...
     bench_ms_per_case: float = 0.0  # this process: the SMTP senders and the case poller
+    history: HistoryCounts | None = None  # Temporal's events per case, from a sample
+    profiles: dict[str, Path] = field(default_factory=dict)  # process -> speedscope file
+    tenants_cores: float = float("nan")  # the rest of the machine's CPU meanwhile
+
+    @property
+    def cpu_total(self) -> float:
+        """CPU ms per new case of the desk's processes: worker + intake + router +
+        Temporal (the bench's own is apart)."""
+        return self.cpu_ms_per_case + sum(self.others_ms_per_case.values())
 
     def line(self) -> str:
         out = (f"  {self.label}: {self.cases} cases, 250->visible "
@@ -133,13 +155,16 @@ class Result:
         if self.first_task_ms:
             out += (f"; 250->first workflow task p50={pct(self.first_task_ms, .5):.0f} ms "
                     f"p99={pct(self.first_task_ms, .99):.0f} ms")
-        out += f"; worker CPU {self.cpu_ms_per_case:.1f} ms/case"
         if self.others_ms_per_case and not self.sent:
-            total = self.cpu_ms_per_case + sum(self.others_ms_per_case.values())
-            out += "; per case also " + ", ".join(
-                f"{k} {v:.1f}" for k, v in self.others_ms_per_case.items())
-            out += (f" ms: {total:.0f} ms of CPU per new case, so {total * RATE / 1000:.2f} "
-                    f"cores needed at {RATE}/s (this machine has {os.cpu_count()})")
+            total = self.cpu_total
+            out += f"; lost={self.lost} dup={self.dup}"
+            out += (f"\n    CPU per new case: worker {self.cpu_ms_per_case:.1f} + " + " + ".join(
+                f"{k} {v:.1f}" for k, v in self.others_ms_per_case.items()))
+            out += (f" = {total:.1f} ms, so {total * RATE / 1000:.2f} cores needed at "
+                    f"{RATE}/s (this machine has {os.cpu_count()}; everything else on it took "
+                    f"{self.tenants_cores:.2f} cores meanwhile)")
+        else:
+            out += f"; worker CPU {self.cpu_ms_per_case:.1f} ms/case"
         if self.sent:
             out += (f"; {self.sent} mails, {self.stored} stored, lost={self.lost} "
                     f"dup={self.dup}, every case visible {self.drain_s:.1f} s after the last "
@@ -150,6 +175,8 @@ class Result:
         if self.bench_ms_per_case:
             out += (f"; the bench itself (senders, poller; not counted above) "
                     f"{self.bench_ms_per_case:.1f} ms/case")
+        if self.history is not None:
+            out += "\n    Temporal history:\n" + "\n".join(self.history.lines())
         return out
 
 
@@ -273,10 +300,10 @@ class Desk:
         shutil.rmtree(self.var, ignore_errors=True)
 
 
-async def first_task_ms(temporal: str, desk: Desk, acked: dict[str, float],
-                        sample: int = 150) -> list[float]:
-    """From the 250 to the end of the case workflow's first task, read from a sample of the
-    cases' histories (server time, same machine)."""
+async def read_histories(temporal: str, desk: Desk, acked: dict[str, float],
+                         sample: int = 150) -> tuple[list[float], HistoryCounts]:
+    """From the 250 to the end of the case workflow's first task (server time, same
+    machine), and the history's events per case, read from a sample of the cases."""
     from temporalio.client import Client
 
     from contracts.codec import with_codec
@@ -291,10 +318,10 @@ async def first_task_ms(temporal: str, desk: Desk, acked: dict[str, float],
         history = await client.get_workflow_handle(wid).fetch_history()
         for event in history.events:
             if event.HasField("workflow_task_completed_event_attributes"):
-                out.append((event.event_time.ToDatetime().timestamp()
-                            - acked[target]) * 1000)
+                out.append((event.event_time.ToNanoseconds() / 1e9 - acked[target]) * 1000)
                 break
-    return out
+    counts = await history_counts(client, [wid for _, wid in rows[:sample]])
+    return out, counts
 
 
 def settle_cpu(desk: Desk, quiet: float = 2.0, within: float = 60.0) -> float:
@@ -312,9 +339,11 @@ def settle_cpu(desk: Desk, quiet: float = 2.0, within: float = 60.0) -> float:
 
 
 def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[str, str],
-           with_first_task: bool = True, routers: int = 1, temporal_pid: int = 0) -> Result:
+           with_first_task: bool = True, routers: int = 1, temporal_pid: int = 0,
+           profile_dir: Path | None = None) -> Result:
     """``RATE`` new problems a second for ``seconds``, distinct fingerprints; ``routers`` 0:
-    the intake routes in its own process."""
+    the intake routes in its own process. ``profile_dir``: py-spy records the desk's
+    processes over the measured window (``bench.profile``)."""
     desk = Desk(temporal, root, extra=extra, routers=routers)
     try:
         run = uuid.uuid4().hex[:6]
@@ -325,30 +354,63 @@ def steady(temporal: str, root: Path, label: str, seconds: float, extra: dict[st
         by_raw = dict(zip(msgs, targets, strict=True))
         sender = MxSender(desk.cluster.smtp_ports, msgs, pace=1 / RATE,
                           on_ack=lambda raw, at: acked.setdefault(by_raw[raw], at))
+        profiler = None
+        if profile_dir is not None:
+            profiler = Profiler(profile_dir)
+            roles = Counter[str]()
+            for proc in desk.cluster.procs:
+                profiler.attach(f"{proc.role}-{roles[proc.role]}", proc.popen.pid)
+                roles[proc.role] += 1
+            time.sleep(1.0)  # py-spy attached before the first mail
         cpu0 = desk.cluster.cpu_seconds("worker")
         others0 = other_cpu(desk, temporal_pid)
         bench0 = time.process_time()
+        busy0, wall0 = machine_busy_seconds()[0], time.monotonic()
         sender.start()
-        deadline = time.monotonic() + seconds + 120
+        # every case waited for while the desk still makes progress: on a starved machine
+        # the queue drains minutes late, and a case late is not a case lost (nor is the CPU
+        # it took to drain to be divided among the cases seen in time)
+        deadline = time.monotonic() + seconds + 900
         wanted = set(targets)
+        progress = (0, time.monotonic())
         while (sender.is_alive() or not wanted <= desk.seen.keys()) \
                 and time.monotonic() < deadline:
             desk.poll_cases()
+            if len(desk.seen) != progress[0]:
+                progress = (len(desk.seen), time.monotonic())
+            elif not sender.is_alive() and time.monotonic() - progress[1] > 60:
+                break  # a minute with no new case: what is missing will not come
             time.sleep(0.01)
         bench_cpu = time.process_time() - bench0
         cpu = settle_cpu(desk) - cpu0
         others = {k: v - others0[k] for k, v in other_cpu(desk, temporal_pid).items()}
+        # what the rest of the machine (other tenants, py-spy) took meanwhile, in cores
+        tenants = (machine_busy_seconds()[0] - busy0 - cpu - sum(others.values())
+                   - (time.process_time() - bench0)) / (time.monotonic() - wall0)
+        profiles = profiler.stop() if profiler is not None else {}
         visible = [(desk.seen[t] - acked[t]) * 1000 for t in targets if t in desk.seen
                    and t in acked]
-        first = (asyncio.run(first_task_ms(temporal, desk, acked)) if with_first_task else [])
+        first, counts = (asyncio.run(read_histories(temporal, desk, acked))
+                         if with_first_task else ([], None))
         routed = desk.routed_at()
         cases = sum(1 for t in targets if t in desk.seen)  # not a late warm-up case
+        # computed, not assumed: an acknowledged mail without its case is lost; a stored
+        # digest twice or a fingerprint with two cases is a double
+        stored, distinct = desk.stored()
+        per_fp = desk.cases_per_fingerprint()
+        acked_digests = {hashlib.sha256(raw).hexdigest() for raw in sender.acked}
+        with desk.engine.connect() as c:
+            have = {d for (d,) in c.execute(text("SELECT sha256 FROM raw_message"))}
+        lost = len(acked_digests - have) + sum(1 for t in acked if t not in desk.seen)
+        dup = (stored - distinct) + sum(k - 1 for k in per_fp.values() if k > 1)
         return Result(label, cases, visible, first, cpu * 1000 / max(cases, 1),
+                      lost=lost, dup=dup,
                       routed_ms=[(routed[t] - acked[t]) * 1000 for t in targets
                                  if t in routed and t in acked],
                       others_ms_per_case={k: v * 1000 / max(cases, 1)
                                           for k, v in others.items()},
-                      bench_ms_per_case=bench_cpu * 1000 / max(cases, 1))
+                      bench_ms_per_case=bench_cpu * 1000 / max(cases, 1),
+                      history=counts, profiles=profiles, tenants_cores=max(tenants, 0.0))
     finally:
         desk.close()
 
@@ -547,6 +609,121 @@ def site_outage(temporal: str, root: Path, servers: int, mails: int, seconds: fl
         desk.close()
 
 
+@contextlib.contextmanager
+def dev_server(root: Path) -> Iterator[tuple[str, int]]:
+    """A fresh Temporal dev server (its own empty database) for one part: no part pays for
+    the histories another left behind. Yields (address, pid)."""
+    from base.settings import Settings
+    from vigie.stack import start_temporal
+
+    var = Path(tempfile.mkdtemp(dir=root, prefix="temporal-"))
+    settings = Settings(var_dir=var, temporal_address=f"127.0.0.1:{free_port()}",
+                        temporal_ui_port=free_port())
+    proc = start_temporal(settings)
+    try:
+        yield settings.temporal_address, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except Exception:
+            proc.kill()
+            proc.wait(10)
+        shutil.rmtree(var, ignore_errors=True)
+
+
+@dataclass
+class Floor:
+    """What Temporal itself costs per new case: ``bench.floor``'s minimal workflow."""
+
+    starts: int
+    done: int
+    first_task_ms: list[float]
+    worker_ms: float  # CPU per start
+    temporal_ms: float
+    bench_ms: float
+    history: HistoryCounts
+    tenants_cores: float  # the rest of the machine's CPU meanwhile
+
+    def line(self) -> str:
+        return (f"  floor: {self.starts} signal-with-starts, {self.done} first tasks done; "
+                f"start -> first workflow task p50={pct(self.first_task_ms, .5):.0f} ms "
+                f"p99={pct(self.first_task_ms, .99):.0f} ms\n"
+                f"    CPU per start: worker {self.worker_ms:.1f} + Temporal "
+                f"{self.temporal_ms:.1f} = {self.worker_ms + self.temporal_ms:.1f} ms; the "
+                f"bench itself (client) {self.bench_ms:.1f} ms; everything else on the "
+                f"machine took {self.tenants_cores:.2f} cores meanwhile\n"
+                "    Temporal history:\n"
+                + "\n".join(self.history.lines()))
+
+
+def floor(root: Path, seconds: float) -> Floor:
+    """``RATE`` signal-with-starts a second for ``seconds`` on ``bench.floor``'s worker and
+    a fresh dev server, counted as the steady run counts a case."""
+    import subprocess
+
+    from temporalio.client import Client
+
+    from bench import floor as fl
+    from bench.cluster import ROOT
+
+    with dev_server(root) as (address, tpid):
+        print(f"floor: {RATE} minimal workflows/s for {seconds:.0f} s ({load()}; "
+              f"{quiet_before(tpid)}):", flush=True)
+        queue = "floor-" + uuid.uuid4().hex[:8]
+        log = (root / f"{queue}.log").open("ab")
+        worker = subprocess.Popen([sys.executable, "-m", "bench.floor", address, queue],
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "VIGIE_LOG_LEVEL": "WARNING"})
+        try:
+            warm = asyncio.run(fl.drive(address, queue, "warm", 20, RATE))
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:  # imports and connections done before
+                if len(asyncio.run(fl.first_task_done(address, list(warm)))) == len(warm):
+                    break
+                time.sleep(0.5)
+            time.sleep(1.0)
+            cpu0, t0, bench0 = (pid_cpu_seconds(worker.pid), pid_cpu_seconds(tpid),
+                                time.process_time())
+            busy0, wall0 = machine_busy_seconds()[0], time.monotonic()
+            sent = asyncio.run(fl.drive(address, queue, "run", int(RATE * seconds), RATE))
+            bench_cpu = time.process_time() - bench0
+            tail = list(sent)[-20:]  # the last sent are about the last served
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and \
+                    len(asyncio.run(fl.first_task_done(address, tail))) < len(tail):
+                time.sleep(0.5)
+            last = pid_cpu_seconds(worker.pid)
+            for _ in range(30):  # then until the worker has gone quiet
+                time.sleep(2.0)
+                now = pid_cpu_seconds(worker.pid)
+                if now - last < 0.1:
+                    break
+                last = now
+            worker_cpu = pid_cpu_seconds(worker.pid) - cpu0
+            temporal_cpu = pid_cpu_seconds(tpid) - t0
+            tenants = (machine_busy_seconds()[0] - busy0 - worker_cpu - temporal_cpu
+                       - (time.process_time() - bench0)) / (time.monotonic() - wall0)
+            done = asyncio.run(fl.first_task_done(address, list(sent)))
+
+            async def counts() -> HistoryCounts:
+                client = await Client.connect(address)
+                return await history_counts(client, list(sent)[:: max(1, len(sent) // 50)])
+
+            history = asyncio.run(counts())
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(10)
+    n = max(len(sent), 1)
+    return Floor(len(sent), len(done), [(done[w] - sent[w]) * 1000 for w in done],
+                 worker_cpu * 1000 / n, temporal_cpu * 1000 / n, bench_cpu * 1000 / n,
+                 history, max(tenants, 0.0))
+
+
 def postgres_reachable() -> bool:
     try:
         eng = create_engine(PG_URL, connect_args={"connect_timeout": 2})
@@ -562,111 +739,151 @@ def main() -> None:
     global RATE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of (a)")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="length of each steady run (a) and of the floor")
+    parser.add_argument("--runs", type=int, default=3, help="how many steady runs (a)")
     parser.add_argument("--compare-seconds", type=float, default=20.0,
-                        help="length of each before/after and runner run")
+                        help="length of each before/after and runner run (parts 0, 1)")
     parser.add_argument("--storm-mails", type=int, default=5000)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=int, default=20,
-                        help="new problems a second in 0, 1 and (a)")
-    parser.add_argument("--parts", default="0,1,a,b,c,d",
-                        help="which parts to run (comma-separated: 0 1 a b c d)")
+                        help="new problems a second in the floor, 0, 1 and (a)")
+    parser.add_argument("--parts", default="floor,a,b,c",
+                        help="which parts to run, comma-separated, of: 0 1 floor a b c d")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy the worker, router and intake during the first steady "
+                             "run: speedscope JSON in DIR and a summary printed")
     parser.add_argument("--site-servers", type=int, default=50)
     parser.add_argument("--site-mails", type=int, default=500)
     args = parser.parse_args()
     RATE = args.rate
     if args.quick:
-        args.seconds, args.compare_seconds = 10.0, 5.0
+        args.seconds, args.compare_seconds, args.runs = 10.0, 5.0, min(args.runs, 2)
         args.storm_mails, args.storm_seconds = 500, 10.0
+    if args.profile is not None:
+        py_spy()  # fail now, not after the floor
+        args.profile = args.profile.resolve()
 
-    from base.settings import Settings
-    from vigie.stack import start_temporal
-
+    # a SIGTERM (a background run has SIGINT ignored) unwinds like an interrupt: every
+    # part's ``finally`` stops its desk processes and dev server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="vigie-storm-"))
     os.environ["VIGIE_VAR_DIR"] = str(root)  # nothing written under the checkout's var/
-    temporal_port = free_port()
-    settings = Settings(var_dir=root / "temporal", temporal_address=f"127.0.0.1:{temporal_port}",
-                        temporal_ui_port=free_port())
-    temporal = start_temporal(settings)
-    address = settings.temporal_address
     print(f"storm bench: {load()}; core speed: {calibrate():.0f} ms for the calibration "
-          "loop (lower is faster)", flush=True)
+          "loop (lower is faster); each part on a fresh dev server and fresh desk processes",
+          flush=True)
     results: dict[str, Result] = {}
+    steadies: list[Result] = []
     parts = set(args.parts.split(","))
     storms: list[Result] = []
+    floor_result: Floor | None = None
     try:
-        if "0" in parts:
-            print(f"0. before/after at {RATE}/s for {args.compare_seconds:.0f} s each:",
-                  flush=True)
-            for label, extra in (
-                ("before (4 activities, default sandbox)",
-                 {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
-                ("after (1 local activity, passthrough)", {}),
-            ):
-                results[label] = r = steady(address, root, label, args.compare_seconds, extra,
-                                            temporal_pid=temporal.pid)
-                print(r.line(), flush=True)
-        if "1" in parts:
-            print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s "
-                  "each:", flush=True)
-            for runner in ("sandbox", "passthrough", "unsandboxed"):
-                r = steady(address, root, f"runner={runner}", args.compare_seconds,
-                           {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False,
-                           temporal_pid=temporal.pid)
-                print(r.line(), flush=True)
-            r = steady(address, root, "router inside the intake (no router process)",
-                       args.compare_seconds, {}, with_first_task=False, routers=0,
-                       temporal_pid=temporal.pid)
-            print(r.line(), flush=True)
+        if "floor" in parts:
+            floor_result = floor(root, args.seconds)
+            print(floor_result.line(), flush=True)
+        if "0" in parts or "1" in parts:
+            with dev_server(root) as (address, tpid):
+                legacy_parts(args, parts, address, tpid, root, results)
         if "a" in parts:
-            print(f"2. (a) {RATE} new problems/s for {args.seconds:.0f} s ({load()}; "
-                  f"{quiet_before(temporal.pid)}):", flush=True)
-            results["a"] = a = steady(address, root, "(a) steady", args.seconds, {},
-                                      temporal_pid=temporal.pid)
-            print(a.line(), flush=True)
+            for k in range(args.runs):
+                with dev_server(root) as (address, tpid):
+                    print(f"(a) run {k + 1}/{args.runs}: {RATE} new problems/s for "
+                          f"{args.seconds:.0f} s, 1 intake + 1 router + 1 worker, SQLite "
+                          f"({load()}; {quiet_before(tpid)}):", flush=True)
+                    r = steady(address, root, f"(a) run {k + 1}", args.seconds, {},
+                               temporal_pid=tpid,
+                               profile_dir=args.profile if k == 0 else None)
+                print(r.line(), flush=True)
+                for name, path in sorted(r.profiles.items()):
+                    print(f"  py-spy, {name} ({path}):", flush=True)
+                    print("\n".join(summarise(path, ROOT_DIR)), flush=True)
+                steadies.append(r)
         if "b" in parts:
-            print(f"3. (b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % "
-                  f"problems, 1 intake + 1 router + 1 worker, SQLite ({load()}; "
-                  f"{quiet_before(temporal.pid)}):", flush=True)
-            b = storm(address, root, "(b) storm", args.storm_mails, args.storm_seconds,
-                      pg=False, workers=1, intakes=1, routers=1, temporal_pid=temporal.pid)
+            with dev_server(root) as (address, tpid):
+                print(f"(b) {args.storm_mails} mails in {args.storm_seconds:.0f} s, 10 % "
+                      f"problems, 1 intake + 1 router + 1 worker, SQLite ({load()}; "
+                      f"{quiet_before(tpid)}):", flush=True)
+                b = storm(address, root, "(b) storm", args.storm_mails, args.storm_seconds,
+                          pg=False, workers=1, intakes=1, routers=1, temporal_pid=tpid)
             print(b.line(), flush=True)
             storms.append(b)
         if "c" in parts and postgres_reachable():
-            print(f"4. (c) the same storm, 2 intakes + 2 routers + 2 workers, PostgreSQL "
-                  f"({load()}; {quiet_before(temporal.pid)}):", flush=True)
-            c = storm(address, root, "(c) storm x2", args.storm_mails, args.storm_seconds,
-                      pg=True, workers=2, intakes=2, routers=2, temporal_pid=temporal.pid)
+            with dev_server(root) as (address, tpid):
+                print(f"(c) the same storm, 2 intakes + 2 routers + 2 workers, PostgreSQL "
+                      f"({load()}; {quiet_before(tpid)}):", flush=True)
+                c = storm(address, root, "(c) storm x2", args.storm_mails,
+                          args.storm_seconds, pg=True, workers=2, intakes=2, routers=2,
+                          temporal_pid=tpid)
             print(c.line(), flush=True)
             storms.append(c)
         elif "c" in parts:
-            print(f"4. (c) skipped: PostgreSQL not reachable at {PG_URL}", flush=True)
+            print(f"(c) skipped: PostgreSQL not reachable at {PG_URL}", flush=True)
         if "d" in parts:
-            print(f"5. (d) a site outage: {args.site_servers} servers of one site silent, "
-                  f"then {args.site_mails} problem mails in {args.storm_seconds:.0f} s, "
-                  f"SQLite ({load()}; {quiet_before(temporal.pid)}):", flush=True)
-            outage = site_outage(address, root, args.site_servers, args.site_mails,
-                                 args.storm_seconds)
+            with dev_server(root) as (address, tpid):
+                print(f"(d) a site outage: {args.site_servers} servers of one site silent, "
+                      f"then {args.site_mails} problem mails in {args.storm_seconds:.0f} s, "
+                      f"SQLite ({load()}; {quiet_before(tpid)}):", flush=True)
+                outage = site_outage(address, root, args.site_servers, args.site_mails,
+                                     args.storm_seconds)
             print(outage.line(), flush=True)
             print(outage.summary(), flush=True)
     finally:
-        temporal.terminate()
-        try:
-            temporal.wait(20)
-        except Exception:
-            temporal.kill()
         shutil.rmtree(root, ignore_errors=True)
     print(f"storm bench: done ({load()})", flush=True)
-    if not results and not storms:
-        return  # only (d): its own line above says it all
-    a = results.get("a") or next(iter(results.values()), None)
-    visible = a.visible_ms if a else []
-    lost = sum(s.lost for s in storms)
-    dup = sum(s.dup for s in storms)
-    drain = max((s.drain_s for s in storms), default=float("nan"))
-    print(f"storm: visible_p50_ms={pct(visible, .5):.0f} "
-          f"visible_p99_ms={pct(visible, .99):.0f} rate={RATE}/s "
-          f"storm_drain_s={drain:.1f} lost={lost} dup={dup}", flush=True)
+    if steadies:
+        worst = max(steadies, key=lambda r: r.cpu_total)
+        print(f"(a) over {len(steadies)} runs: 250->visible p50 " + ", ".join(
+            f"{pct(r.visible_ms, .5):.0f}" for r in steadies) + " ms; p99 " + ", ".join(
+            f"{pct(r.visible_ms, .99):.0f}" for r in steadies) + " ms; CPU per new case " +
+            ", ".join(f"{r.cpu_total:.1f}" for r in steadies) + f" ms (worst: worker "
+            f"{worst.cpu_ms_per_case:.1f} + " + " + ".join(
+                f"{k} {v:.1f}" for k, v in worst.others_ms_per_case.items()) + ")", flush=True)
+        if floor_result is not None:
+            floor_ms = floor_result.worker_ms + floor_result.temporal_ms
+            print(f"    above the floor ({floor_ms:.1f} ms per start, Temporal "
+                  f"{floor_result.temporal_ms:.1f}): the desk's path costs "
+                  f"{worst.cpu_total - floor_ms:.1f} ms more per case", flush=True)
+    if not steadies and not results and not storms:
+        return  # the floor or (d) only: their own lines above say it all
+    ran = steadies or list(results.values())
+    p50 = max((pct(r.visible_ms, .5) for r in ran), default=float("nan"))
+    p99 = max((pct(r.visible_ms, .99) for r in ran), default=float("nan"))
+    cpu = max((r.cpu_total for r in ran), default=float("nan"))
+    lost = sum(r.lost for r in ran + storms)
+    dup = sum(r.dup for r in ran + storms)
+    drain = max((r.drain_s for r in storms), default=float("nan"))
+    print(f"storm: visible_p50_ms={p50:.0f} visible_p99_ms={p99:.0f} rate={RATE}/s "
+          f"cpu_ms_per_case={cpu:.0f} storm_drain_s={drain:.1f} lost={lost} dup={dup}",
+          flush=True)
+
+
+def legacy_parts(args: argparse.Namespace, parts: set[str], address: str, tpid: int,
+                 root: Path, results: dict[str, Result]) -> None:
+    """Parts 0 and 1 (``--parts 0,1``): the before/after of the opening path and the
+    runner choice, on one dev server, as measured when they were decided."""
+    if "0" in parts:
+        print(f"0. before/after at {RATE}/s for {args.compare_seconds:.0f} s each:",
+              flush=True)
+        for label, extra in (
+            ("before (4 activities, default sandbox)",
+             {"VIGIE_CASE_OPENING": "legacy", "VIGIE_WORKFLOW_RUNNER": "sandbox"}),
+            ("after (1 local activity, passthrough)", {}),
+        ):
+            results[label] = r = steady(address, root, label, args.compare_seconds, extra,
+                                        temporal_pid=tpid)
+            print(r.line(), flush=True)
+    if "1" in parts:
+        print(f"1. workflow runner, new path, {RATE}/s for {args.compare_seconds:.0f} s "
+              "each:", flush=True)
+        for runner in ("sandbox", "passthrough", "unsandboxed"):
+            r = steady(address, root, f"runner={runner}", args.compare_seconds,
+                       {"VIGIE_WORKFLOW_RUNNER": runner}, with_first_task=False,
+                       temporal_pid=tpid)
+            print(r.line(), flush=True)
+        r = steady(address, root, "router inside the intake (no router process)",
+                   args.compare_seconds, {}, with_first_task=False, routers=0,
+                   temporal_pid=tpid)
+        print(r.line(), flush=True)
 
 
 if __name__ == "__main__":
