@@ -10,6 +10,7 @@ costs are counted: a one-message batch, and a twenty-message one per message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -219,3 +220,67 @@ async def test_messages_nudged_together_are_taken_in_one_batch_with_a_gathering_
         taken[gather_ms] = r.claims
     assert sum(taken[0.0]) == 3 and taken[0.0][0] == 1
     assert taken[200.0] == [3]
+
+
+async def test_a_batchs_outcome_is_written_with_the_next_claim_or_on_its_own(
+        sqlite_engine: Engine, monkeypatch: Any) -> None:
+    """At a steady rate the outcome of a batch (events routed, message done) goes in the
+    transaction of the next claim: two messages, two transactions; a router stopped (or
+    left without news for ``RECORD_HOLD``) still writes what Temporal acknowledged."""
+    import intake.router as router_module
+
+    monkeypatch.setattr(router_module, "RECORD_HOLD", timedelta(seconds=30))
+    load_demo(sqlite_engine)
+    commits = [0]
+
+    def count(*_args: Any) -> None:
+        commits[0] += 1
+
+    r = Counting(sqlite_engine, client=None, task_queue="unused")  # type: ignore[arg-type]
+    running = asyncio.create_task(r.run(idle=60))
+    await asyncio.sleep(0.2)  # its first (empty) claim done
+    event.listen(sqlite_engine, "commit", count)
+
+    def done() -> list[bool]:
+        with Session(sqlite_engine) as s:
+            return [o.done_at is not None for o in s.exec(select(Outbox).order_by(
+                Outbox.id)).all()]  # type: ignore[arg-type]
+
+    async def until(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while sum(r.claims) < n and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # told (no Temporal here)
+
+    try:
+        for k in range(2):
+            await asyncio.to_thread(accept, sqlite_engine,
+                                    demo_probe("SRV-DC01", check=("cpu", "memory")[k],
+                                               n=40 + k))
+            r.wake.set()
+            await until(k + 1)
+            assert done() == [True] * k + [False]  # the last one's outcome held back
+        # two stored (the intake's two commits), two batches: one transaction each, the
+        # first batch's record riding the second claim (without it: six)
+        assert commits[0] == 4
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert done() == [True, True]  # written on the way out
+    with Session(sqlite_engine) as s:
+        told = [e for e in s.exec(select(AlertEventRow)).all() if e.triage == "none"]
+    assert len(told) == 2 and all(e.routed_at is not None for e in told)
+    # and on its own when no claim follows within RECORD_HOLD
+    monkeypatch.setattr(router_module, "RECORD_HOLD", timedelta(milliseconds=50))
+    r = Counting(sqlite_engine, client=None, task_queue="unused")  # type: ignore[arg-type]
+    running = asyncio.create_task(r.run(idle=60))
+    try:
+        await asyncio.to_thread(accept, sqlite_engine, demo_probe("SRV-DC01", check="h9", n=49))
+        r.wake.set()
+        deadline = time.monotonic() + 10
+        while not all(done()) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert all(done())
+    finally:
+        running.cancel()
