@@ -354,6 +354,10 @@ class Settings(BaseSettings):
     router_poll_seconds: float = Field(
         default=0.5, description="An idle router looks at the outbox again after this"
     )
+    router_gather_ms: float = Field(
+        default=5.0, description="A router woken by a nudge waits this long before it claims, "
+        "so that messages arriving together are taken in one batch (0: claim at once)"
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
         description="Address every /metrics endpoint listens on (0.0.0.0: all interfaces, for "

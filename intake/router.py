@@ -25,6 +25,7 @@ still in another router's hands (claimed, not yet routed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -32,11 +33,11 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.api.common.v1 import (
@@ -66,6 +67,7 @@ from base.metrics import (
 )
 from contracts.codec import for_workflow
 from contracts.store import unmonitored_client_ids
+from intake import router_sql as sql
 from messages import search
 from messages.cases import (
     CASE_PATH,
@@ -77,7 +79,7 @@ from messages.cases import (
 )
 from models.auth import Policy
 from models.db import session_scope
-from models.incidents import IncidentChild
+from models.incidents import IncidentChild, InhibitionRule
 from models.refstamp import generation
 from models.tables import AlertEventRow, BackupRun, Case, Outbox, RawMessage, Server
 from models.types import utcnow
@@ -89,16 +91,17 @@ from records.incidents import (
     LINK_CLAUSE,
     LINK_FAMILY,
     SITE_FAMILY,
+    OpenParents,
     attach_event,
     open_parents,
     parent_for_server,
     promoted_children,
     release,
 )
-from records.inhibitions import INHIBITED, inhibit_event
+from records.inhibitions import INHIBITED, inhibit_event, rules_in_force
 from records.matching import Matcher
 from records.replies import REPLY_FAMILY, REPLY_SIGNAL, attach_reply, reply_signal
-from records.silences import SILENCED, record_hit, silence_event
+from records.silences import SILENCED, KnownSilences, record_hit, silence_event
 from records.sources import UNVERIFIED, SourceVerifier, Verdict
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,9 @@ OUT_OF_CONTRACT = "out_of_contract"  # triage of an event whose client is not in
 # over. Above a batch's worst case (200 messages; after one Temporal call fails, bounded by
 # RPC_TIMEOUT, the rest of the batch is deferred without calling).
 LEASE = timedelta(seconds=20)
+# A batch's outcome waits at most this for the next claim to be written with it (``run``):
+# at a steady 20/s the next message comes within it, and one transaction serves both.
+RECORD_HOLD = timedelta(milliseconds=100)
 WAIT_FOR_OLDER = timedelta(seconds=1)  # a case's events held back behind an older message
 WAITING = "en attente d'un message plus ancien du même cas"
 # as Client.start_workflow's default: a fingerprint whose case has closed opens a new run
@@ -120,6 +126,10 @@ ALLOW_DUPLICATE = WorkflowIdReusePolicy.Value("WORKFLOW_ID_REUSE_POLICY_ALLOW_DU
 # The reference data (matcher, source rules, policy, contracts) is reloaded when its generation
 # moves (models.refstamp), and at least this often (a change made outside the ORM).
 REFERENCE_MAX_AGE = timedelta(seconds=60)
+# Silences and inhibition rules are kept with the reference data for the events received at
+# most this long before it was loaded; an older event (a message retried after a long outage)
+# has its own lookup.
+KEEP_RULES_FOR = timedelta(days=1)
 REQUEST_NAMESPACE = uuid.UUID("6f1d2c1e-3a52-4d0b-9a51-7a1c0e5b2d64")  # Vigie's request ids
 
 
@@ -156,6 +166,22 @@ class Reference:
     verifier: SourceVerifier
     policy: CasePolicy
     unmonitored: frozenset[int]
+    silences: KnownSilences | None = None  # maintenance windows (records.silences)
+    rules: tuple[datetime, tuple[InhibitionRule, ...]] | None = None  # records.inhibitions
+
+
+@dataclass
+class BatchView:
+    """What the events of one batch are judged against besides the matcher: the silences
+    and inhibition rules kept with the reference data, the open site incidents read at most
+    once for the batch (``records.incidents.OpenParents``), and the events whose return
+    released an incident's children in this batch (the only ones with promoted children to
+    look up, with those of a message parsed before: see ``Router._site_returns``)."""
+
+    silences: KnownSilences | None = None
+    rules: tuple[datetime, tuple[InhibitionRule, ...]] | None = None
+    parents: OpenParents = field(default_factory=OpenParents)
+    released: set[int] = field(default_factory=set)
 
 
 def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
@@ -169,8 +195,9 @@ def events_from_raw(raw: RawMessage) -> tuple[list[AlertEvent], str | None]:
 
 def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
                 verifier: SourceVerifier | None = None, ref_key: bytes | None = None,
-                unmonitored: frozenset[int] = frozenset()) -> None:
-    """Step 1: turn a stored message into event rows (skipped if already done).
+                unmonitored: frozenset[int] = frozenset(), view: BatchView | None = None
+                ) -> list[AlertEventRow] | None:
+    """Step 1: turn a stored message into event rows (skipped if already done: None).
 
     Each event records how its source was verified (``records.sources``). An event from a
     source that failed verification is recorded like any other, but changes no state: no
@@ -180,12 +207,17 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
     Events of a client whose contract is not in service (onboarding, terminated: see
     ``contracts.store.unmonitored_client_ids``) are stored and flagged ``out_of_contract``:
     they open no case and move no expectation.
+
+    Returns the message's event rows, flushed (None: parsed before, or a client's reply,
+    whose rows the caller reads). ``view``: the batch's reads shared by its messages.
     """
     if raw.parsed_at is not None:
-        return
+        return None
+    view = view if view is not None else BatchView()
     verifier = verifier if verifier is not None else SourceVerifier.load(s, strict=check_ip)
     if attach_reply(s, raw, ref_key, verifier):  # a client answering the desk's mails
-        return
+        return None
+    made: list[AlertEventRow] = []
     try:
         events, sender = events_from_raw(raw)
     except Exception as exc:  # a webhook body that no longer validates: keep it visible
@@ -241,23 +273,27 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
             row.case_id = _open_case_id(s, row.fingerprint)
             row.routed_at = now
             s.add(row)
+            made.append(row)
             continue
         if not verdict.verified and row.status != "problem" and triage == "none":
             # recorded, shown on the open case it names, and ignored for state
             row.extra = {**row.extra, "ignored": "source non vérifiée"}
             row.case_id = _open_case_id(s, row.fingerprint)
             s.add(row)
+            made.append(row)
             continue
-        silence = silence_event(s, row) if monitored else None  # maintenance window
+        # maintenance window
+        silence = silence_event(s, row, view.silences) if monitored else None
         s.add(row)
+        made.append(row)
         s.flush()
         if silence is not None:
             record_hit(s, silence, event_id=row.id, summary=row.summary)
         if not verdict.verified or not monitored:
             continue  # unverified: its case only, no other state; out of contract: nothing
         if silence is None and triage == "none":
-            site_outage(s, row)  # a child of its site's incident, or the link's return
-            inhibit_event(s, row)  # an administrator's rule: muted under its open cause
+            site_outage(s, row, view)  # a child of its site's incident, or the link's return
+            inhibit_event(s, row, view.rules)  # an administrator's rule: muted under its cause
         if ev.family == "backup" and ev.backup_result is not None:
             run = BackupRun(
                 event_id=row.id or 0,
@@ -286,27 +322,35 @@ def materialize(s: Session, raw: RawMessage, matcher: Matcher, check_ip: bool,
                         else "")
     raw.parsed_at = now
     s.add(raw)
+    s.flush()
+    return made
 
 
-def site_outage(s: Session, row: AlertEventRow) -> None:
+def site_outage(s: Session, row: AlertEventRow, view: BatchView | None = None) -> None:
     """A verified event and its site's outage (``records.incidents``): a server's problem
     or recovery while its site's incident is open becomes a child of it; a heartbeat of the
     site, or the link case's own recovery, is the link's return and releases the children."""
     if row.server_id is None and row.family != LINK_FAMILY:
         return
+    view = view if view is not None else BatchView()
+    known = view.parents
     if row.family == "heartbeat" or (row.family == LINK_FAMILY and row.status != "problem"):
-        for parent in open_parents(s, row.client_id or 0):
+        for parent in open_parents(s, row.client_id or 0, known):
             back = (parent.family == LINK_FAMILY and parent.fingerprint == row.fingerprint) or (
                 parent.family == SITE_FAMILY and row.family == "heartbeat"
-                and parent_for_server(s, row.server_id) is parent)
+                and parent_for_server(s, row.server_id, known) is parent)
             if back:
                 release(s, parent, row.received_at, row.id)
+                view.released.add(row.id or 0)
                 if parent.family == SITE_FAMILY:
                     row.extra = {**row.extra, "site_return": parent.workflow_id}
         return
     if row.family in CHILD_FAMILIES_EXCLUDED:
         return
-    parent = parent_for_server(s, row.server_id)
+    sites = view.silences.sites if view.silences is not None else {}
+    if row.server_id in sites and sites[row.server_id] is None:
+        return  # a server behind no site (reference data: no statement)
+    parent = parent_for_server(s, row.server_id, known)
     if parent is not None and parent.fingerprint != row.fingerprint:
         attach_event(s, parent, row)
 
@@ -501,12 +545,14 @@ class Router:
         ref_key: bytes | None = None,
         name: str | None = None,
         lease: timedelta = LEASE,
+        gather: timedelta = timedelta(0),
     ) -> None:
         """``check_ip``: strict source checking (``VIGIE_CHECK_SOURCE_IP``): a client with no
         registered source is unverified too. ``dkim_dns``: dkimpy's resolver hook (tests)."""
         self.engine = engine
         self.name = name or router_name()
         self.lease = lease
+        self.gather = gather.total_seconds()  # VIGIE_ROUTER_GATHER_MS: see ``run``
         self.client = client  # the desk's, from ``vigie.temporal.connect``: with the codec
         self.task_queue = task_queue
         self.check_ip = check_ip
@@ -516,6 +562,10 @@ class Router:
         self.ref_key = ref_key  # None: base.refkey's, from the environment
         self.wake = asyncio.Event()
         self._ref: Reference | None = None
+        # set by each claim: an older message not done (else no case can wait behind one)
+        self._held_elsewhere = True
+        # a told batch's outcome not written yet (``run``): routed, done, deferred, waiting
+        self._pending: tuple[list[int], list[int], dict[int, str], list[int]] | None = None
         self.claimed = 0  # rows the last claim took (a full batch: claim again at once)
 
     # --- database side (runs in a thread) ------------------------------------------------
@@ -530,42 +580,17 @@ class Router:
 
     def _claim_in(self, s: Session) -> list[int]:
         now = utcnow()
-        until = now + self.lease
-        claimable = (
-            Outbox.done_at.is_(None),  # type: ignore[union-attr]
-            or_(
-                Outbox.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                Outbox.next_attempt_at <= now,  # type: ignore[operator]
-            ),
-            or_(
-                Outbox.lease_until.is_(None),  # type: ignore[union-attr]
-                Outbox.lease_until < now,  # type: ignore[operator]
-            ),
-        )
-        q = (
-            select(Outbox.id, Outbox.claimed_by)
-            .where(*claimable)
-            .order_by(Outbox.id)  # type: ignore[arg-type]
-            .limit(self.batch)
-        )
-        if self.engine.dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True)
-        candidates = s.exec(q).all()
-        if not candidates:
+        c = s.connection()
+        pg = self.engine.dialect.name == "postgresql"
+        found = c.execute(sql.candidates(self.batch, pg), {"now": now}).all()
+        if not found:
             return []
-        ids = [oid for oid, _ in candidates]
-        s.exec(  # type: ignore[call-overload]
-            update(Outbox)
-            .where(col(Outbox.id).in_(ids), *claimable)
-            .values(claimed_by=self.name, lease_until=until)
-        )
-        s.flush()
-        mine = list(s.exec(
-            select(Outbox.id)
-            .where(col(Outbox.id).in_(ids), Outbox.claimed_by == self.name,
-                   Outbox.lease_until == until)
-            .order_by(Outbox.id)  # type: ignore[arg-type]
-        ).all())
+        candidates = [(oid, holder) for oid, holder in found]
+        # the rows the conditional UPDATE changed are the claim: RETURNING names them
+        # without reading them again
+        mine = sorted(oid for (oid,) in c.execute(sql.CLAIM, {
+            "ids": [oid for oid, _ in candidates], "now": now, "me": self.name,
+            "until": now + self.lease}))
         others = {oid for oid, holder in candidates if holder and holder != self.name}
         taken_over = len(others.intersection(mine))
         if taken_over:
@@ -632,18 +657,37 @@ class Router:
             ).all()
         return {fp for fp, oldest in rows if oldest is not None and oldest < firsts[fp]}
 
+    @staticmethod
+    def _older_pending(s: Session, mine: list[int]) -> bool:
+        """Whether a message older than this batch's newest, not in it, is not done yet
+        (another router's, or one deferred or held back): only then can a case of the batch
+        have an older event still to tell (:meth:`_older_elsewhere`). One indexed look
+        (``ix_outbox_pending``); a single router keeping up finds none."""
+        return s.connection().execute(
+            sql.OLDER_PENDING, {"newest": max(mine), "ids": mine}).first() is not None
+
     def _claim_and_materialize(self) -> tuple[list[int], list[tuple[int, list[Route]]]]:
         """Claim and parse in one transaction: one commit (one disk sync) per batch. A router
-        dying half-way leaves nothing claimed (rolled back), so nothing waits for a lease."""
+        dying half-way leaves nothing claimed (rolled back), so nothing waits for a lease.
+
+        The previous batch's outcome, when ``run`` held it back (``_pending``), is written
+        first in the same transaction: at a steady rate, one transaction per batch instead of
+        two. It is forgotten only once committed."""
         started = time.monotonic()
+        pending = self._pending
         with session_scope(self.engine) as s:
+            if pending is not None:
+                self._record_in(s, *pending)
             ids = self._claim_in(s)
+            self._held_elsewhere = bool(ids) and self._older_pending(s, ids)
             batch = self._materialize_in(s, ids) if ids else []
             # the lease runs from the commit: parsing a large batch may outlast it (a batch
             # parsed within a tenth of it keeps nine tenths: no statement spent on it)
             if ids and time.monotonic() - started > self.lease.total_seconds() / 10:
                 self._extend(s, ids)
-            return ids, batch
+        if self._pending is pending:
+            self._pending = None
+        return ids, batch
 
     def _reference(self, s: Session) -> Reference:
         """What every message is judged against, kept while its generation stays put (read
@@ -654,6 +698,7 @@ class Router:
         if kept is not None and gen is not None and kept.generation == gen \
                 and now - kept.loaded_at < REFERENCE_MAX_AGE:
             return kept
+        since = now - KEEP_RULES_FOR
         self._ref = Reference(
             generation=gen,
             loaded_at=now,
@@ -661,6 +706,8 @@ class Router:
             verifier=SourceVerifier.load(s, strict=self.check_ip, dkim_dns=self.dkim_dns),
             policy=self.policy.in_effect(s),
             unmonitored=unmonitored_client_ids(s),
+            silences=KnownSilences.load(s, since) if gen is not None else None,
+            rules=(since, rules_in_force(s, since)) if gen is not None else None,
         )
         REFERENCE_LOADS.inc()
         return self._ref
@@ -672,37 +719,47 @@ class Router:
 
     def _materialize_in(self, s: Session, outbox_ids: list[int]
                         ) -> list[tuple[int, list[Route]]]:
+        """The batch's outbox rows and messages are read in one statement, and the events
+        a message has just been turned into are used as they are; only a message parsed
+        before (a batch retried) has its events read back."""
         out: list[tuple[int, list[Route]]] = []
         ref = self._reference(s)
         matcher, policy, unmonitored = ref.matcher, ref.policy, ref.unmonitored
         # the rules are shared; the DKIM key lookups are remembered for this batch only
         verifier = replace(ref.verifier, _dns_cache={})
+        view = BatchView(silences=ref.silences, rules=ref.rules)
+        pairs = s.execute(sql.LOAD, {"ids": outbox_ids}).all() if outbox_ids else []
+        found = {ob.id: (ob, raw) for ob, raw in pairs}
         for oid in outbox_ids:
-            ob = s.get(Outbox, oid)
-            if ob is None or ob.done_at is not None or ob.claimed_by != self.name:
+            ob, raw = found.get(oid, (None, None))
+            if ob is None or raw is None or ob.done_at is not None \
+                    or ob.claimed_by != self.name:
                 continue  # done meanwhile, or our lease ran out and another router has it
-            raw = s.get(RawMessage, ob.raw_message_id)
-            if raw is None:
-                continue
-            materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key, unmonitored)
-            s.flush()
-            rows = s.exec(
+            made = materialize(s, raw, matcher, self.check_ip, verifier, self.ref_key,
+                               unmonitored, view)
+            retried = made is None
+            rows = made if made is not None else s.exec(
                 select(AlertEventRow)
                 .where(AlertEventRow.raw_message_id == raw.id)
                 .order_by(AlertEventRow.idx)  # type: ignore[arg-type]
             ).all()
             out.append((oid, self._still_to_tell(rows, policy)
-                        + self._site_returns(s, rows, policy)))
+                        + self._site_returns(s, rows, policy,
+                                             None if retried else view.released)))
         return out
 
     @staticmethod
-    def _site_returns(s: Session, rows: Sequence[AlertEventRow], policy: CasePolicy
-                      ) -> list[Route]:
+    def _site_returns(s: Session, rows: Sequence[AlertEventRow], policy: CasePolicy,
+                      released: set[int] | None = None) -> list[Route]:
         """What a link's return tells besides its own event: the site incident that it is
         back, and the cases of the children still failing, opened at the return. Built again
-        while the message is retried (the request ids drop what Temporal already has)."""
+        while the message is retried (the request ids drop what Temporal already has).
+        ``released``: the events that released children as they were parsed in this batch
+        (their rows just made); None: any row may have (a message parsed before)."""
         routes: list[Route] = []
         for row in rows:
+            if released is not None and row.id not in released:
+                continue  # parsed just now, and released nothing
             wid = (row.extra or {}).get("site_return")
             if wid:
                 routes.append(Route(row.id or 0, wid, AlertSignal(
@@ -742,38 +799,43 @@ class Router:
         """What Temporal acknowledged, written down in one transaction; every row of the
         batch is released (done, deferred with a back-off, or waiting a moment).
 
-        Rows are written in one order, events then outbox rows, each by ascending id (each
-        ``get`` flushes the row before it), the order a renewal or a claim locks them in:
-        two transactions of the desk never wait on each other in a circle (issue 21,
-        finding 14)."""
+        Two statements for a batch told without trouble (its events routed, its messages
+        done), whatever its size; a deferred or held-back message is written on its own.
+        Rows are written in one order, events then outbox rows, each by ascending id (on
+        PostgreSQL the statements lock them in that order first: ``router_sql``), the order
+        a renewal or a claim locks them in: two transactions of the desk never wait on each
+        other in a circle (issue 21, finding 14)."""
+        with session_scope(self.engine) as s:
+            self._record_in(s, routed, done, deferred, waiting)
+
+    def _record_in(self, s: Session, routed: list[int], done: list[int],
+                   deferred: dict[int, str], waiting: list[int]) -> None:
         now = utcnow()
         errors = dict(deferred)
         waits = set(waiting) - set(done) - set(errors)
-        with session_scope(self.engine) as s:
-            for event_id in sorted(set(routed)):
-                row = s.get(AlertEventRow, event_id)
-                if row is not None and row.routed_at is None:
-                    row.routed_at = now
-                    s.add(row)
-            for oid in sorted(set(done) | set(errors) | waits):
-                ob = s.get(Outbox, oid)
-                if ob is None:
+        finished = sorted(set(done) - set(errors))
+        pg = self.engine.dialect.name == "postgresql"
+        c = s.connection()
+        if routed:
+            c.execute(sql.mark_routed(pg), {"ids": sorted(set(routed)), "now": now})
+        if finished:  # the common case: one statement for the batch
+            c.execute(sql.mark_done(pg), {"ids": finished, "now": now})
+        for oid in sorted(set(errors) | waits):  # rare: row by row, as each needs
+            ob = s.get(Outbox, oid)
+            if ob is None:
+                continue
+            if oid in errors:
+                ob.attempts += 1
+                delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
+                ob.next_attempt_at = now + timedelta(seconds=delay)
+                ob.last_error = errors[oid][:2000]
+            else:
+                if ob.done_at is not None:
                     continue
-                if oid in errors:
-                    ob.attempts += 1
-                    delay = min(60.0, 0.5 * 2 ** min(ob.attempts, 7))
-                    ob.next_attempt_at = now + timedelta(seconds=delay)
-                    ob.last_error = errors[oid][:2000]
-                elif oid in waits:
-                    if ob.done_at is not None:
-                        continue
-                    ob.next_attempt_at = now + WAIT_FOR_OLDER
-                    ob.last_error = WAITING
-                else:
-                    ob.done_at = now
-                    ob.last_error = ""
-                ob.lease_until = None
-                s.add(ob)
+                ob.next_attempt_at = now + WAIT_FOR_OLDER
+                ob.last_error = WAITING
+            ob.lease_until = None
+            s.add(ob)
 
     # --- Temporal side ----------------------------------------------------------------------
 
@@ -836,12 +898,17 @@ class Router:
             search.at_start(code, start.preset_criticality, start.source_verified), out)
         return out
 
-    async def drain_once(self) -> int:
+    async def drain_once(self, hold: bool = False) -> int:
         """Process one batch; returns how many outbox rows were completed.
 
         Cases are told concurrently, each case's own events in arrival order. A message
         whose routing fails is deferred with a back-off; the events Temporal did
         acknowledge are recorded all the same, so they are not sent again.
+
+        ``hold`` (``run`` only): the outcome is kept in ``_pending`` and written with the next
+        claim, or on its own within ``RECORD_HOLD``. Until then the batch's rows stay under
+        its lease: a router dying meanwhile has them told again after it, which the request
+        ids make harmless, as for a death before the record.
         """
         ids, batch = await asyncio.to_thread(self._claim_and_materialize)
         self.claimed = len(ids)
@@ -849,17 +916,19 @@ class Router:
             return 0
         keeper = asyncio.create_task(self._keep_lease(ids))
         try:
-            return await self._route_batch(ids, batch)
+            return await self._route_batch(ids, batch, hold)
         finally:
             keeper.cancel()
 
-    async def _route_batch(self, ids: list[int], batch: list[tuple[int, list[Route]]]) -> int:
+    async def _route_batch(self, ids: list[int], batch: list[tuple[int, list[Route]]],
+                           hold: bool = False) -> int:
         firsts: dict[str, int] = {}
         for oid, routes in batch:
             for route in routes:
                 if route.fingerprint:
                     firsts.setdefault(route.fingerprint, oid)
-        behind = await asyncio.to_thread(self._older_elsewhere, firsts, set(ids))
+        behind = (await asyncio.to_thread(self._older_elsewhere, firsts, set(ids))
+                  if self._held_elsewhere else set())
         waiting = sorted({oid for oid, routes in batch
                           if any(r.fingerprint in behind for r in routes)})
         per_case: dict[str, list[tuple[int, Route]]] = {}
@@ -895,8 +964,24 @@ class Router:
 
         await asyncio.gather(*(tell(r) for r in per_case.values()))
         done = [oid for oid, _ in batch if oid not in failed and oid not in waiting]
-        await asyncio.to_thread(self._record, routed, done, failed, waiting)
+        if hold:
+            self._pending = (routed, done, failed, waiting)
+        else:
+            await asyncio.to_thread(self._record, routed, done, failed, waiting)
         return len(done)
+
+    async def _flush_pending(self) -> None:
+        """Writes a held-back outcome on its own (no claim followed soon enough)."""
+        pending = self._pending
+        if pending is None:
+            return
+        try:
+            await asyncio.to_thread(self._record, *pending)
+        except Exception:  # kept: written with the next claim, or at the next look
+            log.exception("router %s: issue du lot non enregistrée ; nouvel essai", self.name)
+            return
+        if self._pending is pending:
+            self._pending = None
 
     async def run(self, idle: float = 0.5) -> None:
         """Drain forever, looking again every ``idle`` seconds when there was nothing to do;
@@ -908,17 +993,44 @@ class Router:
         after an empty claim lost the nudges that came during that claim: their messages
         then waited for the next look.) A batch that was not full took everything claimable
         at its claim, so the router waits for a nudge instead of claiming again for nothing.
+
+        A batch's outcome (events routed, messages done) is written with the next claim when
+        one follows within ``RECORD_HOLD`` (a nudge, or a full batch), else on its own.
+
+        Woken by a nudge, it waits ``gather`` (``VIGIE_ROUTER_GATHER_MS``, a few ms) before
+        claiming: the messages of a burst then share one batch, one claim and one record,
+        instead of one each (a batch costs about as much as the events in it at 20/s).
         """
-        while True:
-            self.wake.clear()
-            try:
-                await self.drain_once()
-                full = self.claimed >= self.batch
-            except Exception:
-                log.exception("router: batch failed; retrying")
-                full = False
-            if not full:
+        nudged = False
+        try:
+            while True:
+                if nudged and self.gather > 0:
+                    await asyncio.sleep(self.gather)
+                self.wake.clear()
+                try:
+                    await self.drain_once(hold=True)
+                    full = self.claimed >= self.batch
+                except Exception:
+                    log.exception("router: batch failed; retrying")
+                    full = False
+                nudged = False
+                if full:
+                    continue  # the held outcome goes with the next claim, at once
+                if self._pending is not None:  # a next message soon: one transaction
+                    try:
+                        await asyncio.wait_for(self.wake.wait(),
+                                               timeout=min(idle, RECORD_HOLD.total_seconds()))
+                        nudged = True
+                        continue
+                    except TimeoutError:
+                        await self._flush_pending()
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=idle)
+                    nudged = True
                 except TimeoutError:
                     pass
+        finally:  # stopped: what Temporal acknowledged is written down before leaving
+            if self._pending is not None:
+                with contextlib.suppress(Exception):
+                    self._record(*self._pending)
+                self._pending = None

@@ -1,10 +1,11 @@
 """A generation number for the reference data every routed message is judged against.
 
 The router matches each message to a client and server and checks its source against that
-client's rules. Reloading all of it (clients, sender domains, servers, aliases, source rules,
-contract statuses, the case policy) for every batch cost most of a one-message batch, and
-grows with the fleet. So the router keeps what it loaded for as long as ``ref_stamp``'s
-generation stays the same.
+client's rules, and silences and inhibition rules decide whether an event opens a case.
+Reloading all of it (clients, sender domains, servers, aliases, source rules, contract
+statuses, the case policy, silences, inhibition rules) for every batch cost most of a
+one-message batch, and grows with the fleet. So the router keeps what it loaded for as long
+as ``ref_stamp``'s generation stays the same.
 
 The generation moves in the same transaction as the change, for every change made through a
 Session, whoever makes it (console, intake, planner, demo loader, CSV import): ORM objects
@@ -26,10 +27,13 @@ from sqlmodel import Field, SQLModel, select
 
 from models.auth import Policy
 from models.contracts import Contract
+from models.expectations import Silence
+from models.incidents import InhibitionRule
 from models.tables import Client, SenderDomain, Server, ServerAlias
 from models.trust import SourceRule
 
-REFERENCE = (Client, SenderDomain, Server, ServerAlias, SourceRule, Contract, Policy)
+REFERENCE = (Client, SenderDomain, Server, ServerAlias, SourceRule, Contract, Policy, Silence,
+             InhibitionRule)
 REFERENCE_TABLES = frozenset(cls.__tablename__ for cls in REFERENCE)  # type: ignore[attr-defined]
 # columns whose change is not reference data (written by the router for every heartbeat)
 VOLATILE: dict[type, frozenset[str]] = {Server: frozenset({"last_heartbeat_at"})}
@@ -44,9 +48,12 @@ class RefStamp(SQLModel, table=True):
     generation: int = 0
 
 
+_GENERATION = select(RefStamp.generation).where(RefStamp.id == 1)  # read for every batch
+
+
 def generation(s: Session) -> int | None:
     """The current generation; None when the row is missing (then nothing is cached)."""
-    return s.execute(select(RefStamp.generation).where(RefStamp.id == 1)).scalar()
+    return s.execute(_GENERATION).scalar()
 
 
 def _bump(connection: Any) -> None:

@@ -87,23 +87,48 @@ def covers(c: Case, site: Site, client_code: str, reporter_site_id: int | None) 
     return link_target_names_site(c.target, site.name, site.link_names)
 
 
-def open_parents(s: Session, client_id: int) -> list[Case]:
+def open_parents(s: Session, client_id: int, known: OpenParents | None = None) -> list[Case]:
+    if known is not None:
+        return known.of(s, client_id)
     return [c for c in s.exec(select(Case).where(
         Case.client_id == client_id, col(Case.family).in_(PARENT_FAMILIES),
         Case.closed == False,  # noqa: E712
     ).order_by(col(Case.opened_at))).all() if is_open_parent(c)]
 
 
-def parent_for_server(s: Session, server_id: int | None) -> Case | None:
+class OpenParents:
+    """The open incidents of every client, read at most once per router batch (one
+    statement, and none for a batch with no event of a server behind a site, no heartbeat
+    and no link). Cases are written by the workers, so nothing is kept across batches; within
+    one, a release marks its incident recovered on the same object, seen by the next event."""
+
+    def __init__(self) -> None:
+        self._by_client: dict[int, list[Case]] | None = None
+
+    def of(self, s: Session, client_id: int) -> list[Case]:
+        if self._by_client is None:
+            self._by_client = {}
+            for c in s.exec(select(Case).where(
+                    col(Case.family).in_(PARENT_FAMILIES), Case.closed == False,  # noqa: E712
+            ).order_by(col(Case.opened_at), col(Case.id))).all():
+                self._by_client.setdefault(c.client_id or 0, []).append(c)
+        return [c for c in self._by_client.get(client_id, []) if is_open_parent(c)]
+
+
+def parent_for_server(s: Session, server_id: int | None, known: OpenParents | None = None
+                      ) -> Case | None:
     """The open incident of the server's site, if any (the oldest one)."""
     srv = s.get(Server, server_id) if server_id else None
     if srv is None or srv.site_id is None:
+        return None
+    parents = open_parents(s, srv.client_id, known)
+    if not parents:
         return None
     site = s.get(Site, srv.site_id)
     client = s.get(Client, srv.client_id)
     if site is None or client is None:
         return None
-    for c in open_parents(s, srv.client_id):
+    for c in parents:
         reporter = s.get(Server, c.server_id) if c.server_id else None
         if covers(c, site, client.code, reporter.site_id if reporter else None):
             return c

@@ -11,6 +11,7 @@ that, when down, makes every job of the client fail). Every change of a rule is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -144,16 +145,35 @@ def _matches(family: str, check: str, want_family: str, want_check: str) -> bool
         not want_check or want_check == check.lower())
 
 
-def inhibit_event(s: Session, row: AlertEventRow) -> InhibitionRule | None:
+def rules_in_force(s: Session, since: datetime) -> tuple[InhibitionRule, ...]:
+    """Every rule that can mute an event received at ``since`` or later. The router keeps
+    them with its reference data: a rule created, edited or revoked moves the reference
+    generation (``models.refstamp``), so the next batch sees it."""
+    return tuple(s.exec(select(InhibitionRule).where(
+        InhibitionRule.expires_at > since, col(InhibitionRule.revoked_at).is_(None))
+        .order_by(col(InhibitionRule.id))).all())
+
+
+def inhibit_event(s: Session, row: AlertEventRow,
+                  known: tuple[datetime, Sequence[InhibitionRule]] | None = None
+                  ) -> InhibitionRule | None:
     """The router's hook: a problem that a rule in force mutes, under an open source case
-    of the same client (or site), is flagged ``inhibited`` and linked to that case."""
+    of the same client (or site), is flagged ``inhibited`` and linked to that case.
+
+    ``known``: the rules in force since a time (:func:`rules_in_force`), kept by the router
+    with its reference data; none, or an event older than that time: read here."""
     if row.status != "problem" or row.client_id is None or row.triage != "none":
         return None
     at = row.received_at
-    rules = [r for r in s.exec(select(InhibitionRule).where(
-        InhibitionRule.expires_at > at, col(InhibitionRule.revoked_at).is_(None)))
-        if r.client_id in (None, row.client_id)
-        and _matches(row.family, row.check, r.target_family, r.target_check)]
+    if known is not None and at >= known[0]:
+        candidates: Iterable[InhibitionRule] = known[1]
+    else:
+        candidates = s.exec(select(InhibitionRule).where(
+            InhibitionRule.expires_at > at, col(InhibitionRule.revoked_at).is_(None)))
+    rules = [r for r in candidates
+             if r.expires_at > at and r.revoked_at is None
+             and r.client_id in (None, row.client_id)
+             and _matches(row.family, row.check, r.target_family, r.target_check)]
     if not rules:
         return None
     open_cases = list(s.exec(select(Case).where(

@@ -8,8 +8,10 @@ window can still end. The absence checks ask the same question through :func:`co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -142,22 +144,70 @@ def covering(s: Session, *, client_id: int | None, server_id: int | None, family
         .where(or_(col(Silence.revoked_at).is_(None), col(Silence.revoked_at) > at))
         .order_by(col(Silence.id))
     ).all()
+    return _first_covering(rows, client_id=client_id, site_id=site_id, server_id=server_id,
+                           family=family, check=check, at=at)
+
+
+def _first_covering(rows: Iterable[Silence], *, client_id: int, site_id: int | None,
+                    server_id: int | None, family: str, check: str, at: datetime
+                    ) -> Silence | None:
     for sil in rows:
+        if sil.client_id != client_id or sil.ends_at <= at or (
+                sil.revoked_at is not None and sil.revoked_at <= at):
+            continue
         if silence_covers(_scope(sil), client_id=client_id, site_id=site_id,
                           server_id=server_id, family=family, check=check, at=at):
             return sil
     return None
 
 
-def silence_event(s: Session, row: AlertEventRow) -> Silence | None:
+@dataclass(frozen=True)
+class KnownSilences:
+    """Every silence that can cover an event received at ``since`` or later, read once and
+    kept by the router with its reference data: silences move the reference generation
+    (``models.refstamp``), so a silence created, ended or edited is seen by the next batch.
+    ``sites``: each server's site (servers are reference data too). An event older than
+    ``since`` (a message retried long after it came) is looked up in the database."""
+
+    since: datetime
+    rows: tuple[Silence, ...]
+    sites: Mapping[int, int | None] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, s: Session, since: datetime) -> KnownSilences:
+        rows = s.exec(
+            select(Silence).where(Silence.ends_at > since)
+            .where(or_(col(Silence.revoked_at).is_(None), col(Silence.revoked_at) > since))
+            .order_by(col(Silence.id))
+        ).all()
+        sites = {sid: site for sid, site in s.exec(select(Server.id, Server.site_id)).all()}
+        return cls(since, tuple(rows), sites)  # type: ignore[arg-type]
+
+    def covering(self, s: Session, *, client_id: int | None, server_id: int | None,
+                 family: str, check: str, at: datetime) -> Silence | None:
+        """As :func:`covering`, without a statement when ``at`` is within what is kept."""
+        if at < self.since or (server_id is not None and server_id not in self.sites):
+            return covering(s, client_id=client_id, server_id=server_id, family=family,
+                            check=check, at=at)
+        if client_id is None:
+            return None
+        site_id = self.sites.get(server_id) if server_id is not None else None
+        return _first_covering(self.rows, client_id=client_id, site_id=site_id,
+                               server_id=server_id, family=family, check=check, at=at)
+
+
+def silence_event(s: Session, row: AlertEventRow, known: KnownSilences | None = None
+                  ) -> Silence | None:
     """The router's hook: a matched problem inside a silence is recorded as silenced.
 
     Called before the row is flushed; the hit itself is written by :func:`record_hit`.
+    ``known``: the router's silences kept with its reference data (none: read here).
     """
     if row.status != "problem" or row.client_id is None or row.triage == "pending":
         return None
-    sil = covering(s, client_id=row.client_id, server_id=row.server_id, family=row.family,
-                   check=row.check, at=row.received_at)
+    look = partial(known.covering if known is not None else covering, s)
+    sil = look(client_id=row.client_id, server_id=row.server_id, family=row.family,
+               check=row.check, at=row.received_at)
     if sil is not None:
         row.triage = SILENCED
     return sil

@@ -146,6 +146,7 @@ def build_router(settings: Settings, engine: Any, client: Any) -> Any:
             late_margin_seconds=settings.late_arrival_margin_seconds,
         ),
         lease=timedelta(seconds=settings.router_lease_seconds),
+        gather=timedelta(milliseconds=settings.router_gather_ms),
     )
 
 
