@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,6 +231,25 @@ def latency_run(n: int) -> list[float]:
         try:
             wait_port("127.0.0.1", ports["smtp"], 30)
             acked: dict[str, float] = {}
+            seen: dict[str, float] = {}
+            stop = threading.Event()
+
+            def poll() -> None:
+                """Watches the case table *while* the probes are sent (a case is seen when it
+                appears, not when the sending is over), every 10 ms, new rows only."""
+                last = 0
+                while not stop.is_set():
+                    with eng.connect() as c:
+                        rows = c.execute(text('SELECT id, target FROM "case" WHERE id > :last'),
+                                         {"last": last}).all()
+                    now = time.time()
+                    for case_id, target in rows:
+                        seen.setdefault(target, now)
+                        last = max(last, case_id)
+                    time.sleep(0.01)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
             with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=60) as smtp:
                 for i in range(n):
                     host = "SRV-DC01"
@@ -243,14 +263,11 @@ def latency_run(n: int) -> list[float]:
                     smtp.sendmail("vigie-probe@client-a.example", ["alerts@desk.example"], raw)
                     acked[f"svc{i}"] = time.time()
                     time.sleep(1 / LATENCY_RATE)
-            seen: dict[str, float] = {}
             deadline = time.monotonic() + 120
             while len(seen) < n and time.monotonic() < deadline:
-                with eng.connect() as c:
-                    for (target,) in c.execute(text('SELECT target FROM "case"')):
-                        if target not in seen:
-                            seen[target] = time.time()
-                time.sleep(0.01)
+                time.sleep(0.05)
+            stop.set()
+            poller.join(5)
             with eng.connect() as c:
                 routed = {
                     t: datetime.fromisoformat(str(r)).replace(tzinfo=UTC).timestamp()
