@@ -33,6 +33,7 @@ from twilio.rest import Client as TwilioClient
 
 from activities.mail import choose_contact
 from base.refkey import reference_key
+from base.settings import same_names
 from domain.calendar import default_calendar
 from domain.refs import client_ref
 from messages.cases import ActivityName
@@ -96,12 +97,8 @@ class PhoneConfig:
             from_number=settings.twilio_from_number,
             callback_base=settings.twilio_callback_base.rstrip("/"),
             api_base=settings.twilio_api_base.rstrip("/"),
-            technician_phone=settings.technician_phone,
-            call_mode=settings.call_mode,
-            call_attempts=settings.call_attempts,
-            call_retry_seconds=settings.call_retry_seconds,
-            call_ring_seconds=settings.call_ring_seconds,
-            call_answer_wait_seconds=settings.call_answer_wait_seconds,
+            **same_names(settings, "technician_phone", "call_mode", "call_attempts",
+                "call_retry_seconds", "call_ring_seconds", "call_answer_wait_seconds"),
         )
 
     def missing(self, mode: CallMode | None = None) -> str:

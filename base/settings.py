@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -440,3 +440,10 @@ def get_settings() -> Settings:
     """The process's settings; in embedded mode an empty secret key is the one kept in
     ``var/`` (generated on the first start), so a restart keeps everyone signed in."""
     return with_secret_key(Settings())
+
+
+def same_names(settings: object, *names: str) -> dict[str, Any]:
+    """The settings a component takes under the settings' own names, as keyword arguments
+    (``cls(**same_names(settings, "timezone", "mail_from"), other=...)``): one list of names
+    instead of a ``name=settings.name`` line per field, repeated in every component."""
+    return {name: getattr(settings, name) for name in names}

@@ -60,7 +60,7 @@ async def serve(address: str, queue: str) -> None:
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from base.settings import get_settings
-    from vigie.temporal import PASSTHROUGH
+    from vigie.temporal import PASSTHROUGH, worker_tuning
 
     settings = get_settings()
     client = await Client.connect(address)
@@ -71,13 +71,7 @@ async def serve(address: str, queue: str) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
         worker = Worker(
             client, task_queue=queue, workflows=[FloorWorkflow], activities=[note],
-            activity_executor=pool, workflow_runner=runner,
-            max_concurrent_activities=settings.worker_activity_slots,
-            max_concurrent_local_activities=settings.worker_local_activity_slots,
-            max_concurrent_workflow_tasks=settings.worker_workflow_slots,
-            max_concurrent_workflow_task_polls=settings.worker_pollers,
-            max_concurrent_activity_task_polls=settings.worker_pollers,
-            max_cached_workflows=settings.worker_cached_workflows,
+            activity_executor=pool, workflow_runner=runner, **worker_tuning(settings),
         )
         await worker.run()
 

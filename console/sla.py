@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from base.settings import Settings
+from base.settings import Settings, same_names
 from domain.calendar import BusinessCalendar, BusinessHours
 from domain.sla import CaseSla, LedgerEntry, SlaTargets, compute
 from models.auth import Policy
@@ -66,11 +66,8 @@ def _calendar(tz: str, start: str, end: str) -> BusinessCalendar:
 def env_policy(settings: Settings) -> EffectivePolicy:
     return EffectivePolicy(
         version="env",
-        business_start=settings.business_start,
-        business_end=settings.business_end,
-        l1_minutes=settings.l1_minutes,
-        auto_close_hours=settings.auto_close_hours,
-        timezone=settings.timezone,
+        **same_names(settings, "business_start", "business_end", "l1_minutes",
+            "auto_close_hours", "timezone"),
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from base.settings import Settings
+from base.settings import Settings, same_names
 from contracts.store import unmonitored_client_ids
 from domain.absence import (
     CASE_STATUSES,
@@ -131,18 +131,11 @@ class AbsencePolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AbsencePolicy:
         return cls(
-            l1_minutes=settings.l1_minutes,
-            auto_close_hours=settings.auto_close_hours,
-            timezone=settings.timezone,
+            **same_names(settings, "l1_minutes", "auto_close_hours", "timezone"),
             stale_floor_minutes=settings.repeat_stale_minutes,
-            smtp_relay_host=settings.smtp_relay_host,
-            smtp_relay_port=settings.smtp_relay_port,
-            smtp_relay_tls=settings.smtp_relay_tls,
-            smtp_relay_user=settings.smtp_relay_user,
-            smtp_relay_password=settings.smtp_relay_password,
-            smtp_relay_timeout=settings.smtp_relay_timeout,
-            mail_from=settings.mail_from,
-            team_email=settings.team_email,
+            **same_names(settings, "smtp_relay_host", "smtp_relay_port", "smtp_relay_tls",
+                "smtp_relay_user", "smtp_relay_password", "smtp_relay_timeout", "mail_from",
+                "team_email"),
         )
 
     def local(self, at: datetime) -> str:

@@ -54,12 +54,16 @@ async def test_the_floor_workflow_costs_one_task_and_six_events(dev_env: Any) ->
 
 
 async def test_a_case_shows_its_change_version_upserts(dev_env: Any) -> None:
-    """A desk case passes ``workflow.patched`` guards while it opens: the SDK upserts
-    ``TemporalChangeVersion`` for them, and the count sees it."""
+    """A case started without the opening path (``path=0``: as before issue 24) passes
+    ``workflow.patched`` guards while it opens: the SDK upserts ``TemporalChangeVersion`` for
+    them, and the count sees it; a case on today's path shows none."""
     desk = Desk(dev_env, RecordingActivities())
     async with desk.worker():
-        handle = await desk.open()
+        today = await desk.open()
+        handle = await desk.open(path=0)
         counts = await history_counts(dev_env.client, [handle.id])
+        now = await history_counts(dev_env.client, [today.id])
+    assert now.change_version_upserts == 0 and not now.patches
     assert counts.workflow_tasks >= 1
     assert counts.change_version_upserts >= 1
     assert counts.by_type.get("UpsertWorkflowSearchAttributes", 0) \

@@ -87,6 +87,23 @@ def write_lock(engine: Engine) -> Iterator[None]:
             pg.rollback()
 
 
+@contextmanager
+def serving(engine: Engine, senders: int
+            ) -> Iterator[tuple[ServerThread, ThreadPoolExecutor, GroupCommit]]:
+    """A real SMTP intake on ``engine``, a pool of ``senders`` and the intake's group commit."""
+    handler = IntakeHandler(engine, MAILBOXES)
+    with serve(handler) as srv, ThreadPoolExecutor(senders) as pool:
+        yield srv, pool, handler.store
+
+
+def in_flight(srv: ServerThread, pool: ThreadPoolExecutor, store: GroupCommit, tag: str
+              ) -> Future[int]:
+    """Sends message ``tag`` and waits until its commit is under way (held by a lock)."""
+    first = pool.submit(send, srv.port, mail(tag))
+    wait_until(lambda: store.batches == 1, "in flight")
+    return first
+
+
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -141,13 +158,9 @@ def test_the_loop_takes_messages_while_a_commit_is_in_flight(engine: Engine) -> 
     """The first message's commit waits on a lock; meanwhile five more senders get through
     their whole SMTP dialogue up to DATA and wait as the next batch. Nobody hears 250 and
     nothing is visible until the lock goes; then two commits answer everyone."""
-    handler = IntakeHandler(engine, MAILBOXES)
-    store = handler.store
-    with serve(handler) as srv, \
-            ThreadPoolExecutor(6) as pool:
+    with serving(engine, 6) as (srv, pool, store):
         with write_lock(engine):
-            first = pool.submit(send, srv.port, mail("first"))
-            wait_until(lambda: store.batches == 1, "in flight")
+            first = in_flight(srv, pool, store, "first")
             rest = [pool.submit(send, srv.port, mail(f"next{i}")) for i in range(5)]
             wait_until(lambda: store.waiting == 5, "gathered")
             time.sleep(0.3)
@@ -167,13 +180,9 @@ def test_a_failed_commit_refuses_its_own_batch_only(engine: Engine) -> None:
     three senders, and only they, hear 451 and nothing of it is stored; the next message
     commits. The two innocent senders retry, as an MTA does, and are stored once."""
     poison(engine)
-    handler = IntakeHandler(engine, MAILBOXES)
-    store = handler.store
-    with serve(handler) as srv, \
-            ThreadPoolExecutor(4) as pool:
+    with serving(engine, 4) as (srv, pool, store):
         with write_lock(engine):
-            first = pool.submit(send, srv.port, mail("ok1"))
-            wait_until(lambda: store.batches == 1, "in flight")
+            first = in_flight(srv, pool, store, "ok1")
             batch2: list[Future[int]] = [
                 pool.submit(send, srv.port, mail("b")),
                 pool.submit(send, srv.port, mail("poison")),

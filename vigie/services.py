@@ -14,7 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from base.settings import Settings
+from base.settings import Settings, same_names
 from models.db import engine_for
 
 if TYPE_CHECKING:
@@ -137,11 +137,8 @@ def build_router(settings: Settings, engine: Any, client: Any) -> Any:
         settings.task_queue,
         check_ip=settings.check_source_ip,
         policy=CasePolicy(
-            l1_minutes=settings.l1_minutes,
-            auto_close_hours=settings.auto_close_hours,
-            timezone=settings.timezone,
-            business_start=settings.business_start,
-            business_end=settings.business_end,
+            **same_names(settings, "l1_minutes", "auto_close_hours", "timezone",
+                "business_start", "business_end"),
             open_in_one_step=settings.case_opening == "one_step",
             late_margin_seconds=settings.late_arrival_margin_seconds,
         ),
