@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
-from messages.cases import ActionInput, AlertSignal, CaseInput, Criticality, case_workflow_id
+from messages.cases import (
+    CASE_PATH,
+    ActionInput,
+    AlertSignal,
+    CaseInput,
+    Criticality,
+    case_workflow_id,
+)
 from models.tables import Case
 from models.types import utcnow
 from models.visits import Visit
@@ -77,7 +84,7 @@ async def open_case_from_item(client: Client, engine: Engine, settings: Any, vis
                   preset_reason=f"constaté sur site par {actor} (visite {visit_ref(visit_id)})",
                   timezone=settings.timezone, business_start=settings.business_start,
                   business_end=settings.business_end, l1_minutes=settings.l1_minutes,
-                  auto_close_hours=settings.auto_close_hours),
+                  auto_close_hours=settings.auto_close_hours, path=CASE_PATH),
         id=wid,
         task_queue=settings.task_queue,
         start_signal="alert",

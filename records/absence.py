@@ -64,7 +64,7 @@ from domain.absence import (
     validate_tz,
 )
 from messages.absence import AuditSummary
-from messages.cases import AlertSignal, CaseInput, Criticality, case_workflow_id
+from messages.cases import CASE_PATH, AlertSignal, CaseInput, Criticality, case_workflow_id
 from models.db import session_scope
 from models.expectations import AbsenceEvent, BackupDay, Expectation, Silence
 from models.tables import (
@@ -864,6 +864,7 @@ class _Sweep:
             preset_reason=HEARTBEAT_CLAUSE if heartbeat else "",
             l1_minutes=self.policy.l1_minutes,
             auto_close_hours=self.policy.auto_close_hours,
+            path=CASE_PATH,
         )
         exp_id = exp.id
 
@@ -1214,7 +1215,7 @@ def _backup_case_input(fp: str, job: BackupJob, srv: Server, title: str, at: dat
     return CaseInput(fingerprint=fp, client_id=job.client_id, server_id=job.server_id,
                      host=srv.hostname, family="backup", check="backup_job", target=job.name,
                      title=title[:300], opened_at=at, l1_minutes=policy.l1_minutes,
-                     auto_close_hours=policy.auto_close_hours)
+                     auto_close_hours=policy.auto_close_hours, path=CASE_PATH)
 
 
 def backup_report(engine: Engine, last_day: date, days: int = 7,

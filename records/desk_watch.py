@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from messages.cases import CaseInput
+from messages.cases import CASE_PATH, CaseInput
 from models.expectations import Expectation
 from models.tables import Case, RawMessage
 from records.incidents import rewatch
@@ -54,7 +54,8 @@ def desk_case_input(at: datetime, clients: int, *, l1_minutes: int,
         family=DESK_FAMILY, check="intake_silent", target=None,
         title=(f"Poste Vigie : aucun message reçu depuis {when}, sources en retard chez "
                f"{clients} clients — relais ou réception arrêtés ?")[:300],
-        opened_at=at, l1_minutes=l1_minutes, auto_close_hours=auto_close_hours)
+        opened_at=at, l1_minutes=l1_minutes, auto_close_hours=auto_close_hours,
+        path=CASE_PATH)
 
 
 def release_desk(s: Session, desk: Case, at: datetime) -> int:

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from domain.absence import link_target_names_site
 from domain.sensors import CLAUSE
-from messages.cases import CaseInput, Criticality, case_workflow_id
+from messages.cases import CASE_PATH, CaseInput, Criticality, case_workflow_id
 from models.expectations import Expectation
 from models.incidents import IncidentChild
 from models.tables import AlertEventRow, Case, Client, Server, Site
@@ -68,6 +68,7 @@ def site_case_input(client: Client, site: Site, at: datetime, *, l1_minutes: int
         preset_reason=SITE_CLAUSE,
         l1_minutes=l1_minutes,
         auto_close_hours=auto_close_hours,
+        path=CASE_PATH,
     )
 
 

@@ -133,3 +133,27 @@ async def test_a_first_task_split_by_a_slow_opening_replays(dev_env: Any) -> Non
     replayer = Replayer(workflows=[CaseWorkflow, ContactWorkflow])
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)
             ).replay_failure is None
+
+
+def test_every_starter_of_a_case_starts_it_on_the_opening_path() -> None:
+    """The router, the absence sweep, the backup audit, the site incident, the desk watch and
+    a visit's finding all build their ``CaseInput`` with ``path``: a case any of them opens
+    asks for no patch (no marker, no change-version upsert, no patch to misplace between
+    workflow tasks). Read from the code itself, so a new starter without it fails here."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    starters: list[str] = []
+    missing: list[str] = []
+    for path in sorted(root.glob("*/*.py")):
+        if path.parts[-2] in ("tests", ".venv", "bench", "messages"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "CaseInput":
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                starters.append(where)
+                if "path" not in {k.arg for k in node.keywords}:
+                    missing.append(where)
+    assert len(starters) >= 6, starters
+    assert missing == []
