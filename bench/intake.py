@@ -1,15 +1,19 @@
 """Intake benchmark: bare aiosmtpd rate vs the desk's durable accept rate, measured in one run.
 
     python -m bench.intake [--messages 4000] [--burst 20000] [--connections 8]
-                           [--latency 150] [--profile FOLDER]
+                           [--latency 150] [--profile FOLDER] [--held-ms MS]
 
 1. Rates: the same SMTP server code answers either ``250`` straight away (bare) or only
    after the message and its outbox row are committed (durable, SQLite in WAL with
    ``synchronous=FULL`` as embedded). Each server runs in its own process; the same client
    processes send the mixed samples over several connections. Rounds alternate
    bare/durable so that noise hits both alike. Each round also prints the server's CPU per
-   message, and the durable server how many messages its commits held on average; with
-   ``--profile`` py-spy records the last durable round's server (its threads apart).
+   message, and the durable server how many messages its commits held on average, how
+   long a commit took and how long a sender waited for its commit. A third server (held)
+   then answers each ``250`` after that same wait with no work at all: its rate over the
+   bare rate is the ceiling the commit's latency alone leaves to the durable rate (eight
+   senders each waiting for a disk sync send less, whatever the CPU). With ``--profile``
+   py-spy records the last durable round's server (its threads apart).
 2. Burst: 20,000 messages to the durable intake; afterwards every accepted message is in
    the database exactly once (zero loss).
 3. Latency: with a real Temporal dev server, worker and router, p50/p99 time from the
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import re
@@ -79,15 +84,30 @@ class BareHandler:
         return "250 2.0.0 OK"
 
 
-def serve(mode: str, port: int, db_url: str) -> None:
+class HeldHandler(BareHandler):
+    """Answers 250 after waiting as long as the durable server's senders waited for their
+    commit, with no work at all: what the commit's latency alone costs the rate."""
+
+    def __init__(self, hold: float) -> None:
+        self.hold = hold
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.hold)
+        return "250 2.0.0 OK"
+
+
+def serve(mode: str, port: int, db_url: str, hold_ms: float = 0.0, report: str = "") -> None:
     """One server process; on SIGTERM the durable one says how many messages each of its
-    commits held (the group commit's batches), then exits."""
+    commits held (the group commit's batches) and how long its senders waited for them
+    (written to ``report`` for the held round), then exits."""
     from intake.smtp import IntakeHandler, SmtpLimits, make_smtp_factory
 
-    async def main() -> None:
+    async def main() -> float | None:
         handler: Any
         if mode == "bare":
             handler = BareHandler()
+        elif mode == "held":
+            handler = HeldHandler(hold_ms / 1000)
         else:
             from models.db import make_engine, migrate
 
@@ -105,10 +125,18 @@ def serve(mode: str, port: int, db_url: str) -> None:
             await stop.wait()
         if mode == "durable":
             store = handler.store
+            n = max(1, store.messages)
+            wait_ms = store.waited / n * 1000
             print(f"  durable server: {store.messages} messages in {store.batches} commits "
-                  f"({store.messages / max(1, store.batches):.1f} per commit)", flush=True)
+                  f"({store.messages / max(1, store.batches):.1f} per commit, "
+                  f"{store.committing / max(1, store.batches) * 1000:.2f} ms per commit; "
+                  f"a sender waited {wait_ms:.2f} ms for its commit on average)", flush=True)
+            return wait_ms
+        return None
 
-    asyncio.run(main())
+    wait_ms = asyncio.run(main())
+    if report and wait_ms is not None:
+        Path(report).write_text(json.dumps({"wait_ms": wait_ms}))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -117,11 +145,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(mode: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(mode: str, db_url: str, hold_ms: float = 0.0,
+                 report: str = "") -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.intake", "--serve", mode, "--port", str(port),
-         "--db", db_url],
+         "--db", db_url, "--hold-ms", str(hold_ms), "--report", report],
         cwd=ROOT,
     )
     deadline = time.monotonic() + 30
@@ -324,7 +353,11 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", choices=["bare", "durable"])
+    ap.add_argument("--serve", choices=["bare", "durable", "held"])
+    ap.add_argument("--hold-ms", type=float, default=0.0)
+    ap.add_argument("--report", default="")
+    ap.add_argument("--held-ms", type=float, default=None,
+                    help="the held server's wait, instead of the durable round's measured one")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--db", default="")
     ap.add_argument("--messages", type=int, default=4000)
@@ -336,16 +369,21 @@ def main() -> None:
                     help="folder for a py-spy profile of the last durable round's server")
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db)
+        serve(args.serve, args.port, args.db, args.hold_ms, args.report)
         return
 
-    rates: dict[str, list[float]] = {"bare": [], "durable": []}
+    rates: dict[str, list[float]] = {"bare": [], "durable": [], "held": []}
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
-            for mode in ("bare", "durable"):
+            wait_ms = 0.0
+            for mode in ("bare", "durable", "held"):
                 db_url = f"sqlite:///{d}/rate-{mode}-{r}.sqlite3"
-                proc, port = start_server(mode, db_url)
+                report = f"{d}/wait-{r}.json"
+                if mode == "held":
+                    wait_ms = args.held_ms if args.held_ms is not None else json.loads(
+                        Path(report).read_text())["wait_ms"]
+                proc, port = start_server(mode, db_url, wait_ms, report)
                 spy = None
                 if args.profile and mode == "durable" and r == args.rounds - 1:
                     spy = profile(proc.pid, Path(args.profile))
@@ -360,8 +398,9 @@ def main() -> None:
                     proc.terminate()
                     proc.wait(10)
                 rates[mode].append(sent / secs)
+                held = f" (each 250 after {wait_ms:.2f} ms, no work)" if mode == "held" else ""
                 print(f"round {r} {mode:8s}: {sent} msgs in {secs:.2f}s = {sent / secs:.0f}/s, "
-                      f"server CPU {cpu / max(1, sent) * 1e6:.0f} us/msg", flush=True)
+                      f"server CPU {cpu / max(1, sent) * 1e6:.0f} us/msg{held}", flush=True)
 
         db_url = f"sqlite:///{d}/burst.sqlite3"
         if args.burst:
@@ -375,8 +414,11 @@ def main() -> None:
         return
     bare = statistics.median(rates["bare"])
     durable = statistics.median(rates["durable"])
+    held = statistics.median(rates["held"])
     print(f"bare median {bare:.0f}/s, durable median {durable:.0f}/s "
           f"(load average after: {os.getloadavg()[0]:.2f})", flush=True)
+    print(f"held/bare: {held / bare:.2f} (the ceiling the commit's wait alone leaves, "
+          f"with no CPU spent on storing)", flush=True)
     print(f"durable/bare: {durable / bare:.2f}")
 
 

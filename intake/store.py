@@ -290,6 +290,8 @@ class GroupCommit:
         self._idle: asyncio.TimerHandle | None = None
         self.batches = 0  # commits attempted, and the messages they held (bench figures)
         self.messages = 0
+        self.waited = 0.0  # seconds the callers waited for their commit, summed (bench figure)
+        self.committing = 0.0  # seconds the writer thread's commits took, summed (bench figure)
 
     @property
     def waiting(self) -> int:
@@ -302,7 +304,11 @@ class GroupCommit:
         self._pending.append((item, fut))
         if self._writer is None:
             self._writer = loop.create_task(self._write())
-        return await fut
+        started = loop.time()
+        try:
+            return await fut
+        finally:
+            self.waited += loop.time() - started
 
     async def _write(self) -> None:
         """Commits batch after batch until nothing is waiting (then the task ends)."""
@@ -329,6 +335,7 @@ class GroupCommit:
         self.batches += 1
         self.messages += len(batch)
         items = [item for item, _ in batch]
+        started = loop.time()
         try:
             results = await loop.run_in_executor(self._thread, self._batch_writer.write, items)
         except Exception as exc:
@@ -337,6 +344,8 @@ class GroupCommit:
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        finally:
+            self.committing += loop.time() - started
         if self.on_commit is not None and any(not r.duplicate for r in results):
             try:
                 self.on_commit(results)
