@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from console.i18n import gettext
 from contracts import store
 from domain.contract import OPTIONS, ContractStatus
 from models.contracts import Contract, Prerequisite, SensorDeployment
@@ -118,5 +119,5 @@ def serialize(page: ContractPage, *, for_client: bool) -> dict[str, Any]:
 
 
 def option_label(key: str, lang: str) -> str:
-    pair = OPTIONS.get(key)
-    return key if pair is None else pair[1 if lang == "en" else 0]
+    """A contract option in the page's language (the catalog's words; unknown keys as is)."""
+    return gettext(lang, OPTIONS.get(key, key))

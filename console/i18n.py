@@ -31,6 +31,11 @@ from babel.support import Translations
 
 from messages.cases import CRITICALITY_LABELS, STATE_LABELS
 
+# the marks, beneath every layer; re-exported for the console's own tables
+from messages.words import N_ as N_
+from messages.words import NC_ as NC_
+from messages.words import Contextual as Contextual
+
 LANGS = ("fr", "en")
 DEFAULT_LANG = "fr"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -40,22 +45,6 @@ DOMAIN = "messages"
 BABEL_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
-def N_(text: str) -> str:
-    """Marks a French text for ``pybabel extract`` where it is written (a label table); the
-    lookup happens when a page shows it, in that page's language."""
-    return text
-
-
-class Contextual(NamedTuple):
-    """A French text that reads differently by where it stands ("par": "by" in an SLA
-    sentence, "through" for how a client answered): a gettext context (msgctxt)."""
-
-    context: str
-    text: str
-
-
-def NC_(context: str, text: str) -> Contextual:
-    return Contextual(context, text)
 
 
 class FrenchSource(_gettext.NullTranslations):

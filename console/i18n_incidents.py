@@ -3,12 +3,7 @@
 
 from __future__ import annotations
 
-
-def N_(text: str) -> str:
-    """Marks a French text for ``pybabel extract`` (as ``console.i18n.N_``; kept here so the
-    two modules do not import each other)."""
-    return text
-
+from messages.words import N_
 
 # a child's state (records.incidents) as the console says it, in French
 CHILD_STATE_FR: dict[str, str] = {

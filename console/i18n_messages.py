@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from console.i18n import DEFAULT_LANG, N_, gettext, known
+from console.i18n import DEFAULT_LANG, N_, gettext, known, label_text
 
 # French templates (msgids); the same number of {} in the English
 MESSAGES: tuple[str, ...] = (
@@ -252,12 +252,11 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
 def _labels(lang: str) -> dict[str, str]:
     """French label -> ``lang``, for the values a message carries."""
     from messages.cases import CRITICALITY_LABELS, STATE_LABELS
-    from messages.visits import STATE_LABELS as VISIT_LABELS
+    from messages.visits import STATE_WORDS as VISIT_WORDS
 
     out = {fr: gettext(lang, fr) for fr in STATE_LABELS.values()}
     out.update({fr: gettext(lang, fr) for fr in CRITICALITY_LABELS.values()})
-    if lang == "en":  # the visit workflow keeps its states' English beside the French
-        out.update({pair[0]: pair[1] for pair in VISIT_LABELS.values() if len(pair) > 1})
+    out.update({word.text: label_text(lang, word) for word in VISIT_WORDS.values()})
     return out
 
 

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.contracts_view import contract_rows, load_contract, option_label, serialize
 from console.deps import Services, TemporalUnavailable
+from console.i18n import gettext, pair_label
 from console.idempotency import update_id
 from console.params import int_or, parse_int
 from console.visit_actions import today_local
@@ -182,8 +183,7 @@ async def contract_page(request: Request, contract_id: int,
                                            svc.settings.notice_receipt_day_counts)
     return await asyncio.to_thread(
         render, request, principal, "contract.html", p=page, c=c, view=view,
-        onboarding_label=lambda st: ONBOARDING_LABELS.get(st, (st, st))[
-            1 if lang_of(request) == "en" else 0],
+        onboarding_label=lambda st: gettext(lang_of(request), ONBOARDING_LABELS.get(st, st)),
         option_label=lambda k: option_label(k, lang_of(request)),
         today=today_local(svc).isoformat(), notice_until=notice_day,
         erasable_from=privacy.erasable_from(c, svc.settings.data_retention_days),
@@ -400,7 +400,7 @@ def access_page(request: Request, principal: Principal = Depends(require("privac
         rows = privacy.access_log(s, client_id)
         names = {c.id: c.name for c in s.exec(select(Client).order_by(col(Client.name)))}
     return render(request, principal, "privacy_access.html", rows=rows, names=names,
-                  subject_labels=privacy.SUBJECT_LABELS,
+                  subject_label=lambda k: pair_label(privacy.SUBJECT_LABELS, lang_of(request), k),
                   client_id=client_id)
 
 

@@ -48,6 +48,7 @@ from console.slacache import (
 from console.web import context, environment, lang_of, log_reads, render
 from documents import template_to_pdf
 from domain.csv_export import csv_stream
+from messages.words import Contextual
 from models.tables import Client
 from models.types import utcnow
 
@@ -256,24 +257,27 @@ def _minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.1f}"
 
 
+# the per-case export's columns, in French: the catalog's "SLA" words for the page's language
+CASE_COLUMNS = (
+    NC_("SLA", "cas"), NC_("SLA", "client"), NC_("SLA", "technicien"),
+    NC_("SLA", "criticité"), NC_("SLA", "ouvert (UTC)"), NC_("SLA", "escaladé N2"),
+)
+
+
 def group_table(rep: dict[str, Any], lang: str) -> tuple[list[str], list[list[str]]]:
     """The SLA table as plain cells (CSV and PDF exports share it)."""
-    header = ["Groupe" if lang != "en" else "Group", "Cas" if lang != "en" else "Cases"]
+    def say(value: Contextual) -> str:
+        return label_text(lang, value)
+
+    header = [say(NC_("SLA", "Groupe")), say(NC_("SLA", "Cas"))]
     for name in SUMMARY_FIGURES:
         label = pair_label(FIGURE_LABELS, lang, name)
-        if lang == "en":
-            header += [f"{label} — median (min)", f"{label} — p90 (min)", f"{label} — breaches"]
-        else:
-            header += [
-                f"{label} — médiane (min)",
-                f"{label} — p90 (min)",
-                f"{label} — hors délai",
-            ]
-    header += (
-        ["Escalated to L2 (%)", "Cases in breach"]
-        if lang == "en"
-        else ["Escaladés N2 (%)", "Cas hors délai"]
-    )
+        header += [
+            say(NC_("SLA", "{figure} — médiane (min)")).format(figure=label),
+            say(NC_("SLA", "{figure} — p90 (min)")).format(figure=label),
+            say(NC_("SLA", "{figure} — hors délai")).format(figure=label),
+        ]
+    header += [say(NC_("SLA", "Escaladés N2 (%)")), say(NC_("SLA", "Cas hors délai"))]
     rows = []
     for grp in [*rep["groups"], rep["total"]]:
         label = grp.label or ("Total" if grp is rep["total"] else "")
@@ -303,11 +307,8 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
     if request.query_params.get("detail") == "cases":
         refresh_for_view(svc.engine, svc.settings)
         clients = _client_names(svc)
-        header = (
-            ["case", "client", "technician", "criticality", "opened (UTC)", "escalated to L2"]
-            if lang == "en"
-            else ["cas", "client", "technicien", "criticité", "ouvert (UTC)", "escaladé N2"]
-        )
+        header = [label_text(lang, word) for word in CASE_COLUMNS]
+        yes, no = label_text(lang, NC_("SLA", "oui")), label_text(lang, NC_("SLA", "non"))
         header += [f"{n} (min)" for n in FIGURES]
         names = list(FIGURES)
 
@@ -319,9 +320,7 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
                     r.technician,
                     r.criticality or "",
                     r.opened_at.isoformat(),
-                    ("yes" if r.escalated else "no")
-                    if lang == "en"
-                    else ("oui" if r.escalated else "non"),
+                    yes if r.escalated else no,
                     *(_minutes(getattr(r, FIGURES[n][0])) for n in names),
                 ]
 

@@ -21,12 +21,13 @@ from temporalio.service import RPCError
 from console.auth import Principal, require, set_flash
 from console.deps import Services, TemporalUnavailable
 from console.feed_links import ics_url
+from console.i18n import gettext, label_text
 from console.i18n_visits import visit_data_items
 from console.idempotency import update_id
 from console.params import parse_int
 from console.visit_actions import ensure_started, live_view, run_visit_action, today_local
 from console.web import log_read, redirect, render, safe_next, too_long
-from messages.visits import STATE_LABELS
+from messages.visits import STATE_WORDS
 from models.tables import Case, Client, Communication, Site, User
 from models.visits import Visit
 from planning import checklist, techdoc
@@ -52,15 +53,16 @@ def visit_action(lang: str, action: str) -> str:
 
 
 def state_name(lang: str, state: str) -> str:
-    pair = STATE_LABELS.get(state)
-    return (pair[1] if lang == "en" else pair[0]) if pair else state
+    """A visit state in the page's language (the catalog's words; unknown states as is)."""
+    word = STATE_WORDS.get(state)
+    return label_text(lang, word) if word is not None else state
 
 
 def section_title(lang: str, key: str) -> str:
     """A technical document section's title in the page's language."""
-    for k, fr, en in techdoc.SECTIONS:
+    for k, title in techdoc.SECTIONS:
         if k == key:
-            return en if lang == "en" else fr
+            return gettext(lang, title)
     return key
 
 

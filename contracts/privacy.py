@@ -35,6 +35,7 @@ from contracts.client_rows import (
 )
 from domain.contract import ContractStatus
 from domain.csv_export import csv_text
+from messages.words import NC_, Contextual
 from models.contracts import Contract, ContractEvent, DataAccess, Prerequisite
 from models.db import session_scope
 from models.tables import (
@@ -49,18 +50,19 @@ from models.tables import (
 from models.types import utcnow
 from models.visits import TechDocVersion, Visit, VisitReport
 
-# what the access log page calls each subject, (French, English): "cas" alone is "cases"
-# elsewhere in the console, so these carry their own English
-SUBJECT_LABELS = {
-    "case": ("cas", "case"), "raw_message": ("message brut", "raw message"),
-    "contacts": ("contacts", "contacts"),
-    "communications": ("liste des communications", "communications list"),
-    "communication": ("communication", "communication"), "visit": ("visite", "visit"),
-    "visit_report": ("fiche de visite", "visit report"),
-    "techdoc": ("dossier technique", "technical document"),
-    "export": ("export", "export"), "erasure": ("effacement", "erasure"),
-    "queue": ("file d'attente", "queue"), "portal": ("portail client", "client portal"),
-    "sla": ("chiffres SLA", "SLA figures"),
+# what the access log page calls each subject, in French under a context of their own,
+# "journal" ("cas" alone is "cases" elsewhere in the console): the catalog says it in the
+# page's language
+SUBJECT_LABELS: dict[str, Contextual] = {
+    "case": NC_("journal", "cas"), "raw_message": NC_("journal", "message brut"),
+    "contacts": NC_("journal", "contacts"),
+    "communications": NC_("journal", "liste des communications"),
+    "communication": NC_("journal", "communication"), "visit": NC_("journal", "visite"),
+    "visit_report": NC_("journal", "fiche de visite"),
+    "techdoc": NC_("journal", "dossier technique"),
+    "export": NC_("journal", "export"), "erasure": NC_("journal", "effacement"),
+    "queue": NC_("journal", "file d'attente"), "portal": NC_("journal", "portail client"),
+    "sla": NC_("journal", "chiffres SLA"),
 }
 
 

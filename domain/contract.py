@@ -24,6 +24,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from messages.contracts import TerminationInput, TerminationKind
+from messages.words import N_
 
 
 class ContractStatus(StrEnum):
@@ -37,9 +38,9 @@ class ContractStatus(StrEnum):
 # the clients that existed before contracts were recorded keep being monitored).
 MONITORED = frozenset({ContractStatus.ACTIVE, ContractStatus.NOTICE})
 
-OPTIONS: dict[str, tuple[str, str]] = {
-    "antivirus": ("Antivirus", "Antivirus"),
-    "security_appliance": ("Boîtier de sécurité", "Security appliance"),
+OPTIONS: dict[str, str] = {
+    "antivirus": N_("Antivirus"),
+    "security_appliance": N_("Boîtier de sécurité"),
 }
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from messages.words import N_
+
 ONBOARDING_WORKFLOW = "OnboardingWorkflow"
 TERMINATION_WORKFLOW = "TerminationWorkflow"
 VISIT_WORKFLOW = "VisitWorkflow"
@@ -220,21 +222,22 @@ class CancelOnboarding:
     reason: str = ""
 
 
-# What people read for a contract process state (French, English): the console.
-ONBOARDING_STATE_LABELS: dict[str, tuple[str, str]] = {
-    "sizing": ("calcul de la durée", "sizing"),
-    "awaiting_decision": ("décision du planificateur attendue", "awaiting planner decision"),
-    "scheduling": ("planification de l'installation", "scheduling"),
-    "installing": ("installation des sondes", "installing sensors"),
-    "active": ("en service", "in service"),
-    "cancelled": ("annulée", "cancelled"),
+# What people read for a contract process state, in French; the console shows it in the
+# page's language from its catalog.
+ONBOARDING_STATE_LABELS: dict[str, str] = {
+    "sizing": N_("calcul de la durée"),
+    "awaiting_decision": N_("décision du planificateur attendue"),
+    "scheduling": N_("planification de l'installation"),
+    "installing": N_("installation des sondes"),
+    "active": N_("en service"),
+    "cancelled": N_("annulée"),
 }
 
 
-TERMINATION_STATE_LABELS: dict[str, tuple[str, str]] = {
-    "started": ("reçue", "received"),
-    "notice": ("mise en demeure en cours", "notice running"),
-    "remedied": ("manquement corrigé", "remedied"),
-    "terminated": ("résilié", "terminated"),
-    "erased": ("données effacées", "data erased"),
+TERMINATION_STATE_LABELS: dict[str, str] = {
+    "started": N_("reçue"),
+    "notice": N_("mise en demeure en cours"),
+    "remedied": N_("manquement corrigé"),
+    "terminated": N_("résilié"),
+    "erased": N_("données effacées"),
 }

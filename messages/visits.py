@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from messages.words import NC_, Contextual
+
 
 class VisitState(StrEnum):
     """Where a visit stands; the transitions are declared in ``workflows.visit_machine``."""
@@ -333,17 +335,20 @@ class ReportResult:
     open_items: tuple[str, ...] = ()
 
 
-# What people read for a visit state (French, English): the console, the calendar feed.
-STATE_LABELS: dict[str, tuple[str, str]] = {
-    VisitState.PLANNED: ("planifiée", "planned"),
-    VisitState.PROPOSED: ("dates proposées", "dates proposed"),
-    VisitState.AWAITING_CLIENT: ("en attente du client", "awaiting the client"),
-    VisitState.CONFIRMED: ("confirmée", "confirmed"),
-    VisitState.IN_PROGRESS: ("en cours", "in progress"),
-    VisitState.REPORT_WRITTEN: ("rapport rédigé", "report written"),
-    VisitState.REPORT_SENT: ("rapport envoyé", "report sent"),
-    VisitState.RESCHEDULED: ("à replanifier", "rescheduled"),
-    VisitState.CANCELLED: ("annulée", "cancelled"),
-    VisitState.NO_ACCESS: ("accès impossible", "no access"),
-    VisitState.MISSED: ("manquée", "missed"),
+# What people read for a visit state, in French (the calendar feed, the ledger); the console
+# shows it in the page's language from its catalog, under the "visite" context (a contract
+# "en cours" is in force, a visit "en cours" in progress).
+STATE_WORDS: dict[str, Contextual] = {
+    VisitState.PLANNED: NC_("visite", "planifiée"),
+    VisitState.PROPOSED: NC_("visite", "dates proposées"),
+    VisitState.AWAITING_CLIENT: NC_("visite", "en attente du client"),
+    VisitState.CONFIRMED: NC_("visite", "confirmée"),
+    VisitState.IN_PROGRESS: NC_("visite", "en cours"),
+    VisitState.REPORT_WRITTEN: NC_("visite", "rapport rédigé"),
+    VisitState.REPORT_SENT: NC_("visite", "rapport envoyé"),
+    VisitState.RESCHEDULED: NC_("visite", "à replanifier"),
+    VisitState.CANCELLED: NC_("visite", "annulée"),
+    VisitState.NO_ACCESS: NC_("visite", "accès impossible"),
+    VisitState.MISSED: NC_("visite", "manquée"),
 }
+STATE_LABELS: dict[str, str] = {state: word.text for state, word in STATE_WORDS.items()}

@@ -17,8 +17,8 @@ from models.types import utcnow
 from models.visits import ChecklistAnswer, ChecklistTemplate
 
 ANSWERS = ("ok", "ko", "na", "")
-ANSWER_LABELS = {"ok": ("OK", "OK"), "ko": ("KO", "KO"), "na": ("n.a.", "n/a"),
-                 "": ("à faire", "to do")}
+# an answer as the visit report writes it (French; the report is the contract's document)
+ANSWER_LABELS = {"ok": "OK", "ko": "KO", "na": "n.a.", "": "à faire"}
 
 # The contract's checklist (3.2.4), version 1: key, French label, English label, clause.
 CONTRACT_ITEMS: tuple[tuple[str, str, str], ...] = (

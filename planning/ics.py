@@ -99,7 +99,7 @@ def feed_for(s: Session, user_id: int, tz: str = "Europe/Paris") -> bytes:
             ev.add("dtend", day + dt.timedelta(days=1))
             ev.add("summary", f"{'(option) ' if tentative else ''}Visite {client.name}")
             ev.add("location", site.name if site else client.name)
-            state = STATE_LABELS.get(visit.state, (visit.state,))[0]
+            state = STATE_LABELS.get(visit.state, visit.state)
             ev.add("description", f"{visit_ref(visit.id or 0)} — état : {state}")
             ev.add("status", "TENTATIVE" if tentative else "CONFIRMED")
             cal.add_component(ev)

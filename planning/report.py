@@ -75,7 +75,7 @@ def render_html(s: Session, visit: Visit, tz: str, anomalies: Anomalies | None =
         "started": local(visit.started_at),
         "finished": local(visit.finished_at),
         "items": checklist.items_of(s, visit.id or 0),
-        "answer_label": lambda a: checklist.ANSWER_LABELS.get(a, (a,))[0],
+        "answer_label": lambda a: checklist.ANSWER_LABELS.get(a, a),
         "open_items": visit.open_items,
         "anomalies": found,
         "window_start": local(found.start),

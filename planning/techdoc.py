@@ -13,28 +13,28 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from messages.words import N_
 from models.tables import Client, Contact, Server, Site
 from models.visits import ServerScope, TechDocVersion
 
-# The contract's sections (3.2.1), in its order: key, French title, English title.
-SECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("contacts", "Contacts", "Contacts"),
-    ("servers", "Serveurs (implantation, nommage, domaine, rôles)",
-     "Servers (layout, naming, domain, roles)"),
-    ("network", "Réseau (plan IP, postes clients, routage, accès internet)",
-     "Network (IP plan, client machines, routing, internet access)"),
-    ("shares", "Partages et scripts", "Shares and scripts"),
-    ("security", "Sécurité", "Security"),
-    ("backup", "Sauvegarde", "Backup"),
-    ("antivirus", "Antivirus", "Antivirus"),
-    ("mail", "Messagerie", "Mail"),
-    ("updates", "Politique de mises à jour", "Update policy"),
-    ("remote", "Outils de télé-assistance", "Remote-assistance tools"),
-    ("devices", "Autres équipements (imprimantes, onduleurs)", "Other devices (printers, UPS)"),
-    ("monitoring", "Configuration de la télésurveillance", "Monitoring configuration"),
-    ("diagram", "Schéma du réseau", "Network diagram"),
+# The contract's sections (3.2.1), in its order: key, French title (the console shows it in
+# the page's language from its catalog; the report and the document write the French).
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("contacts", N_("Contacts")),
+    ("servers", N_("Serveurs (implantation, nommage, domaine, rôles)")),
+    ("network", N_("Réseau (plan IP, postes clients, routage, accès internet)")),
+    ("shares", N_("Partages et scripts")),
+    ("security", N_("Sécurité")),
+    ("backup", N_("Sauvegarde")),
+    ("antivirus", N_("Antivirus")),
+    ("mail", N_("Messagerie")),
+    ("updates", N_("Politique de mises à jour")),
+    ("remote", N_("Outils de télé-assistance")),
+    ("devices", N_("Autres équipements (imprimantes, onduleurs)")),
+    ("monitoring", N_("Configuration de la télésurveillance")),
+    ("diagram", N_("Schéma du réseau")),
 )
-SECTION_KEYS = tuple(k for k, _, _ in SECTIONS)
+SECTION_KEYS = tuple(k for k, _ in SECTIONS)
 GENERATED = frozenset({"servers", "contacts"})  # written from the inventory, not typed
 
 
@@ -127,7 +127,7 @@ def diff(before: TechDocVersion | None, after: TechDocVersion | None) -> list[Di
     out: list[DiffLine] = []
     old = before.sections if before else {}
     new = after.sections if after else {}
-    for key, title, _ in SECTIONS:
+    for key, title in SECTIONS:
         a = (old.get(key) or "").splitlines()
         b = (new.get(key) or "").splitlines()
         for line in difflib.ndiff(a, b):

@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "console" / "locale"
 POT = LOCALE / "messages.pot"
 KEYWORDS = ("N_", "NC_:1c,2")  # besides Babel's own (_, gettext, ngettext, pgettext...)
+# where the console's words are written: the console itself, and the label tables of the
+# layers beneath it that mark their French with messages.words.N_ (visit and contract states,
+# contract options, technical document sections, access-log subjects)
+SOURCES = ("console", "messages", "domain", "planning", "contracts")
 LANGUAGES = ("en",)
 
 
@@ -33,7 +37,7 @@ def extract(output: Path = POT) -> None:
     pybabel("extract", "-F", str(ROOT / "babel.cfg"), *keywords, "--no-location",
             "--sort-output", "--project=Vigie", "--version=1", "--copyright-holder=Vigie",
             "--msgid-bugs-address=desk@vigie.invalid",
-            "-o", str(output), str(ROOT / "console"))
+            "-o", str(output), *(str(ROOT / d) for d in SOURCES))
 
 
 def update() -> None:

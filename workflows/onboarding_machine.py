@@ -214,7 +214,7 @@ class OnboardingCore:
                 return f"Durée d'installation entre 1 et {MAX_DAYS} jours"
             return None
         if action == "activate" and self.state != "installing":
-            label = ONBOARDING_STATE_LABELS.get(self.state, (self.state,))[0]
+            label = ONBOARDING_STATE_LABELS.get(self.state, self.state)
             return f"Mise en service impossible : installation au stade « {label} »"
         if action == "cancel" and self.state not in OPEN:
             return "Installation déjà terminée"

@@ -555,7 +555,7 @@ class VisitCore:
                 and not self.model.report_ready:
             return "Le rapport est encore en préparation : réessayer dans un instant"
         if not self.model.may_trigger(action, at=now, act=act):
-            label = STATE_LABELS.get(self.state, (self.state,))[0]
+            label = STATE_LABELS.get(self.state, self.state)
             return f"Action « {action} » impossible : la visite est {label}"
         return None
 
