@@ -31,6 +31,13 @@ MESSAGES_ACCEPTED = Counter(
     "vigie_messages_accepted_total", "Messages stored before the 250/202", ["channel"])
 MESSAGES_REFUSED = Counter(
     "vigie_messages_refused_total", "Messages refused by the intake", ["channel", "reason"])
+INTAKE_COMMIT_SECONDS = Histogram(
+    "vigie_intake_commit_seconds",
+    "One group commit at the intake, handed to its writer until done (the senders' wait)",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+INTAKE_COMMIT_MESSAGES = Histogram(
+    "vigie_intake_commit_messages", "Messages one group commit at the intake held",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 OUTBOX_DEPTH = Gauge("vigie_outbox_depth", "Stored messages not yet routed")
 OUTBOX_AGE = Gauge(
     "vigie_outbox_oldest_age_seconds", "Age of the oldest message not yet routed (0: none)")

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.engine import Engine
 
+from base.metrics import INTAKE_COMMIT_MESSAGES, INTAKE_COMMIT_SECONDS
 from models.tables import RawMessage
 from models.types import utcnow
 
@@ -345,7 +346,10 @@ class GroupCommit:
                     fut.set_exception(exc)
             return
         finally:
-            self.committing += loop.time() - started
+            took = loop.time() - started
+            self.committing += took
+            INTAKE_COMMIT_SECONDS.observe(took)
+            INTAKE_COMMIT_MESSAGES.observe(len(batch))
         if self.on_commit is not None and any(not r.duplicate for r in results):
             try:
                 self.on_commit(results)

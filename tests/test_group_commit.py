@@ -259,3 +259,35 @@ async def test_the_writer_gives_its_connection_back_when_quiet(
     finally:
         store.close()
     assert len(stored_ids(engine)) == 4
+
+
+async def test_the_metrics_show_each_commit_its_messages_and_its_wait(engine: Engine) -> None:
+    """``vigie_intake_commit_seconds`` and ``vigie_intake_commit_messages`` (what an operator
+    reads to see the intake's rate coming: the senders wait for their commit): one
+    observation per commit, the messages it held, and a commit held by a lock timed as long
+    as the lock held it."""
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    before = {n: sample(n) for n in ("vigie_intake_commit_seconds_count",
+                                     "vigie_intake_commit_seconds_sum",
+                                     "vigie_intake_commit_messages_sum")}
+    store = GroupCommit(engine)
+    try:
+        await store.accept(Incoming(mail("alone")))
+        loop = asyncio.get_running_loop()
+        with write_lock(engine):
+            held = asyncio.ensure_future(store.accept(Incoming(mail("held"))))
+            await loop.run_in_executor(None, wait_until, lambda: store.batches == 2, "held")
+            await loop.run_in_executor(None, time.sleep, 0.3)
+        await held
+    finally:
+        store.close()
+    assert sample("vigie_intake_commit_seconds_count") - before[
+        "vigie_intake_commit_seconds_count"] == 2
+    assert sample("vigie_intake_commit_messages_sum") - before[
+        "vigie_intake_commit_messages_sum"] == 2
+    assert sample("vigie_intake_commit_seconds_sum") - before[
+        "vigie_intake_commit_seconds_sum"] >= 0.3
