@@ -309,7 +309,7 @@ def sla_csv(request: Request, principal: Principal = Depends(require("sla"))) ->
         clients = _client_names(svc)
         header = [label_text(lang, word) for word in CASE_COLUMNS]
         yes, no = label_text(lang, NC_("SLA", "oui")), label_text(lang, NC_("SLA", "non"))
-        header += [f"{n} (min)" for n in FIGURES]
+        header += [f"{pair_label(FIGURE_LABELS, lang, n)} (min)" for n in FIGURES]
         names = list(FIGURES)
 
         def lines() -> Iterator[list[str]]:

@@ -167,6 +167,12 @@ def test_csv_and_pdf_exports(desk: Desk, cases: dict[str, int]) -> None:
     detail = http.get(f"/sla/export.csv?{NOVEMBER}&detail=cases")
     lines = list(csv.reader(io.StringIO(detail.content.decode("utf-8-sig")), delimiter=";"))
     assert {line[0] for line in lines[1:]} == {ref(cases[k]) for k in cases if k != "october"}
+    # a manager's spreadsheet reads the figures' names, in the page's language
+    assert lines[0][:2] == ["cas", "client"] and "Délai de classification (min)" in lines[0]
+    english = http.get(f"/sla/export.csv?{NOVEMBER}&detail=cases&lang=en")
+    header = next(csv.reader(io.StringIO(english.content.decode("utf-8-sig")), delimiter=";"))
+    assert header[:2] == ["case", "client"] and "Time to triage (min)" in header
+    assert not [h for h in header if "_" in h], header  # no internal name
     pdf = http.get(f"/sla/export.pdf?{NOVEMBER}&by=client")
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")  # its content: tests/test_sla_pdf.py
