@@ -124,12 +124,15 @@ def serve(mode: str, port: int, db_url: str, hold_ms: float = 0.0, report: str =
         async with server:
             await stop.wait()
         if mode == "durable":
+            from prometheus_client import REGISTRY  # the intake's own metric, this process's
+
             store = handler.store
             n = max(1, store.messages)
             wait_ms = store.waited / n * 1000
+            committing = REGISTRY.get_sample_value("vigie_intake_commit_seconds_sum") or 0.0
             print(f"  durable server: {store.messages} messages in {store.batches} commits "
                   f"({store.messages / max(1, store.batches):.1f} per commit, "
-                  f"{store.committing / max(1, store.batches) * 1000:.2f} ms per commit; "
+                  f"{committing / max(1, store.batches) * 1000:.2f} ms per commit; "
                   f"a sender waited {wait_ms:.2f} ms for its commit on average)", flush=True)
             return wait_ms
         return None
@@ -150,7 +153,7 @@ def start_server(mode: str, db_url: str, hold_ms: float = 0.0,
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.intake", "--serve", mode, "--port", str(port),
-         "--db", db_url, "--hold-ms", str(hold_ms), "--report", report],
+         "--db", db_url, "--held-ms", str(hold_ms), "--report", report],
         cwd=ROOT,
     )
     deadline = time.monotonic() + 30
@@ -354,7 +357,6 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--serve", choices=["bare", "durable", "held"])
-    ap.add_argument("--hold-ms", type=float, default=0.0)
     ap.add_argument("--report", default="")
     ap.add_argument("--held-ms", type=float, default=None,
                     help="the held server's wait, instead of the durable round's measured one")
@@ -369,7 +371,7 @@ def main() -> None:
                     help="folder for a py-spy profile of the last durable round's server")
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db, args.hold_ms, args.report)
+        serve(args.serve, args.port, args.db, args.held_ms or 0.0, args.report)
         return
 
     rates: dict[str, list[float]] = {"bare": [], "durable": [], "held": []}

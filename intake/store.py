@@ -292,7 +292,6 @@ class GroupCommit:
         self.batches = 0  # commits attempted, and the messages they held (bench figures)
         self.messages = 0
         self.waited = 0.0  # seconds the callers waited for their commit, summed (bench figure)
-        self.committing = 0.0  # seconds the writer thread's commits took, summed (bench figure)
 
     @property
     def waiting(self) -> int:
@@ -345,10 +344,8 @@ class GroupCommit:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        finally:
-            took = loop.time() - started
-            self.committing += took
-            INTAKE_COMMIT_SECONDS.observe(took)
+        finally:  # a failed commit kept its senders waiting too
+            INTAKE_COMMIT_SECONDS.observe(loop.time() - started)
             INTAKE_COMMIT_MESSAGES.observe(len(batch))
         if self.on_commit is not None and any(not r.duplicate for r in results):
             try:

@@ -233,11 +233,3 @@ ONBOARDING_STATE_LABELS: dict[str, str] = {
     "cancelled": N_("annulée"),
 }
 
-
-TERMINATION_STATE_LABELS: dict[str, str] = {
-    "started": N_("reçue"),
-    "notice": N_("mise en demeure en cours"),
-    "remedied": N_("manquement corrigé"),
-    "terminated": N_("résilié"),
-    "erased": N_("données effacées"),
-}

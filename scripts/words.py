@@ -20,8 +20,8 @@ LOCALE = ROOT / "console" / "locale"
 POT = LOCALE / "messages.pot"
 KEYWORDS = ("N_", "NC_:1c,2")  # besides Babel's own (_, gettext, ngettext, pgettext...)
 # where the console's words are written: the console itself, and the label tables of the
-# layers beneath it that mark their French with messages.words.N_ (visit and contract states,
-# contract options, technical document sections, access-log subjects)
+# layers beneath it that mark their French with messages.words.N_ (visit and onboarding
+# states, contract options, technical document sections, access-log subjects)
 SOURCES = ("console", "messages", "domain", "planning", "contracts")
 LANGUAGES = ("en",)
 

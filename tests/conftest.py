@@ -13,13 +13,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from domain.calendar import default_calendar
 from models.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def paris_today() -> dt.date:
     (UTC here): from 23:00 UTC in winter (22:00 in summer) Paris is already on the next
     day, and a test that took the machine's date for "today" offered a day the desk calls
     past (CI, 7 December 2026 at 23:42 UTC: "Le 08/12/2026 n'est pas dans le futur")."""
-    return dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    return default_calendar().to_local(dt.datetime.now(dt.UTC)).date()
 
 
 def postgres_available() -> bool:

@@ -1,4 +1,4 @@
-"""Les tables de mots écrites sous la console (états de visite et de contrat, options,
+"""Les tables de mots écrites sous la console (états de visite et de mise en service, options,
 sections du dossier technique, sujets du journal d'accès, colonnes des exports SLA) passent
 par le catalogue, comme le reste des pages.
 
@@ -19,7 +19,7 @@ from console.pages_sla import CASE_COLUMNS, group_table
 from console.pages_visits import section_title, state_name
 from contracts.privacy import SUBJECT_LABELS
 from domain.contract import OPTIONS
-from messages.contracts import ONBOARDING_STATE_LABELS, TERMINATION_STATE_LABELS
+from messages.contracts import ONBOARDING_STATE_LABELS
 from messages.visits import STATE_LABELS, STATE_WORDS, VisitState
 from messages.words import Contextual
 from planning.techdoc import SECTIONS
@@ -28,7 +28,6 @@ from planning.techdoc import SECTIONS
 def every_word() -> Iterator[str | Contextual]:
     yield from STATE_WORDS.values()
     yield from ONBOARDING_STATE_LABELS.values()
-    yield from TERMINATION_STATE_LABELS.values()
     yield from OPTIONS.values()
     yield from (title for _, title in SECTIONS)
     yield from SUBJECT_LABELS.values()
