@@ -223,6 +223,14 @@ def _read_client_case(svc: Services, case_id: int, scope: int) -> dict[str, Any]
         return client_case_detail(s, *found, reference_key(svc.settings))
 
 
+# What the case row projects from its workflow, taken from the live view when there is one:
+# an activity writes the row after the workflow task, so the row may lag the view, and a
+# reader must not see the state of one moment beside the flags of another (a case shown
+# resolved by its recovery, yet not recovered).
+LIVE_FIELDS = ("state", "criticality", "repeat_count", "last_seen", "recovered", "assignee",
+               "demande_ref", "l1_deadline")
+
+
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int) -> dict[str, Any]:
     svc = svc_of(request)
@@ -235,8 +243,7 @@ async def get_case(request: Request, case_id: int) -> dict[str, Any]:
                             case_id)
     view = await case_view(svc, out.pop("_case"))
     if view is not None:
-        out["state"] = view.state
-        out["criticality"] = view.criticality
+        out.update({name: jsonable(getattr(view, name)) for name in LIVE_FIELDS})
         out["next_steps"] = jsonable(view.next_steps)
         out["timeline"] = jsonable(view.timeline)
         out["live"] = True

@@ -310,6 +310,7 @@ async def case_page(
         timeline=sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True),
         state=view.state if view is not None else data.case.state,
         criticality=view.criticality if view is not None else data.case.criticality,
+        recovered=view.recovered if view is not None else data.case.recovered,
         sensor=condition_for(data.case.family, data.case.check, lang_of(request)),
         next_steps=list(view.next_steps) if view is not None else [],
         criticalities=[c.value for c in Criticality],

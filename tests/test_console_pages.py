@@ -601,3 +601,37 @@ def test_admin_manages_expectations_and_silences(desk: Desk) -> None:
         files={"file": ("a.csv", b"type;client;hostname\nheartbeat;nobody;srv\n", "text/csv")},
     ).text
     assert "client inconnu" in report and "<td>2</td>" in report
+
+
+def test_a_live_case_reads_its_flags_from_the_same_moment_as_its_state(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case row is written by an activity after the workflow task, so it may lag the
+    workflow's view: the API and the page take every field the row projects from the view
+    when there is one, never the view's state beside the row's older flags (seen in CI: a
+    case shown resolved by its recovery, yet ``recovered`` false)."""
+    from datetime import timedelta
+
+    import console.api as api_module
+    import console.pages_cases as pages_module
+    from messages.cases import CaseView
+
+    case_id = add_case(desk.engine, desk.clients["client-a"])  # row: new, not recovered
+    seen = MONDAY_9H + timedelta(minutes=7)
+    view = CaseView(case_id=case_id, ref="VIG-000001", state="resolved", criticality=None,
+                    repeat_count=2, last_seen=seen, recovered=True, assignee="tech",
+                    demande_ref=None, l1_deadline=None, next_steps=[], timeline=[])
+
+    async def live(svc: Any, c: Any) -> CaseView:
+        return view
+
+    monkeypatch.setattr(api_module, "case_view", live)
+    monkeypatch.setattr(pages_module, "case_view", live)
+    http, _ = desk.signed_in("technician")
+    api = http.get(f"/api/cases/{case_id}").json()
+    assert api["live"] is True
+    assert (api["state"], api["recovered"], api["repeat_count"], api["assignee"]) == (
+        "resolved", True, 2, "tech")
+    assert api["last_seen"] == seen.isoformat()
+    page = http.get(f"/cases/{case_id}").text
+    assert 'class="badge ok"' in page  # "rétabli", from the view
